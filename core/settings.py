@@ -1,0 +1,108 @@
+"""Every setting handrail reads, in one place.
+
+Built once at start (``Settings()`` reads ``HANDRAIL_*`` environment variables and an
+optional ``handrail.toml``/``.env``) and passed down; nothing reads the environment at
+import time. Nested sections use ``__``: ``HANDRAIL_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class AgentIdentity(BaseModel):
+    """Who emits events: stamped on every event's envelope."""
+
+    name: str = Field(min_length=1, description="Agent name, e.g. 'summarizer'.")
+    version: str = Field("0", description="Agent version (code or prompt revision).")
+    owner: str = Field("unowned", description="Team or person accountable for the agent.")
+
+
+class KafkaSettings(BaseModel):
+    """Where events go. No ``bootstrap_servers`` means the embedded default: the spool only."""
+
+    bootstrap_servers: str | None = Field(
+        None, description="Comma-separated host:port list; unset = embedded (spool only)."
+    )
+    events_topic: str = Field("handrail.events", description="Topic of decision events.")
+    client_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra kafka-python options (security_protocol, sasl_*, ssl_*, ...).",
+    )
+
+
+class SpoolSettings(BaseModel):
+    """The durable on-disk spool (Avro container files) used when Kafka is away or slow."""
+
+    dir: Path = Field(Path(".handrail/spool"), description="Spool directory.")
+    fsync: bool = Field(False, description="fsync every spool write (survives power loss).")
+    segment_max_events: int = Field(10_000, gt=0, description="Events per spool file.")
+
+
+class ProducerSettings(BaseModel):
+    """How the SDK buffers and ships events."""
+
+    buffer_max_events: int = Field(
+        20_000, gt=0, description="In-memory buffer; beyond it events spill to the spool."
+    )
+    max_block_ms: float = Field(
+        20.0, ge=0, description="Most a record call waits for buffer space before going on."
+    )
+    batch_max_events: int = Field(2_000, gt=0, description="Events handed to Kafka per step.")
+    send_timeout_s: float = Field(
+        5.0, gt=0, description="Unacknowledged this long = Kafka is away: spool instead."
+    )
+    retry_backoff_max_s: float = Field(
+        2.0, gt=0, description="Longest pause between reconnection attempts."
+    )
+    redact: list[str] = Field(
+        default_factory=list,
+        description="Field paths scrubbed before encoding, e.g. 'payload.rationale'.",
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels stamped on every event (tenant, env, ...)."
+    )
+
+
+class Settings(BaseSettings):
+    """The root settings object."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HANDRAIL_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        toml_file="handrail.toml",
+    )
+
+    agent: AgentIdentity | None = Field(None, description="Default agent identity.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: arguments, environment, ``.env``, ``handrail.toml``."""
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )

@@ -1,0 +1,1 @@
+"""The ClickHouse decision ledger. Not built yet: see issue 3."""

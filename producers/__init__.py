@@ -1,0 +1,35 @@
+"""The SDK agents call: ``Recorder`` emits typed decision events to Kafka (or the spool).
+
+    from handrail.producers import Recorder
+    from handrail.settings import AgentIdentity, Settings
+
+    with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) as rec:
+        with rec.workflow():
+            rec.decision("db.customers.write", "summary passed all checks", checks=[...])
+"""
+
+from handrail.producers.errors import (
+    ConfigurationError,
+    InvalidEventError,
+    ProducerError,
+    RecorderClosedError,
+    SpoolError,
+)
+from handrail.producers.handoff import HandoffTicket
+from handrail.producers.recorder import EventRef, Recorder
+from handrail.producers.shipper import ShipperStats
+from handrail.schemas.models import Check, Evidence
+
+__all__ = [
+    "Check",
+    "ConfigurationError",
+    "EventRef",
+    "Evidence",
+    "HandoffTicket",
+    "InvalidEventError",
+    "ProducerError",
+    "Recorder",
+    "RecorderClosedError",
+    "ShipperStats",
+    "SpoolError",
+]

@@ -1,0 +1,368 @@
+"""The shipper: one background thread that moves recorded events to Kafka or the spool.
+
+Agent threads only append to an in-memory buffer (``put``); the shipper thread alone
+talks to Kafka and to the spool, so order is simple to keep:
+
+* **online** (the spool is empty): buffered events are encoded and handed to the Kafka
+  producer. An event is *durable* once Kafka acknowledged it.
+* When an event stays unacknowledged past ``send_timeout_s``, fails, or the buffer fills
+  up, the shipper goes **degraded**: events still in flight are sealed into a spool
+  segment (and stay in flight: if Kafka acknowledges them after all, the segment notes
+  it), and new events are appended to the spool (durable once flushed). While degraded
+  the shipper replays the spool oldest first, one window at a time, and goes back
+  online when the spool is empty.
+* **embedded** (no Kafka configured): every event goes to the spool.
+
+The Kafka producer is idempotent with ``acks=all``; it is never abandoned while it has
+events in flight, so a broker outage creates no duplicates. Only a process crash in the
+middle of a replay window can resend events, and consumers drop those by event id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    UnsupportedForMessageFormatError,
+)
+
+from handrail.producers.spool import Segment, Spool
+from handrail.schemas import EventRecord, encode
+
+log = logging.getLogger(__name__)
+
+PERMANENT_ERRORS = (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    UnsupportedForMessageFormatError,
+)
+"""Kafka refusals that no retry can fix: the event is set aside in the spool's rejected file."""
+
+ProducerFactory = Callable[[], Any]
+"""Builds a connected kafka-python ``KafkaProducer`` (raises when Kafka is unreachable)."""
+
+
+@dataclass(slots=True)
+class Flight:
+    """One event handed to Kafka and not yet resolved."""
+
+    record: EventRecord
+    future: Any
+    sent_at: float
+    origin: Segment | None
+    index: int
+    """Position in ``origin`` (meaningless when ``origin`` is None)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShipperStats:
+    """Counters since the recorder started."""
+
+    accepted: int
+    """Events recorded by the agent."""
+    delivered: int
+    """Acknowledged by Kafka (including replays)."""
+    spooled: int
+    """Written to the spool."""
+    durable: int
+    """Accepted events that are delivered or spooled."""
+    overflowed: int
+    """Record calls that waited ``max_block_ms`` and went on over the buffer limit."""
+    rejected: int
+    """Events Kafka refused for good (e.g. too large); kept in the spool's rejected file."""
+    state: str
+
+
+class Shipper:
+    """Owns the buffer, the Kafka producer and the spool. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        topic: str,
+        spool: Spool,
+        producer_factory: ProducerFactory | None,
+        buffer_max_events: int,
+        max_block_ms: float,
+        batch_max_events: int,
+        send_timeout_s: float,
+        retry_backoff_max_s: float,
+    ) -> None:
+        self._topic = topic
+        self._spool = spool
+        self._factory = producer_factory
+        self._buffer_max = buffer_max_events
+        self._max_block = max_block_ms / 1000
+        self._batch = batch_max_events
+        self._send_timeout = send_timeout_s
+        self._backoff_max = retry_backoff_max_s
+        self._buffer: deque[EventRecord] = deque()
+        self.lock = threading.Lock()
+        """Held by the recorder while it numbers and buffers an event (keeps order)."""
+        self._changed = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._inflight: deque[Flight] = deque()
+        self._producer: Any = None
+        self._degraded = producer_factory is None or not spool.is_empty()
+        self._next_attempt = 0.0
+        self._backoff = 0.1
+        self._stopping = False
+        self.accepted = 0
+        self._delivered = 0
+        self._spooled = 0
+        self._durable = 0
+        self._overflowed = 0
+        self._rejected = 0
+        self._thread = threading.Thread(target=self._run, name="handrail-shipper", daemon=True)
+        self._thread.start()
+
+    # -- agent side ---------------------------------------------------------------------------
+
+    def put(self, record: EventRecord) -> None:
+        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
+        if len(self._buffer) >= self._buffer_max:
+            self._wake.set()
+            deadline = time.monotonic() + self._max_block
+            while len(self._buffer) >= self._buffer_max and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if len(self._buffer) >= self._buffer_max:
+                self._overflowed += 1
+        self._buffer.append(record)
+        self.accepted += 1
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event accepted so far is delivered or spooled."""
+        target = self.accepted
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._durable < target:
+                self._wake.set()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.05 if left is None else min(left, 0.05))
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush (delivered or spooled), stop the thread and release Kafka and the spool."""
+        done = self.flush(timeout)
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        return done
+
+    def stats(self) -> ShipperStats:
+        return ShipperStats(
+            accepted=self.accepted,
+            delivered=self._delivered,
+            spooled=self._spooled,
+            durable=self._durable,
+            overflowed=self._overflowed,
+            rejected=self._rejected,
+            state=self.state,
+        )
+
+    @property
+    def state(self) -> str:
+        if self._factory is None:
+            return "embedded"
+        return "degraded" if self._degraded else "online"
+
+    # -- shipper thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not (self._stopping and not self._buffer):
+                busy = self._step()
+                if not busy:
+                    self._wake.wait(0.005 if self._inflight else 0.1)
+                    self._wake.clear()
+            self._shutdown()
+        except Exception:  # never die silently: a dead shipper would lose events
+            log.exception("handrail shipper failed; spooling what it holds")
+            self._spill(self._take(len(self._buffer)))
+            self._spool.close()
+
+    def _step(self) -> bool:
+        """One pass; True when there was work."""
+        self._reap()
+        if not self._degraded:
+            batch = self._take(self._batch)
+            if batch:
+                self._send(batch, None, [])
+            overdue = bool(self._inflight) and (
+                time.monotonic() - self._inflight[0].sent_at > self._send_timeout
+            )
+            if overdue or len(self._buffer) >= self._buffer_max:
+                self._degrade("Kafka has not acknowledged events for "
+                              f"{self._send_timeout:.0f}s" if overdue else "buffer full")
+            return bool(batch)
+        batch = self._take(len(self._buffer))
+        if batch:
+            self._spill(batch)
+        if self._factory is not None:
+            self._replay()
+        return bool(batch)
+
+    def _take(self, limit: int) -> list[EventRecord]:
+        buffer = self._buffer
+        n = min(limit, len(buffer))
+        return [buffer.popleft() for _ in range(n)]
+
+    def _spill(self, batch: list[EventRecord]) -> None:
+        self._spool.append(batch)
+        self._spooled += len(batch)
+        self._add_durable(len(batch))
+
+    def _add_durable(self, n: int) -> None:
+        with self._changed:
+            self._durable += n
+            self._changed.notify_all()
+
+    def _ensure_producer(self) -> bool:
+        if self._producer is not None:
+            return True
+        if time.monotonic() < self._next_attempt or self._factory is None:
+            return False
+        try:
+            self._producer = self._factory()
+        except Exception as exc:
+            self._retry_later(f"cannot connect to Kafka: {exc}")
+            return False
+        return True
+
+    def _retry_later(self, why: str) -> None:
+        if self._backoff <= 0.1:
+            log.warning("handrail: %s; events go to the spool %s", why, self._spool.directory)
+        self._next_attempt = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self._backoff_max)
+
+    def _send(self, batch: list[EventRecord], origin: Segment | None, indexes: list[int]) -> None:
+        """Hand events to Kafka; on failure to even hand them over, spool them instead."""
+        if not self._ensure_producer():
+            if origin is None:
+                self._degrade("Kafka unreachable", batch)
+            return
+        producer, topic, now = self._producer, self._topic, time.monotonic()
+        for pos, record in enumerate(batch):
+            try:
+                future = producer.send(
+                    topic, value=encode(record), key=record["workflow_id"].encode()
+                )
+            except PERMANENT_ERRORS as exc:
+                self._reject(record, origin, indexes[pos] if origin is not None else 0, exc)
+                continue
+            except Exception as exc:  # metadata or buffer timeout: Kafka is away
+                if origin is None:
+                    self._degrade(f"Kafka send failed: {exc}", batch[pos:])
+                else:
+                    self._retry_later(f"Kafka send failed: {exc}")
+                return
+            index = indexes[pos] if origin is not None else 0
+            if origin is not None:
+                origin.sent.add(index)
+            self._inflight.append(Flight(record, future, now, origin, index))
+
+    def _reap(self) -> None:
+        """Resolve finished flights in order; successes count, failures wait for replay."""
+        inflight = self._inflight
+        delivered = durable = 0
+        while inflight and inflight[0].future.is_done:
+            flight = inflight.popleft()
+            if flight.future.succeeded():
+                delivered += 1
+                if flight.origin is None:
+                    durable += 1
+                else:
+                    self._spool.confirm(flight.origin, flight.index)
+                continue
+            error = flight.future.exception
+            if isinstance(error, PERMANENT_ERRORS):
+                self._reject(flight.record, flight.origin, flight.index, error)
+                durable += flight.origin is None
+            elif flight.origin is None:
+                # Online and failed: everything still unconfirmed goes to the spool.
+                inflight.appendleft(flight)
+                self._degrade(f"Kafka delivery failed: {error}")
+            else:
+                flight.origin.sent.discard(flight.index)
+                self._retry_later(f"Kafka delivery failed: {error}")
+        if delivered:
+            self._delivered += delivered
+            self._backoff = 0.1
+        if durable:
+            self._add_durable(durable)
+
+    def _degrade(self, why: str, unsent: list[EventRecord] | None = None) -> None:
+        """Seal unconfirmed in-flight events into the spool and switch to degraded."""
+        loose = [f for f in self._inflight if f.origin is None]
+        acked = [f for f in loose if f.future.is_done and f.future.succeeded()]
+        for flight in acked:
+            self._inflight.remove(flight)
+        self._delivered += len(acked)
+        pending = [f for f in loose if f not in acked]
+        sealed = [f.record for f in pending] + (unsent or [])
+        if sealed:
+            segment = self._spool.seal(sealed)
+            for i, flight in enumerate(pending):
+                if flight.future.is_done:  # failed: the replay resends it
+                    self._inflight.remove(flight)
+                    continue
+                flight.origin, flight.index = segment, i
+                segment.sent.add(i)
+            self._spooled += len(sealed)
+        self._add_durable(len(acked) + len(sealed))
+        if not self._degraded:
+            log.warning("handrail: %s; degraded: spooling to %s", why, self._spool.directory)
+        self._degraded = True
+        self._retry_later(why)
+
+    def _replay(self) -> None:
+        """Send the next window of the oldest spool segment; go online when all is delivered."""
+        if len(self._inflight) >= self._batch or time.monotonic() < self._next_attempt:
+            return
+        segment = self._spool.head()
+        if segment is None:
+            if not self._inflight:
+                self._degraded = False
+                log.warning("handrail: spool replayed; online again")
+            return
+        indexes = segment.unsent(self._batch - len(self._inflight))
+        if indexes:
+            self._send([segment.records[i] for i in indexes], segment, indexes)
+
+    def _reject(
+        self, record: EventRecord, origin: Segment | None, index: int, error: BaseException | None
+    ) -> None:
+        log.error("handrail: Kafka refused event %s for good: %s", record["event_id"], error)
+        self._spool.reject(record, repr(error))
+        self._rejected += 1
+        if origin is not None:
+            self._spool.confirm(origin, index)
+
+    def _shutdown(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(self._send_timeout)
+            self._reap()
+            self._producer.close(timeout=0)
+        # Whatever is still unconfirmed and not in the spool goes there now.
+        loose = [f.record for f in self._inflight if f.origin is None]
+        if loose:
+            self._spool.seal(loose)
+        self._spool.close()

@@ -1,0 +1,72 @@
+"""The released versions of the event schema, keyed by their CRC-64-AVRO fingerprints.
+
+Every released version lives in ``avro/event.vN.avsc`` and never changes once released
+(``tests/unit/test_schema_registry.py`` pins the fingerprints). The newest version is the
+writer schema; older ones stay so that their messages (and spool files) can still be read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastavro import parse_schema
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+_FILE = re.compile(r"event\.v(\d+)\.avsc")
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """One released schema version."""
+
+    version: int
+    fingerprint: bytes
+    """8 bytes, little-endian, as in the Avro single-object header."""
+    schema: dict[str, Any]
+    """The schema as written (JSON), for other Avro implementations."""
+    parsed: Any
+    """The fastavro-parsed schema."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """All released versions; ``current`` is the one we write."""
+
+    versions: tuple[SchemaVersion, ...]
+
+    @property
+    def current(self) -> SchemaVersion:
+        return self.versions[-1]
+
+    def by_fingerprint(self, fp: bytes) -> SchemaVersion | None:
+        for v in self.versions:
+            if v.fingerprint == fp:
+                return v
+        return None
+
+
+def crc64_avro(schema: dict[str, Any]) -> bytes:
+    """The Avro CRC-64 fingerprint of ``schema``'s parsing canonical form, little-endian."""
+    # fastavro renders the fingerprint as hex of its little-endian bytes.
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+@cache
+def registry() -> Registry:
+    """Load every released schema shipped in the package (once per process)."""
+    found: list[SchemaVersion] = []
+    for entry in resources.files(__package__).joinpath("avro").iterdir():
+        match = _FILE.fullmatch(entry.name)
+        if not match:
+            continue
+        schema = json.loads(entry.read_text(encoding="utf-8"))
+        found.append(
+            SchemaVersion(int(match[1]), crc64_avro(schema), schema, parse_schema(schema))
+        )
+    found.sort(key=lambda v: v.version)
+    return Registry(tuple(found))

@@ -1,0 +1,176 @@
+"""Generate ``schemas/models.py`` (pydantic v2) from the newest ``schemas/avro/event.vN.avsc``.
+
+The Avro schema is the only hand-kept definition of an event; this script derives the
+pydantic models from it. ``--check`` exits 1 when the committed file is stale (CI runs it
+through ``tests/unit/test_models_generated.py``).
+
+    python scripts/gen_models.py          # rewrite schemas/models.py
+    python scripts/gen_models.py --check  # fail if it would change
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+AVRO_DIR = ROOT / "schemas" / "avro"
+OUT = ROOT / "schemas" / "models.py"
+
+PRIMITIVES = {"string": "str", "boolean": "bool", "int": "int", "long": "int", "double": "float",
+              "float": "float", "bytes": "bytes"}
+LOGICAL = {"uuid": "UUID", "timestamp-micros": "AwareDatetime", "timestamp-millis": "AwareDatetime"}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def doc_lines(doc: str | None, indent: str) -> list[str]:
+    return [f'{indent}"""{doc}"""'] if doc else []
+
+
+class Generator:
+    def __init__(self) -> None:
+        self.blocks: list[str] = []
+        self.known: dict[str, str] = {}  # avro full name -> python type expression
+        self.payloads: list[tuple[str, str]] = []  # (python class, avro full name)
+
+    def type_of(self, t: Any, ns: str) -> str:
+        if isinstance(t, str):
+            if t in PRIMITIVES:
+                return PRIMITIVES[t]
+            full = t if "." in t else f"{ns}.{t}"
+            return self.known[full]
+        if isinstance(t, list):
+            branches = [b for b in t if b != "null"]
+            if len(branches) == 1 and len(t) == 2:
+                return f"{self.type_of(branches[0], ns)} | None"
+            raise ValueError(f"only ['null', X] unions are supported outside the payload: {t}")
+        kind = t["type"]
+        if "logicalType" in t and t["logicalType"] in LOGICAL:
+            return LOGICAL[t["logicalType"]]
+        if kind in PRIMITIVES:
+            return PRIMITIVES[kind]
+        if kind == "array":
+            return f"list[{self.type_of(t['items'], ns)}]"
+        if kind == "map":
+            return f"dict[str, {self.type_of(t['values'], ns)}]"
+        if kind == "enum":
+            return self.enum(t, ns)
+        if kind == "record":
+            return self.record(t, ns)
+        raise ValueError(f"unsupported Avro type {t}")
+
+    def enum(self, t: dict[str, Any], ns: str) -> str:
+        name = t["name"]
+        symbols = ", ".join(json.dumps(s) for s in t["symbols"])
+        self.blocks.append(f"{name} = Literal[{symbols}]\n" + (f'"""{t["doc"]}"""\n' if t.get("doc") else ""))
+        self.known[f"{t.get('namespace', ns)}.{name}"] = name
+        return name
+
+    def record(self, t: dict[str, Any], ns: str, payload: bool = False) -> str:
+        ns = t.get("namespace", ns)
+        name = t["name"]
+        body: list[str] = [*doc_lines(t.get("doc"), "    ")]
+        if payload:
+            tag = snake(name)
+            body.append(f'    type: Literal["{tag}"] = "{tag}"')
+            body.append('    """The event type: which branch of the payload union this is."""')
+        for field in t["fields"]:
+            if field["name"] == "payload":
+                continue
+            annotation = self.type_of(field["type"], ns)
+            line = f"    {field['name']}: {annotation}"
+            if "default" in field:
+                default = field["default"]
+                if default == []:
+                    line += " = Field(default_factory=list)"
+                elif default == {}:
+                    line += " = Field(default_factory=dict)"
+                else:
+                    line += f" = {default!r}"
+            body.append(line)
+            body.extend(doc_lines(field.get("doc"), "    "))
+        self.blocks.append(f"class {name}(AvroRecord):\n" + "\n".join(body) + "\n")
+        self.known[f"{ns}.{name}"] = name
+        if payload:
+            self.payloads.append((name, f"{ns}.{name}"))
+        return name
+
+    def event(self, schema: dict[str, Any]) -> None:
+        ns = schema["namespace"]
+        payload_field = next(f for f in schema["fields"] if f["name"] == "payload")
+        for branch in payload_field["type"]:
+            self.record(branch, ns, payload=True)
+        union = " | ".join(cls for cls, _ in self.payloads)
+        self.blocks.append(
+            f'Payload = Annotated[{union}, Field(discriminator="type")]\n'
+            f'"""{payload_field["doc"]}"""\n'
+        )
+        self.record(schema, ns)
+        self.blocks[-1] = self.blocks[-1].rstrip("\n") + "\n    payload: Payload\n"
+        self.blocks[-1] += f'    """{payload_field["doc"]}"""\n'
+
+
+def render() -> str:
+    latest = max(AVRO_DIR.glob("event.v*.avsc"), key=lambda p: int(p.stem.split(".v")[1]))
+    schema = json.loads(latest.read_text())
+    gen = Generator()
+    gen.event(schema)
+    types = ",\n".join(f'    "{snake(c)}": {c}' for c, _ in gen.payloads)
+    names = ",\n".join(f'    "{snake(c)}": "{full}"' for c, full in gen.payloads)
+    header = f'''"""Pydantic models of the handrail event schema ({latest.name}).
+
+GENERATED by scripts/gen_models.py from schemas/avro/{latest.name}: do not edit by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class AvroRecord(BaseModel):
+    """Base of every generated record: immutable, and unknown fields are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+'''
+    footer = f'''
+PAYLOAD_TYPES: dict[str, type[AvroRecord]] = {{
+{types},
+}}
+"""Event type -> payload model."""
+
+AVRO_NAMES: dict[str, str] = {{
+{names},
+}}
+"""Event type -> full Avro name of its payload record (the union branch)."""
+'''
+    text = header + "\n\n" + "\n\n".join(gen.blocks) + footer
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUT), "-"],
+        input=text, capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return formatted.stdout
+
+
+def main() -> int:
+    text = render()
+    if "--check" in sys.argv:
+        if not OUT.exists() or OUT.read_text() != text:
+            print(f"{OUT.relative_to(ROOT)} is stale: run python scripts/gen_models.py")
+            return 1
+        return 0
+    OUT.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
