@@ -1,11 +1,11 @@
 """The SDK agents call: ``Recorder`` emits typed decision events to Kafka (or the spool).
 
-    from handrail.producers import Recorder
-    from handrail.settings import AgentIdentity, Settings
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity, Settings
 
-    with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) as rec:
-        with rec.workflow():
-            rec.decision("db.customers.write", "summary passed all checks", checks=[...])
+with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) as rec:
+    with rec.workflow():
+        rec.decision("db.customers.write", "summary passed all checks", checks=[...])
 """
 
 from handrail.producers.errors import (

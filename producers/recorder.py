@@ -16,8 +16,6 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
-from pydantic import ValidationError
-
 from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.handoff import HandoffTicket, payload_digest
@@ -50,6 +48,7 @@ from handrail.schemas.models import (
     Spend,
 )
 from handrail.settings import AgentIdentity, Settings
+from pydantic import ValidationError
 
 P = TypeVar("P", bound=AvroRecord)
 Checks = Sequence[Check | Mapping[str, Any]]
@@ -436,14 +435,24 @@ class Recorder:
         return self.record(payload, caused_by=caused_by)
 
     def approval_granted(
-        self, approval_id: str, approver: str, reason: str, *, caused_by: EventRef | str | None = None
+        self,
+        approval_id: str,
+        approver: str,
+        reason: str,
+        *,
+        caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human approved."""
         payload = _build(ApprovalGranted, approval_id=approval_id, approver=approver, reason=reason)
         return self.record(payload, caused_by=caused_by)
 
     def approval_denied(
-        self, approval_id: str, approver: str, reason: str, *, caused_by: EventRef | str | None = None
+        self,
+        approval_id: str,
+        approver: str,
+        reason: str,
+        *,
+        caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human denied."""
         payload = _build(ApprovalDenied, approval_id=approval_id, approver=approver, reason=reason)
@@ -468,8 +477,6 @@ class Recorder:
         payload = _build(Escalation, reason=reason, to=to, action=action, severity=severity)
         return self.record(payload, caused_by=caused_by)
 
-    def heartbeat(
-        self, *, status: str | None = None, interval_s: float | None = None
-    ) -> EventRef:
+    def heartbeat(self, *, status: str | None = None, interval_s: float | None = None) -> EventRef:
         """The agent is alive; ``interval_s`` says when to expect the next one."""
         return self.record(_build(Heartbeat, status=status, interval_s=interval_s))

@@ -20,7 +20,9 @@ def _is_string(t: Any) -> bool:
     if isinstance(t, list):
         return any(_is_string(b) for b in t)
     if isinstance(t, dict):
-        return bool(t.get("type") == "string" or (t.get("type") == "array" and _is_string(t["items"])))
+        return bool(
+            t.get("type") == "string" or (t.get("type") == "array" and _is_string(t["items"]))
+        )
     return bool(t == "string")
 
 

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from handrail.producers.spool import Segment, Spool
+from handrail.schemas import EventRecord, encode
 from kafka.errors import (
     CorruptRecordError,
     InvalidRecordError,
@@ -36,9 +38,6 @@ from kafka.errors import (
     RecordListTooLargeError,
     UnsupportedForMessageFormatError,
 )
-
-from handrail.producers.spool import Segment, Spool
-from handrail.schemas import EventRecord, encode
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +209,11 @@ class Shipper:
                 time.monotonic() - self._inflight[0].sent_at > self._send_timeout
             )
             if overdue or len(self._buffer) >= self._buffer_max:
-                self._degrade("Kafka has not acknowledged events for "
-                              f"{self._send_timeout:.0f}s" if overdue else "buffer full")
+                self._degrade(
+                    f"Kafka has not acknowledged events for {self._send_timeout:.0f}s"
+                    if overdue
+                    else "buffer full"
+                )
             return bool(batch)
         batch = self._take(len(self._buffer))
         if batch:

@@ -25,7 +25,6 @@ from typing import IO, Any
 
 from fastavro import reader as avro_reader
 from fastavro.write import Writer
-
 from handrail.producers.errors import SpoolError
 from handrail.schemas import EventRecord, registry
 
@@ -208,7 +207,10 @@ class Spool:
         """Close the tail and release the locks; remove directories left empty."""
         self._close_tail()
         for session in [self._own, *self._adopted]:
-            if not any(session.dir.glob("seg-*.avro")) and not (session.dir / "rejected.jsonl").exists():
+            if (
+                not any(session.dir.glob("seg-*.avro"))
+                and not (session.dir / "rejected.jsonl").exists()
+            ):
                 shutil.rmtree(session.dir, ignore_errors=True)
             session.lock.close()
 
@@ -230,7 +232,7 @@ class Spool:
         if self._tail is None:
             return
         self.flush()
-        writer, handle, path = self._tail
+        _, handle, path = self._tail
         handle.close()
         self._tail = None
         if self._tail_count:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kafka import KafkaProducer
-
 from handrail.settings import KafkaSettings, ProducerSettings
+from kafka import KafkaProducer
 
 
 def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> Any:

@@ -65,8 +65,6 @@ def registry() -> Registry:
         if not match:
             continue
         schema = json.loads(entry.read_text(encoding="utf-8"))
-        found.append(
-            SchemaVersion(int(match[1]), crc64_avro(schema), schema, parse_schema(schema))
-        )
+        found.append(SchemaVersion(int(match[1]), crc64_avro(schema), schema, parse_schema(schema)))
     found.sort(key=lambda v: v.version)
     return Registry(tuple(found))

@@ -12,7 +12,6 @@ from io import BytesIO
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
-
 from handrail.schemas.errors import (
     BadHeaderError,
     CorruptBodyError,

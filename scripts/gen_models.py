@@ -21,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 AVRO_DIR = ROOT / "schemas" / "avro"
 OUT = ROOT / "schemas" / "models.py"
 
-PRIMITIVES = {"string": "str", "boolean": "bool", "int": "int", "long": "int", "double": "float",
-              "float": "float", "bytes": "bytes"}
+PRIMITIVES = {
+    "string": "str",
+    "boolean": "bool",
+    "int": "int",
+    "long": "int",
+    "double": "float",
+    "float": "float",
+    "bytes": "bytes",
+}
 LOGICAL = {"uuid": "UUID", "timestamp-micros": "AwareDatetime", "timestamp-millis": "AwareDatetime"}
 
 
@@ -69,7 +76,9 @@ class Generator:
     def enum(self, t: dict[str, Any], ns: str) -> str:
         name = t["name"]
         symbols = ", ".join(json.dumps(s) for s in t["symbols"])
-        self.blocks.append(f"{name} = Literal[{symbols}]\n" + (f'"""{t["doc"]}"""\n' if t.get("doc") else ""))
+        self.blocks.append(
+            f"{name} = Literal[{symbols}]\n" + (f'"""{t["doc"]}"""\n' if t.get("doc") else "")
+        )
         self.known[f"{t.get('namespace', ns)}.{name}"] = name
         return name
 
@@ -156,7 +165,11 @@ AVRO_NAMES: dict[str, str] = {{
     text = header + "\n\n" + "\n\n".join(gen.blocks) + footer
     formatted = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUT), "-"],
-        input=text, capture_output=True, text=True, check=True, cwd=ROOT,
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     return formatted.stdout
 

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from handrail.producers import (
     ConfigurationError,
     HandoffTicket,
@@ -127,9 +126,7 @@ def test_redaction_scrubs_paths_before_encoding(tmp_path: Path) -> None:
     s = settings(tmp_path, redact=["payload.rationale", "payload.inputs.value", "labels.email"])
     with Recorder(s, AgentIdentity(name="a")) as r:
         r.decision("x", "card 4111-1111", inputs=[{"name": "q", "value": "secret", "ref": "r1"}])
-        r.record(
-            r_payload_heartbeat(), labels={"email": "a@b.c", "env": "prod"}
-        )
+        r.record(r_payload_heartbeat(), labels={"email": "a@b.c", "env": "prod"})
     decision, beat = read_all(tmp_path / "spool")
     assert decision["payload"][1]["rationale"] == "[REDACTED]"
     assert decision["payload"][1]["inputs"] == [{"name": "q", "value": "[REDACTED]", "ref": "r1"}]
@@ -143,9 +140,9 @@ def r_payload_heartbeat():  # type: ignore[no-untyped-def]
 
 
 def test_redaction_path_must_name_a_string_field(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="payload.usd"):
+    with pytest.raises(ConfigurationError, match=r"payload\.usd"):
         Recorder(settings(tmp_path, redact=["payload.usd"]), AgentIdentity(name="a"))
-    with pytest.raises(ConfigurationError, match="payload.nope"):
+    with pytest.raises(ConfigurationError, match=r"payload\.nope"):
         Recorder(settings(tmp_path, redact=["payload.nope"]), AgentIdentity(name="a"))
 
 
