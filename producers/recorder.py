@@ -134,7 +134,10 @@ class Recorder:
         return self._shipper.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Flush and stop. Events not yet delivered stay in the spool for the next start."""
+        """Deliver what it can within ``timeout``, then stop; True if nothing was left over.
+
+        Events not delivered by then stay in the spool for the next recorder to replay.
+        """
         if self._closed:
             return True
         self._closed = True

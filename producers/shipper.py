@@ -159,12 +159,26 @@ class Shipper:
         return True
 
     def close(self, timeout: float | None = None) -> bool:
-        """Flush (delivered or spooled), stop the thread and release Kafka and the spool."""
+        """Deliver what it can within ``timeout`` (spool included), then stop.
+
+        Returns True when everything reached Kafka (or, embedded, the spool); what is
+        left stays in the spool and is replayed by the next recorder on this spool.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         done = self.flush(timeout)
+        while done and self._factory is not None and not self._settled():
+            if deadline is not None and time.monotonic() >= deadline:
+                done = False
+                break
+            self._wake.set()
+            time.sleep(0.02)
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
         return done
+
+    def _settled(self) -> bool:
+        return not (self._degraded or self._inflight or self._buffer)
 
     def stats(self) -> ShipperStats:
         return ShipperStats(

@@ -17,7 +17,7 @@ def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> 
         "enable_idempotence": True,
         "linger_ms": 5,
         "batch_size": 256 * 1024,
-        "max_block_ms": 200,  # a send never holds the shipper long; it spools instead
+        "max_block_ms": 1000,  # a send never holds the shipper long; it spools instead
         "bootstrap_timeout_ms": 2000,
         "request_timeout_ms": request_timeout_ms,
         "delivery_timeout_ms": request_timeout_ms * 3,

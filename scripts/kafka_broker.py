@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -379,6 +379,7 @@ class KafkaBroker:
         cache_dir: Path | None = None,
         heap: str = "512m",
         extra_properties: Mapping[str, str] | None = None,
+        jvm_options: Sequence[str] = (),
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
@@ -388,6 +389,8 @@ class KafkaBroker:
         self.cache_dir = cache_dir
         self.heap = heap
         self.extra_properties = dict(extra_properties or {})
+        # e.g. ("-XX:TieredStopAtLevel=1",): ~35% faster JVM start, slower steady state.
+        self.jvm_options = tuple(jvm_options)
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._atexit_registered = False
@@ -478,13 +481,13 @@ class KafkaBroker:
         return [
             _java_executable(),
             f"-Xmx{self.heap}",
-            "-Xms128m",
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-XX:+ExitOnOutOfMemoryError",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.data_dir / LOG4J_FILE}",
             f"-Dkafka.logs.dir={self.log_dir}",
+            *self.jvm_options,
             "-cp",
             classpath,
             main_class,
