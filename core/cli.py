@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-
 from handrail import __version__
+from handrail import demo as workload
+from handrail.producers.spool import read_all
+from handrail.render import events_table
 from handrail.settings import KafkaSettings, Settings, SpoolSettings
+from rich.console import Console
 
 app = typer.Typer(
     help="handrail: audit ledger and governance for LLM agents.", no_args_is_help=True
@@ -39,10 +41,6 @@ def demo(
     workflows: Annotated[int, typer.Option(min=1)] = 2,
 ) -> None:
     """Record a small multi-agent workflow and show its events."""
-    from handrail import demo as workload
-    from handrail.producers.spool import read_all
-    from handrail.render import events_table
-
     settings = _settings(spool_dir, kafka)
     ids = workload.run(settings, workflows)
     where = settings.kafka.bootstrap_servers or settings.spool.dir
@@ -55,9 +53,6 @@ def demo(
 @spool_app.command("show")
 def spool_show(spool_dir: SpoolDir = None) -> None:
     """Print every event waiting in the spool."""
-    from handrail.producers.spool import read_all
-    from handrail.render import events_table
-
     settings = _settings(spool_dir)
     records = list(read_all(settings.spool.dir)) if settings.spool.dir.exists() else []
     console.print(events_table(records, f"{len(records)} events in {settings.spool.dir}"))

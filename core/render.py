@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
-
 from handrail.schemas import EventRecord, event_type
+from rich.table import Table
 
 _KEYS = (
     "action",

@@ -7,10 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-
 from handrail.producers import EventRef, Recorder
 from handrail.schemas import decode, event_type
 from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
+
 from tests.support.kafka_io import read_topic
 from tests.unit.test_wire import reference_decode
 
@@ -63,7 +63,9 @@ def test_ten_thousand_events_arrive_in_causal_order(
         assert len(ids) == 10_000
         assert rec.flush(60)
         stats = rec.stats()
-    assert stats.delivered == len(ids) and stats.spooled == 0 and stats.state == "online"
+    assert stats.delivered == len(ids)
+    assert stats.spooled == 0
+    assert stats.state == "online"
 
     messages = read_topic(kafka_bootstrap, topic, expect=len(ids))
     assert len(messages) == len(ids)
