@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+
 from handrail import __version__
 from handrail import demo as workload
 from handrail.producers.spool import read_all
 from handrail.render import events_table
 from handrail.settings import KafkaSettings, Settings, SpoolSettings
-from rich.console import Console
 
 app = typer.Typer(
     help="handrail: audit ledger and governance for LLM agents.", no_args_is_help=True

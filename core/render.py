@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handrail.schemas import EventRecord, event_type
 from rich.table import Table
+
+from handrail.schemas import EventRecord, event_type
 
 _KEYS = (
     "action",

@@ -55,7 +55,7 @@ class ProducerSettings(BaseModel):
         20_000, gt=0, description="In-memory buffer; beyond it events spill to the spool."
     )
     max_block_ms: float = Field(
-        20.0, ge=0, description="Most a record call waits for buffer space before going on."
+        100.0, ge=0, description="Most a record call waits for buffer space before going on."
     )
     batch_max_events: int = Field(2_000, gt=0, description="Events handed to Kafka per step.")
     send_timeout_s: float = Field(

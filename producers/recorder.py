@@ -14,7 +14,10 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from functools import cache
+from typing import Any, NamedTuple
+
+from pydantic import TypeAdapter, ValidationError
 
 from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
@@ -24,33 +27,10 @@ from handrail.producers.shipper import Shipper, ShipperStats
 from handrail.producers.spool import Spool
 from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, Payload
-from handrail.schemas.models import (
-    ActionExecuted,
-    ActionFailed,
-    ApprovalDenied,
-    ApprovalExpired,
-    ApprovalGranted,
-    ApprovalRequested,
-    AvroRecord,
-    Check,
-    DecisionMade,
-    Effect,
-    EnforcementMode,
-    Escalation,
-    Evidence,
-    HandoffAccepted,
-    HandoffOffered,
-    HandoffRejected,
-    Heartbeat,
-    PolicyVerdict,
-    Retry,
-    Severity,
-    Spend,
-)
+from handrail.schemas.fields import PAYLOAD_FIELDS
+from handrail.schemas.models import Check, Effect, EnforcementMode, Evidence, Severity
 from handrail.settings import AgentIdentity, Settings
-from pydantic import ValidationError
 
-P = TypeVar("P", bound=AvroRecord)
 Checks = Sequence[Check | Mapping[str, Any]]
 Inputs = Sequence[Evidence | Mapping[str, Any]]
 
@@ -68,15 +48,24 @@ class EventRef(NamedTuple):
     sequence: int
 
 
-def _build(model: type[P], /, **fields: Any) -> P:
+Fields = tuple[str, dict[str, Any]]
+"""An event type and its validated payload fields, ready to encode."""
+
+
+@cache
+def _validator(tag: str) -> TypeAdapter[Any]:
+    return TypeAdapter(PAYLOAD_FIELDS[tag])
+
+
+def _fields(tag: str, /, **values: Any) -> Fields:
+    """Validate payload arguments into plain dicts; name the field that is wrong."""
     try:
-        return model(**fields)
+        return tag, _validator(tag).validate_python(values)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err['input']!r:.60})"
             for err in exc.errors()
         )
-        tag = model.model_fields["type"].default
         raise InvalidEventError(f"invalid {tag} event: {problems}") from None
 
 
@@ -179,9 +168,23 @@ class Recorder:
         workflow_id: str | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> EventRef:
-        """Record any event type. The typed methods below are shorthands for this."""
+        """Record any event type given as its model (``handrail.schemas.models``)."""
+        values = payload.model_dump(exclude={"type"})
+        return self._emit(
+            (payload.type, values), caused_by=caused_by, workflow_id=workflow_id, labels=labels
+        )
+
+    def _emit(
+        self,
+        fields: Fields,
+        *,
+        caused_by: EventRef | str | None = None,
+        workflow_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> EventRef:
         if self._closed:
             raise RecorderClosedError("the recorder is closed")
+        tag, values = fields
         current = scope.current.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
@@ -196,7 +199,7 @@ class Recorder:
             "session_id": self.session_id,
             "sequence": 0,
             "labels": event_labels,
-            "payload": (AVRO_NAMES[payload.type], payload.model_dump()),
+            "payload": (AVRO_NAMES[tag], values),
         }
         if self._redactor:
             record["labels"] = dict(event_labels)
@@ -210,7 +213,7 @@ class Recorder:
             shipper.put(record)
         if in_scope:
             scope.current.set(scope.Scope(wf, event_id))
-        return EventRef(event_id, wf, payload.type, seq)
+        return EventRef(event_id, wf, tag, seq)
 
     # -- one method per event type ------------------------------------------------------------
 
@@ -226,8 +229,8 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent decided to act: why, on what inputs, after which checks."""
-        payload = _build(
-            DecisionMade,
+        payload = _fields(
+            "decision_made",
             action=action,
             rationale=rationale,
             resource=resource,
@@ -235,7 +238,7 @@ class Recorder:
             checks=list(checks),
             alternatives=list(alternatives),
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def policy_verdict(
         self,
@@ -251,8 +254,8 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A decision-rights verdict on an action."""
-        payload = _build(
-            PolicyVerdict,
+        payload = _fields(
+            "policy_verdict",
             action=action,
             effect=effect,
             rule=rule,
@@ -262,7 +265,7 @@ class Recorder:
             cost_usd=cost_usd,
             attempt=attempt,
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def action_executed(
         self,
@@ -275,15 +278,15 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and succeeded."""
-        payload = _build(
-            ActionExecuted,
+        payload = _fields(
+            "action_executed",
             action=action,
             resource=resource,
             duration_ms=duration_ms,
             approval_id=approval_id,
             output_ref=output_ref,
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def action_failed(
         self,
@@ -297,8 +300,8 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and failed."""
-        payload = _build(
-            ActionFailed,
+        payload = _fields(
+            "action_failed",
             action=action,
             error_type=error_type,
             error_message=error_message,
@@ -306,7 +309,7 @@ class Recorder:
             resource=resource,
             duration_ms=duration_ms,
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def retry(
         self,
@@ -318,10 +321,10 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Another attempt at a failed operation (``attempt`` 1 = the first retry)."""
-        payload = _build(
-            Retry, action=action, operation_id=operation_id, attempt=attempt, reason=reason
+        payload = _fields(
+            "retry", action=action, operation_id=operation_id, attempt=attempt, reason=reason
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def spend(
         self,
@@ -335,8 +338,8 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Money spent on a paid call."""
-        payload = _build(
-            Spend,
+        payload = _fields(
+            "spend",
             usd=usd,
             provider=provider,
             model=model,
@@ -344,7 +347,7 @@ class Recorder:
             output_tokens=output_tokens,
             action=action,
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def handoff_offered(
         self,
@@ -360,8 +363,8 @@ class Recorder:
         """Pass work to another agent; give it the returned ticket."""
         handoff_id = uuid.uuid4().hex
         digest = None if payload is None else payload_digest(payload)
-        offer = _build(
-            HandoffOffered,
+        offer = _fields(
+            "handoff_offered",
             handoff_id=handoff_id,
             to_agent=to_agent,
             task=task,
@@ -370,7 +373,7 @@ class Recorder:
             contract=contract,
             deadline=deadline,
         )
-        ref = self.record(offer, caused_by=caused_by)
+        ref = self._emit(offer, caused_by=caused_by)
         return HandoffTicket(
             handoff_id=handoff_id,
             workflow_id=ref.workflow_id,
@@ -382,10 +385,10 @@ class Recorder:
             deadline=deadline,
         )
 
-    def _answer(self, ticket: HandoffTicket, payload: Payload) -> EventRef:
+    def _answer(self, ticket: HandoffTicket, payload: Fields) -> EventRef:
         current = scope.current.get()
         inside = current is not None and current.workflow_id == ticket.workflow_id
-        return self.record(
+        return self._emit(
             payload,
             workflow_id=ticket.workflow_id,
             caused_by=None if inside else ticket.offer_event_id,
@@ -393,8 +396,8 @@ class Recorder:
 
     def handoff_accepted(self, ticket: HandoffTicket, *, checks: Checks = ()) -> EventRef:
         """The handed-off work passed the receiver's checks and was taken."""
-        payload = _build(
-            HandoffAccepted,
+        payload = _fields(
+            "handoff_accepted",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
             checks=list(checks),
@@ -405,8 +408,8 @@ class Recorder:
         self, ticket: HandoffTicket, reason: str, *, checks: Checks = ()
     ) -> EventRef:
         """The handed-off work failed the receiver's checks and was refused."""
-        payload = _build(
-            HandoffRejected,
+        payload = _fields(
+            "handoff_rejected",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
             reason=reason,
@@ -426,8 +429,8 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent waits for a human to approve an action."""
-        payload = _build(
-            ApprovalRequested,
+        payload = _fields(
+            "approval_requested",
             approval_id=approval_id,
             action=action,
             reason=reason,
@@ -435,7 +438,7 @@ class Recorder:
             cost_usd=cost_usd,
             expires_at=expires_at,
         )
-        return self.record(payload, caused_by=caused_by)
+        return self._emit(payload, caused_by=caused_by)
 
     def approval_granted(
         self,
@@ -446,8 +449,10 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human approved."""
-        payload = _build(ApprovalGranted, approval_id=approval_id, approver=approver, reason=reason)
-        return self.record(payload, caused_by=caused_by)
+        payload = _fields(
+            "approval_granted", approval_id=approval_id, approver=approver, reason=reason
+        )
+        return self._emit(payload, caused_by=caused_by)
 
     def approval_denied(
         self,
@@ -458,14 +463,16 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human denied."""
-        payload = _build(ApprovalDenied, approval_id=approval_id, approver=approver, reason=reason)
-        return self.record(payload, caused_by=caused_by)
+        payload = _fields(
+            "approval_denied", approval_id=approval_id, approver=approver, reason=reason
+        )
+        return self._emit(payload, caused_by=caused_by)
 
     def approval_expired(
         self, approval_id: str, *, caused_by: EventRef | str | None = None
     ) -> EventRef:
         """Nobody decided in time."""
-        return self.record(_build(ApprovalExpired, approval_id=approval_id), caused_by=caused_by)
+        return self._emit(_fields("approval_expired", approval_id=approval_id), caused_by=caused_by)
 
     def escalation(
         self,
@@ -477,9 +484,9 @@ class Recorder:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Hand a decision up instead of executing."""
-        payload = _build(Escalation, reason=reason, to=to, action=action, severity=severity)
-        return self.record(payload, caused_by=caused_by)
+        payload = _fields("escalation", reason=reason, to=to, action=action, severity=severity)
+        return self._emit(payload, caused_by=caused_by)
 
     def heartbeat(self, *, status: str | None = None, interval_s: float | None = None) -> EventRef:
         """The agent is alive; ``interval_s`` says when to expect the next one."""
-        return self.record(_build(Heartbeat, status=status, interval_s=interval_s))
+        return self._emit(_fields("heartbeat", status=status, interval_s=interval_s))

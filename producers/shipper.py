@@ -5,12 +5,12 @@ talks to Kafka and to the spool, so order is simple to keep:
 
 * **online** (the spool is empty): buffered events are encoded and handed to the Kafka
   producer. An event is *durable* once Kafka acknowledged it.
-* When an event stays unacknowledged past ``send_timeout_s``, fails, or the buffer fills
-  up, the shipper goes **degraded**: events still in flight are sealed into a spool
-  segment (and stay in flight: if Kafka acknowledges them after all, the segment notes
-  it), and new events are appended to the spool (durable once flushed). While degraded
-  the shipper replays the spool oldest first, one window at a time, and goes back
-  online when the spool is empty.
+* When an event stays unacknowledged past ``send_timeout_s``, fails, or the buffer stays
+  full for ``max_block_ms`` (the agent outpaces Kafka), the shipper goes **degraded**:
+  events still in flight are sealed into a spool segment (and stay in flight: if Kafka
+  acknowledges them after all, the segment notes it), and new events are appended to the
+  spool (durable once flushed). While degraded the shipper replays the spool oldest
+  first, window by window, and goes back online when the spool is empty.
 * **embedded** (no Kafka configured): every event goes to the spool.
 
 The Kafka producer is idempotent with ``acks=all``; it is never abandoned while it has
@@ -28,8 +28,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from handrail.producers.spool import Segment, Spool
-from handrail.schemas import EventRecord, encode
 from kafka.errors import (
     CorruptRecordError,
     InvalidRecordError,
@@ -38,6 +36,9 @@ from kafka.errors import (
     RecordListTooLargeError,
     UnsupportedForMessageFormatError,
 )
+
+from handrail.producers.spool import Segment, Spool
+from handrail.schemas import EventRecord, encode
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Shipper:
         self._spooled = 0
         self._durable = 0
         self._overflowed = 0
+        self._overflow_seen = 0
         self._rejected = 0
         self._thread = threading.Thread(target=self._run, name="handrail-shipper", daemon=True)
         self._thread.start()
@@ -216,19 +218,15 @@ class Shipper:
         """One pass; True when there was work."""
         self._reap()
         if not self._degraded:
-            batch = self._take(self._batch)
-            if batch:
-                self._send(batch, None, [])
-            overdue = bool(self._inflight) and (
+            busy = self._send_live()
+            if self._inflight and (
                 time.monotonic() - self._inflight[0].sent_at > self._send_timeout
-            )
-            if overdue or len(self._buffer) >= self._buffer_max:
-                self._degrade(
-                    f"Kafka has not acknowledged events for {self._send_timeout:.0f}s"
-                    if overdue
-                    else "buffer full"
-                )
-            return bool(batch)
+            ):
+                self._degrade(f"Kafka has not acknowledged events for {self._send_timeout}s")
+            elif self._overflowed != self._overflow_seen:
+                self._overflow_seen = self._overflowed
+                self._degrade("the buffer stayed full for max_block_ms", backoff=False)
+            return busy
         batch = self._take(len(self._buffer))
         if batch:
             self._spill(batch)
@@ -269,31 +267,48 @@ class Shipper:
         self._next_attempt = time.monotonic() + self._backoff
         self._backoff = min(self._backoff * 2, self._backoff_max)
 
-    def _send(self, batch: list[EventRecord], origin: Segment | None, indexes: list[int]) -> None:
-        """Hand events to Kafka; on failure to even hand them over, spool them instead."""
+    def _send_live(self) -> bool:
+        """Online: hand buffered events to Kafka one by one (freeing buffer space as it goes)."""
+        buffer = self._buffer
+        if not buffer:
+            return False
         if not self._ensure_producer():
-            if origin is None:
-                self._degrade("Kafka unreachable", batch)
+            self._degrade("Kafka unreachable")
+            return True
+        for _ in range(min(self._batch, len(buffer))):
+            record = buffer.popleft()
+            error = self._hand_over(record, None, 0)
+            if error is not None:
+                self._degrade(f"Kafka send failed: {error}", [record])
+                break
+        return True
+
+    def _send_replay(self, segment: Segment, indexes: list[int]) -> None:
+        if not self._ensure_producer():
             return
-        producer, topic, now = self._producer, self._topic, time.monotonic()
-        for pos, record in enumerate(batch):
-            try:
-                future = producer.send(
-                    topic, value=encode(record), key=record["workflow_id"].encode()
-                )
-            except PERMANENT_ERRORS as exc:
-                self._reject(record, origin, indexes[pos] if origin is not None else 0, exc)
-                continue
-            except Exception as exc:  # metadata or buffer timeout: Kafka is away
-                if origin is None:
-                    self._degrade(f"Kafka send failed: {exc}", batch[pos:])
-                else:
-                    self._retry_later(f"Kafka send failed: {exc}")
+        for i in indexes:
+            error = self._hand_over(segment.records[i], segment, i)
+            if error is not None:
+                self._retry_later(f"Kafka send failed: {error}")
                 return
-            index = indexes[pos] if origin is not None else 0
-            if origin is not None:
-                origin.sent.add(index)
-            self._inflight.append(Flight(record, future, now, origin, index))
+
+    def _hand_over(
+        self, record: EventRecord, origin: Segment | None, index: int
+    ) -> Exception | None:
+        """Give one event to the Kafka producer; return the error if Kafka seems away."""
+        try:
+            future = self._producer.send(
+                self._topic, value=encode(record), key=record["workflow_id"].encode()
+            )
+        except PERMANENT_ERRORS as exc:
+            self._reject(record, origin, index, exc)
+            return None
+        except Exception as exc:  # metadata or buffer timeout: Kafka is away
+            return exc
+        if origin is not None:
+            origin.sent.add(index)
+        self._inflight.append(Flight(record, future, time.monotonic(), origin, index))
+        return None
 
     def _reap(self) -> None:
         """Resolve finished flights in order; successes count, failures wait for replay."""
@@ -325,7 +340,9 @@ class Shipper:
         if durable:
             self._add_durable(durable)
 
-    def _degrade(self, why: str, unsent: list[EventRecord] | None = None) -> None:
+    def _degrade(
+        self, why: str, unsent: list[EventRecord] | None = None, *, backoff: bool = True
+    ) -> None:
         """Seal unconfirmed in-flight events into the spool and switch to degraded."""
         loose = [f for f in self._inflight if f.origin is None]
         acked = [f for f in loose if f.future.is_done and f.future.succeeded()]
@@ -347,11 +364,12 @@ class Shipper:
         if not self._degraded:
             log.warning("handrail: %s; degraded: spooling to %s", why, self._spool.directory)
         self._degraded = True
-        self._retry_later(why)
+        if backoff:
+            self._retry_later(why)
 
     def _replay(self) -> None:
         """Send the next window of the oldest spool segment; go online when all is delivered."""
-        if len(self._inflight) >= self._batch or time.monotonic() < self._next_attempt:
+        if len(self._inflight) >= 4 * self._batch or time.monotonic() < self._next_attempt:
             return
         segment = self._spool.head()
         if segment is None:
@@ -359,9 +377,9 @@ class Shipper:
                 self._degraded = False
                 log.warning("handrail: spool replayed; online again")
             return
-        indexes = segment.unsent(self._batch - len(self._inflight))
+        indexes = segment.unsent(self._batch)
         if indexes:
-            self._send([segment.records[i] for i in indexes], segment, indexes)
+            self._send_replay(segment, indexes)
 
     def _reject(
         self, record: EventRecord, origin: Segment | None, index: int, error: BaseException | None

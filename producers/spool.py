@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from fastavro import reader as avro_reader
 from fastavro.write import Writer
+
 from handrail.producers.errors import SpoolError
 from handrail.schemas import EventRecord, registry
 

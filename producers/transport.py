@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handrail.settings import KafkaSettings, ProducerSettings
 from kafka import KafkaProducer
+
+from handrail.settings import KafkaSettings, ProducerSettings
 
 
 def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> Any:

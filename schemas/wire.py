@@ -12,6 +12,7 @@ from io import BytesIO
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
+
 from handrail.schemas.errors import (
     BadHeaderError,
     CorruptBodyError,

@@ -7,10 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+
 from handrail.producers import EventRef, Recorder
 from handrail.schemas import decode, event_type
 from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
-
 from tests.support.kafka_io import read_topic
 from tests.unit.test_wire import reference_decode
 

@@ -12,11 +12,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from kafka_broker import KafkaBroker
+
 from handrail.producers import Recorder
 from handrail.schemas import decode
 from handrail.settings import AgentIdentity
-from kafka_broker import KafkaBroker
-
 from tests.integration.test_kafka_delivery import kafka_settings
 from tests.support.kafka_io import read_topic
 

@@ -9,6 +9,7 @@ import uuid
 import avro.io
 import avro.schema
 import pytest
+
 from handrail.schemas import (
     BadHeaderError,
     CorruptBodyError,
@@ -22,7 +23,6 @@ from handrail.schemas import (
     to_record,
 )
 from handrail.schemas.models import AgentRef
-
 from tests.support.samples import NOW, sample_payloads
 
 
