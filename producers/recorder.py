@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import atexit
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, NamedTuple
@@ -53,8 +53,8 @@ Fields = tuple[str, dict[str, Any]]
 
 
 @cache
-def _validator(tag: str) -> TypeAdapter[Any]:
-    return TypeAdapter(PAYLOAD_FIELDS[tag])
+def _validator(tag: str) -> Any:
+    return TypeAdapter(PAYLOAD_FIELDS[tag]).validator
 
 
 def _fields(tag: str, /, **values: Any) -> Fields:
@@ -152,11 +152,9 @@ class Recorder:
         """Events recorded in the block are children of ``parent``."""
         return scope.enter(parent.workflow_id, parent.event_id)
 
-    @contextmanager
-    def receive(self, ticket: HandoffTicket) -> Iterator[scope.Scope]:
+    def receive(self, ticket: HandoffTicket) -> AbstractContextManager[scope.Scope]:
         """Continue a handed-off workflow: events in the block follow the offer."""
-        with scope.enter(ticket.workflow_id, ticket.offer_event_id) as s:
-            yield s
+        return scope.enter(ticket.workflow_id, ticket.offer_event_id)
 
     # -- the generic call ---------------------------------------------------------------------
 
@@ -234,9 +232,9 @@ class Recorder:
             action=action,
             rationale=rationale,
             resource=resource,
-            inputs=list(inputs),
-            checks=list(checks),
-            alternatives=list(alternatives),
+            inputs=inputs,
+            checks=checks,
+            alternatives=alternatives,
         )
         return self._emit(payload, caused_by=caused_by)
 
@@ -400,7 +398,7 @@ class Recorder:
             "handoff_accepted",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
-            checks=list(checks),
+            checks=checks,
         )
         return self._answer(ticket, payload)
 
@@ -413,7 +411,7 @@ class Recorder:
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
             reason=reason,
-            checks=list(checks),
+            checks=checks,
         )
         return self._answer(ticket, payload)
 

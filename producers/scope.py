@@ -9,9 +9,7 @@ Threads start with no scope: hand it over with ``contextvars.copy_context().run`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import NamedTuple
 
 
@@ -23,12 +21,20 @@ class Scope(NamedTuple):
 current: ContextVar[Scope | None] = ContextVar("handrail_scope", default=None)
 
 
-@contextmanager
-def enter(workflow_id: str, parent_id: str | None) -> Iterator[Scope]:
-    """Make ``(workflow_id, parent_id)`` the scope of the block; restore the outer one after."""
-    scope = Scope(workflow_id, parent_id)
-    token = current.set(scope)
-    try:
-        yield scope
-    finally:
-        current.reset(token)
+class enter:  # noqa: N801 - used like a function: ``with scope.enter(wf, parent):``
+    """Make ``(workflow_id, parent_id)`` the scope of a block; restore the outer one after."""
+
+    __slots__ = ("_scope", "_token")
+
+    def __init__(self, workflow_id: str, parent_id: str | None) -> None:
+        self._scope = Scope(workflow_id, parent_id)
+        self._token: Token[Scope | None] | None = None
+
+    def __enter__(self) -> Scope:
+        self._token = current.set(self._scope)
+        return self._scope
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            current.reset(self._token)
+            self._token = None

@@ -115,6 +115,9 @@ class Shipper:
         """Held by the recorder while it numbers and buffers an event (keeps order)."""
         self._changed = threading.Condition(threading.Lock())
         self._wake = threading.Event()
+        self._room = threading.Event()
+        """Set by the shipper when a full buffer has drained below ``_low_water``."""
+        self._low_water = buffer_max_events - max(1, min(1024, buffer_max_events // 4))
         self._inflight: deque[Flight] = deque()
         self._producer: Any = None
         self._degraded = producer_factory is None or not spool.is_empty()
@@ -136,10 +139,10 @@ class Shipper:
     def put(self, record: EventRecord) -> None:
         """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
         if len(self._buffer) >= self._buffer_max:
+            self._room.clear()
             self._wake.set()
-            deadline = time.monotonic() + self._max_block
-            while len(self._buffer) >= self._buffer_max and time.monotonic() < deadline:
-                time.sleep(0.0005)
+            if len(self._buffer) >= self._buffer_max:
+                self._room.wait(self._max_block)
             if len(self._buffer) >= self._buffer_max:
                 self._overflowed += 1
         self._buffer.append(record)
@@ -204,10 +207,9 @@ class Shipper:
     def _run(self) -> None:
         try:
             while not (self._stopping and not self._buffer):
-                busy = self._step()
-                if not busy:
+                self._wake.clear()  # before looking for work, so no wake-up is lost
+                if not self._step():
                     self._wake.wait(0.005 if self._inflight else 0.1)
-                    self._wake.clear()
             self._shutdown()
         except Exception:  # never die silently: a dead shipper would lose events
             log.exception("handrail shipper failed; spooling what it holds")
@@ -237,7 +239,13 @@ class Shipper:
     def _take(self, limit: int) -> list[EventRecord]:
         buffer = self._buffer
         n = min(limit, len(buffer))
-        return [buffer.popleft() for _ in range(n)]
+        taken = [buffer.popleft() for _ in range(n)]
+        self._make_room()
+        return taken
+
+    def _make_room(self) -> None:
+        if len(self._buffer) <= self._low_water and not self._room.is_set():
+            self._room.set()
 
     def _spill(self, batch: list[EventRecord]) -> None:
         self._spool.append(batch)
@@ -275,12 +283,15 @@ class Shipper:
         if not self._ensure_producer():
             self._degrade("Kafka unreachable")
             return True
-        for _ in range(min(self._batch, len(buffer))):
+        for n in range(min(self._batch, len(buffer))):
             record = buffer.popleft()
             error = self._hand_over(record, None, 0)
             if error is not None:
                 self._degrade(f"Kafka send failed: {error}", [record])
                 break
+            if n & 63 == 63:
+                self._make_room()
+        self._make_room()
         return True
 
     def _send_replay(self, segment: Segment, indexes: list[int]) -> None:

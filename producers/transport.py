@@ -6,6 +6,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from handrail.producers.partitioner import WorkflowPartitioner
 from handrail.settings import KafkaSettings, ProducerSettings
 
 
@@ -24,6 +25,7 @@ def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> 
         "delivery_timeout_ms": request_timeout_ms * 3,
         "reconnect_backoff_max_ms": 1000,
         "client_id": "handrail-sdk",
+        "partitioner": WorkflowPartitioner(),
         **kafka.client_options,
     }
 

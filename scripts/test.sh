@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Install everything into .venv and run the whole test suite: lint, types, unit,
+# integration (a real Kafka broker from Maven Central; needs Java 17 and Maven).
+# Under CI=true a broker that cannot start fails the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy -p handrail
+exec .venv/bin/python -m pytest "$@"

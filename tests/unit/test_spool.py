@@ -1,0 +1,89 @@
+"""The spool on its own: order, cursors, adoption of a dead session, a torn last block."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from handrail.producers.spool import Spool, read_all
+from handrail.schemas import EventRecord
+from tests.support.samples import NOW
+
+
+def record(seq: int) -> EventRecord:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "time": NOW,
+        "workflow_id": "wf",
+        "causation_id": None,
+        "agent": {"name": "a", "version": "1", "owner": "o"},
+        "session_id": "s",
+        "sequence": seq,
+        "labels": {},
+        "payload": ("handrail.Heartbeat", {"status": None, "interval_s": None}),
+    }
+
+
+def seqs(records: list[EventRecord]) -> list[int]:
+    return [r["sequence"] for r in records]
+
+
+def new(root: Path, max_events: int = 4) -> Spool:
+    return Spool(root, uuid.uuid4().hex, fsync=False, segment_max_events=max_events)
+
+
+def test_fifo_across_segments_and_seal_goes_first(tmp_path: Path) -> None:
+    spool = new(tmp_path)
+    spool.append([record(i) for i in range(3, 10)])
+    sealed = spool.seal([record(1), record(2)])
+    assert spool.head() is sealed
+    order = []
+    while (segment := spool.head()) is not None:
+        for i in range(len(segment.records)):
+            order.append(segment.records[i]["sequence"])
+            spool.confirm(segment, i)
+    assert order == list(range(1, 10))
+    assert spool.is_empty()
+    spool.close()
+    assert not list(tmp_path.iterdir())
+
+
+def test_cursor_survives_a_crash_and_a_dead_session_is_adopted(tmp_path: Path) -> None:
+    dead = new(tmp_path, max_events=100)
+    dead.append([record(i) for i in range(1, 8)])
+    segment = dead.head()
+    assert segment is not None
+    for i in (0, 1, 2, 4):  # 4 is confirmed out of order: the cursor stops at 3
+        dead.confirm(segment, i)
+    dead._own.lock.close()  # the process dies: its lock goes with it
+
+    heir = new(tmp_path)
+    adopted = heir.head()
+    assert adopted is not None
+    assert adopted.cursor == 3
+    assert seqs(adopted.records[adopted.cursor :]) == [4, 5, 6, 7]
+    assert seqs(list(read_all(tmp_path))) == [4, 5, 6, 7]
+    for i in range(adopted.cursor, len(adopted.records)):
+        heir.confirm(adopted, i)
+    assert heir.is_empty()
+    heir.close()
+    assert not list(tmp_path.iterdir()), "the adopted directory is removed once replayed"
+
+
+def test_a_live_session_is_not_adopted(tmp_path: Path) -> None:
+    live = new(tmp_path)
+    live.append([record(1)])
+    other = new(tmp_path)
+    assert other.head() is None
+    assert live.head() is not None
+
+
+def test_a_torn_last_block_keeps_what_was_complete(tmp_path: Path) -> None:
+    spool = new(tmp_path, max_events=100)
+    spool.append([record(1), record(2)])
+    spool.append([record(3)])
+    spool._close_tail()
+    [path] = list(tmp_path.rglob("seg-*.avro"))
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])  # a crash in the middle of writing the last block
+    assert seqs(list(read_all(tmp_path))) == [1, 2]
