@@ -21,7 +21,7 @@ class WorkflowPartitioner(DefaultPartitioner):  # type: ignore[misc]
         self._max_keys = max_keys
         self._hashes: dict[bytes, int] = {}
 
-    def partition(
+    def partition(  # noqa: PLR0917 - kafka-python's Partitioner signature
         self,
         topic: str,
         key: Any,
