@@ -52,7 +52,7 @@ class ProducerSettings(BaseModel):
     """How the SDK buffers and ships events."""
 
     buffer_max_events: int = Field(
-        20_000, gt=0, description="In-memory buffer; beyond it events spill to the spool."
+        5_000, gt=0, description="In-memory buffer; beyond it events spill to the spool."
     )
     max_block_ms: float = Field(
         100.0, ge=0, description="Most a record call waits for buffer space before going on."
