@@ -16,7 +16,8 @@ from handrail.producers.errors import (
     SpoolError,
 )
 from handrail.producers.handoff import HandoffTicket
-from handrail.producers.recorder import EventRef, Recorder
+from handrail.producers.recorder import Recorder
+from handrail.producers.refs import EventRef
 from handrail.producers.shipper import ShipperStats
 from handrail.schemas.models import Check, Evidence
 
