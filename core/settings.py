@@ -73,6 +73,21 @@ class ProducerSettings(BaseModel):
     )
 
 
+class LedgerSettings(BaseModel):
+    """The ClickHouse ledger and the sink that fills it."""
+
+    dsn: str = Field(
+        "chdb://.handrail/ledger",
+        description="chdb://PATH (embedded engine) or http(s)://user:pass@host:8123/db.",
+    )
+    checkpoint_dir: Path = Field(
+        Path(".handrail/checkpoints"), description="Chain heads, kept outside ClickHouse."
+    )
+    batch_max_events: int = Field(5_000, gt=0, description="Rows per sink insert, at most.")
+    batch_max_seconds: float = Field(0.5, gt=0, description="Longest a row waits in the sink.")
+    consumer_group: str = Field("handrail-ledger", description="Kafka group of the sinks.")
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -88,6 +103,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
 
     @classmethod
     def settings_customise_sources(

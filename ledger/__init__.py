@@ -1,1 +1,1 @@
-"""The ClickHouse decision ledger. Not built yet: see issue 3."""
+"""The ClickHouse decision ledger: migrations, the sink from Kafka, hash chains, verify."""

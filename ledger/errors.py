@@ -1,0 +1,15 @@
+"""Errors of the ledger."""
+
+from handrail.errors import HandrailError
+
+
+class LedgerError(HandrailError):
+    """Root of the errors raised by ``handrail.ledger``."""
+
+
+class MigrationError(LedgerError):
+    """A migration could not be applied; the message names the file and statement."""
+
+
+class LedgerBusyError(LedgerError):
+    """The embedded (chdb) ledger is open in another process."""

@@ -1,0 +1,194 @@
+"""The sink: Kafka events topic -> ledger, exactly once, in batches bounded by count and time.
+
+Each row keeps its topic, partition and offset. When partitions are assigned, the sink
+resumes each from the ledger's own highest offset (events and quarantine alike), so a
+crash never loses or repeats a row; an insert deduplication token per run of rows is the
+second guard against a retried insert. Rows are inserted in offset order, in runs that
+each land in one table part, so "everything up to the highest offset" stays true even
+when the sink dies between two inserts. Undecodable messages go to ``quarantine`` with
+their raw bytes and the error; the sink goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+
+from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.rows import COLUMNS, GENESIS, chain, to_row
+from handrail.schemas import decode
+from handrail.settings import KafkaSettings, LedgerSettings
+
+log = logging.getLogger(__name__)
+
+QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
+
+
+@dataclass
+class SinkStats:
+    rows: int = 0
+    quarantined: int = 0
+    batches: int = 0
+
+
+class Sink:
+    def __init__(self, client: Any, kafka: KafkaSettings, ledger: LedgerSettings) -> None:
+        self._client = client
+        self._kafka = kafka
+        self._ledger = ledger
+        self._checkpoints = Checkpoints(ledger.checkpoint_dir)
+        self._heads: dict[int, str] = {}
+        self._pending: list[Any] = []
+        self.stats = SinkStats()
+
+    # -- positions ----------------------------------------------------------------------------
+
+    def resume_point(self, partition: int) -> tuple[int | None, str]:
+        """The ledger's highest offset for a partition (None: nothing yet) and chain head."""
+        params = {"topic": self._kafka.events_topic, "partition": partition}
+        where = "topic = {topic:String} AND partition = {partition:UInt32}"
+        last = self._client.query(
+            f"SELECT offset, row_hash FROM events WHERE {where} ORDER BY offset DESC LIMIT 1",
+            parameters=params,
+        ).result_rows
+        quarantined = self._client.query(
+            f"SELECT max(offset), count() FROM quarantine WHERE {where}", parameters=params
+        ).result_rows[0]
+        offsets = [last[0][0]] if last else []
+        if quarantined[1]:
+            offsets.append(quarantined[0])
+        return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
+
+    def _assigned(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            offset, head = self.resume_point(tp.partition)
+            self._heads[tp.partition] = head
+            if offset is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, offset + 1)
+            log.info("sink: partition %s resumes after offset %s", tp.partition, offset)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def run(
+        self, stop: threading.Event | None = None, idle_exit_s: float | None = None
+    ) -> SinkStats:
+        """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s``)."""
+        stop = stop or threading.Event()
+        consumer = KafkaConsumer(
+            bootstrap_servers=self._kafka.bootstrap_servers,
+            group_id=self._ledger.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self._ledger.batch_max_events,
+            **self._kafka.client_options,
+        )
+        sink = self
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+                sink.flush()
+
+            def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+                sink._assigned(consumer, assigned)
+
+        consumer.subscribe([self._kafka.events_topic], listener=Listener())
+        first_at = last_seen = time.monotonic()
+        try:
+            while not stop.is_set():
+                polled = consumer.poll(timeout_ms=100, max_records=self._ledger.batch_max_events)
+                now = time.monotonic()
+                for messages in polled.values():
+                    if messages and not self._pending:
+                        first_at = now
+                    self._pending.extend(messages)
+                    last_seen = now
+                full = len(self._pending) >= self._ledger.batch_max_events
+                if self._pending and (full or now - first_at >= self._ledger.batch_max_seconds):
+                    self.flush()
+                if idle_exit_s is not None and now - last_seen > idle_exit_s:
+                    break
+            self.flush()
+        finally:
+            consumer.close(autocommit=False)
+        return self.stats
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every pending message: chain, checkpoint, then insert in offset order."""
+        if not self._pending:
+            return
+        by_partition: dict[int, list[Any]] = defaultdict(list)
+        for message in self._pending:
+            by_partition[message.partition].append(message)
+        self._pending = []
+        for partition, messages in by_partition.items():
+            self._write_partition(partition, sorted(messages, key=lambda m: m.offset))
+        self.stats.batches += 1
+
+    def _write_partition(self, partition: int, messages: list[Any]) -> None:
+        topic = self._kafka.events_topic
+        items: list[tuple[str, dict[str, Any]]] = []
+        for m in messages:
+            try:
+                version, record = decode(m.value)
+                items.append(
+                    ("events", to_row(record, version.version, topic, partition, m.offset))
+                )
+            except Exception as exc:  # undecodable or unexpected: quarantine, never stop
+                items.append(("quarantine", {
+                    "topic": topic, "partition": partition, "offset": m.offset,
+                    "key_hex": (m.key or b"").hex(), "raw_hex": bytes(m.value or b"").hex(),
+                    "error_type": type(exc).__name__, "error": str(exc),
+                }))  # fmt: skip
+        rows = [row for table, row in items if table == "events"]
+        head = chain(rows, self._heads.get(partition, GENESIS))
+        if rows:
+            self._checkpoints.write(topic, partition, rows[-1]["offset"], head)
+        for table, run in _runs(items):
+            self._insert(table, run)
+        self._heads[partition] = head
+        self.stats.rows += len(rows)
+        self.stats.quarantined += len(items) - len(rows)
+
+    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
+        token = (
+            f"{rows[0]['topic']}:{rows[0]['partition']}:{rows[0]['offset']}:{rows[-1]['offset']}"
+        )
+        data = [[row[c] for c in columns] for row in rows]
+        delay = 0.5
+        while True:
+            try:
+                self._client.insert(
+                    table, data, column_names=list(columns),
+                    settings={"insert_deduplication_token": token},
+                )  # fmt: skip
+                return
+            except Exception as exc:  # the server is away: retry the same insert
+                log.warning(
+                    "sink: insert into %s failed (%s); retrying in %.1fs", table, exc, delay
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+def _runs(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Consecutive rows for the same table (and, for events, the same month partition)."""
+    runs: list[tuple[str, list[dict[str, Any]]]] = []
+    last_key: tuple[str, int] | None = None
+    for table, row in items:
+        key = (table, row["time"].year * 100 + row["time"].month if table == "events" else 0)
+        if key != last_key:
+            runs.append((table, []))
+            last_key = key
+        runs[-1][1].append(row)
+    return runs

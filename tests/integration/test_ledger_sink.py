@@ -1,0 +1,126 @@
+"""Real Kafka -> sink -> real ClickHouse engine (chdb): exactly once, quarantine, tampering."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+
+from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.client import connect
+from handrail.ledger.migrate import migrate
+from handrail.ledger.rows import COLUMNS
+from handrail.ledger.sink import Sink
+from handrail.ledger.verify import verify
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity, KafkaSettings, LedgerSettings
+from tests.integration.test_kafka_delivery import emit_mixed, kafka_settings
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[Any, LedgerSettings]]:
+    settings = LedgerSettings(
+        dsn=f"chdb://{tmp_path / 'ledger'}", checkpoint_dir=tmp_path / "checkpoints",
+        batch_max_events=700, batch_max_seconds=0.2,
+    )  # fmt: skip
+    client = connect(settings.dsn)
+    migrate(client)
+    yield client, settings
+    client.close()
+
+
+def fill(bootstrap: str, topic: str, tmp_path: Path, n: int) -> list[str]:
+    settings = kafka_settings(bootstrap, topic, tmp_path / "spool")
+    with Recorder(settings, AgentIdentity(name="worker", owner="team-a")) as rec:
+        ids = emit_mixed(rec, n, workflows=5, seed=3)
+        assert rec.close(60)
+    return ids
+
+
+def sink_once(client: Any, bootstrap: str, topic: str, ledger: LedgerSettings) -> Any:
+    kafka = KafkaSettings(bootstrap_servers=bootstrap, events_topic=topic)
+    return Sink(client, kafka, ledger).run(idle_exit_s=3)
+
+
+def ids_in(client: Any) -> list[str]:
+    return [str(r[0]) for r in client.query("SELECT event_id FROM events").result_rows]
+
+
+def test_exactly_once_with_quarantine_and_restart(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, ledger: tuple[Any, LedgerSettings]
+) -> None:
+    client, settings = ledger
+    ids = fill(kafka_bootstrap, topic, tmp_path, 3000)
+    bad = [b"", b"not avro at all", b"\xc3\x01" + b"\x07" * 8 + b"body", b"\xc3\x01" + bytes(9)]
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for raw in bad:
+        producer.send(topic, value=raw, key=b"bad")
+    producer.flush()
+    producer.close()
+
+    stats = sink_once(client, kafka_bootstrap, topic, settings)
+    assert stats.rows == len(ids)
+    assert stats.quarantined == len(bad)
+    assert sorted(ids_in(client)) == sorted(ids)
+    quarantined = client.query(
+        "SELECT raw_hex, error_type FROM quarantine ORDER BY offset"
+    ).result_rows
+    assert sorted(bytes.fromhex(r[0]) for r in quarantined) == sorted(bad)
+    assert {r[1] for r in quarantined} >= {"BadHeaderError", "UnknownFingerprintError"}
+
+    more = fill(kafka_bootstrap, topic, tmp_path, 500)  # a restart resumes where it stopped
+    again = sink_once(client, kafka_bootstrap, topic, settings)
+    assert again.rows == 500
+    assert again.quarantined == 0
+    assert sorted(ids_in(client)) == sorted(ids + more)
+    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    assert report.ok, report.broken
+    assert report.rows == 3500
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expect"),
+    [
+        (
+            "ALTER TABLE events UPDATE reason = 'looks fine' "
+            "WHERE offset = {o} AND partition = {p} SETTINGS mutations_sync = 1",
+            "was edited",
+        ),
+        (
+            "ALTER TABLE events DELETE WHERE offset = {o} AND partition = {p} "
+            "SETTINGS mutations_sync = 1",
+            "was deleted",
+        ),
+        (
+            f"INSERT INTO events ({', '.join(COLUMNS)}) SELECT "
+            + ", ".join("offset + 1000000" if c == "offset" else c for c in COLUMNS)
+            + " FROM events WHERE offset = {o} AND partition = {p}",
+            "inserted",
+        ),
+    ],
+    ids=["update", "delete", "insert"],
+)
+def test_tampering_is_detected(  # noqa: PLR0917 - pytest fixtures and parameters
+    kafka_bootstrap: str, topic: str, tmp_path: Path, ledger: tuple[Any, LedgerSettings],
+    tamper: str, expect: str,
+) -> None:  # fmt: skip
+    client, settings = ledger
+    fill(kafka_bootstrap, topic, tmp_path, 300)
+    sink_once(client, kafka_bootstrap, topic, settings)
+    assert verify(client, Checkpoints(settings.checkpoint_dir)).ok
+    partition, offset = client.query(
+        "SELECT partition, offset FROM events ORDER BY partition, offset LIMIT 1 OFFSET 40"
+    ).result_rows[0]
+    client.command(tamper.format(o=offset, p=partition))
+    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    assert not report.ok
+    [finding] = report.broken
+    assert finding.partition == partition
+    assert expect in finding.what
+    if expect != "inserted":  # an update or delete is named at the row itself or right after
+        assert finding.offset >= offset
