@@ -19,7 +19,8 @@ def test_migrations_apply_once_and_rollups_follow_inserts(tmp_path: Path) -> Non
         values = [
             "(generateUUIDv4(), 'spend', '2026-11-24 06:00:00', 'a', 1.5, '', '', '', 1)",
             "(generateUUIDv4(), 'spend', '2026-11-24 06:30:00', 'a', 2.0, '', '', '', 2)",
-            "(generateUUIDv4(), 'handoff_rejected', '2026-11-24 06:40:00', 'b', 0, 'h', 'a', 'b', 3)",
+            "(generateUUIDv4(), 'handoff_rejected', '2026-11-24 06:40:00', 'b', 0,"
+            " 'h', 'a', 'b', 3)",
         ]
         client.command(
             "INSERT INTO events (event_id, type, time, agent, cost_usd, handoff_id, handoff_from,"
