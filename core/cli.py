@@ -10,7 +10,7 @@ from rich.console import Console
 
 from handrail import __version__
 from handrail import demo as workload
-from handrail.ledger.cli import ledger_app, sink_app
+from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.producers.spool import read_all
 from handrail.render import events_table
 from handrail.settings import KafkaSettings, Settings, SpoolSettings
@@ -22,6 +22,8 @@ spool_app = typer.Typer(help="Inspect the durable spool.", no_args_is_help=True)
 app.add_typer(spool_app, name="spool")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(sink_app, name="sink")
+for name, command in top_level:
+    app.command(name)(command)
 console = Console()
 
 SpoolDir = Annotated[Path | None, typer.Option(help="Spool directory (default from settings).")]

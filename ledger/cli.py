@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+import signal
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
+from handrail.ledger.errors import NotInLedgerError
+from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
+from handrail.ledger.owner import OwnerServer
+from handrail.ledger.reader import QueryError, chdb_path, open_reader
 from handrail.ledger.sink import Sink
 from handrail.ledger.verify import verify
+from handrail.render import decision_tree
 from handrail.settings import Settings
 
 ledger_app = typer.Typer(help="The decision ledger (ClickHouse).", no_args_is_help=True)
 sink_app = typer.Typer(help="The sink from Kafka into the ledger.", no_args_is_help=True)
 console = Console()
+top_level: list[tuple[str, Callable[..., Any]]] = []
+"""Commands that sit at the top of ``handrail`` (``explain``, ``sql``)."""
+
+
+def app_command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        top_level.append((name, fn))
+        return fn
+
+    return register
 
 
 @ledger_app.command("migrate")
@@ -40,6 +60,53 @@ def verify_command() -> None:
     console.print("[green]ledger intact[/]")
 
 
+@app_command("explain")
+def explain_command(
+    ref: Annotated[str, typer.Argument(help="An event id or a workflow id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree.")] = False,
+) -> None:
+    """Rebuild the decision path that led to an event (or a whole workflow)."""
+    reader = open_reader(Settings().ledger.dsn)
+    try:
+        tree = explain(reader, ref)
+    except NotInLedgerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        reader.close()
+    if as_json:
+        typer.echo(json.dumps(tree, indent=2, default=str))
+    else:
+        console.print(decision_tree(tree))
+
+
+@app_command("sql")
+def sql_command(
+    query: Annotated[str, typer.Argument(help="One read-only query; inputs as {name:Type}.")],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="name=value, repeatable.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+) -> None:
+    """Run a read-only SQL query on the ledger, with query parameters (never string-built)."""
+    parameters = dict(item.split("=", 1) for item in param or [])
+    reader = open_reader(Settings().ledger.dsn)
+    try:
+        rows = reader.query(query, parameters)
+    except QueryError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        reader.close()
+    if as_json:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    table = Table(*(rows[0].keys() if rows else []), title=f"{len(rows)} rows")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
 @sink_app.command("run")
 def sink_run(
     idle_exit: Annotated[
@@ -52,5 +119,14 @@ def sink_run(
         raise typer.BadParameter("set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
     client = connect(settings.ledger.dsn)
     migrate(client)
-    stats = Sink(client, settings.kafka, settings.ledger).run(idle_exit_s=idle_exit)
+    path = chdb_path(settings.ledger.dsn)
+    owner = OwnerServer(client, path) if path else None  # readers in other terminals
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        stats = Sink(client, settings.kafka, settings.ledger).run(stop, idle_exit_s=idle_exit)
+    finally:
+        if owner:
+            owner.stop()
     console.print(f"sink stopped: {stats}")

@@ -11,5 +11,9 @@ class MigrationError(LedgerError):
     """A migration could not be applied; the message names the file and statement."""
 
 
+class NotInLedgerError(LedgerError, LookupError):
+    """No event and no workflow with the given id in the ledger."""
+
+
 class LedgerBusyError(LedgerError):
     """The embedded (chdb) ledger is open in another process."""

@@ -1,0 +1,149 @@
+"""``explain``: the decision path of a workflow, or of one event, rebuilt from the ledger.
+
+The tree follows causation (each event under the event that caused it). Given an event
+id, the tree is the workflow as it stood when that event happened, and the chain of
+causes from the start of the workflow to the event is marked ``on_path``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from handrail.ledger.errors import NotInLedgerError
+from handrail.ledger.reader import Reader
+
+COLUMNS = (
+    "event_id",
+    "type",
+    "time",
+    "workflow_id",
+    "causation_id",
+    "sequence",
+    "agent",
+    "action",
+    "resource",
+    "reason",
+    "cost_usd",
+    "effect",
+    "rule",
+    "checks_passed",
+    "checks_failed",
+    "handoff_id",
+    "handoff_from",
+    "handoff_to",
+    "approval_id",
+    "approval_state",
+    "event_json",
+)
+
+
+def _is_uuid(ref: str) -> bool:
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
+
+
+def fetch(reader: Reader, ref: str) -> tuple[list[dict[str, Any]], str | None]:
+    """The workflow's rows (time order) and the target event id, for an event or workflow id."""
+    target = None
+    workflow = ref
+    if _is_uuid(ref):
+        found = reader.query(
+            "SELECT workflow_id FROM events WHERE event_id = {id:UUID} LIMIT 1", {"id": ref}
+        )
+        if found:
+            workflow, target = found[0]["workflow_id"], str(uuid.UUID(ref))
+    rows = reader.query(
+        f"SELECT {', '.join(COLUMNS)} FROM events WHERE workflow_id = {{w:String}} "
+        "ORDER BY time, sequence",
+        {"w": workflow},
+    )
+    if not rows:
+        raise NotInLedgerError(f"no event or workflow {ref!r} in the ledger")
+    return rows, target
+
+
+def _node(row: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads(row["event_json"]).get("payload", {}) if row["event_json"] else {}
+    node: dict[str, Any] = {
+        "event_id": str(row["event_id"]),
+        "time": row["time"].isoformat() if isinstance(row["time"], datetime) else row["time"],
+        "agent": row["agent"],
+        "type": row["type"],
+    }
+    for key in ("action", "resource", "reason", "effect", "rule", "approval_id", "approval_state"):
+        if row[key]:
+            node[key] = row[key]
+    if row["cost_usd"]:
+        node["cost_usd"] = row["cost_usd"]
+    if row["checks_passed"] or row["checks_failed"]:
+        node["checks"] = {
+            "passed": list(row["checks_passed"]),
+            "failed": list(row["checks_failed"]),
+        }
+    if row["handoff_id"]:
+        node["handoff"] = {
+            "id": row["handoff_id"],
+            "from": row["handoff_from"],
+            "to": row["handoff_to"],
+        }
+    for key in ("inputs", "alternatives", "approver", "error_type", "error_message", "to_agent"):
+        if payload.get(key):
+            node[key] = payload[key]
+    node["children"] = []
+    return node
+
+
+def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any]:
+    """The decision tree (pure): ``{"workflow_id", "target", "summary", "roots"}``."""
+    if target is not None:
+        cutoff = next(r["time"] for r in rows if str(r["event_id"]) == target)
+        rows = [r for r in rows if r["time"] <= cutoff]
+    nodes = {str(r["event_id"]): _node(r) for r in rows}
+    roots: list[dict[str, Any]] = []
+    for row in rows:
+        node, cause = nodes[str(row["event_id"])], row["causation_id"]
+        (nodes[cause]["children"] if cause in nodes else roots).append(node)
+    path: list[str] = []
+    if target is not None:
+        by_id = {str(r["event_id"]): r for r in rows}
+        at: str | None = target
+        while at in by_id and at not in path:
+            path.append(at)
+            nodes[at]["on_path"] = True
+            at = by_id[at]["causation_id"] or None
+        path.reverse()
+    return {
+        "workflow_id": rows[0]["workflow_id"],
+        "target": target,
+        "path": path,
+        "summary": {
+            "events": len(rows),
+            "agents": sorted({r["agent"] for r in rows}),
+            "cost_usd": round(sum(r["cost_usd"] for r in rows), 6),
+            "failed_checks": sorted({c for r in rows for c in r["checks_failed"]}),
+            "verdicts": [
+                f"{r['action']}: {r['effect']} ({r['rule']})" for r in rows if r["effect"]
+            ],
+            "approvals": [
+                f"{r['approval_id']}: {r['approval_state']}" for r in rows if r["approval_state"]
+            ],
+            "handoffs": [
+                f"{r['handoff_from']} -> {r['handoff_to']}: {r['type']}"
+                for r in rows
+                if r["handoff_id"]
+            ],
+        },
+        "roots": roots,
+    }
+
+
+def explain(reader: Reader, ref: str) -> dict[str, Any]:
+    """Fetch and build the decision tree of an event id or a workflow id."""
+    rows, target = fetch(reader, ref)
+    return build(rows, target)
