@@ -19,6 +19,7 @@ from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
 from handrail.ledger.reader import QueryError, chdb_path, open_reader
+from handrail.ledger.server_ddl import server_ddl
 from handrail.ledger.sink import Sink
 from handrail.ledger.verify import verify
 from handrail.render import decision_tree
@@ -45,6 +46,17 @@ def migrate_command() -> None:
     settings = Settings()
     applied = migrate(connect(settings.ledger.dsn))
     console.print(f"applied: {', '.join(applied)}" if applied else "ledger is up to date")
+
+
+@ledger_app.command("ddl")
+def ddl_command(
+    cluster: Annotated[str | None, typer.Option(help="ON CLUSTER name: replicated tables.")] = None,
+    database: Annotated[str, typer.Option(help="Database the users are granted on.")] = "default",
+    writer_password: Annotated[str | None, typer.Option(help="Create handrail_writer.")] = None,
+    reader_password: Annotated[str | None, typer.Option(help="Create handrail_forensics.")] = None,
+) -> None:
+    """Print the DDL for a ClickHouse server (cluster variant and users behind flags)."""
+    typer.echo(server_ddl(database, cluster, writer_password, reader_password))
 
 
 @ledger_app.command("verify")
