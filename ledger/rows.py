@@ -77,7 +77,7 @@ def to_row(
         "action": p.get("action") or "",
         "resource": p.get("resource") or "",
         "reason": p.get("rationale") or p.get("reason") or p.get("error_message") or "",
-        "cost_usd": float(p.get("usd") or p.get("cost_usd") or 0.0),
+        "cost_usd": float(p["usd"]) if kind == "spend" else 0.0,  # money spent, not estimates
         "effect": p.get("effect") or "",
         "rule": p.get("rule") or "",
         "checks_passed": [c["name"] for c in checks if c["passed"]],
