@@ -1,0 +1,427 @@
+"""Ledger throughput and query latency, each beside a same-run baseline.
+
+    python -m bench.ledger [--events 100000] [--rounds 3] [--synthetic 10000000]
+                           [--runs 20] [--json FILE]
+
+Sink (real broker, embedded chdb ledger): ``--events`` SDK events (several agents'
+``Recorder`` objects running workflows of decisions, verdicts, spend, executions,
+failures, retries, approvals and handoffs) go into a fresh 3-partition topic. Each round
+times ``Sink.run`` into a fresh ledger, from its start until its stats count every row
+inserted (then it is stopped; no idle wait counted), and checks ``count()`` of the
+ledger. Baseline: the same messages, read back and turned into ledger rows (``decode``,
+``to_row``, ``chain``) before the clock starts, inserted with a bare ``client.insert`` in
+batches of the sink's batch size into a fresh ledger. Rounds alternate baseline and sink;
+the best round of each is reported. Target (issue 3): sink >= 50% of the baseline. Also
+printed: each of the sink's steps timed alone on the same messages (Kafka poll, decode,
+``to_row``, ``chain``, row lists, and the baseline's insert), in us/event.
+
+Queries: ``--synthetic`` rows (about one workflow per 100 rows, 50 agents, 30 days, so two
+monthly partitions) generated inside ClickHouse by one ``INSERT ... SELECT FROM numbers``
+(the rollup views fill as it runs). Median and p90 over ``--runs`` runs, after a warm-up:
+the explain of one random workflow (``handrail.ledger.explain.explain`` over a
+``ClientReader``, its dict dumped to JSON; beside it, the bare query of every column of the
+workflow's rows in order) and the cost-per-agent rollup, beside the same figure computed
+from the raw events table. Generation time, parts and disk sizes are printed too.
+Targets: explain <= 200 ms median, rollup <= 1 s median.
+
+``--events 0`` or ``--synthetic 0`` skips that part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+
+from bench._broker import bootstrap
+from bench._ledger_data import TEAMS, agent_names, emit, synthetic_insert
+from bench.producer import new_topic
+from handrail.ledger.client import connect
+from handrail.ledger.explain import explain
+from handrail.ledger.migrate import migrate
+from handrail.ledger.reader import ClientReader
+from handrail.ledger.rows import COLUMNS, GENESIS, chain, to_row
+from handrail.ledger.sink import Sink
+from handrail.producers import Recorder
+from handrail.schemas import decode
+from handrail.settings import (
+    AgentIdentity,
+    KafkaSettings,
+    LedgerSettings,
+    ProducerSettings,
+    Settings,
+    SpoolSettings,
+)
+
+AGENTS = 6
+"""Agents (one ``Recorder`` each) producing the sink's input."""
+SYNTHETIC_START = datetime(2026, 10, 14, 12, tzinfo=UTC)
+"""The synthetic month starts here, so its 30 days span two monthly partitions."""
+ROLLUP = "SELECT agent, sum(cost_usd) FROM cost_by_agent_hour GROUP BY agent ORDER BY 2 DESC"
+ROLLUP_RAW = "SELECT agent, sum(cost_usd) FROM events GROUP BY agent ORDER BY 2 DESC"
+EXPLAIN_SQL = (
+    f"SELECT {', '.join((*COLUMNS, 'ingested_at'))} FROM events "
+    "WHERE workflow_id = {w:String} ORDER BY time, sequence"
+)
+
+
+# -- the sink -----------------------------------------------------------------------------------
+
+
+def produce(servers: str, topic: str, n: int, spool: Path) -> tuple[float, int]:
+    """Record ``n`` events through AGENTS recorders; seconds until all were acknowledged,
+    and how many went through the spool on the way (a slow broker under this load)."""
+    names = agent_names()
+    recorders = [
+        Recorder(
+            Settings(
+                kafka=KafkaSettings(bootstrap_servers=servers, events_topic=topic),
+                spool=SpoolSettings(dir=spool / str(i)),
+                producer=ProducerSettings(
+                    buffer_max_events=n + 1, max_block_ms=1000, send_timeout_s=60
+                ),
+            ),
+            AgentIdentity(name=names[i * 7 % len(names)], version="1.4", owner=TEAMS[i]),
+        )
+        for i in range(AGENTS)
+    ]
+    start = time.perf_counter()
+    emit(recorders, n)
+    for rec in recorders:
+        assert rec.close(300), "not everything was delivered"
+    elapsed = time.perf_counter() - start
+    delivered = sum(rec.stats().delivered for rec in recorders)
+    spooled = sum(rec.stats().spooled for rec in recorders)
+    assert delivered == n, (delivered, spooled)
+    return elapsed, spooled
+
+
+def read_back(servers: str, topic: str) -> tuple[list[Any], float]:
+    """Every message of the topic, in (partition, offset) order; seconds spent polling."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    ends = consumer.end_offsets(partitions)
+    messages: list[Any] = []
+    deadline = time.monotonic() + 300
+    start = time.perf_counter()
+    while any(consumer.position(tp) < ends[tp] for tp in partitions):
+        assert time.monotonic() < deadline, "the topic could not be read back"
+        for batch in consumer.poll(timeout_ms=500, max_records=10_000).values():
+            messages.extend(batch)
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return sorted(messages, key=lambda m: (m.partition, m.offset)), elapsed
+
+
+def ledger_rows(messages: list[Any], topic: str) -> tuple[list[list[Any]], dict[str, float]]:
+    """The rows the sink would insert for these messages (chained, as insert data), and
+    the seconds each step of building them took."""
+    clock = time.perf_counter
+    t0 = clock()
+    decoded = [decode(m.value) for m in messages]
+    t1 = clock()
+    rows = [
+        to_row(record, version.version, topic, m.partition, m.offset)
+        for m, (version, record) in zip(messages, decoded, strict=True)
+    ]
+    t2 = clock()
+    for partition in sorted({m.partition for m in messages}):
+        chain([r for r in rows if r["partition"] == partition], GENESIS)
+    t3 = clock()
+    data = [[row[c] for c in COLUMNS] for row in rows]
+    t4 = clock()
+    return data, {"decode": t1 - t0, "to_row": t2 - t1, "chain": t3 - t2, "row lists": t4 - t3}
+
+
+def open_ledger(path: Path) -> Any:
+    client = connect(f"chdb://{path}")
+    migrate(client)
+    return client
+
+
+def count(client: Any, table: str = "events") -> int:
+    return int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+
+
+def baseline(path: Path, data: list[list[Any]], batch: int) -> float:
+    """Events/s of bare ``client.insert`` of ready rows, ``batch`` rows per insert."""
+    client = open_ledger(path)
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(data), batch):
+            client.insert("events", data[i : i + batch], column_names=list(COLUMNS))
+        elapsed = time.perf_counter() - start
+        assert count(client) == len(data)
+    finally:
+        client.close()
+    return len(data) / elapsed
+
+
+def sink(servers: str, topic: str, path: Path, n: int, group: str) -> tuple[float, float]:
+    """Events/s of ``Sink.run`` from its start until n rows are in; seconds to the first."""
+    client = open_ledger(path)
+    try:
+        settings = LedgerSettings(
+            dsn=f"chdb://{path}", checkpoint_dir=path.parent / f"{path.name}-checkpoints",
+            consumer_group=group,
+        )  # fmt: skip
+        runner = Sink(
+            client, KafkaSettings(bootstrap_servers=servers, events_topic=topic), settings
+        )
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=runner.run, kwargs={"stop": stop, "idle_exit_s": 2}, daemon=True
+        )
+        start = time.perf_counter()
+        first = None
+        thread.start()
+        while runner.stats.rows < n and thread.is_alive():
+            if first is None and runner.stats.rows:
+                first = time.perf_counter() - start
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - start
+        stop.set()
+        thread.join(60)
+        assert runner.stats.rows == n, runner.stats
+        assert (count(client), count(client, "quarantine")) == (n, 0)
+    finally:
+        client.close()
+    return n / elapsed, first or elapsed
+
+
+def sink_figures(servers: str, n: int, rounds: int, tmp: Path) -> dict[str, Any]:
+    topic = new_topic(servers)
+    produced, spooled = produce(servers, topic, n, tmp / "spool")
+    messages, polled = read_back(servers, topic)
+    print(
+        f"produced {n:,} SDK events from {AGENTS} agents in {produced:.1f} s ({spooled:,} of "
+        f"them through the spool); the topic holds {len(messages):,} messages"
+    )
+    n = len(messages)  # at least once: a replayed spool may have repeated some
+    data, steps = ledger_rows(messages, topic)
+    steps = {"Kafka poll": polled, **steps}
+    batch = LedgerSettings().batch_max_events
+    bases: list[float] = []
+    sinks: list[tuple[float, float]] = []
+    for r in range(rounds):
+        bases.append(baseline(tmp / f"base-{r}", data, batch))
+        sinks.append(sink(servers, topic, tmp / f"sink-{r}", n, f"bench-{r}-{os.getpid()}"))
+        print(
+            f"  round {r + 1}: baseline {bases[-1]:9,.0f} events/s | sink {sinks[-1][0]:9,.0f} "
+            f"events/s (first rows after {sinks[-1][1]:.2f} s)"
+        )
+    base = max(bases)
+    best, first = max(sinks)
+    per_event = {k: v / n * 1e6 for k, v in steps.items()}
+    per_event["insert"] = 1e6 / base
+    print(
+        "the sink's steps, timed one by one on the same messages (us/event): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
+        + f"; sum {sum(per_event.values()):.1f} = {1e6 / sum(per_event.values()):,.0f} events/s"
+    )
+    return {
+        "events": n,
+        "produced_via_spool": spooled,
+        "batch_max_events": batch,
+        "baseline_insert_events_per_s": base,
+        "sink_events_per_s": best,
+        "sink_ratio": best / base,
+        "sink_first_rows_s": first,
+        "sink_step_us_per_event": per_event,
+    }
+
+
+# -- queries on a synthetic ledger ------------------------------------------------------------
+
+
+def timed(fn: Callable[[], object], runs: int) -> list[float]:
+    fn()  # warm-up, not counted
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def p(values: list[float], q: float) -> float:
+    return sorted(values)[round(q * (len(values) - 1))]
+
+
+def settle(client: Any, timeout: float = 300) -> float:
+    """Wait for background merges to finish (they would compete with the queries)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if not count(client, "system.merges"):
+            break
+        time.sleep(0.5)
+    return time.perf_counter() - start
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def synthetic_figures(n: int, runs: int, tmp: Path, seed: int = 5) -> dict[str, Any]:
+    path = tmp / "synthetic"
+    client = open_ledger(path)
+    try:
+        start = time.perf_counter()
+        client.command(
+            synthetic_insert(n, int(SYNTHETIC_START.timestamp())),
+            settings={"max_insert_threads": 2},
+        )
+        generated = time.perf_counter() - start
+        waited = settle(client)
+        q = client.query
+        rows, workflows, agents = q(
+            "SELECT count(), uniq(workflow_id), uniq(agent) FROM events"
+        ).result_rows[0]
+        assert rows == n, rows
+        parts = dict(
+            q(
+                "SELECT table, count() FROM system.parts WHERE active AND database = "
+                "currentDatabase() GROUP BY table"
+            ).result_rows
+        )
+        disk = dict(
+            q(
+                "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE active AND database = "
+                "currentDatabase() GROUP BY table"
+            ).result_rows
+        )
+        size = dir_size(path)
+        outdated = q(
+            "SELECT sum(bytes_on_disk) FROM system.parts WHERE NOT active AND database = "
+            "currentDatabase()"
+        ).result_rows[0][0]
+        projection = q(
+            "SELECT sum(bytes_on_disk) FROM system.projection_parts WHERE active AND database = "
+            "currentDatabase() AND table = 'events'"
+        ).result_rows[0][0]
+        months = q("SELECT uniq(toYYYYMM(time)) FROM events").result_rows[0][0]
+        print(
+            f"generated {n:,} events ({workflows:,} workflows, {agents} agents, {months} monthly "
+            f"partitions) in {generated:.1f} s ({n / generated:,.0f} rows/s); merges settled "
+            f"after {waited:.1f} s more"
+        )
+        print(
+            f"disk: events {disk['events'] / 2**20:,.0f} MiB in {parts['events']} parts "
+            f"({disk['events'] / n:.0f} B/event; the by_agent projection is "
+            f"{projection / 2**20:,.0f} MiB of it), "
+            f"cost_by_agent_hour {disk.get('cost_by_agent_hour', 0) / 2**10:,.0f} KiB in "
+            f"{parts.get('cost_by_agent_hour', 0)} parts; ledger dir {size / 2**20:,.0f} MiB, "
+            f"{outdated / 2**20:,.0f} MiB of it parts merged away (deleted after a while)"
+        )
+
+        ids = [r[0] for r in q("SELECT DISTINCT workflow_id FROM events").result_rows]
+        chosen = random.Random(seed).sample(ids, min(len(ids), runs + 1))
+        per_workflow = q(
+            "SELECT count() / uniq(workflow_id) FROM events WHERE workflow_id IN {w:Array(String)}",
+            parameters={"w": chosen},
+        ).result_rows[0][0]
+        reader = ClientReader(client)
+        picks = iter(chosen * 2)
+        explain_times = timed(lambda: json.dumps(explain(reader, next(picks)), default=str), runs)
+        picks = iter(chosen * 2)
+        query_times = timed(lambda: q(EXPLAIN_SQL, parameters={"w": next(picks)}).result_rows, runs)
+        rollup = q(ROLLUP).result_rows
+        raw = q(ROLLUP_RAW).result_rows
+        expected = dict(raw)
+        assert dict(rollup).keys() == expected.keys(), "the rollup misses agents"
+        assert all(abs(x - expected[a]) <= 1e-6 * max(1.0, x) for a, x in rollup), "sums differ"
+        rollup_times = timed(lambda: q(ROLLUP).result_rows, runs)
+        raw_times = timed(lambda: q(ROLLUP_RAW).result_rows, runs)
+    finally:
+        client.close()
+    f = {
+        "synthetic_events": n,
+        "synthetic_workflows": workflows,
+        "generation_s": generated,
+        "merge_settle_s": waited,
+        "events_bytes_on_disk": disk["events"],
+        "events_parts": parts["events"],
+        "events_projection_bytes": projection,
+        "ledger_dir_bytes": size,
+        "outdated_parts_bytes": outdated,
+        "runs": runs,
+        "explain_rows_per_workflow": per_workflow,
+        "explain_median_ms": statistics.median(explain_times) * 1000,
+        "explain_p90_ms": p(explain_times, 0.9) * 1000,
+        "workflow_query_median_ms": statistics.median(query_times) * 1000,
+        "workflow_query_p90_ms": p(query_times, 0.9) * 1000,
+        "rollup_median_ms": statistics.median(rollup_times) * 1000,
+        "rollup_p90_ms": p(rollup_times, 0.9) * 1000,
+        "rollup_raw_median_ms": statistics.median(raw_times) * 1000,
+        "rollup_raw_p90_ms": p(raw_times, 0.9) * 1000,
+        "total_cost_usd": sum(x for _, x in rollup),
+    }
+    f["rollup_speedup"] = f["rollup_raw_median_ms"] / f["rollup_median_ms"]
+    print(
+        f"explain of one workflow ({per_workflow:.0f} events on average): "
+        "handrail.ledger.explain.explain, its dict dumped to JSON"
+    )
+    print(
+        f"  median {f['explain_median_ms']:7.1f} ms  p90 {f['explain_p90_ms']:7.1f} ms  "
+        f"(target median <= 200 ms)"
+    )
+    print(
+        f"  reference, the bare query of the workflow's rows (every column): median "
+        f"{f['workflow_query_median_ms']:7.1f} ms  p90 {f['workflow_query_p90_ms']:7.1f} ms"
+    )
+    print("cost per agent, from the cost_by_agent_hour rollup:")
+    print(
+        f"  median {f['rollup_median_ms']:7.1f} ms  p90 {f['rollup_p90_ms']:7.1f} ms  "
+        f"(target median <= 1 s)"
+    )
+    print(
+        f"  baseline, the same from raw events: median {f['rollup_raw_median_ms']:7.1f} ms  p90 "
+        f"{f['rollup_raw_p90_ms']:7.1f} ms  (rollup {f['rollup_speedup']:.1f}x faster)"
+    )
+    return f
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=100_000, help="SDK events through the sink")
+    parser.add_argument("--rounds", type=int, default=3, help="sink and baseline rounds")
+    parser.add_argument("--synthetic", type=int, default=10_000_000, help="rows for the queries")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs of each query")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="handrail-bench-ledger-") as tmp:
+        if args.events:
+            with bootstrap() as servers:
+                figures.update(sink_figures(servers, args.events, args.rounds, Path(tmp)))
+            print(
+                f"baseline, bare client.insert of ready rows ({figures['batch_max_events']:,} a "
+                f"batch): {figures['baseline_insert_events_per_s']:9,.0f} events/s"
+            )
+            print(
+                f"sink, Kafka -> decode -> rows -> chain -> insert:    "
+                f"{figures['sink_events_per_s']:9,.0f} events/s  {figures['sink_ratio']:.1%} of "
+                f"baseline  (target >= 50%)"
+            )
+        if args.synthetic:
+            figures.update(synthetic_figures(args.synthetic, args.runs, Path(tmp)))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
