@@ -57,11 +57,16 @@ def ledger_count(environ: dict[str, str]) -> int:
     return int(json.loads(result.stdout)[0]["n"]) if result.returncode == 0 else -1
 
 
-def wait_for(environ: dict[str, str], n: int, timeout: float = 180) -> None:
+def wait_for(
+    environ: dict[str, str], n: int, sink: subprocess.Popen[str], timeout: float = 180
+) -> None:
     deadline = time.monotonic() + timeout
-    while ledger_count(environ) < n:
-        assert time.monotonic() < deadline, f"ledger never reached {n} rows"
-        time.sleep(0.5)
+    while (count := ledger_count(environ)) < n:
+        if sink.poll() is not None:
+            stderr = sink.stderr.read() if sink.stderr else ""
+            raise AssertionError(f"the sink exited {sink.returncode}: {stderr[-2000:]}")
+        assert time.monotonic() < deadline, f"ledger has {count} of {n} rows"
+        time.sleep(1)
 
 
 def essay(bootstrap: str, topic: str, tmp: Path) -> str:
@@ -91,7 +96,7 @@ def test_explain_and_sql_from_a_second_process_while_the_sink_owns_the_ledger(
     write = essay(kafka_bootstrap, topic, tmp_path)
     sink = start_sink(environ)
     try:
-        wait_for(environ, 5)
+        wait_for(environ, 5, sink)
         shown = handrail(["explain", write, "--json"], environ)
         assert shown.returncode == 0, shown.stderr
         tree: dict[str, Any] = json.loads(shown.stdout)
@@ -131,7 +136,7 @@ def test_sink_killed_three_times_loses_and_repeats_nothing(
         sink.wait()
     sink = start_sink(environ)
     try:
-        wait_for(environ, len(ids), timeout=600)
+        wait_for(environ, len(ids), sink, timeout=400)
         time.sleep(2)  # anything extra would show up now
     finally:
         sink.send_signal(signal.SIGTERM)
