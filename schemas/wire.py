@@ -56,7 +56,8 @@ def decode(message: bytes) -> tuple[SchemaVersion, EventRecord]:
     body = BytesIO(message)
     body.seek(HEADER_SIZE)
     try:
-        record = schemaless_reader(body, writer.parsed, reg.current.parsed, return_record_name=True)
+        reader = None if writer is reg.current else reg.current.parsed  # resolve old versions only
+        record = schemaless_reader(body, writer.parsed, reader, return_record_name=True)
     except EOFError as exc:
         raise TruncatedBodyError(
             f"body ends early ({len(message) - HEADER_SIZE} bytes) for schema v{writer.version}"
