@@ -10,10 +10,11 @@ chain, and ``verify`` recomputes it from what the ledger returns.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from handrail.schemas import EventRecord, event_type
 
@@ -36,18 +37,10 @@ _APPROVAL_STATES = {
 }
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(type(value).__name__)
-
-
 def event_json(record: EventRecord, kind: str) -> str:
-    """The whole event as canonical JSON, payload flattened with its ``type``."""
+    """The whole event as canonical JSON (sorted keys), payload flattened with its ``type``."""
     flat = {**record, "payload": {"type": kind, **record["payload"][1]}}
-    return json.dumps(flat, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return orjson.dumps(flat, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def to_row(
@@ -109,7 +102,7 @@ def _canonical_value(value: Any) -> Any:
 def canonical(row: dict[str, Any]) -> bytes:
     """The bytes a row's hash covers."""
     values = [_canonical_value(row[c]) for c in HASHED_COLUMNS]
-    return json.dumps(values, separators=(",", ":"), ensure_ascii=False).encode()
+    return orjson.dumps(values)
 
 
 def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
