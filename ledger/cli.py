@@ -6,7 +6,7 @@ import json
 import signal
 import threading
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,7 +18,7 @@ from handrail.ledger.errors import NotInLedgerError
 from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
-from handrail.ledger.reader import QueryError, chdb_path, open_reader
+from handrail.ledger.reader import QueryError, Reader, chdb_path, open_reader
 from handrail.ledger.server_ddl import server_ddl
 from handrail.ledger.sink import Sink
 from handrail.ledger.verify import verify
@@ -28,6 +28,7 @@ from handrail.settings import Settings
 ledger_app = typer.Typer(help="The decision ledger (ClickHouse).", no_args_is_help=True)
 sink_app = typer.Typer(help="The sink from Kafka into the ledger.", no_args_is_help=True)
 console = Console()
+T = TypeVar("T")
 top_level: list[tuple[str, Callable[..., Any]]] = []
 """Commands that sit at the top of ``handrail`` (``explain``, ``sql``)."""
 
@@ -72,20 +73,25 @@ def verify_command() -> None:
     console.print("[green]ledger intact[/]")
 
 
+def _read(work: Callable[[Reader], T]) -> T:
+    """Run ``work`` on a reader of the configured ledger; a refusal exits 1 with the reason."""
+    reader = open_reader(Settings().ledger.dsn)
+    try:
+        return work(reader)
+    except (NotInLedgerError, QueryError) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    finally:
+        reader.close()
+
+
 @app_command("explain")
 def explain_command(
     ref: Annotated[str, typer.Argument(help="An event id or a workflow id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree.")] = False,
 ) -> None:
     """Rebuild the decision path that led to an event (or a whole workflow)."""
-    reader = open_reader(Settings().ledger.dsn)
-    try:
-        tree = explain(reader, ref)
-    except NotInLedgerError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    finally:
-        reader.close()
+    tree = _read(lambda reader: explain(reader, ref))
     if as_json:
         typer.echo(json.dumps(tree, indent=2, default=str))
     else:
@@ -102,14 +108,7 @@ def sql_command(
 ) -> None:
     """Run a read-only SQL query on the ledger, with query parameters (never string-built)."""
     parameters = dict(item.split("=", 1) for item in param or [])
-    reader = open_reader(Settings().ledger.dsn)
-    try:
-        rows = reader.query(query, parameters)
-    except QueryError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    finally:
-        reader.close()
+    rows = _read(lambda reader: reader.query(query, parameters))
     if as_json:
         typer.echo(json.dumps(rows, default=str))
         return
