@@ -9,7 +9,7 @@ value.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -49,16 +49,7 @@ class EventMethods:
     """Mixed into ``Recorder``, which provides ``agent`` and ``_emit``."""
 
     agent: AgentIdentity
-
-    def _emit(
-        self,
-        fields: Fields,
-        *,
-        caused_by: EventRef | str | None = None,
-        workflow_id: str | None = None,
-        labels: Mapping[str, str] | None = None,
-    ) -> EventRef:
-        raise NotImplementedError
+    _emit: Callable[..., EventRef]
 
     def decision(
         self,
