@@ -128,7 +128,7 @@ def sink_run(
     settings = Settings()
     if not settings.kafka.bootstrap_servers:
         raise typer.BadParameter("set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
-    client = connect(settings.ledger.dsn)
+    client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
     migrate(client)
     path = chdb_path(settings.ledger.dsn)
     owner = OwnerServer(client, path) if path else None  # readers in other terminals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +12,25 @@ from clickhouse_connect.driver.exceptions import ProgrammingError
 from handrail.ledger.errors import LedgerBusyError
 
 
-def connect(dsn: str) -> Any:
+def connect(dsn: str, wait_s: float = 0.0) -> Any:
     """A clickhouse-connect client for ``dsn`` (``chdb:///abs/path``, ``chdb://rel/path``,
-    or ``http(s)://user:password@host:8123/database``)."""
-    if dsn.startswith("chdb://"):
-        path = Path(dsn.removeprefix("chdb://")).resolve()
-        path.mkdir(parents=True, exist_ok=True)
+    or ``http(s)://user:password@host:8123/database``).
+
+    An embedded ledger held by another process raises ``LedgerBusyError``, after retrying
+    for ``wait_s`` seconds (a reader in another terminal holds it only briefly).
+    """
+    if not dsn.startswith("chdb://"):
+        return clickhouse_connect.get_client(dsn=dsn)
+    path = Path(dsn.removeprefix("chdb://")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
         try:
             return clickhouse_connect.get_client(dsn=f"chdb://{path}")
         except ProgrammingError as exc:
-            raise LedgerBusyError(
-                f"the embedded ledger at {path} is open elsewhere (another process owns it, "
-                f"or this process has another ledger open): {exc}"
-            ) from exc
-    return clickhouse_connect.get_client(dsn=dsn)
+            if time.monotonic() >= deadline:
+                raise LedgerBusyError(
+                    f"the embedded ledger at {path} is open elsewhere (another process "
+                    f"owns it, or this process has another ledger open): {exc}"
+                ) from exc
+            time.sleep(0.2)

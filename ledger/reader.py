@@ -11,6 +11,7 @@ only, so a second terminal reads through the owner.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,13 +72,21 @@ def chdb_path(dsn: str) -> Path | None:
     return Path(dsn.removeprefix("chdb://")).resolve() if dsn.startswith("chdb://") else None
 
 
-def open_reader(dsn: str) -> Reader:
-    """A reader for ``dsn``; for a chdb ledger held by another process, its owner."""
-    try:
-        return ClientReader(connect(dsn))
-    except LedgerBusyError:
-        path = chdb_path(dsn)
-        owner = path / OWNER_FILE if path else None
-        if owner is None or not owner.exists():
-            raise
-        return OwnerReader(json.loads(owner.read_text())["url"])
+def open_reader(dsn: str, wait_s: float = 10.0) -> Reader:
+    """A reader for ``dsn``; for a chdb ledger held by another process, its owner.
+
+    While the ledger is busy and no owner has announced itself (another short-lived
+    reader holds it, or the owner is starting), keep trying for ``wait_s`` seconds.
+    """
+    path = chdb_path(dsn)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ClientReader(connect(dsn))
+        except LedgerBusyError:
+            owner = path / OWNER_FILE if path else None
+            if owner is not None and owner.exists():
+                return OwnerReader(json.loads(owner.read_text())["url"])
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
