@@ -15,7 +15,7 @@ from typing import Any
 from handrail.ledger.errors import NotInLedgerError
 from handrail.ledger.reader import Reader
 
-COLUMNS = (
+PATH_COLUMNS = (
     "event_id",
     "type",
     "time",
@@ -59,7 +59,7 @@ def fetch(reader: Reader, ref: str) -> tuple[list[dict[str, Any]], str | None]:
         if found:
             workflow, target = found[0]["workflow_id"], str(uuid.UUID(ref))
     rows = reader.query(
-        f"SELECT {', '.join(COLUMNS)} FROM events WHERE workflow_id = {{w:String}} "
+        f"SELECT {', '.join(PATH_COLUMNS)} FROM events WHERE workflow_id = {{w:String}} "
         "ORDER BY time, sequence",
         {"w": workflow},
     )
