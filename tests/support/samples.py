@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handrail.schemas import PAYLOAD_TYPES
+from handrail.schemas import AVRO_NAMES, PAYLOAD_TYPES, EventRecord
 from handrail.schemas.models import Check, Evidence
 
 NOW = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
@@ -121,3 +122,13 @@ def sample_payloads() -> dict[str, Any]:
     missing = set(PAYLOAD_TYPES) - set(SAMPLE_FIELDS)
     assert not missing, f"add samples for {missing}"
     return {tag: PAYLOAD_TYPES[tag](**fields) for tag, fields in SAMPLE_FIELDS.items()}
+
+
+def event_record(kind: str = "heartbeat", *, sequence: int = 1, agent: str = "a") -> EventRecord:
+    """A current-schema Avro event record (as fastavro writes it) carrying the sample payload."""
+    return {
+        "event_id": str(uuid.uuid4()), "time": NOW, "workflow_id": "wf", "causation_id": None,
+        "agent": {"name": agent, "version": "1", "owner": "team"}, "session_id": "s",
+        "sequence": sequence, "labels": {},
+        "payload": (AVRO_NAMES[kind], sample_payloads()[kind].model_dump(exclude={"type"})),
+    }  # fmt: skip

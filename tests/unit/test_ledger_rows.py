@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import Any
 
 import pytest
 
 from handrail.ledger.rows import GENESIS, chain, first_break, to_row
-from handrail.schemas import AVRO_NAMES, EventRecord
-from tests.support.samples import NOW, SAMPLE_FIELDS, sample_payloads
+from handrail.schemas import EventRecord
+from tests.support.samples import SAMPLE_FIELDS, event_record
 
 
 def record(kind: str, agent: str = "analyst") -> EventRecord:
-    payload = sample_payloads()[kind].model_dump(exclude={"type"})
-    return {
-        "event_id": str(uuid.uuid4()), "time": NOW, "workflow_id": "wf", "causation_id": None,
-        "agent": {"name": agent, "version": "1", "owner": "team"}, "session_id": "s",
-        "sequence": 1, "labels": {}, "payload": (AVRO_NAMES[kind], payload),
-    }  # fmt: skip
+    return event_record(kind, agent=agent)
 
 
 def test_typed_columns() -> None:

@@ -7,21 +7,11 @@ from pathlib import Path
 
 from handrail.producers.spool import Spool, read_all
 from handrail.schemas import EventRecord
-from tests.support.samples import NOW
+from tests.support.samples import event_record
 
 
 def record(seq: int) -> EventRecord:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "time": NOW,
-        "workflow_id": "wf",
-        "causation_id": None,
-        "agent": {"name": "a", "version": "1", "owner": "o"},
-        "session_id": "s",
-        "sequence": seq,
-        "labels": {},
-        "payload": ("handrail.Heartbeat", {"status": None, "interval_s": None}),
-    }
+    return event_record(sequence=seq)
 
 
 def seqs(records: list[EventRecord]) -> list[int]:
