@@ -11,6 +11,7 @@ from rich.console import Console
 from handrail import __version__
 from handrail import demo as workload
 from handrail.ledger.cli import ledger_app, sink_app, top_level
+from handrail.processors.cli import processors_app
 from handrail.producers.spool import read_all
 from handrail.render import events_table
 from handrail.settings import KafkaSettings, Settings, SpoolSettings
@@ -22,6 +23,7 @@ spool_app = typer.Typer(help="Inspect the durable spool.", no_args_is_help=True)
 app.add_typer(spool_app, name="spool")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(sink_app, name="sink")
+app.add_typer(processors_app, name="processors")
 for name, command in top_level:
     app.command(name)(command)
 console = Console()

@@ -18,6 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from handrail.processors.thresholds import DetectorRules
+
 
 class AgentIdentity(BaseModel):
     """Who emits events: stamped on every event's envelope."""
@@ -88,6 +90,31 @@ class LedgerSettings(BaseModel):
     consumer_group: str = Field("handrail-ledger", description="Kafka group of the sinks.")
 
 
+class ProcessorSettings(BaseModel):
+    """The Faust workers that detect silent failures, and where their findings go."""
+
+    app_id: str = Field("handrail-processors", description="Faust app id = consumer group.")
+    alerts_topic: str = Field("handrail.alerts", description="Alerts raised and resolved.")
+    control_topic: str = Field("handrail.control", description="Halts for the SDK to honour.")
+    dead_letter_topic: str = Field(
+        "handrail.events.dlq", description="Undecodable messages, with their bytes and reason."
+    )
+    partitions: int = Field(
+        3, gt=0, description="Partitions of the internal topics (use the events topic's)."
+    )
+    replication_factor: int = Field(1, gt=0, description="Of the internal topics.")
+    tick_interval_s: float = Field(1.0, gt=0, description="How often absence is checked.")
+    batch_max_events: int = Field(500, gt=0, description="Events routed per step.")
+    batch_max_s: float = Field(0.05, gt=0, description="Longest an event waits to be routed.")
+    owners: dict[str, str] = Field(
+        default_factory=dict,
+        description="Agent -> owner paged for it; default: the owner its events name.",
+    )
+    rules: DetectorRules = Field(
+        default_factory=DetectorRules, description="Detector thresholds and overrides."
+    )
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -104,6 +131,7 @@ class Settings(BaseSettings):
     spool: SpoolSettings = Field(default_factory=SpoolSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
 
     @classmethod
     def settings_customise_sources(

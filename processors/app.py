@@ -1,0 +1,160 @@
+"""The Faust app: thin wiring around the pure detectors (``detection``), the finding
+encoder (``publisher``) and the alert router.
+
+    events topic --route--> <app>-keyed (by agent / workflow) --detect--> alerts, control
+    alerts topic --deliver--> PagerDuty, Slack, webhook, terminal (+ alert_delivered events)
+
+``route`` decodes each message once (undecodable ones go to the dead-letter topic with
+their bytes) and forwards compact observations, grouped per key, to the internal keyed
+topic, partitioned by our own murmur2 of the key. ``detect`` keeps one changelogged state
+per key, so the worker that owns a partition owns its keys, and their state survives a
+restart. Absence is checked by ticks: the leader sends one to every keyed partition each
+``tick_interval_s``. Findings are sent and acknowledged before the state that records
+them, so a crash can repeat an alert (the dedup key makes that a no-op) but never lose
+one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import faust
+import orjson
+from kafka.partitioner.default import murmur2
+
+from handrail.processors.dead_letter import dead_letter_headers
+from handrail.processors.detection import Detection, routes
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation, dumps, loads
+from handrail.processors.publisher import FindingEvents
+from handrail.schemas import decode
+from handrail.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TICK = b""
+
+
+def partition_of(key: str, partitions: int) -> int:
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Processors:
+    """The app, its topics and table, and the agents that wire them to the detectors."""
+
+    def __init__(self, settings: Settings) -> None:
+        p, kafka = settings.processors, settings.kafka
+        if not kafka.bootstrap_servers:
+            raise ValueError("the processors need Kafka: set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
+        self.settings = p
+        self.partitions = n = p.partitions
+        self.app = app = faust.App(
+            p.app_id,
+            broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
+            store="memory://",
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=n,
+            topic_replication_factor=p.replication_factor,
+            table_standby_replicas=0,  # ticks must only see the keys this worker owns
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+        )
+        self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)
+        self.outputs = {
+            "alerts": app.topic(p.alerts_topic, partitions=n),
+            "control": app.topic(p.control_topic, partitions=n),
+        }
+        self.dead = app.topic(p.dead_letter_topic, partitions=n)
+        self.state = app.Table(
+            "detector-state", default=dict, partitions=n, key_serializer="json",
+            value_serializer="json",
+        )  # fmt: skip
+        self.detection = Detection(p.rules)
+        self.encoder = FindingEvents(p.app_id, p.owners)
+        app.agent(app.topic(kafka.events_topic), name="route")(self.route)
+        app.agent(self.keyed, name="detect")(self.detect)
+        app.timer(p.tick_interval_s, on_leader=True)(self.send_ticks)
+
+    # -- stage 1: decode and route ---------------------------------------------------------
+
+    async def route(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        p = self.settings
+        assert isinstance(stream, faust.Stream)  # take_events is not on the interface
+        async for batch in stream.take_events(p.batch_max_events, within=p.batch_max_s):
+            grouped: dict[str, list[Observation]] = {}
+            for event in batch:
+                try:
+                    obs = Observation.from_record(decode(event.value)[1])
+                except Exception as exc:  # undecodable: keep its bytes, go on
+                    await self.to_dead_letters(event, exc, "route")
+                    continue
+                for key in routes(obs):
+                    grouped.setdefault(key, []).append(obs)
+            for key, observations in grouped.items():
+                await self.keyed.send(
+                    key=key.encode(),
+                    value=dumps(observations),
+                    partition=partition_of(key, self.partitions),
+                )
+            yield None
+
+    # -- stage 2: detect, per key ----------------------------------------------------------
+
+    async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        async for event in stream.events():
+            now = time.time()
+            try:
+                if event.key is None:
+                    await self.tick(event.message.partition, now)
+                else:
+                    await self.observe(event.key.decode(), loads(event.value), now)
+            except Exception as exc:  # a bug must not stop the worker: keep the message
+                log.exception("detect: failed on %r", event.key)
+                await self.to_dead_letters(event, exc, "detect")
+            yield None
+
+    async def observe(self, key: str, observations: list[Observation], now: float) -> None:
+        current = self.state[key]
+        findings: list[Finding] = []
+        for obs in observations:
+            findings += self.detection.observe(key, current, obs, now)
+        if findings:
+            await self.publish(findings)
+        self.state[key] = current
+
+    async def tick(self, partition: int, now: float) -> None:
+        for key in [k for k in self.state if partition_of(k, self.partitions) == partition]:
+            current = self.state[key]
+            before = orjson.dumps(current)
+            findings = self.detection.tick(key, current, now)
+            if findings:
+                await self.publish(findings)
+            if not current:
+                del self.state[key]
+            elif orjson.dumps(current) != before:
+                self.state[key] = current
+
+    async def send_ticks(self) -> None:
+        for partition in range(self.partitions):
+            await self.keyed.send(key=None, value=TICK, partition=partition)
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    async def publish(self, findings: list[Finding]) -> None:
+        futures = [
+            await self.outputs[o.topic].send(key=o.key, value=o.value)
+            for o in self.encoder.encode(findings)
+        ]
+        for future in futures:
+            await future  # acknowledged before the state that remembers them is written
+
+    async def to_dead_letters(self, event: Any, error: BaseException, stage: str) -> None:
+        m = event.message
+        log.warning("%s: %s/%s/%s to the dead letters: %s", stage, m.topic, m.partition,
+                    m.offset, error)  # fmt: skip
+        headers = dead_letter_headers(error, m.topic, m.partition, m.offset, stage)
+        await self.dead.send(key=m.key, value=m.value, headers=headers)

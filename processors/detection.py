@@ -1,0 +1,108 @@
+"""Which detectors see which events, under which key (pure, no Faust).
+
+State is keyed so that one partition owns each key: ``agent:<name>`` holds what is judged
+per agent (its sessions' sequences, silence, retries, spend, bursts, and the handoffs it
+receives: an offer is routed to its receiver too), ``workflow:<id>`` what is judged per
+workflow (decision rights). ``routes`` says where an event goes; ``Detection`` runs the
+detectors of a key over its state, skipping duplicates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handrail.processors.detectors import Detector, State
+from handrail.processors.detectors.bursts import Bursts
+from handrail.processors.detectors.handoffs import Handoffs
+from handrail.processors.detectors.retries import RetryStorm
+from handrail.processors.detectors.rights import DecisionRights
+from handrail.processors.detectors.sequence import SequenceGaps, duplicate
+from handrail.processors.detectors.silence import Silence
+from handrail.processors.detectors.spend import SpendDrift
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation
+from handrail.processors.thresholds import DetectorRules
+
+RIGHTS_KINDS = frozenset({
+    "policy_verdict", "action_executed", "handoff_rejected", "approval_requested",
+    "approval_granted", "approval_denied", "approval_expired",
+})  # fmt: skip
+HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
+_SEEN_MEMORY = 5_000
+
+
+def routes(obs: Observation) -> list[str]:
+    """The state keys an event updates."""
+    keys = [f"agent:{obs.agent}"]
+    if obs.kind == "handoff_offered" and obs.payload["to_agent"] != obs.agent:
+        keys.append(f"agent:{obs.payload['to_agent']}")
+    if obs.kind in RIGHTS_KINDS:
+        keys.append(f"workflow:{obs.workflow_id}")
+    return keys
+
+
+class Detection:
+    """Every detector, dispatched by key."""
+
+    def __init__(self, rules: DetectorRules) -> None:
+        self.sequence = SequenceGaps(rules)
+        self.handoffs = Handoffs(rules)
+        self.rights = DecisionRights(rules)
+        self.per_agent: tuple[Detector, ...] = (
+            RetryStorm(rules), SpendDrift(rules), Silence(rules), Bursts(rules),
+        )  # fmt: skip
+
+    def observe(self, key: str, state: State, obs: Observation, now: float) -> list[Finding]:
+        """Update ``state`` (in place) with one event; return the findings."""
+        kind, _, name = key.partition(":")
+        if kind == "workflow":
+            seen: dict[str, Any] = state.setdefault("seen", {})
+            if obs.event_id in seen:
+                return []
+            seen[obs.event_id] = 1
+            if len(seen) > _SEEN_MEMORY:
+                del seen[next(iter(seen))]
+            return _run(self.rights, state, obs, now)
+        if obs.agent != name:  # an offer, kept under its receiver
+            return _run(self.handoffs, state, obs, now)
+        if duplicate(state.get("sequence", {}), obs):
+            return []
+        findings = _run(self.sequence, state, obs, now)
+        for detector in self.per_agent:
+            findings += _run(detector, state, obs, now)
+        offered_to_self = obs.kind == "handoff_offered" and obs.payload["to_agent"] == name
+        if obs.kind in HANDOFF_ANSWERS or offered_to_self:
+            findings += _run(self.handoffs, state, obs, now)
+        return findings
+
+    def tick(self, key: str, state: State, now: float) -> list[Finding]:
+        """What absence or time reveals for one key; empties ``state`` when it is done."""
+        detectors: tuple[Detector, ...] = (
+            (self.rights,)
+            if key.startswith("workflow:")
+            else (self.sequence, self.handoffs, *self.per_agent)
+        )
+        findings: list[Finding] = []
+        for detector in detectors:
+            if detector.name in state:
+                part, found = detector.tick(state[detector.name], now)
+                findings += found
+                if part:
+                    state[detector.name] = part
+                else:
+                    del state[detector.name]
+        if key.startswith("workflow:") and "rights" not in state:
+            state.clear()
+        return findings
+
+
+def _run(detector: Detector, state: State, obs: Observation, now: float) -> list[Finding]:
+    part = state.get(detector.name)
+    if part is None:
+        part = state[detector.name] = {}
+    part, findings = detector.observe(part, obs, now)
+    if part:
+        state[detector.name] = part
+    else:
+        del state[detector.name]
+    return findings

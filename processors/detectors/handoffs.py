@@ -1,0 +1,111 @@
+"""Handoffs, kept under the receiving agent: the rejection rate of each edge (A -> B) in a
+window, every rejection on an edge marked critical, and offers nobody answered before the
+edge's deadline (stalled). An answer may arrive before its offer; either order works."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handrail.processors.detectors.base import State, Step, window_add
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation
+from handrail.processors.thresholds import DetectorRules
+
+_ANSWERED_MEMORY = 2_000
+
+
+class Handoffs:
+    name = "handoffs"
+
+    def __init__(self, rules: DetectorRules) -> None:
+        self._rules = rules
+
+    def observe(self, state: State, obs: Observation, now: float) -> Step:
+        p = obs.payload
+        if obs.kind == "handoff_offered":
+            return state, self._offered(state, obs, p, now)
+        if obs.kind in ("handoff_accepted", "handoff_rejected"):
+            return state, self._answered(state, obs, p)
+        return state, []
+
+    def _offered(
+        self, state: State, obs: Observation, p: dict[str, Any], now: float
+    ) -> list[Finding]:
+        answered = state.setdefault("answered", [])
+        if p["handoff_id"] in answered:
+            return []
+        edge = f"{obs.agent}->{p['to_agent']}"
+        rules = self._rules.for_(p["to_agent"], edge=edge).handoff
+        deadline_s = rules.deadline_s
+        if p.get("deadline") is not None:  # the sender's clock: keep only the duration
+            deadline_s = max(0.0, p["deadline"] - obs.time)
+        state.setdefault("pending", {})[p["handoff_id"]] = {
+            "edge": edge, "due": now + deadline_s, "deadline_s": deadline_s,
+            "offer": obs.event_id, "workflow": obs.workflow_id, "task": p["task"],
+            "receiver": [p["to_agent"], obs.owner], "stalled": False,
+        }  # fmt: skip
+        return []
+
+    def _answered(self, state: State, obs: Observation, p: dict[str, Any]) -> list[Finding]:
+        answered = state.setdefault("answered", [])
+        answered.append(p["handoff_id"])
+        del answered[:-_ANSWERED_MEMORY]
+        findings = []
+        offer = state.setdefault("pending", {}).pop(p["handoff_id"], None)
+        edge = f"{p['from_agent']}->{obs.agent}"
+        if offer is not None and offer["stalled"]:
+            findings.append(Finding(
+                self.name, f"handoff-stalled:{edge}:{p['handoff_id']}",
+                f"handoff {p['handoff_id']} on {edge} was answered at last",
+                obs.agent, obs.owner, obs.workflow_id, resolved=True,
+            ))  # fmt: skip
+        rules = self._rules.for_(obs.agent, edge=edge).handoff
+        rejected = obs.kind == "handoff_rejected"
+        e = state.setdefault("edges", {}).setdefault(edge, {"answers": [], "open": False})
+        window_add(e["answers"], obs.time, obs.event_id, rules.window_s)
+        if rejected:
+            e.setdefault("rejected", [])
+            window_add(e["rejected"], obs.time, obs.event_id, rules.window_s)
+            e["rejected"] = [r for r in e["rejected"] if r[0] >= e["answers"][0][0]]
+        n, bad = len(e["answers"]), len(e.get("rejected", []))
+        why = p.get("reason", "")
+        if rejected and rules.critical:
+            findings.append(Finding(
+                self.name, f"handoff-rejected:{edge}:{p['handoff_id']}",
+                f"{obs.agent} rejected handoff {p['handoff_id']} from {p['from_agent']} "
+                f"on critical edge {edge}: {why}",
+                obs.agent, obs.owner, obs.workflow_id, "critical", None, (obs.event_id,),
+            ))  # fmt: skip
+        rate = bad / n
+        if not e["open"] and n >= rules.min_answers and rate >= rules.reject_rate:
+            e["open"] = True
+            findings.append(Finding(
+                self.name, f"handoff-reject-rate:{edge}",
+                f"{bad} of the last {n} handoffs on {edge} were rejected ({rate:.0%}, "
+                f"limit {rules.reject_rate:.0%}); latest: {why}",
+                obs.agent, obs.owner, obs.workflow_id, "warning", None,
+                tuple(r[1] for r in e.get("rejected", [])[-20:]),
+            ))  # fmt: skip
+        elif e["open"] and rate < rules.reject_rate / 2:
+            e["open"] = False
+            findings.append(Finding(
+                self.name, f"handoff-reject-rate:{edge}",
+                f"rejections on {edge} are down to {rate:.0%}",
+                obs.agent, obs.owner, obs.workflow_id, resolved=True,
+            ))  # fmt: skip
+        return findings
+
+    def tick(self, state: State, now: float) -> Step:
+        findings = []
+        for handoff_id, offer in state.get("pending", {}).items():
+            if offer["stalled"] or now < offer["due"]:
+                continue
+            offer["stalled"] = True
+            receiver, owner = offer["receiver"]
+            findings.append(Finding(
+                self.name, f"handoff-stalled:{offer['edge']}:{handoff_id}",
+                f"handoff {handoff_id} on {offer['edge']} ({offer['task']}) was neither "
+                f"accepted nor rejected within {offer['deadline_s']:g}s",
+                receiver, owner, offer["workflow"], "warning", None, (offer["offer"],),
+            ))  # fmt: skip
+        return state, findings

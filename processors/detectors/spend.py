@@ -1,0 +1,145 @@
+"""Spend: a single paid call above its cap (with a halt of the agent), and spend drift.
+
+Drift compares an agent's spend rate, and each of its actions', with its own learned
+baseline, burn-rate style: it alerts when both the short and the long window run above
+``drift_factor`` times the baseline, and clears when the short window is back under it.
+The baseline is the mean of the first ``warmup_buckets`` buckets, then an exponentially
+weighted mean that stops learning while an alert is open.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from handrail.processors.detectors.base import State, Step, ids, window_add
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation
+from handrail.processors.thresholds import DetectorRules, SpendRules
+
+_MAX_FOLD = 1000  # buckets folded one by one; older idle buckets decay in closed form
+
+
+class SpendDrift:
+    name = "spend"
+
+    def __init__(self, rules: DetectorRules) -> None:
+        self._rules = rules
+
+    def observe(self, state: State, obs: Observation, now: float) -> Step:
+        if obs.kind != "spend":
+            return state, []
+        usd, action = float(obs.payload["usd"]), obs.payload.get("action")
+        state["who"], state["workflow"] = [obs.agent, obs.owner], obs.workflow_id
+        findings: list[Finding] = []
+        cap = self._rules.for_(obs.agent, action or "").spend.request_cap_usd
+        if cap is not None and usd > cap:
+            key = f"spend-cap:{obs.agent}:{action or '*'}"
+            caps = state.setdefault("caps", {})
+            if key not in caps:
+                findings.append(Finding(
+                    self.name, key,
+                    f"{obs.agent} spent ${usd:.2f} on one {obs.payload['provider']}/"
+                    f"{obs.payload['model']} call{f' for {action}' if action else ''} "
+                    f"(cap ${cap:.2f})",
+                    obs.agent, obs.owner, obs.workflow_id, "critical", action, (obs.event_id,),
+                    halt="agent",
+                ))  # fmt: skip
+            caps[key] = {"last": now, "workflow": obs.workflow_id, "action": action}
+        series = state.setdefault("series", {})
+        for scope in ("*", action) if action else ("*",):
+            rules = self._rules.for_(obs.agent, "" if scope == "*" else scope).spend
+            s = series.setdefault(scope, _new_series())
+            bucket = math.floor(obs.time / rules.bucket_s)
+            s["buckets"][str(bucket)] = s["buckets"].get(str(bucket), 0.0) + usd
+            window_add(s["ids"], obs.time, obs.event_id, rules.short_window_s)
+            _advance(s, max(s["current"], bucket), rules)
+            findings.extend(
+                self._check(s, obs.agent, obs.owner, scope, workflow=obs.workflow_id, rules=rules)
+            )
+        return state, findings
+
+    def tick(self, state: State, now: float) -> Step:
+        if "who" not in state:
+            return state, []
+        agent, owner = state["who"]
+        findings = []
+        for key, cap in list(state.get("caps", {}).items()):
+            clear = self._rules.for_(agent, cap["action"] or "").spend.cap_clear_s
+            if now - cap["last"] >= clear:
+                del state["caps"][key]
+                findings.append(Finding(
+                    self.name, key, f"no call over the cap for {clear:g}s", agent, owner,
+                    cap["workflow"], "critical", cap["action"], resolved=True,
+                ))  # fmt: skip
+        for scope, s in state.get("series", {}).items():
+            rules = self._rules.for_(agent, "" if scope == "*" else scope).spend
+            _advance(s, max(s["current"], math.floor(now / rules.bucket_s)), rules)
+            findings.extend(
+                self._check(s, agent, owner, scope, workflow=state["workflow"], rules=rules)
+            )
+        return state, findings
+
+    def _check(
+        self, s: dict[str, Any], agent: str, owner: str, scope: str, *, workflow: str,
+        rules: SpendRules,
+    ) -> list[Finding]:  # fmt: skip
+        short = _rate(s, rules.short_window_s, rules)
+        limit = rules.drift_factor * s["baseline"]
+        what = f"{agent}'s spend" + ("" if scope == "*" else f" on {scope}")
+        key = f"spend-drift:{agent}:{scope}"
+        if not s["open"]:
+            learned = s["samples"] >= rules.warmup_buckets and s["baseline"] > 0
+            if learned and short > limit and _rate(s, rules.long_window_s, rules) > limit:
+                s["open"] = True
+                return [Finding(
+                    self.name, key,
+                    f"{what} runs at ${short * 3600:.2f}/h, {short / s['baseline']:.1f}x "
+                    f"its baseline of ${s['baseline'] * 3600:.2f}/h",
+                    agent, owner, workflow, "warning", None if scope == "*" else scope,
+                    ids(s["ids"]),
+                )]  # fmt: skip
+        elif short <= limit:
+            s["open"] = False
+            return [Finding(
+                self.name, key, f"{what} is back at ${short * 3600:.2f}/h", agent, owner,
+                workflow, resolved=True,
+            )]  # fmt: skip
+        return []
+
+
+def _new_series() -> dict[str, Any]:
+    return {"buckets": {}, "current": -1, "folded": None, "baseline": 0.0, "samples": 0,
+            "open": False, "ids": []}  # fmt: skip
+
+
+def _rate(s: dict[str, Any], window_s: float, rules: SpendRules) -> float:
+    """USD per second over the last ``window_s`` (whole buckets up to the current one)."""
+    n = max(1, round(window_s / rules.bucket_s))
+    first = s["current"] - n + 1
+    total = sum(usd for b, usd in s["buckets"].items() if int(b) >= first)
+    return float(total) / (n * rules.bucket_s)
+
+
+def _advance(s: dict[str, Any], current: int, rules: SpendRules) -> None:
+    """Move to bucket ``current``: fold every closed bucket into the baseline."""
+    s["current"] = current
+    if s["folded"] is None:
+        s["folded"] = current - 1
+    closed = current - 1 - s["folded"]
+    if closed <= 0:
+        return
+    alpha = 1 - 0.5 ** (rules.bucket_s / rules.baseline_half_life_s)
+    if closed > _MAX_FOLD and not s["open"]:  # a long idle stretch: zeros, in closed form
+        s["baseline"] *= (1 - alpha) ** (closed - _MAX_FOLD)
+        s["samples"] += closed - _MAX_FOLD
+    for b in range(max(s["folded"] + 1, current - _MAX_FOLD), current):
+        x = s["buckets"].get(str(b), 0.0) / rules.bucket_s
+        if s["samples"] < rules.warmup_buckets:
+            s["baseline"] += (x - s["baseline"]) / (s["samples"] + 1)
+        elif not s["open"]:
+            s["baseline"] += alpha * (x - s["baseline"])
+        s["samples"] += 1
+    s["folded"] = current - 1
+    keep = current - max(1, round(rules.long_window_s / rules.bucket_s))
+    s["buckets"] = {b: usd for b, usd in s["buckets"].items() if int(b) > keep}

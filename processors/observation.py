@@ -1,0 +1,71 @@
+"""What detectors see of an event: a small, flat, JSON-friendly view (pure, no I/O).
+
+The workers decode each Avro message once, turn it into an ``Observation`` and pass that
+on (also between workers, as compact JSON). Times are epoch seconds (floats): ``time`` is
+the producer's clock; absence is always measured on the processor's clock instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from handrail.schemas import EventRecord, event_type
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    event_id: str
+    kind: str
+    time: float
+    workflow_id: str
+    causation_id: str | None
+    agent: str
+    owner: str
+    session_id: str
+    sequence: int
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_record(cls, record: EventRecord) -> Observation:
+        fields = record["payload"][1]
+        return cls(
+            event_id=str(record["event_id"]),
+            kind=event_type(record),
+            time=record["time"].timestamp(),
+            workflow_id=record["workflow_id"],
+            causation_id=record["causation_id"],
+            agent=record["agent"]["name"],
+            owner=record["agent"]["owner"],
+            session_id=record["session_id"],
+            sequence=record["sequence"],
+            payload={k: _plain(v) for k, v in fields.items()},
+        )
+
+    def to_list(self) -> list[Any]:
+        return [
+            self.event_id, self.kind, self.time, self.workflow_id, self.causation_id,
+            self.agent, self.owner, self.session_id, self.sequence, self.payload,
+        ]  # fmt: skip
+
+    @classmethod
+    def from_list(cls, values: list[Any]) -> Observation:
+        return cls(*values)
+
+
+def dumps(observations: list[Observation]) -> bytes:
+    """Several observations as one compact JSON message."""
+    return orjson.dumps([o.to_list() for o in observations])
+
+
+def loads(data: bytes) -> list[Observation]:
+    return [Observation.from_list(values) for values in orjson.loads(data)]
