@@ -70,8 +70,8 @@ class Processors:
         }
         self.dead = app.topic(p.dead_letter_topic, partitions=n)
         self.state = app.Table(
-            "detector-state", default=dict, partitions=n, key_serializer="json",
-            value_serializer="json",
+            "detector-state", default=dict, partitions=n,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
         self.detection = Detection(p.rules)
         self.encoder = FindingEvents(p.app_id, p.owners)
