@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from handrail.processors.router.config import RouterSettings
 from handrail.processors.thresholds import DetectorRules
 
 
@@ -132,6 +133,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    alerts: RouterSettings = Field(default_factory=RouterSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -30,8 +30,10 @@ from handrail.processors.detection import Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents
-from handrail.schemas import decode
-from handrail.settings import Settings
+from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.producers import Recorder
+from handrail.schemas import DecodeError, decode
+from handrail.settings import AgentIdentity, Settings
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class Processors:
         if not kafka.bootstrap_servers:
             raise ValueError("the processors need Kafka: set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
         self.settings = p
+        self.root = settings
         self.partitions = n = p.partitions
         self.app = app = faust.App(
             p.app_id,
@@ -73,10 +76,15 @@ class Processors:
             "detector-state", default=dict, partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
+        self.alert_state = app.Table(
+            "alert-state", partitions=n,
+            schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        )  # fmt: skip
         self.detection = Detection(p.rules)
         self.encoder = FindingEvents(p.app_id, p.owners)
         app.agent(app.topic(kafka.events_topic), name="route")(self.route)
         app.agent(self.keyed, name="detect")(self.detect)
+        app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
         app.timer(p.tick_interval_s, on_leader=True)(self.send_ticks)
 
     # -- stage 1: decode and route ---------------------------------------------------------
@@ -141,6 +149,22 @@ class Processors:
     async def send_ticks(self) -> None:
         for partition in range(self.partitions):
             await self.keyed.send(key=None, value=TICK, partition=partition)
+
+    # -- stage 3: deliver alerts ---------------------------------------------------------
+
+    async def deliver(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        identity = AgentIdentity(name=f"{self.settings.app_id}-router", owner="handrail")
+        recorder = Recorder(self.root, identity)  # alert_delivered events, for the ledger
+        try:
+            async with AlertRouter(self.root.alerts, recorder, self.alert_state) as router:
+                async for event in stream.events():
+                    try:
+                        await router.handle(decode(event.value)[1])
+                    except (DecodeError, MalformedAlertError) as exc:
+                        await self.to_dead_letters(event, exc, "deliver")
+                    yield None
+        finally:
+            recorder.close(5.0)
 
     # -- outputs ---------------------------------------------------------------------------
 

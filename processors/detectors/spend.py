@@ -2,7 +2,8 @@
 
 Drift compares an agent's spend rate, and each of its actions', with its own learned
 baseline, burn-rate style: it alerts when both the short and the long window run above
-``drift_factor`` times the baseline, and clears when the short window is back under it.
+``drift_factor`` times the baseline, and clears when the short window is back under
+halfway between the two (hysteresis). Rates count closed buckets only.
 The baseline is the mean of the first ``warmup_buckets`` buckets, then an exponentially
 weighted mean that stops learning while an alert is open.
 """
@@ -99,7 +100,7 @@ class SpendDrift:
                     agent, owner, workflow, "warning", None if scope == "*" else scope,
                     ids(s["ids"]),
                 )]  # fmt: skip
-        elif short <= limit:
+        elif short <= s["baseline"] * (1 + rules.drift_factor) / 2:  # hysteresis: halfway
             s["open"] = False
             return [Finding(
                 self.name, key, f"{what} is back at ${short * 3600:.2f}/h", agent, owner,
@@ -114,10 +115,11 @@ def _new_series() -> dict[str, Any]:
 
 
 def _rate(s: dict[str, Any], window_s: float, rules: SpendRules) -> float:
-    """USD per second over the last ``window_s`` (whole buckets up to the current one)."""
+    """USD per second over the last ``window_s``: whole closed buckets only, so the rate
+    does not dip each time a new bucket starts."""
     n = max(1, round(window_s / rules.bucket_s))
-    first = s["current"] - n + 1
-    total = sum(usd for b, usd in s["buckets"].items() if int(b) >= first)
+    first, current = s["current"] - n, s["current"]
+    total = sum(usd for b, usd in s["buckets"].items() if first <= int(b) < current)
     return float(total) / (n * rules.bucket_s)
 
 
@@ -141,5 +143,5 @@ def _advance(s: dict[str, Any], current: int, rules: SpendRules) -> None:
             s["baseline"] += alpha * (x - s["baseline"])
         s["samples"] += 1
     s["folded"] = current - 1
-    keep = current - max(1, round(rules.long_window_s / rules.bucket_s))
+    keep = current - 1 - max(1, round(rules.long_window_s / rules.bucket_s))
     s["buckets"] = {b: usd for b, usd in s["buckets"].items() if int(b) > keep}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -91,6 +92,8 @@ def parse_alert(record: EventRecord) -> AlertEvent:
         )
         raise MalformedAlertError(f"malformed {name} payload: {problems}") from None
     event_id, workflow_id = record.get("event_id"), record.get("workflow_id")
+    if isinstance(event_id, uuid.UUID):  # fastavro decodes the uuid logical type
+        event_id = str(event_id)
     for field, value in (("event_id", event_id), ("workflow_id", workflow_id)):
         if not isinstance(value, str) or not value:
             raise MalformedAlertError(f"alert event without {field}: {record!r:.120}")

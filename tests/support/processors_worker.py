@@ -1,0 +1,104 @@
+"""A real processors worker (``handrail processors run``) in a subprocess, with fast
+thresholds, alerting a local HTTP receiver that speaks PagerDuty and Slack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kafka.admin import KafkaAdminClient, NewTopic
+
+FAST_RULES: dict[str, Any] = {
+    "defaults": {
+        "retry": {"max_retries": 3, "window_s": 4, "agent_max_retries": 1000},
+        "spend": {"bucket_s": 1, "short_window_s": 3, "long_window_s": 6,
+                  "warmup_buckets": 6, "cap_clear_s": 3},
+        "handoff": {"min_answers": 5, "deadline_s": 3},
+        "rights": {"grace_s": 1},
+        "silence": {"heartbeat_interval_s": 1, "missed_heartbeats": 3, "gap_grace_s": 2},
+    }
+}  # fmt: skip
+
+
+class WorkerTopics:
+    """Fresh topics and a fresh app id, so runs never see each other's state."""
+
+    def __init__(self, bootstrap: str, partitions: int = 3) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.bootstrap = bootstrap
+        self.app_id = f"handrail-test-{run}"
+        self.events = f"test.{run}.events"
+        self.alerts = f"test.{run}.alerts"
+        self.control = f"test.{run}.control"
+        self.dead = f"test.{run}.dlq"
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([
+            NewTopic(t, num_partitions=partitions, replication_factor=1)
+            for t in (self.events, self.alerts, self.control, self.dead)
+        ])  # fmt: skip
+        admin.close()
+
+    def env(self, receiver_url: str, spool: Path) -> dict[str, str]:
+        channels = {
+            "pd": {"type": "pagerduty", "routing_key": "R-test", "url": f"{receiver_url}/pd"},
+            "slack": {"type": "slack", "webhook_url": f"{receiver_url}/slack"},
+        }
+        return {
+            "HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": self.bootstrap,
+            "HANDRAIL_KAFKA__EVENTS_TOPIC": self.events,
+            "HANDRAIL_SPOOL__DIR": str(spool),
+            "HANDRAIL_PROCESSORS__APP_ID": self.app_id,
+            "HANDRAIL_PROCESSORS__ALERTS_TOPIC": self.alerts,
+            "HANDRAIL_PROCESSORS__CONTROL_TOPIC": self.control,
+            "HANDRAIL_PROCESSORS__DEAD_LETTER_TOPIC": self.dead,
+            "HANDRAIL_PROCESSORS__TICK_INTERVAL_S": "0.5",
+            "HANDRAIL_PROCESSORS__RULES": json.dumps(FAST_RULES),
+            "HANDRAIL_ALERTS__CHANNELS": json.dumps(channels),
+            "HANDRAIL_ALERTS__DEFAULT": json.dumps(["pd", "slack"]),
+            "HANDRAIL_ALERTS__RETRY": json.dumps({"initial_backoff_s": 0.1, "max_attempts": 3}),
+        }
+
+
+class Worker:
+    """One worker process; ``start`` waits until Faust says it is ready."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self._env = {**os.environ, **env}
+        self._log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120.0) -> Worker:
+        out = self._log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "handrail", "processors", "run"],
+            env=self._env, stdout=out, stderr=subprocess.STDOUT, cwd=self._log.parent,
+        )  # fmt: skip
+        start = self._log.stat().st_size if self._log.exists() else 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self._log.read_text()[-3000:]}")
+            if b"Ready" in self._log.read_bytes()[start:]:
+                return self
+            time.sleep(0.2)
+        raise TimeoutError(f"worker not ready: {self._log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
