@@ -73,7 +73,7 @@ def test_reject_rate_resolves_below_half_the_limit() -> None:
 
 
 _STALE = (
-    "handoffs.py line 67: rejections are trimmed to the window only when a rejection "
+    "handoffs.py line 69: rejections are trimmed to the window only when a rejection "
     "arrives, so an accepted answer counts stale rejections (the rate can exceed 100%)"
 )
 
