@@ -105,6 +105,9 @@ class ProcessorSettings(BaseModel):
     )
     replication_factor: int = Field(1, gt=0, description="Of the internal topics.")
     tick_interval_s: float = Field(1.0, gt=0, description="How often absence is checked.")
+    session_timeout_s: float = Field(
+        30.0, ge=6, description="A worker silent this long loses its partitions to the others."
+    )
     batch_max_events: int = Field(500, gt=0, description="Events routed per step.")
     batch_max_s: float = Field(0.05, gt=0, description="Longest an event waits to be routed.")
     owners: dict[str, str] = Field(

@@ -64,6 +64,8 @@ class Processors:
             topic_replication_factor=p.replication_factor,
             table_standby_replicas=0,  # ticks must only see the keys this worker owns
             consumer_auto_offset_reset="earliest",
+            broker_session_timeout=p.session_timeout_s,
+            broker_heartbeat_interval=p.session_timeout_s / 10,
             web_enabled=False,
         )
         self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)

@@ -32,8 +32,8 @@ class Handoffs:
         self, state: State, obs: Observation, p: dict[str, Any], now: float
     ) -> list[Finding]:
         answered = state.setdefault("answered", [])
-        if p["handoff_id"] in answered:
-            return []
+        if p["handoff_id"] in answered or p["handoff_id"] in state.get("pending", {}):
+            return []  # answered already, or a redelivered offer
         edge = f"{obs.agent}->{p['to_agent']}"
         rules = self._rules.for_(p["to_agent"], edge=edge).handoff
         deadline_s = rules.deadline_s
@@ -57,16 +57,15 @@ class Handoffs:
             findings.append(Finding(
                 self.name, f"handoff-stalled:{edge}:{p['handoff_id']}",
                 f"handoff {p['handoff_id']} on {edge} was answered at last",
-                obs.agent, obs.owner, obs.workflow_id, resolved=True,
+                obs.agent, offer["receiver"][1], obs.workflow_id, resolved=True,
             ))  # fmt: skip
         rules = self._rules.for_(obs.agent, edge=edge).handoff
         rejected = obs.kind == "handoff_rejected"
         e = state.setdefault("edges", {}).setdefault(edge, {"answers": [], "open": False})
         window_add(e["answers"], obs.time, obs.event_id, rules.window_s)
         if rejected:
-            e.setdefault("rejected", [])
-            window_add(e["rejected"], obs.time, obs.event_id, rules.window_s)
-            e["rejected"] = [r for r in e["rejected"] if r[0] >= e["answers"][0][0]]
+            window_add(e.setdefault("rejected", []), obs.time, obs.event_id, rules.window_s)
+        e["rejected"] = [r for r in e.get("rejected", []) if r[0] >= e["answers"][0][0]]
         n, bad = len(e["answers"]), len(e.get("rejected", []))
         why = p.get("reason", "")
         if rejected and rules.critical:

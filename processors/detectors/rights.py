@@ -97,7 +97,8 @@ class DecisionRights:
             if v[1] == agent and v[2] == action and v[0] <= e["time"]
         ]  # fmt: skip
         if verdicts:
-            effect, verdict_id = verdicts[-1][3], verdicts[-1][4]
+            latest = max(verdicts, key=lambda v: v[0])  # by time: verdicts may come late
+            effect, verdict_id = latest[3], latest[4]
             if effect == "allow":
                 return None
             if effect == "deny":

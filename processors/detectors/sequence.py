@@ -17,6 +17,8 @@ from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules
 
+_RETIRED_MEMORY = 1_000
+
 
 def _session(state: State, session_id: str) -> dict[str, Any] | None:
     sessions: dict[str, dict[str, Any]] = state.get("sessions", {})
@@ -47,7 +49,8 @@ class SequenceGaps:
         sessions = state.setdefault("sessions", {})
         s = sessions.get(obs.session_id)
         if s is None:
-            s = sessions[obs.session_id] = {"hi": 0, "ahead": [], "since": None, "lost": []}
+            hi = state.get("retired", {}).pop(obs.session_id, 0)  # an idle session resumes
+            s = sessions[obs.session_id] = {"hi": hi, "ahead": [], "since": None, "lost": []}
         s.update(last=now, who=[obs.agent, obs.owner], workflow=obs.workflow_id)
         seq = obs.sequence
         findings = []
@@ -91,14 +94,20 @@ class SequenceGaps:
                 s["since"] = s["since"] if s["ahead"] else None
             if not s["ahead"] and not s["lost"] and now - s["last"] > rules.session_ttl_s:
                 del state["sessions"][session_id]
+                retired = state.setdefault("retired", {})
+                retired[session_id] = s["hi"]
+                if len(retired) > _RETIRED_MEMORY:
+                    del retired[next(iter(retired))]
         return state, findings
 
 
 def _settle(s: dict[str, Any]) -> None:
     """Advance ``hi`` over the events that now follow on without a hole."""
-    ahead = s["ahead"]
+    ahead, hi = s["ahead"], s["hi"]
     while ahead and ahead[0][0] == s["hi"] + 1:
         s["hi"] += 1
         ahead.pop(0)
     if not ahead:
         s["since"] = None
+    elif s["hi"] != hi:
+        s["since"] = s["last"]  # a new hole: its own grace period

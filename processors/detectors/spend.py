@@ -32,6 +32,7 @@ class SpendDrift:
             return state, []
         usd, action = float(obs.payload["usd"]), obs.payload.get("action")
         state["who"], state["workflow"] = [obs.agent, obs.owner], obs.workflow_id
+        state["clock"] = now - obs.time  # how far the producer's clock is behind ours
         findings: list[Finding] = []
         cap = self._rules.for_(obs.agent, action or "").spend.request_cap_usd
         if cap is not None and usd > cap:
@@ -75,7 +76,8 @@ class SpendDrift:
                 ))  # fmt: skip
         for scope, s in state.get("series", {}).items():
             rules = self._rules.for_(agent, "" if scope == "*" else scope).spend
-            _advance(s, max(s["current"], math.floor(now / rules.bucket_s)), rules)
+            producer_now = now - state.get("clock", 0.0)
+            _advance(s, max(s["current"], math.floor(producer_now / rules.bucket_s)), rules)
             findings.extend(
                 self._check(s, agent, owner, scope, workflow=state["workflow"], rules=rules)
             )

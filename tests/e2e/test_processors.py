@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from handrail.producers import Recorder
 from handrail.schemas import AVRO_NAMES, encode
@@ -177,3 +177,27 @@ def test_sequence_gap_raises_then_resolves_when_the_event_arrives(pipeline: tupl
     assert pages(receiver, ":lossy:") == [("trigger", key), ("resolve", key)]
     slack = [r.json for r in receiver.requests("/slack") if "lossy" in str(r.json)]
     assert len(slack) == 2
+
+
+def test_malformed_message_goes_to_the_dead_letters_and_the_worker_goes_on(
+    pipeline: tuple,
+) -> None:
+    topics, receiver, tmp = pipeline
+    garbage = b"\xc3\x01not-a-fingerprint-nor-a-body"
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap)
+    producer.send(topics.events, key=b"wf-bad", value=garbage)
+    producer.close()
+    consumer = KafkaConsumer(
+        topics.dead, bootstrap_servers=topics.bootstrap, auto_offset_reset="earliest",
+        consumer_timeout_ms=30_000,
+    )  # fmt: skip
+    letter = next(iter(consumer))
+    consumer.close()
+    headers = dict(letter.headers)
+    assert (letter.key, letter.value) == (b"wf-bad", garbage)
+    assert headers["handrail-error-type"] == b"UnknownFingerprintError"
+    assert headers["handrail-source"].startswith(f"{topics.events}/".encode())
+    with recorder(topics, tmp, "after-bad") as rec, rec.workflow("wf-after-bad"):
+        rec.action_executed("db.orders.delete")
+    wait_pages(receiver, "rights:wf-after-bad", 1)
+    assert len(pages(receiver, "rights:wf-after-bad")) == 1

@@ -59,6 +59,7 @@ class WorkerTopics:
             "HANDRAIL_PROCESSORS__CONTROL_TOPIC": self.control,
             "HANDRAIL_PROCESSORS__DEAD_LETTER_TOPIC": self.dead,
             "HANDRAIL_PROCESSORS__TICK_INTERVAL_S": "0.5",
+            "HANDRAIL_PROCESSORS__SESSION_TIMEOUT_S": "6",
             "HANDRAIL_PROCESSORS__RULES": json.dumps(FAST_RULES),
             "HANDRAIL_ALERTS__CHANNELS": json.dumps(channels),
             "HANDRAIL_ALERTS__DEFAULT": json.dumps(["pd", "slack"]),
@@ -102,3 +103,24 @@ class Worker:
                 self.process.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
+    """Wait until the worker's group committed every message of the events topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=topics.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap)
+    partitions = [TopicPartition(topics.events, p) for p in range(3)]
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ends = consumer.end_offsets(partitions)
+            committed = admin.list_group_offsets(topics.app_id)[topics.app_id]
+            if all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions):
+                return True
+            time.sleep(1)
+        return False
+    finally:
+        consumer.close()
+        admin.close()

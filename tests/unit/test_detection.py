@@ -88,11 +88,6 @@ def test_duplicate_execution_is_judged_once() -> None:
     assert keys(found) == [("rights:wf-1:" + found[0].evidence[0], False)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detection.py: an offer kept under its receiver (obs.agent != name) skips the "
-    "duplicate check, and handoffs._offered re-registers a pending offer as not stalled",
-)
 @pytest.mark.parametrize(
     "answered_at",
     [

@@ -72,13 +72,6 @@ def test_reject_rate_resolves_below_half_the_limit() -> None:
     assert (cleared.dedup_key, cleared.resolved) == (RATE, True)
 
 
-_STALE = (
-    "handoffs.py line 69: rejections are trimmed to the window only when a rejection "
-    "arrives, so an accepted answer counts stale rejections (the rate can exceed 100%)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_STALE)
 def test_reject_rate_resolves_when_rejections_leave_the_window() -> None:
     detector, state = Handoffs(DetectorRules()), {}
     answers(detector, state, "rrraaaaaaa")
@@ -86,7 +79,6 @@ def test_reject_rate_resolves_when_rejections_leave_the_window() -> None:
     assert (cleared.dedup_key, cleared.resolved) == (RATE, True)
 
 
-@pytest.mark.xfail(strict=True, reason=_STALE)
 def test_rejections_outside_the_window_do_not_count() -> None:
     detector, state = Handoffs(DetectorRules()), {}
     answers(detector, state, "r")
@@ -162,11 +154,6 @@ def test_stalled_resolves_when_finally_answered() -> None:
     assert detector.tick(state, T0 + 10_000)[1] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the stall is raised with the sender's owner (the offer's), resolved with the "
-    "receiver's (the answer's): one alert, two owners",
-)
 def test_stalled_raised_and_resolved_for_one_owner() -> None:
     detector, state = Handoffs(DetectorRules()), {}
     detector.observe(state, offer(), T0)

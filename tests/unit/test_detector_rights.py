@@ -165,11 +165,6 @@ def test_require_verdict_overridden_by_action(require: list[str], expected: int)
     assert len(detector.tick(state, T0 + 5)[1]) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rights.py _judge takes the last verdict to *arrive* before the execution, not "
-    "the latest produced: an allow that arrives after a newer deny hides the deny",
-)
 def test_latest_verdict_by_time_wins() -> None:
     newer_deny = verdict("deny", at=T0 + 5)
     older_allow = verdict("allow", at=T0 + 1)

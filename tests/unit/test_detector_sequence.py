@@ -121,11 +121,6 @@ def test_unknown_session_is_no_duplicate() -> None:
     assert duplicate({}, obs("heartbeat", seq=1)) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sequence.py: grace is timed from when the *first* hole opened (s['since']) and "
-    "not reset when it fills, so a later hole is declared lost without its own grace",
-)
 def test_every_hole_gets_its_own_grace() -> None:
     detector, state = SequenceGaps(DetectorRules()), {}
     seen(detector, state, [1, 3], T0)  # hole at 2
@@ -134,11 +129,6 @@ def test_every_hole_gets_its_own_grace() -> None:
     assert seen(detector, state, [4], T0 + 35) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sequence.py: a session idle past session_ttl_s is forgotten (hi reset to 0), "
-    "so its next event reads as 1..N-1 missing",
-)
 def test_idle_session_resuming_is_no_gap() -> None:
     detector, state = SequenceGaps(DetectorRules()), {}
     seen(detector, state, [1, 2, 3])

@@ -163,11 +163,6 @@ def test_drift_detected_with_producer_clock_ahead() -> None:
     assert found[0][0] in SOON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spend.tick advances the bucket index by the processor clock while observe "
-    "buckets by the producer clock: a producer behind the processor is never seen again",
-)
 def test_drift_detected_with_producer_clock_behind() -> None:
     found = buckets(SpendDrift(rules(spend=FAST)), {}, RISE, skew=-7200, tick=True)
     assert keys(found) == [(DRIFT, False)]

@@ -1,0 +1,54 @@
+"""A clean multi-agent workload through the SDK: intake -> summarizer -> analyst ->
+db-writer, with spend, a few retries within budget, rare rejections, allowed verdicts
+before every database write, and heartbeats. It must never raise an alert."""
+
+from __future__ import annotations
+
+from handrail.producers import HandoffTicket, Recorder
+
+AGENTS = ("intake", "summarizer", "analyst", "db-writer")
+PASS = [{"name": "schema", "passed": True}]
+
+
+def _pass_on(rec: Recorder, ticket: HandoffTicket, to: str, i: int) -> HandoffTicket | None:
+    """Accept (or, 1 in 20, reject) the ticket; if accepted, hand the work on."""
+    if i % 20 == 19:  # 5%, well under the rejection limit
+        rec.handoff_rejected(ticket, "incomplete")
+        return None
+    rec.handoff_accepted(ticket, checks=PASS)
+    if rec.agent.name == "summarizer":
+        if i % 100 == 0:  # a rare failure and one retry, within budget
+            rec.action_failed("llm.call", "Timeout", "504", retryable=True)
+            rec.retry("llm.call", f"op-{i}", 1, "504")
+        rec.spend(0.01, "openai", "gpt-4o", input_tokens=2000, output_tokens=300)
+        rec.action_executed("llm.call")
+    else:
+        rec.decision("db.customers.write", "summary checks passed", checks=PASS)
+    return rec.handoff_offered(to, "continue", payload={"t": i})
+
+
+def run(recorders: dict[str, Recorder], events: int) -> int:
+    """Record workflows until at least ``events`` events; return how many were recorded."""
+    intake, summarizer, analyst, writer = (recorders[a] for a in AGENTS)
+    i = 0
+    while sum(r.stats().accepted for r in recorders.values()) < events:
+        i += 1
+        if i % 50 == 1:
+            for rec in recorders.values():
+                rec.heartbeat(interval_s=5.0)
+        with intake.workflow():
+            intake.decision("summarize", "new ticket", inputs=[{"name": "ticket", "ref": f"t{i}"}])
+            intake.spend(0.002, "openai", "gpt-4o-mini", input_tokens=400, output_tokens=50)
+            ticket: HandoffTicket | None = intake.handoff_offered("summarizer", "summarise")
+        for rec, to in ((summarizer, "analyst"), (analyst, "db-writer")):
+            if ticket is not None:
+                with rec.receive(ticket):
+                    ticket = _pass_on(rec, ticket, to, i)
+        if ticket is not None:
+            with writer.receive(ticket):
+                writer.handoff_accepted(ticket)
+                writer.policy_verdict("db.customers.write", "allow", "writes-allowed", "ok")
+                writer.action_executed("db.customers.write", resource="db.customers")
+    for rec in recorders.values():
+        rec.heartbeat(status="stopped")
+    return sum(r.stats().accepted for r in recorders.values())
