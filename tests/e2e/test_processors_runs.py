@@ -54,3 +54,42 @@ def test_a_clean_run_of_10k_events_raises_no_alert(kafka_bootstrap: str, tmp_pat
         assert produced >= 10_000
         assert receiver.requests() == []
         assert _topic_types(kafka_bootstrap, topics.alerts) == []
+
+
+def test_a_worker_killed_mid_run_misses_no_alert_and_repeats_none(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topics = WorkerTopics(kafka_bootstrap)
+    storms = 6
+    with Receiver() as receiver:
+        env = topics.env(receiver.url("").rstrip("/"), tmp_path / "s")
+        worker = Worker(env, tmp_path / "w").start()
+        with _recorder(topics, tmp_path, "payer") as rec, rec.workflow("wf-storms"):
+            for op in range(storms):
+                for attempt in range(1, 6):
+                    rec.retry("api.charge", f"op-{op}", attempt, "HTTP 503")
+                rec.flush()
+                if op == storms // 2:  # some storms alerted, some state in flight
+                    receiver.wait_for("/pd", 2, timeout=60)
+                    worker.kill()
+                    worker = Worker(env, tmp_path / "w").start()
+                time.sleep(0.3)
+        try:
+            triggers = _wait_triggers(receiver, storms)
+            time.sleep(3)
+        finally:
+            worker.stop()
+    keys = [r.json["dedup_key"] for r in receiver.requests("/pd")
+            if r.json["event_action"] == "trigger"]  # fmt: skip
+    assert triggers == storms
+    assert sorted(keys) == sorted(f"retry-storm:payer:op-{op}" for op in range(storms))
+
+
+def _wait_triggers(receiver: Receiver, count: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = sum(r.json["event_action"] == "trigger" for r in receiver.requests("/pd"))
+        if n >= count:
+            return n
+        time.sleep(0.5)
+    return -1
