@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from handrail.producers import Recorder
 from handrail.schemas import AVRO_NAMES, encode
-from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
-from tests.support.processors_worker import Worker, WorkerTopics
+from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(300)
@@ -33,14 +31,6 @@ def pipeline(
         worker.start()
         yield topics, receiver, tmp
         worker.stop()
-
-
-def recorder(topics: WorkerTopics, tmp: Path, agent: str) -> Recorder:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=topics.bootstrap, events_topic=topics.events),
-        spool=SpoolSettings(dir=tmp / f"spool-{agent}"),
-    )
-    return Recorder(settings, AgentIdentity(name=agent, owner=f"team-{agent}"))
 
 
 def pages(receiver: Receiver, key_part: str) -> list[tuple[str, str]]:
@@ -67,7 +57,7 @@ def steady(seconds: float, every: float, step: Callable[[int], object]) -> None:
 
 def test_retry_storm_raises_halts_and_resolves(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "payer") as rec, rec.workflow("wf-storm"):
+    with agent_recorder(topics, tmp, "payer") as rec, rec.workflow("wf-storm"):
         for attempt in range(1, 6):
             rec.action_failed("api.charge", "HTTPError", "503", retryable=True)
             rec.retry("api.charge", "op-1", attempt, "HTTP 503")
@@ -80,7 +70,7 @@ def test_retry_storm_raises_halts_and_resolves(pipeline: tuple) -> None:
 
 def test_spend_drift_3x_raises_and_resolves(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "spender") as rec, rec.workflow():
+    with agent_recorder(topics, tmp, "spender") as rec, rec.workflow():
 
         def spend(usd: float) -> Callable[[int], object]:
             return lambda _: rec.spend(usd, "openai", "gpt-4o")
@@ -97,7 +87,10 @@ def test_spend_drift_3x_raises_and_resolves(pipeline: tuple) -> None:
 
 def test_rejected_handoffs_on_one_edge(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "writer") as sender, recorder(topics, tmp, "checker") as rx:
+    with (
+        agent_recorder(topics, tmp, "writer") as sender,
+        agent_recorder(topics, tmp, "checker") as rx,
+    ):
         for i in range(40):
             with sender.workflow():
                 ticket = sender.handoff_offered("checker", "check the summary", payload={"i": i})
@@ -115,7 +108,10 @@ def test_rejected_handoffs_on_one_edge(pipeline: tuple) -> None:
 
 def test_stalled_handoff_raises_then_resolves_when_answered(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "intake") as sender, recorder(topics, tmp, "sleeper") as rx:
+    with (
+        agent_recorder(topics, tmp, "intake") as sender,
+        agent_recorder(topics, tmp, "sleeper") as rx,
+    ):
         with sender.workflow():
             ticket = sender.handoff_offered("sleeper", "summarise", payload="ticket 42")
         sender.flush()
@@ -129,7 +125,7 @@ def test_stalled_handoff_raises_then_resolves_when_answered(pipeline: tuple) -> 
 
 def test_database_write_without_approval_is_a_violation(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "db-writer") as rec, rec.workflow("wf-write"):
+    with agent_recorder(topics, tmp, "db-writer") as rec, rec.workflow("wf-write"):
         rec.decision("db.customers.write", "the summary looked fine")
         write = rec.action_executed("db.customers.write", resource="db.customers")
         rec.action_executed("tool.search")  # needs no verdict
@@ -141,7 +137,7 @@ def test_database_write_without_approval_is_a_violation(pipeline: tuple) -> None
 
 def test_silent_agent_raises_and_resolves(pipeline: tuple) -> None:
     topics, receiver, tmp = pipeline
-    with recorder(topics, tmp, "quiet") as rec:
+    with agent_recorder(topics, tmp, "quiet") as rec:
         steady(2, 0.5, lambda _: rec.heartbeat(interval_s=0.5))
         rec.flush()
         wait_pages(receiver, "silence:quiet", 1)
@@ -197,7 +193,7 @@ def test_malformed_message_goes_to_the_dead_letters_and_the_worker_goes_on(
     assert (letter.key, letter.value) == (b"wf-bad", garbage)
     assert headers["handrail-error-type"] == b"UnknownFingerprintError"
     assert headers["handrail-source"].startswith(f"{topics.events}/".encode())
-    with recorder(topics, tmp, "after-bad") as rec, rec.workflow("wf-after-bad"):
+    with agent_recorder(topics, tmp, "after-bad") as rec, rec.workflow("wf-after-bad"):
         rec.action_executed("db.orders.delete")
     wait_pages(receiver, "rights:wf-after-bad", 1)
     assert len(pages(receiver, "rights:wf-after-bad")) == 1

@@ -9,22 +9,12 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
-from handrail.producers import Recorder
 from handrail.schemas import decode, event_type
-from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
 from tests.support import normal_workload
-from tests.support.processors_worker import Worker, WorkerTopics, caught_up
+from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder, caught_up
 from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(400)
-
-
-def _recorder(topics: WorkerTopics, tmp: Path, agent: str) -> Recorder:
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=topics.bootstrap, events_topic=topics.events),
-        spool=SpoolSettings(dir=tmp / f"spool-{agent}"),
-    )
-    return Recorder(settings, AgentIdentity(name=agent, owner=f"team-{agent}"))
 
 
 def _topic_types(bootstrap: str, topic: str) -> list[str]:
@@ -43,7 +33,7 @@ def test_a_clean_run_of_10k_events_raises_no_alert(kafka_bootstrap: str, tmp_pat
         worker = Worker(topics.env(receiver.url("").rstrip("/"), tmp_path / "s"), tmp_path / "w")
         worker.start()
         try:
-            recorders = {a: _recorder(topics, tmp_path, a) for a in normal_workload.AGENTS}
+            recorders = {a: agent_recorder(topics, tmp_path, a) for a in normal_workload.AGENTS}
             produced = normal_workload.run(recorders, 10_000)
             for rec in recorders.values():
                 rec.close(30)
@@ -64,7 +54,7 @@ def test_a_worker_killed_mid_run_misses_no_alert_and_repeats_none(
     with Receiver() as receiver:
         env = topics.env(receiver.url("").rstrip("/"), tmp_path / "s")
         worker = Worker(env, tmp_path / "w").start()
-        with _recorder(topics, tmp_path, "payer") as rec, rec.workflow("wf-storms"):
+        with agent_recorder(topics, tmp_path, "payer") as rec, rec.workflow("wf-storms"):
             for op in range(storms):
                 for attempt in range(1, 6):
                     rec.retry("api.charge", f"op-{op}", attempt, "HTTP 503")

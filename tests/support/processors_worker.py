@@ -15,6 +15,9 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
+
 FAST_RULES: dict[str, Any] = {
     "defaults": {
         "retry": {"max_retries": 3, "window_s": 4, "agent_max_retries": 1000},
@@ -124,3 +127,12 @@ def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
     finally:
         consumer.close()
         admin.close()
+
+
+def agent_recorder(topics: WorkerTopics, tmp: Path, agent: str) -> Recorder:
+    """An SDK recorder for ``agent`` (owner ``team-<agent>``) on the run's events topic."""
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=topics.bootstrap, events_topic=topics.events),
+        spool=SpoolSettings(dir=tmp / f"spool-{agent}"),
+    )
+    return Recorder(settings, AgentIdentity(name=agent, owner=f"team-{agent}"))
