@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.rows import GENESIS, chain, first_break, to_row
+from handrail.ledger.chain import GENESIS, chain, first_break
+from handrail.ledger.rows import to_row
 from handrail.schemas import EventRecord
 from tests.support.samples import SAMPLE_FIELDS, event_record
 
