@@ -26,11 +26,11 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from handrail.ledger.batches import Message, Run, build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.inserter import Insert, Inserter
-from handrail.ledger.rows import COLUMNS, to_row
-from handrail.schemas import decode
+from handrail.ledger.rows import COLUMNS
 from handrail.settings import KafkaSettings, LedgerSettings
 
 log = logging.getLogger(__name__)
@@ -141,44 +141,32 @@ class Sink:
             self._inserter.wait()
 
     def _write_pending(self) -> None:
-        """Chain, checkpoint and submit the inserts of every pending message."""
+        """Build and chain the pending messages' rows, write the checkpoints, then hand
+        the inserts to the inserter (it runs them in order while the sink goes on)."""
         if not self._pending:
             return
-        by_partition: dict[int, list[Any]] = defaultdict(list)
-        for message in self._pending:
-            by_partition[message.partition].append(message)
-        self._pending = []
-        for partition, messages in by_partition.items():
-            self._write_partition(partition, sorted(messages, key=lambda m: m.offset))
-        self.stats.batches += 1
-
-    def _write_partition(self, partition: int, messages: list[Any]) -> None:
-        topic = self._kafka.events_topic
-        items: list[tuple[str, dict[str, Any]]] = []
-        for m in messages:
-            try:
-                version, record = decode(m.value)
-                items.append(
-                    ("events", to_row(record, version.version, topic, partition, m.offset))
-                )
-            except Exception as exc:  # undecodable or unexpected: quarantine, never stop
-                items.append(("quarantine", {
-                    "topic": topic, "partition": partition, "offset": m.offset,
-                    "key_hex": (m.key or b"").hex(), "raw_hex": bytes(m.value or b"").hex(),
-                    "error_type": type(exc).__name__, "error": str(exc),
-                }))  # fmt: skip
-        rows = [row for table, row in items if table == "events"]
-        head = chain(rows, self._heads.get(partition, GENESIS))
-        if rows:
-            self._checkpoints.write(topic, partition, rows[-1]["offset"], head)
         assert self._inserter is not None, "rows are written only while the sink runs"
-        for table, run in _runs(items):
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for m in self._pending:
+            by_partition[m.partition].append((m.offset, m.key, m.value))
+        self._pending = []
+        topic = self._kafka.events_topic
+        partition_runs: dict[int, list[Run]] = {}
+        for partition, messages in by_partition.items():
+            items = build(topic, partition, sorted(messages, key=itemgetter(0)))
+            rows = [row for table, row in items if table == "events"]
+            self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
+            if rows:
+                self._checkpoints.write(
+                    topic, partition, rows[-1]["offset"], self._heads[partition]
+                )
+            partition_runs[partition] = runs(items)
+        for table, rows, token in inserts(topic, partition_runs):
             columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
-            token = f"{topic}:{partition}:{run[0]['offset']}:{run[-1]['offset']}"
             self._inserter.submit(
-                Insert(table, columns, list(map(itemgetter(*columns), run)), token)
+                Insert(table, columns, list(map(itemgetter(*columns), rows)), token)
             )
-        self._heads[partition] = head
+        self.stats.batches += 1
 
     def _inserted(self, insert: Insert) -> None:
         """Called on the inserter's thread once an insert is in the ledger."""
@@ -186,16 +174,3 @@ class Sink:
             self.stats.rows += len(insert.rows)
         else:
             self.stats.quarantined += len(insert.rows)
-
-
-def _runs(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Consecutive rows for the same table (and, for events, the same month partition)."""
-    runs: list[tuple[str, list[dict[str, Any]]]] = []
-    last_key: tuple[str, int] | None = None
-    for table, row in items:
-        key = (table, row["time"].year * 100 + row["time"].month if table == "events" else 0)
-        if key != last_key:
-            runs.append((table, []))
-            last_key = key
-        runs[-1][1].append(row)
-    return runs
