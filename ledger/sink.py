@@ -2,7 +2,7 @@
 
 Each row keeps its topic, partition and offset. When partitions are assigned, the sink
 resumes each from the ledger's own highest offset (events and quarantine alike), so a
-crash never loses or repeats a row; an insert deduplication token per run of rows is the
+crash never loses or repeats a row; an insert deduplication token per insert is the
 second guard against a retried insert. Rows are inserted in offset order, in runs that
 each land in one table part, so "everything up to the highest offset" stays true even
 when the sink dies between two inserts. Undecodable messages go to ``quarantine`` with
@@ -110,9 +110,9 @@ class Sink:
                 sink._assigned(consumer, assigned)
 
         self._inserter = Inserter(self._client, self._inserted)
-        consumer.subscribe([self._kafka.events_topic], listener=Listener())
         first_at = last_seen = time.monotonic()
         try:
+            consumer.subscribe([self._kafka.events_topic], listener=Listener())
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=self._ledger.batch_max_events)
                 now = time.monotonic()
