@@ -17,3 +17,7 @@ class NotInLedgerError(LedgerError, LookupError):
 
 class LedgerBusyError(LedgerError):
     """The embedded (chdb) ledger is open in another process."""
+
+
+class InserterError(LedgerError):
+    """The sink's insert thread stopped on an unexpected error (the cause is chained)."""

@@ -1,15 +1,15 @@
-"""From a decoded event to a ledger row, and the hash chain over rows (pure, no I/O).
+"""From a decoded event to a ledger row (pure, no I/O).
 
-Each row of a (topic, partition) carries ``prev_hash`` (the previous row's ``row_hash``,
-zeros for the first) and ``row_hash = SHA-256(prev_hash || canonical row || position)``.
-The canonical row is every stored column but the hashes and ``ingested_at``, in a fixed
-order, as compact JSON; so editing any column, deleting or inserting a row breaks the
-chain, and ``verify`` recomputes it from what the ledger returns.
+A row is the event as canonical JSON (``event_json``: sorted keys, the payload flattened
+with its ``type``), the writer's schema version, the Kafka position, and typed columns for
+what forensics filters on. The typed columns are a pure function of the flattened event
+(``typed_columns``): the sink computes them from the decoded record, and ``verify``
+recomputes them from the stored ``event_json`` and compares, so the hash chain
+(``ledger/chain.py``) needs to cover only ``event_json``, the version and the position.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,16 +18,18 @@ import orjson
 
 from handrail.schemas import EventRecord, event_type
 
-GENESIS = "0" * 64
-
-HASHED_COLUMNS = (
+TYPED_COLUMNS = (
     "event_id", "type", "time", "workflow_id", "causation_id", "agent", "agent_version",
     "owner", "session_id", "sequence", "action", "resource", "reason", "cost_usd", "effect",
     "rule", "checks_passed", "checks_failed", "handoff_id", "handoff_from", "handoff_to",
-    "approval_id", "approval_state", "schema_version", "event_json", "topic", "partition",
-    "offset",
+    "approval_id", "approval_state",
 )  # fmt: skip
-COLUMNS = (*HASHED_COLUMNS, "prev_hash", "row_hash")
+"""Columns derived from ``event_json`` by ``typed_columns``."""
+COLUMNS = (
+    *TYPED_COLUMNS, "schema_version", "event_json", "topic", "partition", "offset",
+    "prev_hash", "row_hash",
+)  # fmt: skip
+"""Every column the sink writes (``ingested_at`` is the table's default)."""
 
 _APPROVAL_STATES = {
     "approval_requested": "requested",
@@ -37,36 +39,38 @@ _APPROVAL_STATES = {
 }
 
 
-def event_json(record: EventRecord, kind: str) -> str:
-    """The whole event as canonical JSON (sorted keys), payload flattened with its ``type``."""
-    flat = {**record, "payload": {"type": kind, **record["payload"][1]}}
-    return orjson.dumps(flat, option=orjson.OPT_SORT_KEYS).decode()
+def flat_event(record: EventRecord) -> dict[str, Any]:
+    """The event as ``event_json`` holds it: the payload flattened, with its ``type``."""
+    return {**record, "payload": {"type": event_type(record), **record["payload"][1]}}
 
 
-def to_row(
-    record: EventRecord, schema_version: int, topic: str, partition: int, offset: int
-) -> dict[str, Any]:
-    """The typed ledger columns of one decoded event (hashes not yet set)."""
-    kind = event_type(record)
-    p: dict[str, Any] = record["payload"][1]
-    agent = record["agent"]["name"]
-    checks = p.get("checks") or []
+def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
+    """The typed columns of a flattened event (``flat_event``, or ``event_json`` parsed).
+
+    Values are taken as they come: from a decoded record ``event_id`` is a ``UUID`` and
+    ``time`` a UTC ``datetime``, from parsed JSON both are strings.
+    """
+    p: dict[str, Any] = event["payload"]
+    kind: str = p["type"]
+    agent_ref = event["agent"]
+    agent = agent_ref["name"]
+    checks = p.get("checks") or ()
     handoff_from, handoff_to = "", ""
     if kind == "handoff_offered":
         handoff_from, handoff_to = agent, p["to_agent"]
     elif kind in ("handoff_accepted", "handoff_rejected"):
         handoff_from, handoff_to = p["from_agent"], agent
     return {
-        "event_id": uuid.UUID(str(record["event_id"])),
+        "event_id": event["event_id"],
         "type": kind,
-        "time": record["time"].astimezone(UTC),
-        "workflow_id": record["workflow_id"],
-        "causation_id": record["causation_id"] or "",
+        "time": event["time"],
+        "workflow_id": event["workflow_id"],
+        "causation_id": event["causation_id"] or "",
         "agent": agent,
-        "agent_version": record["agent"]["version"],
-        "owner": record["agent"]["owner"],
-        "session_id": record["session_id"],
-        "sequence": record["sequence"],
+        "agent_version": agent_ref["version"],
+        "owner": agent_ref["owner"],
+        "session_id": event["session_id"],
+        "sequence": event["sequence"],
         "action": p.get("action") or "",
         "resource": p.get("resource") or "",
         "reason": p.get("rationale") or p.get("reason") or p.get("error_message") or "",
@@ -80,72 +84,28 @@ def to_row(
         "handoff_to": handoff_to,
         "approval_id": p.get("approval_id") or "",
         "approval_state": _APPROVAL_STATES.get(kind, ""),
-        "schema_version": schema_version,
-        "event_json": event_json(record, kind),
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
     }
 
 
-def _canonical_value(value: Any) -> Any:
-    if isinstance(value, datetime):  # the ledger returns naive UTC datetimes
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_canonical_value(v) for v in value]
-    return value
+def event_json(event: dict[str, Any]) -> str:
+    """A flattened event as canonical JSON: sorted keys, compact."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def canonical(row: dict[str, Any]) -> bytes:
-    """The bytes a row's hash covers."""
-    values = [_canonical_value(row[c]) for c in HASHED_COLUMNS]
-    return orjson.dumps(values)
-
-
-def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    position = f"{row['topic']}/{row['partition']}/{row['offset']}".encode()
-    digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(canonical(row))
-    digest.update(position)
-    return digest.hexdigest()
-
-
-def chain(rows: list[dict[str, Any]], head: str) -> str:
-    """Set ``prev_hash``/``row_hash`` on rows of one partition (offset order); new head."""
-    for row in rows:
-        row["prev_hash"] = head
-        row["row_hash"] = head = row_hash(head, row)
-    return head
-
-
-def first_break(
-    rows: list[dict[str, Any]], checkpoint: tuple[int, str] | None
-) -> tuple[int, str] | None:
-    """The first broken link of one partition's chain (rows in offset order), as
-    ``(offset, what)``; None when the chain is whole and ends at the checkpoint."""
-    head, last_offset = GENESIS, -1
-    for row in rows:
-        offset = row["offset"]
-        if offset == last_offset:
-            return offset, f"two rows at offset {offset}: a row was inserted"
-        if row["prev_hash"] != head:
-            return offset, (
-                f"row {row['event_id']} does not follow the previous row: a row before it "
-                "was deleted, or it was inserted"
-            )
-        if row_hash(head, row) != row["row_hash"]:
-            return offset, f"row {row['event_id']} was edited: its hash does not match"
-        head, last_offset = row["row_hash"], offset
-    if checkpoint is None:
-        return (last_offset, "rows exist but no checkpoint anchors them") if rows else None
-    offset, digest = checkpoint
-    if last_offset < offset:
-        return offset, f"the checkpointed row at offset {offset} is missing: rows were deleted"
-    if last_offset > offset:
-        return last_offset, f"rows after the last checkpoint (offset {offset}) were inserted"
-    if head != digest:
-        return offset, f"the row at offset {offset} differs from its checkpoint"
-    return None
+def to_row(
+    record: EventRecord, schema_version: int, topic: str, partition: int, offset: int
+) -> dict[str, Any]:
+    """The ledger row of one decoded event (hashes not yet set)."""
+    event = flat_event(record)
+    if not isinstance(event["event_id"], uuid.UUID):
+        event["event_id"] = uuid.UUID(event["event_id"])
+    time: datetime = event["time"]
+    if time.tzinfo is not UTC:
+        event["time"] = time.astimezone(UTC)
+    row = typed_columns(event)
+    row["schema_version"] = schema_version
+    row["event_json"] = event_json(event)
+    row["topic"] = topic
+    row["partition"] = partition
+    row["offset"] = offset
+    return row

@@ -2,11 +2,16 @@
 
 Each row keeps its topic, partition and offset. When partitions are assigned, the sink
 resumes each from the ledger's own highest offset (events and quarantine alike), so a
-crash never loses or repeats a row; an insert deduplication token per run of rows is the
+crash never loses or repeats a row; an insert deduplication token per insert is the
 second guard against a retried insert. Rows are inserted in offset order, in runs that
 each land in one table part, so "everything up to the highest offset" stays true even
 when the sink dies between two inserts. Undecodable messages go to ``quarantine`` with
 their raw bytes and the error; the sink goes on.
+
+Per batch the sink decodes, builds and chains the rows, writes each partition's new chain
+head to its checkpoint, and hands the inserts to an ``Inserter`` thread, which runs them
+in order while the sink goes on with the next batch (at most two inserts ahead; a
+rebalance and the end of ``run`` wait for them).
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from handrail.ledger.batches import Message, Run, build, inserts, runs
+from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
-from handrail.ledger.rows import COLUMNS, GENESIS, chain, to_row
-from handrail.schemas import decode
+from handrail.ledger.inserter import Insert, Inserter
+from handrail.ledger.rows import COLUMNS
 from handrail.settings import KafkaSettings, LedgerSettings
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,7 @@ class Sink:
         self._checkpoints = Checkpoints(ledger.checkpoint_dir)
         self._heads: dict[int, str] = {}
         self._pending: list[Any] = []
+        self._inserter: Inserter | None = None
         self.stats = SinkStats()
 
     # -- positions ----------------------------------------------------------------------------
@@ -66,6 +75,7 @@ class Sink:
         return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
 
     def _assigned(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        self.flush()  # resume points are read from the ledger: nothing may be in flight
         for tp in partitions:
             offset, head = self.resume_point(tp.partition)
             self._heads[tp.partition] = head
@@ -99,9 +109,10 @@ class Sink:
             def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
                 sink._assigned(consumer, assigned)
 
-        consumer.subscribe([self._kafka.events_topic], listener=Listener())
+        self._inserter = Inserter(self._client, self._inserted)
         first_at = last_seen = time.monotonic()
         try:
+            consumer.subscribe([self._kafka.events_topic], listener=Listener())
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=self._ledger.batch_max_events)
                 now = time.monotonic()
@@ -112,83 +123,54 @@ class Sink:
                     last_seen = now
                 full = len(self._pending) >= self._ledger.batch_max_events
                 if self._pending and (full or now - first_at >= self._ledger.batch_max_seconds):
-                    self.flush()
+                    self._write_pending()
                 if idle_exit_s is not None and now - last_seen > idle_exit_s:
                     break
             self.flush()
         finally:
             consumer.close(autocommit=False)
+            self._inserter.close()
         return self.stats
 
     # -- writing ------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write every pending message: chain, checkpoint, then insert in offset order."""
+        """Write every pending message and wait until the ledger has it."""
+        self._write_pending()
+        if self._inserter is not None:
+            self._inserter.wait()
+
+    def _write_pending(self) -> None:
+        """Build and chain the pending messages' rows, write the checkpoints, then hand
+        the inserts to the inserter (it runs them in order while the sink goes on)."""
         if not self._pending:
             return
-        by_partition: dict[int, list[Any]] = defaultdict(list)
-        for message in self._pending:
-            by_partition[message.partition].append(message)
+        assert self._inserter is not None, "rows are written only while the sink runs"
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for m in self._pending:
+            by_partition[m.partition].append((m.offset, m.key, m.value))
         self._pending = []
+        topic = self._kafka.events_topic
+        partition_runs: dict[int, list[Run]] = {}
         for partition, messages in by_partition.items():
-            self._write_partition(partition, sorted(messages, key=lambda m: m.offset))
+            items = build(topic, partition, sorted(messages, key=itemgetter(0)))
+            rows = [row for table, row in items if table == "events"]
+            self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
+            if rows:
+                self._checkpoints.write(
+                    topic, partition, rows[-1]["offset"], self._heads[partition]
+                )
+            partition_runs[partition] = runs(items)
+        for table, rows, token in inserts(topic, partition_runs):
+            columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
+            self._inserter.submit(
+                Insert(table, columns, list(map(itemgetter(*columns), rows)), token)
+            )
         self.stats.batches += 1
 
-    def _write_partition(self, partition: int, messages: list[Any]) -> None:
-        topic = self._kafka.events_topic
-        items: list[tuple[str, dict[str, Any]]] = []
-        for m in messages:
-            try:
-                version, record = decode(m.value)
-                items.append(
-                    ("events", to_row(record, version.version, topic, partition, m.offset))
-                )
-            except Exception as exc:  # undecodable or unexpected: quarantine, never stop
-                items.append(("quarantine", {
-                    "topic": topic, "partition": partition, "offset": m.offset,
-                    "key_hex": (m.key or b"").hex(), "raw_hex": bytes(m.value or b"").hex(),
-                    "error_type": type(exc).__name__, "error": str(exc),
-                }))  # fmt: skip
-        rows = [row for table, row in items if table == "events"]
-        head = chain(rows, self._heads.get(partition, GENESIS))
-        if rows:
-            self._checkpoints.write(topic, partition, rows[-1]["offset"], head)
-        for table, run in _runs(items):
-            self._insert(table, run)
-        self._heads[partition] = head
-        self.stats.rows += len(rows)
-        self.stats.quarantined += len(items) - len(rows)
-
-    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
-        token = (
-            f"{rows[0]['topic']}:{rows[0]['partition']}:{rows[0]['offset']}:{rows[-1]['offset']}"
-        )
-        data = [[row[c] for c in columns] for row in rows]
-        delay = 0.5
-        while True:
-            try:
-                self._client.insert(
-                    table, data, column_names=list(columns),
-                    settings={"insert_deduplication_token": token},
-                )  # fmt: skip
-                return
-            except Exception as exc:  # the server is away: retry the same insert
-                log.warning(
-                    "sink: insert into %s failed (%s); retrying in %.1fs", table, exc, delay
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-
-def _runs(items: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Consecutive rows for the same table (and, for events, the same month partition)."""
-    runs: list[tuple[str, list[dict[str, Any]]]] = []
-    last_key: tuple[str, int] | None = None
-    for table, row in items:
-        key = (table, row["time"].year * 100 + row["time"].month if table == "events" else 0)
-        if key != last_key:
-            runs.append((table, []))
-            last_key = key
-        runs[-1][1].append(row)
-    return runs
+    def _inserted(self, insert: Insert) -> None:
+        """Called on the inserter's thread once an insert is in the ledger."""
+        if insert.table == "events":
+            self.stats.rows += len(insert.rows)
+        else:
+            self.stats.quarantined += len(insert.rows)

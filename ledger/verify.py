@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from handrail.ledger.chain import first_break
 from handrail.ledger.checkpoints import Checkpoints
-from handrail.ledger.rows import COLUMNS, first_break
+from handrail.ledger.rows import COLUMNS
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 import handrail.demo
+from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
-from handrail.ledger.rows import COLUMNS, GENESIS, chain, to_row
+from handrail.ledger.rows import COLUMNS, to_row
 from handrail.producers.spool import read_all
 from handrail.schemas import Event, EventRecord, to_record
 from handrail.settings import Settings, SpoolSettings

@@ -1,4 +1,4 @@
-"""Ledger rows and the hash chain, without a database."""
+"""Ledger rows, the hash chain and the sink's batches, without a database."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.rows import GENESIS, chain, first_break, to_row
-from handrail.schemas import EventRecord
+from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.chain import GENESIS, chain, first_break
+from handrail.ledger.rows import to_row
+from handrail.schemas import EventRecord, encode
 from tests.support.samples import SAMPLE_FIELDS, event_record
 
 
@@ -51,13 +53,30 @@ def test_an_intact_chain_passes() -> None:
     ("damage", "offset", "what"),
     [
         (lambda r: r[2].update(reason="nothing to see"), 2, "was edited"),
-        (lambda r: r[2].update(cost_usd=7.0), 2, "was edited"),
+        (lambda r: r[2].update(cost_usd=7.0), 2, "was edited: cost_usd differs"),
+        (lambda r: r[2].update(agent="someone"), 2, "was edited: agent differs"),
+        (lambda r: r[2].update(checks_failed=["x"]), 2, "was edited: checks_failed"),
+        (lambda r: r[2].update(time=r[2]["time"].replace(year=2020)), 2, "edited: time"),
+        (lambda r: r[2].update(event_json=r[2]["event_json"].replace("2", "3")), 2, "hash"),
+        (lambda r: r[2].update(schema_version=1), 2, "its hash does not match"),
         (lambda r: r.pop(2), 3, "deleted, or it was inserted"),
         (lambda r: r.insert(2, {**r[1], "offset": 1}), 1, "two rows at offset 1"),
         (lambda r: r.pop(), 4, "missing"),
         (lambda r: r.append({**r[-1], "offset": 99}), 99, "does not follow"),
     ],
-    ids=["edit-text", "edit-cost", "delete", "duplicate", "delete-tail", "append"],
+    ids=[
+        "edit-text",
+        "edit-cost",
+        "edit-agent",
+        "edit-checks",
+        "edit-time",
+        "edit-json",
+        "edit-version",
+        "delete",
+        "duplicate",
+        "delete-tail",
+        "append",
+    ],
 )
 def test_damage_is_named(damage: Any, offset: int, what: str) -> None:
     r = rows(5)
@@ -81,3 +100,35 @@ def test_a_valid_looking_append_after_the_checkpoint_is_caught() -> None:
 
 def test_rows_without_a_checkpoint_are_unanchored() -> None:
     assert first_break(rows(2), None) == (1, "rows exist but no checkpoint anchors them")
+
+
+def test_undecodable_messages_become_quarantine_rows() -> None:
+    good = encode(record("retry"))
+    items = build("t", 2, [(7, b"k", good), (8, b"k", b"junk"), (9, None, None)])
+    assert [table for table, _ in items] == ["events", "quarantine", "quarantine"]
+    assert items[0][1]["offset"] == 7
+    assert items[1][1]["raw_hex"] == b"junk".hex()
+    assert items[1][1]["error_type"] == "BadHeaderError"
+
+
+def test_one_insert_per_batch_across_partitions() -> None:
+    batch = {p: runs([("events", row) for row in rows(3)]) for p in (0, 1)}
+    [(table, inserted, token)] = inserts("t", batch)
+    assert (table, len(inserted), token) == ("events", 6, "t:0:0-2,1:0-2")
+
+
+def test_inserts_keep_each_partition_in_offset_order() -> None:
+    a, b, c = rows(3)
+    c["time"] = c["time"].replace(month=c["time"].month % 12 + 1)  # the next month
+    quarantined = {"offset": 9}
+    batch = {
+        0: runs([("events", a), ("quarantine", quarantined), ("events", b)]),
+        1: runs([("events", a), ("events", c)]),
+    }
+    found = [(table, token) for table, _, token in inserts("t", batch)]
+    assert found == [
+        ("events", "t:0:0-0,1:0-0"),
+        ("quarantine", "t:0:9-9"),
+        ("events", "t:0:1-1"),
+        ("events", "t:1:2-2"),
+    ]

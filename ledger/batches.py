@@ -1,0 +1,74 @@
+"""From a batch of Kafka messages to the sink's inserts (pure, no I/O).
+
+``build`` turns one partition's messages into rows: an ``events`` row per decodable
+message, a ``quarantine`` row (raw bytes and the error) per other one. ``runs`` cuts a
+partition's rows into runs of consecutive rows for one table part (same table, same
+month). ``inserts`` then groups the partitions' runs: each insert takes the next run of
+every partition whose next run has the same key, so an insert extends each of its
+partitions' rows in offset order (a crash between two inserts leaves every partition
+whole up to its highest offset), and a batch of one month's events is one insert, one
+part, however many partitions it spans (small inserts cost ClickHouse twice as much per
+row).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from handrail.ledger.rows import to_row
+from handrail.schemas import decode
+
+Message = tuple[int, bytes | None, bytes | None]
+"""A Kafka message as the batch needs it: offset, key, value."""
+Item = tuple[str, dict[str, Any]]
+"""A row and its table (``events`` or ``quarantine``)."""
+Run = tuple[tuple[str, int], list[dict[str, Any]]]
+"""Consecutive rows of one partition for one part: ``((table, yyyymm), rows)``."""
+
+
+def build(topic: str, partition: int, messages: list[Message]) -> list[Item]:
+    """The rows of one partition's messages, in the given (offset) order; no hashes yet."""
+    items: list[Item] = []
+    for offset, key, value in messages:
+        try:
+            version, record = decode(value or b"")
+            items.append(("events", to_row(record, version.version, topic, partition, offset)))
+        except Exception as exc:  # undecodable or unexpected: quarantine, never stop
+            items.append(("quarantine", {
+                "topic": topic, "partition": partition, "offset": offset,
+                "key_hex": (key or b"").hex(), "raw_hex": (value or b"").hex(),
+                "error_type": type(exc).__name__, "error": str(exc),
+            }))  # fmt: skip
+    return items
+
+
+def runs(items: list[Item]) -> list[Run]:
+    """Consecutive rows for the same table (and, for events, the same month partition)."""
+    out: list[Run] = []
+    for table, row in items:
+        key = (table, row["time"].year * 100 + row["time"].month if table == "events" else 0)
+        if not out or out[-1][0] != key:
+            out.append((key, []))
+        out[-1][1].append(row)
+    return out
+
+
+def inserts(topic: str, by_partition: dict[int, list[Run]]) -> list[tuple[str, list[Any], str]]:
+    """The inserts of a batch, in order: ``(table, rows, deduplication token)``."""
+    queues = {p: deque(r) for p, r in sorted(by_partition.items()) if r}
+    out: list[tuple[str, list[Any], str]] = []
+    while queues:
+        key = next(iter(queues.values()))[0][0]
+        rows: list[Any] = []
+        spans = []
+        for partition, queue in list(queues.items()):
+            if queue[0][0] != key:
+                continue
+            run = queue.popleft()[1]
+            rows.extend(run)
+            spans.append(f"{partition}:{run[0]['offset']}-{run[-1]['offset']}")
+            if not queue:
+                del queues[partition]
+        out.append((key[0], rows, f"{topic}:{','.join(spans)}"))
+    return out
