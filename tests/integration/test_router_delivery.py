@@ -35,13 +35,6 @@ HMAC_SECRET = "hmac-secret"
 KEY = "retry_storm:a:op-1"
 
 
-def alert(kind: str, **fields: Any) -> dict[str, Any]:
-    record = event_record(kind)
-    name, base = record["payload"]
-    record["payload"] = (name, {**base, **fields})
-    return record
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     with Receiver() as rx:
@@ -112,7 +105,7 @@ def delivered(recorder: Recorder, spool_dir: Path) -> list[dict[str, Any]]:
 def test_trigger_and_resolve_reach_pagerduty_and_slack(
     receiver: Receiver, recorder: Recorder, spool_dir: Path
 ) -> None:
-    raised, resolved = alert("alert_raised"), alert("alert_resolved")
+    raised, resolved = event_record("alert_raised"), event_record("alert_resolved")
     outcomes = handle(router_settings(receiver), recorder, raised, resolved)
 
     assert [[(a.channel, a.ok) for a in o] for o in outcomes] == [
@@ -147,7 +140,10 @@ def test_trigger_and_resolve_reach_pagerduty_and_slack(
 def test_a_repeat_raise_is_suppressed(receiver: Receiver) -> None:
     recorder = MemoryRecorder()
     outcomes = handle(
-        router_settings(receiver), recorder, alert("alert_raised"), alert("alert_raised")
+        router_settings(receiver),
+        recorder,
+        event_record("alert_raised"),
+        event_record("alert_raised"),
     )
     assert [len(o) for o in outcomes] == [2, 0]
     receiver.wait_for("/pd", 1)
@@ -160,7 +156,7 @@ def test_a_500_then_success_is_retried_and_both_attempts_recorded(
     receiver: Receiver, recorder: Recorder, spool_dir: Path
 ) -> None:
     receiver.fail_next("/pd", 1, 500)
-    raised = alert("alert_raised")
+    raised = event_record("alert_raised")
     [attempts] = handle(router_settings(receiver), recorder, raised)
 
     pd = [a for a in attempts if a.channel == "pd"]
@@ -180,7 +176,9 @@ def test_a_500_then_success_is_retried_and_both_attempts_recorded(
 def test_a_400_is_not_retried(receiver: Receiver, recorder: Recorder, spool_dir: Path) -> None:
     receiver.fail_next("/pd", 1, 400, body=b'{"status": "invalid event"}')
     state: dict[str, StateEntry] = {}
-    [attempts] = handle(router_settings(receiver), recorder, alert("alert_raised"), state=state)
+    [attempts] = handle(
+        router_settings(receiver), recorder, event_record("alert_raised"), state=state
+    )
 
     assert [(a.attempt, a.ok, a.status_code) for a in attempts if a.channel == "pd"] == [
         (1, False, 400)
@@ -192,14 +190,14 @@ def test_a_400_is_not_retried(receiver: Receiver, recorder: Recorder, spool_dir:
     assert event["error"] == 'HTTP 400: {"status": "invalid event"}'
 
     # the next raise of the key goes to PagerDuty only, and lands
-    [again] = handle(router_settings(receiver), recorder, alert("alert_raised"), state=state)
+    [again] = handle(router_settings(receiver), recorder, event_record("alert_raised"), state=state)
     assert [(a.channel, a.ok) for a in again] == [("pd", True)]
 
 
 def test_429_is_retried_after_the_servers_pause(receiver: Receiver) -> None:
     receiver.fail_next("/pd", 1, 429, headers={"Retry-After": "1"})
     started = time.monotonic()
-    [attempts] = handle(router_settings(receiver), MemoryRecorder(), alert("alert_raised"))
+    [attempts] = handle(router_settings(receiver), MemoryRecorder(), event_record("alert_raised"))
     assert [(a.status_code, a.ok) for a in attempts if a.channel == "pd"] == [
         (429, False),
         (200, True),
@@ -210,7 +208,7 @@ def test_429_is_retried_after_the_servers_pause(receiver: Receiver) -> None:
 def test_a_timeout_is_retried(receiver: Receiver) -> None:
     receiver.stall_next("/pd", 1, 1.0)
     [attempts] = handle(
-        router_settings(receiver, timeout_s=0.2), MemoryRecorder(), alert("alert_raised")
+        router_settings(receiver, timeout_s=0.2), MemoryRecorder(), event_record("alert_raised")
     )
     pd = [a for a in attempts if a.channel == "pd"]
     assert [(a.ok, a.status_code) for a in pd] == [(False, None), (True, 200)]
@@ -223,7 +221,7 @@ def test_an_unreachable_endpoint_gives_up_after_max_attempts(receiver: Receiver)
     receiver.stop()  # nothing listens on that port any more
     recorder = MemoryRecorder()
     state: dict[str, StateEntry] = {}
-    [attempts] = handle(settings, recorder, alert("alert_raised"), state=state)
+    [attempts] = handle(settings, recorder, event_record("alert_raised"), state=state)
     assert [(a.channel, a.attempt, a.ok) for a in attempts] == [
         ("pd", 1, False),
         ("pd", 2, False),
@@ -238,8 +236,8 @@ def test_an_unreachable_endpoint_gives_up_after_max_attempts(receiver: Receiver)
 
 
 def test_the_webhook_signature_verifies(receiver: Receiver) -> None:
-    raised = alert("alert_raised", owner="team-hooks", severity="warning")
-    handle(router_settings(receiver), MemoryRecorder(), raised, alert("alert_resolved"))
+    raised = event_record("alert_raised", owner="team-hooks", severity="warning")
+    handle(router_settings(receiver), MemoryRecorder(), raised, event_record("alert_resolved"))
     trigger, resolve = receiver.wait_for("/hook", 2)
     for request in (trigger, resolve):
         timestamp = request.header(TIMESTAMP_HEADER)
@@ -261,7 +259,7 @@ def test_recorded_targets_and_errors_carry_no_secrets(
 ) -> None:
     receiver.fail_next(SLACK_PATH, 1, 404, body=f"no such hook {SLACK_PATH}".encode())
     receiver.fail_next("/pd", 1, 400, body=f"bad key {ROUTING_KEY}".encode())
-    handle(router_settings(receiver), recorder, alert("alert_raised"))
+    handle(router_settings(receiver), recorder, event_record("alert_raised"))
     text = repr(delivered(recorder, spool_dir))
     assert "SLACKSECRET" not in text
     assert ROUTING_KEY not in text

@@ -124,11 +124,15 @@ def sample_payloads() -> dict[str, Any]:
     return {tag: PAYLOAD_TYPES[tag](**fields) for tag, fields in SAMPLE_FIELDS.items()}
 
 
-def event_record(kind: str = "heartbeat", *, sequence: int = 1, agent: str = "a") -> EventRecord:
-    """A current-schema Avro event record (as fastavro writes it) carrying the sample payload."""
+def event_record(
+    kind: str = "heartbeat", *, sequence: int = 1, agent: str = "a", **fields: Any
+) -> EventRecord:
+    """A current-schema Avro event record (as fastavro writes it) carrying the sample payload,
+    with ``fields`` replacing some of its payload fields."""
+    payload = {**sample_payloads()[kind].model_dump(exclude={"type"}), **fields}
     return {
         "event_id": str(uuid.uuid4()), "time": NOW, "workflow_id": "wf", "causation_id": None,
         "agent": {"name": agent, "version": "1", "owner": "team"}, "session_id": "s",
         "sequence": sequence, "labels": {},
-        "payload": (AVRO_NAMES[kind], sample_payloads()[kind].model_dump(exclude={"type"})),
+        "payload": (AVRO_NAMES[kind], payload),
     }  # fmt: skip

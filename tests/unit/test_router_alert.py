@@ -13,20 +13,13 @@ from handrail.schemas.models import AlertRaised, AlertResolved
 from tests.support.samples import event_record
 
 
-def alert(kind: str, **fields: Any) -> dict[str, Any]:
-    record = event_record(kind)
-    name, base = record["payload"]
-    record["payload"] = (name, {**base, **fields})
-    return record
-
-
 def without(record: dict[str, Any], field: str) -> dict[str, Any]:
     name, fields = record["payload"]
     return {**record, "payload": (name, {k: v for k, v in fields.items() if k != field})}
 
 
 def test_raised() -> None:
-    record = alert("alert_raised")
+    record = event_record("alert_raised")
     event = parse_alert(record)
     assert event.action == "trigger"
     assert isinstance(event.payload, AlertRaised)
@@ -35,7 +28,7 @@ def test_raised() -> None:
 
 
 def test_resolved() -> None:
-    event = parse_alert(alert("alert_resolved"))
+    event = parse_alert(event_record("alert_resolved"))
     assert event.action == "resolve"
     assert isinstance(event.payload, AlertResolved)
 
@@ -49,19 +42,22 @@ def test_is_alert(kind: str, truth: bool) -> None:
 
 
 MALFORMED: dict[str, tuple[dict[str, Any], str]] = {
-    "no dedup_key": (without(alert("alert_raised"), "dedup_key"), "dedup_key: Field required"),
-    "no severity": (without(alert("alert_raised"), "severity"), "severity: Field required"),
-    "no owner": (without(alert("alert_raised"), "owner"), "owner: Field required"),
-    "bad severity": (alert("alert_raised", severity="sev1"), "severity: Input should be"),
-    "resolve without summary": (without(alert("alert_resolved"), "summary"), "summary"),
-    "unknown field": (alert("alert_resolved", colour="red"), "colour: Extra inputs"),
-    "no event id": ({**alert("alert_raised"), "event_id": None}, "without event_id"),
+    "no dedup_key": (
+        without(event_record("alert_raised"), "dedup_key"),
+        "dedup_key: Field required",
+    ),
+    "no severity": (without(event_record("alert_raised"), "severity"), "severity: Field required"),
+    "no owner": (without(event_record("alert_raised"), "owner"), "owner: Field required"),
+    "bad severity": (event_record("alert_raised", severity="sev1"), "severity: Input should be"),
+    "resolve without summary": (without(event_record("alert_resolved"), "summary"), "summary"),
+    "unknown field": (event_record("alert_resolved", colour="red"), "colour: Extra inputs"),
+    "no event id": ({**event_record("alert_raised"), "event_id": None}, "without event_id"),
     "no workflow": (
-        {k: v for k, v in alert("alert_raised").items() if k != "workflow_id"},
+        {k: v for k, v in event_record("alert_raised").items() if k != "workflow_id"},
         "without workflow_id",
     ),
     "payload not a dict": (
-        {**alert("alert_raised"), "payload": (AVRO_NAMES["alert_raised"], None)},
+        {**event_record("alert_raised"), "payload": (AVRO_NAMES["alert_raised"], None)},
         "malformed",
     ),
     "not an alert": (event_record("heartbeat"), "not an alert event"),

@@ -29,22 +29,15 @@ from handrail.schemas.models import AlertRaised
 from tests.support.samples import event_record
 
 
-def alert(kind: str, **fields: Any) -> dict[str, Any]:
-    record = event_record(kind)
-    name, base = record["payload"]
-    record["payload"] = (name, {**base, **fields})
-    return record
-
-
 def trigger(**fields: Any) -> Notice:
-    event = parse_alert(alert("alert_raised", **fields))
+    event = parse_alert(event_record("alert_raised", **fields))
     assert isinstance(event.payload, AlertRaised)
     return Notice(event, event.payload)
 
 
 def resolve(**fields: Any) -> Notice:
     raised = trigger(**fields).raised
-    return Notice(parse_alert(alert("alert_resolved")), raised)
+    return Notice(parse_alert(event_record("alert_resolved")), raised)
 
 
 # -- PagerDuty ---------------------------------------------------------------------------------

@@ -27,13 +27,6 @@ from handrail.schemas.models import AlertDelivered
 from tests.support.samples import event_record
 
 
-def alert(kind: str, **fields: Any) -> dict[str, Any]:
-    record = event_record(kind)
-    name, base = record["payload"]
-    record["payload"] = (name, {**base, **fields})
-    return record
-
-
 class Terminal:
     """A router printing to a string, recording in memory."""
 
@@ -61,10 +54,10 @@ class Terminal:
 def test_raise_repeat_resolve_raise() -> None:
     t = Terminal()
     raised, repeat, resolved, again = (
-        alert("alert_raised"),
-        alert("alert_raised"),
-        alert("alert_resolved"),
-        alert("alert_raised"),
+        event_record("alert_raised"),
+        event_record("alert_raised"),
+        event_record("alert_resolved"),
+        event_record("alert_raised"),
     )
     outcomes = t.handle(raised, repeat, resolved, again)
     assert [len(o) for o in outcomes] == [1, 0, 1, 1]
@@ -99,7 +92,7 @@ def test_other_events_are_ignored() -> None:
 def test_malformed_alert_raises() -> None:
     t = Terminal()
     with pytest.raises(MalformedAlertError, match="severity"):
-        t.handle(alert("alert_raised", severity="sev1"))
+        t.handle(event_record("alert_raised", severity="sev1"))
 
 
 def test_recorder_trouble_does_not_raise() -> None:
@@ -110,7 +103,7 @@ def test_recorder_trouble_does_not_raise() -> None:
     async def main() -> list[DeliveryAttempt]:
         console = Console(file=io.StringIO())
         async with AlertRouter(RouterSettings(), Broken(), {}, console=console) as router:
-            return await router.handle(alert("alert_raised"))
+            return await router.handle(event_record("alert_raised"))
 
     assert [a.ok for a in asyncio.run(main())] == [True]
 
@@ -122,7 +115,7 @@ def test_a_broken_terminal_is_recorded_not_raised() -> None:
 
     t = Terminal()
     t.console = Console(file=Closed())
-    [attempts] = t.handle(alert("alert_raised"))
+    [attempts] = t.handle(event_record("alert_raised"))
     assert [(a.ok, a.error) for a in attempts] == [(False, "OSError: stdout closed")]
     assert t.state == {}  # not delivered: a repeat will be tried again
 
@@ -132,18 +125,20 @@ def test_concurrent_repeats_are_delivered_once() -> None:
 
     async def main() -> list[list[DeliveryAttempt]]:
         async with AlertRouter(t.settings, t.recorder, t.state, console=t.console) as router:
-            return await asyncio.gather(*(router.handle(alert("alert_raised")) for _ in range(5)))
+            return await asyncio.gather(
+                *(router.handle(event_record("alert_raised")) for _ in range(5))
+            )
 
     assert sorted(len(o) for o in asyncio.run(main())) == [0, 0, 0, 0, 1]
 
 
 def test_resolve_to_a_channel_no_longer_configured_clears_the_key() -> None:
     t = Terminal()
-    t.handle(alert("alert_raised"))
+    t.handle(event_record("alert_raised"))
     t.settings = RouterSettings.model_validate(
         {"channels": {"tty": {"type": "terminal"}}, "default": ["tty"]}
     )
-    assert t.handle(alert("alert_resolved")) == [[]]
+    assert t.handle(event_record("alert_resolved")) == [[]]
     assert t.state == {}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -18,17 +17,10 @@ Step = tuple[str, set[str], tuple[str, ...]]
 """(raise | resolve, channels on which delivery succeeds, expected target channels)."""
 
 
-def alert(kind: str, **fields: Any) -> dict[str, Any]:
-    record = event_record(kind)
-    name, base = record["payload"]
-    record["payload"] = (name, {**base, **fields})
-    return record
-
-
 def run(steps: list[Step]) -> StateEntry | None:
     state: dict[str, StateEntry] = {}
     for number, (kind, succeeds, expected) in enumerate(steps, 1):
-        event = parse_alert(alert("alert_raised" if kind == "raise" else "alert_resolved"))
+        event = parse_alert(event_record("alert_raised" if kind == "raise" else "alert_resolved"))
         entry = state.get(KEY)
         decision = decide(entry, event, ROUTED)
         assert decision.channels == expected, f"step {number}: {kind} ({decision.reason})"
@@ -92,7 +84,7 @@ def test_the_state_keeps_the_raise_for_the_resolve() -> None:
     assert entry is not None
     assert entry["open"] == ["pd"]
     assert entry["raised"]["severity"] == "critical"
-    resolve = parse_alert(alert("alert_resolved"))
+    resolve = parse_alert(event_record("alert_resolved"))
     decision = decide(entry, resolve, ())
     assert decision.notice is not None
     assert decision.notice.raised.detector == "retry_storm"
@@ -100,7 +92,7 @@ def test_the_state_keeps_the_raise_for_the_resolve() -> None:
 
 
 def test_no_routed_channel() -> None:
-    decision = decide(None, parse_alert(alert("alert_raised")), ())
+    decision = decide(None, parse_alert(event_record("alert_raised")), ())
     assert decision.notice is None
     assert decision.reason == "no channel is routed"
 
@@ -109,7 +101,7 @@ def test_settle_does_not_mutate_the_entry() -> None:
     entry = run([("raise", ALL, ROUTED)])
     assert entry is not None
     frozen = json.dumps(entry)
-    decision = decide(entry, parse_alert(alert("alert_resolved")), ())
+    decision = decide(entry, parse_alert(event_record("alert_resolved")), ())
     assert decision.notice is not None
     settle(entry, decision.notice, ["pd"])
     assert json.dumps(entry) == frozen
