@@ -8,10 +8,11 @@ encoder (``publisher``) and the alert router.
 their bytes) and forwards compact observations, grouped per key, to the internal keyed
 topic, partitioned by our own murmur2 of the key. ``detect`` keeps one changelogged state
 per key, so the worker that owns a partition owns its keys, and their state survives a
-restart. Absence is checked by ticks: the leader sends one to every keyed partition each
-``tick_interval_s``. Findings are sent and acknowledged before the state that records
-them, so a crash can repeat an alert (the dedup key makes that a no-op) but never lose
-one.
+restart. Absence is checked by ticks: each ``tick_interval_s`` every worker sends one to
+every keyed partition with how far it has read the events topic (``watermark``), so a
+worker catching up on a backlog never takes unread events for missing ones. Findings are
+sent and acknowledged before the state that records them, so a crash can repeat an alert
+(the dedup key makes that a no-op) but never lose one.
 """
 
 from __future__ import annotations
@@ -31,13 +32,12 @@ from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents
 from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
 from handrail.schemas import DecodeError, decode
 from handrail.settings import AgentIdentity, Settings
 
 log = logging.getLogger(__name__)
-
-TICK = b""
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -84,10 +84,13 @@ class Processors:
         )  # fmt: skip
         self.detection = Detection(p.rules)
         self.encoder = FindingEvents(p.app_id, p.owners)
+        self.events_topic = kafka.events_topic
+        self.progress, self.watermarks = ReadProgress(), Watermarks()
         app.agent(app.topic(kafka.events_topic), name="route")(self.route)
         app.agent(self.keyed, name="detect")(self.detect)
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
-        app.timer(p.tick_interval_s, on_leader=True)(self.send_ticks)
+        app.timer(p.tick_interval_s)(self.send_ticks)
+        app.on_partitions_revoked.connect(self.revoked)
 
     # -- stage 1: decode and route ---------------------------------------------------------
 
@@ -110,18 +113,22 @@ class Processors:
                     value=dumps(observations),
                     partition=partition_of(key, self.partitions),
                 )
+            for event in batch:  # routed: a tick sent from now on comes after them
+                m = event.message
+                self.progress.routed(m.partition, m.offset, m.timestamp or time.time())
             yield None
 
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         async for event in stream.events():
-            now = time.time()
             try:
                 if event.key is None:
-                    await self.tick(event.message.partition, now)
+                    read_up_to = self.watermarks.tick(event.message.partition, event.value)
+                    if read_up_to is not None:
+                        await self.tick(event.message.partition, read_up_to)
                 else:
-                    await self.observe(event.key.decode(), loads(event.value), now)
+                    await self.observe(event.key.decode(), loads(event.value), time.time())
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
                 await self.to_dead_letters(event, exc, "detect")
@@ -149,8 +156,26 @@ class Processors:
                 self.state[key] = current
 
     async def send_ticks(self) -> None:
-        for partition in range(self.partitions):
-            await self.keyed.send(key=None, value=TICK, partition=partition)
+        consumer = self.app.consumer
+        tps = [tp for tp in consumer.assignment() if tp.topic == self.events_topic]
+        sources = consumer.topic_partitions(self.events_topic)
+        if not tps or not sources:
+            return
+        try:
+            ends = {tp.partition: end for tp, end in (await consumer.highwaters(*tps)).items()}
+            positions = {tp.partition: await consumer.position(tp) for tp in tps}
+        except Exception as exc:  # a rebalance under way: the next tick will do
+            log.info("ticks: no read positions now (%s)", exc)
+            return
+        marks = self.progress.marks(ends, positions, time.time())
+        if marks:
+            for partition in range(self.partitions):
+                await self.keyed.send(key=None, value=tick_value(sources, marks),
+                                      partition=partition)  # fmt: skip
+
+    def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked: set[Any] = args[0] if args else kwargs.get("revoked", set())
+        self.progress.forget({tp.partition for tp in revoked if tp.topic == self.events_topic})
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 
