@@ -108,6 +108,9 @@ class ProcessorSettings(BaseModel):
     session_timeout_s: float = Field(
         30.0, ge=6, description="A worker silent this long loses its partitions to the others."
     )
+    commit_interval_s: float = Field(
+        2.8, gt=0, description="How often a worker commits what it has processed."
+    )
     batch_max_events: int = Field(500, gt=0, description="Events routed per step.")
     batch_max_s: float = Field(0.05, gt=0, description="Longest an event waits to be routed.")
     owners: dict[str, str] = Field(

@@ -66,6 +66,7 @@ class Processors:
             consumer_auto_offset_reset="earliest",
             broker_session_timeout=p.session_timeout_s,
             broker_heartbeat_interval=p.session_timeout_s / 10,
+            broker_commit_interval=p.commit_interval_s,
             web_enabled=False,
         )
         self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)

@@ -27,28 +27,39 @@ def _pass_on(rec: Recorder, ticket: HandoffTicket, to: str, i: int) -> HandoffTi
     return rec.handoff_offered(to, "continue", payload={"t": i})
 
 
-def run(recorders: dict[str, Recorder], events: int) -> int:
-    """Record workflows until at least ``events`` events; return how many were recorded."""
+def workflow(recorders: dict[str, Recorder], i: int) -> None:
+    """Workflow ``i``: a ticket through the four agents (about 16 events); every 50th
+    starts with a heartbeat from each agent."""
     intake, summarizer, analyst, writer = (recorders[a] for a in AGENTS)
-    i = 0
-    while sum(r.stats().accepted for r in recorders.values()) < events:
-        i += 1
-        if i % 50 == 1:
-            for rec in recorders.values():
-                rec.heartbeat(interval_s=5.0)
-        with intake.workflow():
-            intake.decision("summarize", "new ticket", inputs=[{"name": "ticket", "ref": f"t{i}"}])
-            intake.spend(0.002, "openai", "gpt-4o-mini", input_tokens=400, output_tokens=50)
-            ticket: HandoffTicket | None = intake.handoff_offered("summarizer", "summarise")
-        for rec, to in ((summarizer, "analyst"), (analyst, "db-writer")):
-            if ticket is not None:
-                with rec.receive(ticket):
-                    ticket = _pass_on(rec, ticket, to, i)
+    if i % 50 == 1:
+        for rec in recorders.values():
+            rec.heartbeat(interval_s=5.0)
+    with intake.workflow():
+        intake.decision("summarize", "new ticket", inputs=[{"name": "ticket", "ref": f"t{i}"}])
+        intake.spend(0.002, "openai", "gpt-4o-mini", input_tokens=400, output_tokens=50)
+        ticket: HandoffTicket | None = intake.handoff_offered("summarizer", "summarise")
+    for rec, to in ((summarizer, "analyst"), (analyst, "db-writer")):
         if ticket is not None:
-            with writer.receive(ticket):
-                writer.handoff_accepted(ticket)
-                writer.policy_verdict("db.customers.write", "allow", "writes-allowed", "ok")
-                writer.action_executed("db.customers.write", resource="db.customers")
+            with rec.receive(ticket):
+                ticket = _pass_on(rec, ticket, to, i)
+    if ticket is not None:
+        with writer.receive(ticket):
+            writer.handoff_accepted(ticket)
+            writer.policy_verdict("db.customers.write", "allow", "writes-allowed", "ok")
+            writer.action_executed("db.customers.write", resource="db.customers")
+
+
+def recorded(recorders: dict[str, Recorder]) -> int:
+    return sum(r.stats().accepted for r in recorders.values())
+
+
+def run(recorders: dict[str, Recorder], events: int) -> int:
+    """Record workflows until at least ``events`` events, then stop every agent's duty;
+    return how many were recorded."""
+    i = 0
+    while recorded(recorders) < events:
+        i += 1
+        workflow(recorders, i)
     for rec in recorders.values():
         rec.heartbeat(status="stopped")
-    return sum(r.stats().accepted for r in recorders.values())
+    return recorded(recorders)

@@ -73,16 +73,17 @@ class WorkerTopics:
 class Worker:
     """One worker process; ``start`` waits until Faust says it is ready."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, command: list[str] | None = None) -> None:
         self._env = {**os.environ, **env}
         self._log = log
+        self._command = command or [sys.executable, "-m", "handrail", "processors", "run"]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> Worker:
         out = self._log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "handrail", "processors", "run"],
-            env=self._env, stdout=out, stderr=subprocess.STDOUT, cwd=self._log.parent,
+            self._command, env=self._env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=self._log.parent,
         )  # fmt: skip
         start = self._log.stat().st_size if self._log.exists() else 0
         deadline = time.monotonic() + timeout
