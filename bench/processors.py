@@ -33,11 +33,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from bench._broker import bootstrap
 from handrail.producers import Recorder
+from handrail.producers.spool import read_all
+from handrail.schemas import encode
+from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
 from tests.support import normal_workload
 from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
@@ -125,44 +128,70 @@ def drain(servers: str, topics: WorkerTopics, tmp: Path, passthrough: bool) -> D
         offsets.close()
 
 
-def latency(servers: str, tmp: Path, rate: float, seconds: float) -> dict[str, float]:
+def stage(
+    tmp: Path, rate: float, seconds: float
+) -> tuple[list[tuple[bytes, bytes]], dict[int, str]]:
+    """The latency run's events, recorded through the SDK ahead of time (into a spool, no
+    Kafka) so that replaying them costs the box little: ``rate * seconds`` events of the
+    normal workload with four storms a second among them. Returns (key, value) messages
+    in recording order and, by message index, the dedup key each storm's 6th retry pages."""
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=""),
+                        spool=SpoolSettings(dir=tmp / "stage"))  # fmt: skip
+    names = (*normal_workload.AGENTS, "stormer")
+    recorders = {a: Recorder(settings, AgentIdentity(name=a, owner=f"team-{a}")) for a in names}
+    stormer = recorders.pop("stormer")
+    total, storms, i = rate * seconds, int(4 * seconds), 0
+    while normal_workload.recorded(recorders) < total:
+        i += 1
+        normal_workload.workflow(recorders, i)
+        if stormer.stats().accepted < 6 * storms * normal_workload.recorded(recorders) / total:
+            with stormer.workflow():
+                for attempt in range(1, 7):
+                    stormer.retry("api.charge", f"op-{i}", attempt, "HTTP 503")
+    for rec in (*recorders.values(), stormer):
+        rec.close(30)
+    records = sorted(read_all(tmp / "stage"), key=lambda r: r["time"])
+    pages = {
+        n: f"retry-storm:stormer:{r['payload'][1]['operation_id']}"
+        for n, r in enumerate(records)
+        if r["agent"]["name"] == "stormer" and r["payload"][1]["attempt"] == 6
+    }
+    return [(str(r["workflow_id"]).encode(), encode(r)) for r in records], pages
+
+
+def latency(
+    servers: str, tmp: Path, rate: float, seconds: float, workers: int
+) -> dict[str, float]:
+    messages, pages = stage(tmp, rate, seconds)
     topics = WorkerTopics(servers, PARTITIONS)
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5)
     with Receiver() as receiver:
-        worker = Worker(worker_env(topics, receiver.url("").rstrip("/"), tmp), tmp / "lat.log")
-        worker.start()
-        time.sleep(3)  # partitions assigned, first ticks sent
-        recorders = {a: agent_recorder(topics, tmp, a) for a in normal_workload.AGENTS}
-        stormer: Recorder = agent_recorder(topics, tmp, "stormer")
+        env = worker_env(topics, receiver.url("").rstrip("/"), tmp)
+        group = [Worker(env, tmp / f"lat-{n}.log").start() for n in range(workers)]
+        time.sleep(5 * workers)  # partitions assigned, first ticks sent
         sent: dict[str, float] = {}
-        begin = time.monotonic()
-        i = storms = 0
         try:
-            while (elapsed := time.monotonic() - begin) < seconds:
-                if storms < elapsed * 4:
-                    storms += 1
-                    with stormer.workflow():
-                        for attempt in range(1, 6):
-                            stormer.retry("api.charge", f"op-{storms}", attempt, "HTTP 503")
-                        sent[f"retry-storm:stormer:op-{storms}"] = time.time()
-                        stormer.retry("api.charge", f"op-{storms}", 6, "HTTP 503")
-                if normal_workload.recorded(recorders) < elapsed * rate:
-                    i += 1
-                    normal_workload.workflow(recorders, i)
-                else:
-                    time.sleep(0.001)
-            achieved = (normal_workload.recorded(recorders) + stormer.stats().accepted) / (
-                time.monotonic() - begin
-            )
+            begin = time.monotonic()
+            for n, (key, value) in enumerate(messages):
+                ahead = begin + n / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+                if n in pages:
+                    sent[pages[n]] = time.time()
+                producer.send(topics.events, key=key, value=value)
+            producer.flush()
+            achieved = len(messages) / (time.monotonic() - begin)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and len(_triggers(receiver, sent)) < len(sent):
                 time.sleep(0.2)
         finally:
-            for rec in (*recorders.values(), stormer):
-                rec.close(30)
-            worker.stop()
+            producer.close()
+            for worker in group:
+                worker.stop()
         delivered = _triggers(receiver, sent)
     ms = sorted((at - sent[key]) * 1000 for key, at in delivered.items())
     return {
+        "workers": workers,
         "rate_events_per_s": achieved,
         "alerts_expected": len(sent),
         "alerts_delivered": len(ms),

@@ -32,6 +32,7 @@ from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents
 from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.processors.schedule import TickSchedule
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
 from handrail.schemas import DecodeError, decode
@@ -87,6 +88,8 @@ class Processors:
         self.encoder = FindingEvents(p.app_id, p.owners)
         self.events_topic = kafka.events_topic
         self.progress, self.watermarks = ReadProgress(), Watermarks()
+        self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
+        self.schedule = TickSchedule(full_pass_s=300.0)
         app.agent(app.topic(kafka.events_topic), name="route")(self.route)
         app.agent(self.keyed, name="detect")(self.detect)
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
@@ -122,7 +125,7 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
+        async for event in stream.events():  # table writes need their event's context
             try:
                 if event.key is None:
                     read_up_to = self.watermarks.tick(event.message.partition, event.value)
@@ -143,9 +146,13 @@ class Processors:
         if findings:
             await self.publish(findings)
         self.state[key] = current
+        self.schedule.update(self.partition_of(key), key, self.detection.pending(key, current))
 
     async def tick(self, partition: int, now: float) -> None:
-        for key in [k for k in self.state if partition_of(k, self.partitions) == partition]:
+        def every_key() -> list[str]:
+            return [k for k in self.state if self.partition_of(k) == partition]
+
+        for key in self.schedule.keys(partition, now, every_key):
             current = self.state[key]
             before = orjson.dumps(current)
             findings = self.detection.tick(key, current, now)
@@ -153,8 +160,18 @@ class Processors:
                 await self.publish(findings)
             if not current:
                 del self.state[key]
+                self._partitions.pop(key, None)
             elif orjson.dumps(current) != before:
                 self.state[key] = current
+            self.schedule.update(
+                partition, key, bool(current) and self.detection.pending(key, current)
+            )
+
+    def partition_of(self, key: str) -> int:
+        partition = self._partitions.get(key)
+        if partition is None:
+            partition = self._partitions[key] = partition_of(key, self.partitions)
+        return partition
 
     async def send_ticks(self) -> None:
         consumer = self.app.consumer
@@ -177,6 +194,8 @@ class Processors:
     def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[Any] = args[0] if args else kwargs.get("revoked", set())
         self.progress.forget({tp.partition for tp in revoked if tp.topic == self.events_topic})
+        self._partitions.clear()
+        self.schedule.forget()
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 

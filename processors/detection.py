@@ -75,6 +75,12 @@ class Detection:
             findings += _run(self.handoffs, state, obs, now)
         return findings
 
+    @staticmethod
+    def pending(key: str, state: State) -> bool:
+        """Can time alone still reveal something for this key? Always for an agent
+        (silence, stalls, windows); for a workflow while an execution awaits judgement."""
+        return not key.startswith("workflow:") or bool(state.get("rights", {}).get("executions"))
+
     def tick(self, key: str, state: State, now: float) -> list[Finding]:
         """What absence or time reveals for one key; empties ``state`` when it is done."""
         detectors: tuple[Detector, ...] = (

@@ -1,9 +1,16 @@
 """Handoffs, kept under the receiving agent: the rejection rate of each edge (A -> B) in a
 window, every rejection on an edge marked critical, and offers nobody answered before the
-edge's deadline (stalled). An answer may arrive before its offer; either order works."""
+edge's deadline (stalled). An answer may arrive before its offer; either order works.
+
+State stays small whatever the traffic: an edge's window is counted in ``_BUCKETS``
+buckets (answers, rejections) with the latest rejections kept as evidence, and answered
+handoffs are remembered by a short hash, the latest ``_ANSWERED_MEMORY`` of them (enough
+to tell a redelivered offer from a new one)."""
 
 from __future__ import annotations
 
+import hashlib
+import math
 from typing import Any
 
 from handrail.processors.detectors.base import State, Step, window_add
@@ -11,7 +18,13 @@ from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules
 
-_ANSWERED_MEMORY = 2_000
+_ANSWERED_MEMORY = 1_000
+_BUCKETS = 30
+_EVIDENCE = 20
+
+
+def _short(handoff_id: str) -> str:
+    return hashlib.blake2b(handoff_id.encode(), digest_size=6).hexdigest()
 
 
 class Handoffs:
@@ -31,8 +44,9 @@ class Handoffs:
     def _offered(
         self, state: State, obs: Observation, p: dict[str, Any], now: float
     ) -> list[Finding]:
-        answered = state.setdefault("answered", [])
-        if p["handoff_id"] in answered or p["handoff_id"] in state.get("pending", {}):
+        if _short(p["handoff_id"]) in state.get("answered", {}) or p["handoff_id"] in state.get(
+            "pending", {}
+        ):
             return []  # answered already, or a redelivered offer
         edge = f"{obs.agent}->{p['to_agent']}"
         rules = self._rules.for_(p["to_agent"], edge=edge).handoff
@@ -47,9 +61,10 @@ class Handoffs:
         return []
 
     def _answered(self, state: State, obs: Observation, p: dict[str, Any]) -> list[Finding]:
-        answered = state.setdefault("answered", [])
-        answered.append(p["handoff_id"])
-        del answered[:-_ANSWERED_MEMORY]
+        answered = state.setdefault("answered", {})
+        answered[_short(p["handoff_id"])] = 1
+        if len(answered) > _ANSWERED_MEMORY:
+            del answered[next(iter(answered))]
         findings = []
         offer = state.setdefault("pending", {}).pop(p["handoff_id"], None)
         edge = f"{p['from_agent']}->{obs.agent}"
@@ -61,12 +76,11 @@ class Handoffs:
             ))  # fmt: skip
         rules = self._rules.for_(obs.agent, edge=edge).handoff
         rejected = obs.kind == "handoff_rejected"
-        e = state.setdefault("edges", {}).setdefault(edge, {"answers": [], "open": False})
-        window_add(e["answers"], obs.time, obs.event_id, rules.window_s)
+        e = state.setdefault("edges", {}).setdefault(edge, {"counts": {}, "open": False})
+        n, bad = _count(e, obs.time, rejected, rules.window_s)
         if rejected:
             window_add(e.setdefault("rejected", []), obs.time, obs.event_id, rules.window_s)
-        e["rejected"] = [r for r in e.get("rejected", []) if r[0] >= e["answers"][0][0]]
-        n, bad = len(e["answers"]), len(e.get("rejected", []))
+            del e["rejected"][:-_EVIDENCE]
         why = p.get("reason", "")
         if rejected and rules.critical:
             findings.append(Finding(
@@ -83,7 +97,7 @@ class Handoffs:
                 f"{bad} of the last {n} handoffs on {edge} were rejected ({rate:.0%}, "
                 f"limit {rules.reject_rate:.0%}); latest: {why}",
                 obs.agent, obs.owner, obs.workflow_id, "warning", None,
-                tuple(r[1] for r in e.get("rejected", [])[-20:]),
+                tuple(r[1] for r in e.get("rejected", [])),
             ))  # fmt: skip
         elif e["open"] and rate < rules.reject_rate / 2:
             e["open"] = False
@@ -108,3 +122,18 @@ class Handoffs:
                 receiver, owner, offer["workflow"], "warning", None, (offer["offer"],),
             ))  # fmt: skip
         return state, findings
+
+
+def _count(e: dict[str, Any], time: float, rejected: bool, window_s: float) -> tuple[int, int]:
+    """Count one answer in its bucket; return (answers, rejections) in the window."""
+    width = window_s / _BUCKETS
+    bucket = math.floor(time / width)
+    newest = e["newest"] = max(bucket, e.get("newest", bucket))
+    counts: dict[str, list[int]] = e["counts"]
+    if bucket > newest - _BUCKETS:  # not too late to count
+        c = counts.setdefault(str(bucket), [0, 0])
+        c[0] += 1
+        c[1] += rejected
+    for b in [b for b in counts if int(b) <= newest - _BUCKETS]:
+        del counts[b]
+    return sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())

@@ -78,7 +78,8 @@ def test_duplicate_rejections_count_once() -> None:
         found += twice(pipeline, event, T0 + n)
     assert found == []  # 1 of 6 (17%), not 2 of 7 (29%)
     edge = pipeline.states[ANALYST]["handoffs"]["edges"]["summarizer->analyst"]
-    assert (len(edge["answers"]), len(edge["rejected"])) == (6, 1)
+    answers, rejections = map(sum, zip(*edge["counts"].values(), strict=True))
+    assert (answers, rejections, len(edge["rejected"])) == (6, 1, 1)
 
 
 def test_duplicate_execution_is_judged_once() -> None:
