@@ -122,6 +122,14 @@ class ProcessorSettings(BaseModel):
     )
 
 
+class GovernanceSettings(BaseModel):
+    """Decision rights and handoff contracts (``docs/governance.example.yaml``)."""
+
+    file: Path | None = Field(
+        None, description="The governance file; the SDK refuses to start if it is invalid."
+    )
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -139,6 +147,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     alerts: RouterSettings = Field(default_factory=RouterSettings)
 
     @classmethod

@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
+from handrail.governance import GovernanceError, Verdict, load
 from handrail.producers import scope
+from handrail.producers.authorize import Authorizer
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import EventMethods
 from handrail.producers.handoff import HandoffTicket
@@ -76,6 +78,8 @@ class Recorder(EventMethods):
             retry_backoff_max_s=p.retry_backoff_max_s,
         )
         self._exit_timeout = p.send_timeout_s
+        file = settings.governance.file  # invalid: refuse to start (fail closed), say why
+        self._authorizer = Authorizer(load(file), identity.name) if file else None
         atexit.register(self.close, self._exit_timeout)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -103,6 +107,51 @@ class Recorder(EventMethods):
 
     def __exit__(self, *exc: object) -> None:
         self.close(self._exit_timeout)
+
+    # -- decision rights ----------------------------------------------------------------------
+
+    def authorize(
+        self,
+        action: str,
+        *,
+        resource: str | None = None,
+        cost_usd: float | None = None,
+        attempt: int | None = None,
+        caused_by: EventRef | str | None = None,
+    ) -> Verdict:
+        """May this agent take ``action`` now? Decided by the governance file and recorded
+        as a ``policy_verdict`` event. ``attempt``: 0 for the first try, 1 for the first
+        retry, ... In shadow mode the verdict is recorded but ``allowed`` is always True."""
+        if self._authorizer is None:
+            raise GovernanceError("no governance file: set HANDRAIL_GOVERNANCE__FILE")
+        verdict = self._authorizer.decide(
+            action, resource=resource, cost_usd=cost_usd, attempt=attempt
+        )
+        self.policy_verdict(
+            action, verdict.effect, verdict.rule, verdict.reason, resource=resource,
+            mode=self._authorizer.mode, cost_usd=cost_usd, attempt=attempt, caused_by=caused_by,
+        )  # fmt: skip
+        return verdict
+
+    def spend(
+        self,
+        usd: float,
+        provider: str,
+        model: str,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        action: str | None = None,
+        caused_by: EventRef | str | None = None,
+    ) -> EventRef:
+        """Money spent on a paid call (counted against the agent's daily budget)."""
+        ref = super().spend(
+            usd, provider, model, input_tokens=input_tokens, output_tokens=output_tokens,
+            action=action, caused_by=caused_by,
+        )  # fmt: skip
+        if self._authorizer is not None:
+            self._authorizer.spent(usd)
+        return ref
 
     # -- scopes -------------------------------------------------------------------------------
 

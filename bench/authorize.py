@@ -1,0 +1,103 @@
+"""Decision-rights cost with 1,000 rules: ``Rights.decide`` alone, and the SDK's
+``Recorder.authorize`` (decide + record the policy_verdict event), beside the same-run
+baseline of recording an event without deciding (``Recorder.policy_verdict``).
+
+    python -m bench.authorize [--calls 100000] [--json FILE]
+
+The rules: 999 that match other agents and actions, and the one that decides, on a mix of
+20 (action, cost, attempt) calls that exercise spend caps and retry budgets. Each call is
+timed alone (perf_counter_ns); no Kafka (the SDK writes to its spool, as when Kafka is
+away; the caller cost is the same).
+
+Target (issue 5): authorize() p99 under 20 us.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from handrail.governance import Rights, parse
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
+
+CALLS = [(f"api.call.{n % 5}", 0.5 * (n % 12), n % 4) for n in range(20)]
+
+
+def governance_yaml() -> str:
+    noise = "".join(
+        f"  - {{agent: other-{n}, action: 'act.{n}.*', effect: deny, reason: noise {n}}}\n"
+        for n in range(999)
+    )
+    return (
+        "agents:\n  bench: {owner: team, daily_budget_usd: 1000000}\n"
+        "rights:\n" + noise + "  - {action: 'api.call.*', effect: allow, "
+        "spend: {per_request_usd: 5}, retries: {max_retries: 2}}\n"
+    )
+
+
+def timings(call: Callable[[str, float, int], object], n: int) -> list[int]:
+    out = []
+    for i in range(n):
+        action, cost, attempt = CALLS[i % len(CALLS)]
+        start = time.perf_counter_ns()
+        call(action, cost, attempt)
+        out.append(time.perf_counter_ns() - start)
+    return sorted(out)
+
+
+def pct(ns: list[int], q: float) -> float:
+    return ns[min(len(ns) - 1, int(len(ns) * q))] / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    text = governance_yaml()
+    rights = Rights(parse(text))
+    assert len(rights.governance.rights) == 1_000
+    with tempfile.TemporaryDirectory() as tmp:
+        file = Path(tmp) / "governance.yaml"
+        file.write_text(text)
+        settings = Settings(spool=SpoolSettings(dir=Path(tmp) / "spool", fsync=False),
+                            governance=GovernanceSettings(file=file))  # fmt: skip
+        with Recorder(settings, AgentIdentity(name="bench", owner="team")) as rec:
+            decide = timings(
+                lambda a, c, t: rights.decide("bench", a, cost_usd=c, attempt=t), args.calls
+            )
+            record = timings(
+                lambda a, c, t: rec.policy_verdict(a, "allow", "r", "why", cost_usd=c, attempt=t),
+                args.calls,
+            )
+            authorize = timings(lambda a, c, t: rec.authorize(a, cost_usd=c, attempt=t), args.calls)
+    figures = {
+        "rules": 1_000,
+        "calls": args.calls,
+        "decide_p50_us": pct(decide, 0.5),
+        "decide_p99_us": pct(decide, 0.99),
+        "record_only_p50_us": pct(record, 0.5),
+        "record_only_p99_us": pct(record, 0.99),
+        "authorize_p50_us": pct(authorize, 0.5),
+        "authorize_p99_us": pct(authorize, 0.99),
+    }
+    f = figures
+    print(f"1,000 rules, {args.calls:,} calls each")
+    print(f"Rights.decide:                p50 {f['decide_p50_us']:6.1f} us  "
+          f"p99 {f['decide_p99_us']:6.1f} us")  # fmt: skip
+    print(f"baseline, record an event:    p50 {f['record_only_p50_us']:6.1f} us  "
+          f"p99 {f['record_only_p99_us']:6.1f} us")  # fmt: skip
+    print(f"Recorder.authorize:           p50 {f['authorize_p50_us']:6.1f} us  "
+          f"p99 {f['authorize_p99_us']:6.1f} us (target p99 < 20 us; decide adds "
+          f"{f['authorize_p99_us'] - f['record_only_p99_us']:+.1f} us at p99)")  # fmt: skip
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The governance file: who may do what, at what cost, how often, with whose approval;
+and what every handoff must carry. Declared once (YAML), validated here, enforced by the
+SDK (``Recorder.authorize``) and audited by the processors and the ledger.
+
+Precedence between matching rules is fixed: deny beats escalate, escalate beats
+needs_approval, needs_approval beats allow. Anything no rule allows is denied, with a
+reason that names what is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from handrail.schemas.models import Effect
+
+Mode = Literal["enforce", "shadow"]
+OnReject = Literal["return_to_sender", "compensate", "escalate"]
+Stricter = Literal["deny", "needs_approval", "escalate"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentDecl(_Strict):
+    owner: str = Field(description="Team that owns the agent.")
+    oncall: str | None = Field(None, description="On-call route for its alerts.")
+    daily_budget_usd: float | None = Field(
+        None, gt=0, description="Spend per UTC day; a request beyond it gets `over_budget`."
+    )
+    over_budget: Stricter = Field("needs_approval", description="Effect past the budget.")
+
+
+class SpendCap(_Strict):
+    per_request_usd: float = Field(gt=0, description="Most one request may cost.")
+    over: Stricter = Field("needs_approval", description="Effect of a dearer request.")
+
+
+class RetryBudget(_Strict):
+    max_retries: int = Field(ge=0, description="Retries allowed after the first attempt.")
+    then: Stricter = Field("escalate", description="Effect of the attempt past the budget.")
+
+
+class Approval(_Strict):
+    timeout_s: float = Field(300.0, gt=0, description="How long an agent waits for a human.")
+    on_timeout: Literal["deny", "escalate"] = Field("deny", description="Then what.")
+
+
+class Right(_Strict):
+    """One rule: ``agent`` may ``action`` (on ``resource``) with ``effect``; globs match."""
+
+    agent: str = Field("*", description="Agent name (glob).")
+    action: str = Field(description="Action (glob), e.g. `db.customers.write`, `api.*`.")
+    resource: str = Field("*", description="Resource (glob), e.g. `db.customers`.")
+    effect: Effect = Field(description="allow, deny, needs_approval or escalate.")
+    reason: str = Field("", description="Why, in the words an auditor will read.")
+    spend: SpendCap | None = None
+    retries: RetryBudget | None = None
+    approval: Approval = Field(default_factory=Approval)
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent}:{self.action}@{self.resource}"
+
+
+class Contract(_Strict):
+    model: str | None = Field(None, description="Import path of a pydantic model, `pkg.mod:Name`.")
+    json_schema: dict[str, object] | None = Field(None, description="Or a JSON Schema.")
+
+
+class HandoffDecl(_Strict):
+    sender: str = Field(alias="from", description="Sending agent.")
+    receiver: str = Field(alias="to", description="Receiving agent.")
+    contract: Contract | None = None
+    checks: tuple[str, ...] = Field((), description="Checks the receiver runs on accept.")
+    on_reject: OnReject = "return_to_sender"
+    owner: str = Field(description="Who answers for this edge.")
+    deadline_s: float = Field(300.0, gt=0, description="Unanswered this long = stalled.")
+
+
+class Governance(_Strict):
+    version: Literal[1] = 1
+    mode: Mode = Field("enforce", description="shadow: record verdicts, never block.")
+    agents: dict[str, AgentDecl] = Field(default_factory=dict)
+    rights: tuple[Right, ...] = ()
+    handoffs: tuple[HandoffDecl, ...] = ()

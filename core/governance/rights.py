@@ -1,0 +1,122 @@
+"""Decision rights, evaluated (pure): may this agent take this action, on this resource,
+at this cost, at this attempt, right now? ``attempt`` counts like the retry event's: 0 (or
+None) for the first try, 1 for the first retry, and so on.
+
+Every rule whose globs match is applied; a spend cap, a retry budget or the agent's daily
+budget can only make a rule's effect stricter. The strictest effect wins (deny, then
+escalate, then needs_approval, then allow); between equals the first declared rule names
+the verdict. No matching rule, or an undeclared agent, is a deny that says what to declare.
+Matching rules are cached per (agent, action, resource), so a decision costs a few
+microseconds whatever the number of rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import translate
+
+from handrail.governance.model import Approval, Governance, Right
+from handrail.schemas.models import Effect
+
+RANK: dict[str, int] = {"allow": 0, "needs_approval": 1, "escalate": 2, "deny": 3}
+_CACHE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    effect: Effect
+    rule: str
+    """The rule that decided, ``agent:action@resource``; empty when none matched."""
+    reason: str
+    approval: Approval | None = None
+    """How long to wait for a human, and what then (needs_approval only)."""
+    shadow: bool = False
+    """Decided in shadow mode: recorded, never blocking."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.effect == "allow" or self.shadow
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    rule: Right
+    agent: re.Pattern[str]
+    action: re.Pattern[str]
+    resource: re.Pattern[str]
+
+
+class Rights:
+    def __init__(self, governance: Governance) -> None:
+        self.governance = governance
+        self._rules = [
+            _Compiled(r, *(re.compile(translate(g)) for g in (r.agent, r.action, r.resource)))
+            for r in governance.rights
+        ]
+        self._matching: dict[tuple[str, str, str], tuple[Right, ...]] = {}
+
+    def decide(
+        self,
+        agent: str,
+        action: str,
+        *,
+        resource: str | None = None,
+        cost_usd: float | None = None,
+        attempt: int | None = None,
+        spent_today_usd: float = 0.0,
+    ) -> Verdict:
+        declared = self.governance.agents.get(agent)
+        if declared is None:
+            return Verdict("deny", "", f"agent {agent!r} is not declared under `agents`")
+        rules = self._rules_for(agent, action, resource or "")
+        if not rules:
+            on = f" on {resource}" if resource else ""
+            return Verdict("deny", "", f"no rule lets {agent} {action}{on}: declare one "
+                           "under `rights`")  # fmt: skip
+        best: Verdict | None = None
+        for rule in rules:
+            verdict = _apply(rule, cost_usd, attempt)
+            if best is None or RANK[verdict.effect] > RANK[best.effect]:
+                best = verdict
+        assert best is not None
+        budget = declared.daily_budget_usd
+        if budget is not None and cost_usd is not None and spent_today_usd + cost_usd > budget:
+            why = (f"${spent_today_usd + cost_usd:.2f} today would pass {agent}'s daily "
+                   f"budget of ${budget:.2f}")  # fmt: skip
+            best = _stricter(best, declared.over_budget, f"agent:{agent}", why, best.approval)
+        return best
+
+    def _rules_for(self, agent: str, action: str, resource: str) -> tuple[Right, ...]:
+        key = (agent, action, resource)
+        found = self._matching.get(key)
+        if found is None:
+            if len(self._matching) >= _CACHE_MAX:
+                self._matching.clear()
+            found = self._matching[key] = tuple(
+                c.rule for c in self._rules
+                if c.agent.match(agent) and c.action.match(action) and c.resource.match(resource)
+            )  # fmt: skip
+        return found
+
+
+def _apply(rule: Right, cost_usd: float | None, attempt: int | None) -> Verdict:
+    verdict = Verdict(rule.effect, rule.name, rule.reason or f"{rule.effect} by {rule.name}",
+                      rule.approval)  # fmt: skip
+    cap = rule.spend
+    if cap is not None and cost_usd is not None and cost_usd > cap.per_request_usd:
+        why = f"${cost_usd:.2f} is over the ${cap.per_request_usd:.2f} per-request cap"
+        verdict = _stricter(verdict, cap.over, rule.name, why, rule.approval)
+    budget = rule.retries
+    if budget is not None and attempt is not None and attempt > budget.max_retries:
+        why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
+        verdict = _stricter(verdict, budget.then, rule.name, why, rule.approval)
+    return verdict
+
+
+def _stricter(
+    verdict: Verdict, effect: Effect, rule: str, reason: str, approval: Approval | None
+) -> Verdict:
+    if RANK[effect] > RANK[verdict.effect]:
+        return Verdict(effect, rule, reason, approval)
+    return verdict

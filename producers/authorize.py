@@ -1,0 +1,47 @@
+"""Decision rights applied inline for one agent: the governance file's verdict on each
+action, with the agent's spend so far today (UTC) counted against its daily budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime
+
+from handrail.governance import Governance, Rights, Verdict
+
+
+class Authorizer:
+    def __init__(self, governance: Governance, agent: str) -> None:
+        self._rights = Rights(governance)
+        self._agent = agent
+        self.mode = governance.mode
+        self._lock = threading.Lock()
+        self._day = datetime.now(UTC).date()
+        self._spent = 0.0
+
+    def spent(self, usd: float) -> None:
+        with self._lock:
+            self._roll()
+            self._spent += usd
+
+    def decide(
+        self,
+        action: str,
+        *,
+        resource: str | None = None,
+        cost_usd: float | None = None,
+        attempt: int | None = None,
+    ) -> Verdict:
+        with self._lock:
+            self._roll()
+            today = self._spent
+        verdict = self._rights.decide(
+            self._agent, action, resource=resource, cost_usd=cost_usd, attempt=attempt,
+            spent_today_usd=today,
+        )  # fmt: skip
+        return dataclasses.replace(verdict, shadow=True) if self.mode == "shadow" else verdict
+
+    def _roll(self) -> None:
+        day = datetime.now(UTC).date()
+        if day != self._day:
+            self._day, self._spent = day, 0.0
