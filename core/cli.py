@@ -10,6 +10,7 @@ from rich.console import Console
 
 from handrail import __version__
 from handrail import demo as workload
+from handrail.governance.cli import resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app
 from handrail.producers.spool import read_all
@@ -26,6 +27,7 @@ app.add_typer(sink_app, name="sink")
 app.add_typer(processors_app, name="processors")
 for name, command in top_level:
     app.command(name)(command)
+app.command("resume")(resume)
 console = Console()
 
 SpoolDir = Annotated[Path | None, typer.Option(help="Spool directory (default from settings).")]

@@ -1,5 +1,6 @@
 """Decision rights applied inline for one agent: the governance file's verdict on each
-action, with the agent's spend so far today (UTC) counted against its daily budget."""
+action, with the agent's spend so far today (UTC) counted against its daily budget, and
+any halt the control topic holds for the agent or the operation (a deny naming it)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import threading
 from datetime import UTC, datetime
 
 from handrail.governance import Governance, Rights, Verdict
+from handrail.producers.control import ControlFollower
 
 
 class Authorizer:
-    def __init__(self, governance: Governance, agent: str) -> None:
+    def __init__(
+        self, governance: Governance, agent: str, control: ControlFollower | None = None
+    ) -> None:
         self._rights = Rights(governance)
+        self.control = control
         self._agent = agent
         self.mode = governance.mode
         self._lock = threading.Lock()
@@ -31,7 +36,11 @@ class Authorizer:
         resource: str | None = None,
         cost_usd: float | None = None,
         attempt: int | None = None,
+        operation_id: str | None = None,
     ) -> Verdict:
+        halt = self.control.halt(self._agent, operation_id) if self.control else None
+        if halt is not None:  # a halt is never shadowed: the processors asked for it
+            return Verdict("deny", "halt", halt)
         with self._lock:
             self._roll()
             today = self._spent
@@ -40,6 +49,10 @@ class Authorizer:
             spent_today_usd=today,
         )  # fmt: skip
         return dataclasses.replace(verdict, shadow=True) if self.mode == "shadow" else verdict
+
+    def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
 
     def _roll(self) -> None:
         day = datetime.now(UTC).date()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
+from handrail.producers.control import ControlFollower
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import EventMethods
 from handrail.producers.handoff import HandoffTicket
@@ -78,8 +79,7 @@ class Recorder(EventMethods):
             retry_backoff_max_s=p.retry_backoff_max_s,
         )
         self._exit_timeout = p.send_timeout_s
-        file = settings.governance.file  # invalid: refuse to start (fail closed), say why
-        self._authorizer = Authorizer(load(file), identity.name) if file else None
+        self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -97,6 +97,8 @@ class Recorder(EventMethods):
             return True
         self._closed = True
         atexit.unregister(self.close)
+        if self._authorizer is not None:
+            self._authorizer.close()
         return self._shipper.close(timeout)
 
     def stats(self) -> ShipperStats:
@@ -117,16 +119,20 @@ class Recorder(EventMethods):
         resource: str | None = None,
         cost_usd: float | None = None,
         attempt: int | None = None,
+        operation_id: str | None = None,
         caused_by: EventRef | str | None = None,
     ) -> Verdict:
-        """May this agent take ``action`` now? Decided by the governance file and recorded
-        as a ``policy_verdict`` event. ``attempt``: 0 for the first try, 1 for the first
-        retry, ... In shadow mode the verdict is recorded but ``allowed`` is always True."""
+        """May this agent take ``action`` now? Decided by the governance file, and by the
+        halts on the control topic for this agent or ``operation_id``; recorded as a
+        ``policy_verdict`` event. ``attempt``: 0 for the first try, 1 for the first retry,
+        ... In shadow mode a rule's verdict is recorded but ``allowed`` is True (a halt
+        always denies)."""
         if self._authorizer is None:
             raise GovernanceError("no governance file: set HANDRAIL_GOVERNANCE__FILE")
         verdict = self._authorizer.decide(
-            action, resource=resource, cost_usd=cost_usd, attempt=attempt
-        )
+            action, resource=resource, cost_usd=cost_usd, attempt=attempt,
+            operation_id=operation_id,
+        )  # fmt: skip
         self.policy_verdict(
             action, verdict.effect, verdict.rule, verdict.reason, resource=resource,
             mode=self._authorizer.mode, cost_usd=cost_usd, attempt=attempt, caused_by=caused_by,
@@ -223,3 +229,19 @@ class Recorder(EventMethods):
         if in_scope:
             scope.current.set(scope.Scope(wf, event_id))
         return EventRef(event_id, wf, tag, seq)
+
+
+def _authorizer(settings: Settings, agent: str) -> Authorizer | None:
+    """The governance file applied to ``agent``, following the control topic when Kafka is
+    configured; an invalid file raises (the SDK fails closed and says why)."""
+    file = settings.governance.file
+    if file is None:
+        return None
+    governance = load(file)
+    kafka = settings.kafka
+    control = (
+        ControlFollower(kafka, settings.processors.control_topic)
+        if kafka.bootstrap_servers
+        else None
+    )
+    return Authorizer(governance, agent, control)
