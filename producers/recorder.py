@@ -139,26 +139,6 @@ class Recorder(EventMethods):
         )  # fmt: skip
         return verdict
 
-    def spend(
-        self,
-        usd: float,
-        provider: str,
-        model: str,
-        *,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        action: str | None = None,
-        caused_by: EventRef | str | None = None,
-    ) -> EventRef:
-        """Money spent on a paid call (counted against the agent's daily budget)."""
-        ref = super().spend(
-            usd, provider, model, input_tokens=input_tokens, output_tokens=output_tokens,
-            action=action, caused_by=caused_by,
-        )  # fmt: skip
-        if self._authorizer is not None:
-            self._authorizer.spent(usd)
-        return ref
-
     # -- scopes -------------------------------------------------------------------------------
 
     def workflow(self, workflow_id: str | None = None) -> AbstractContextManager[scope.Scope]:
@@ -200,6 +180,8 @@ class Recorder(EventMethods):
         if self._closed:
             raise RecorderClosedError("the recorder is closed")
         tag, values = fields
+        if tag == "spend" and self._authorizer is not None:  # against the daily budget
+            self._authorizer.spent(values["usd"])
         current = scope.current.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
