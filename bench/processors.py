@@ -74,13 +74,10 @@ def worker_env(topics: WorkerTopics, receiver_url: str, tmp: Path) -> dict[str, 
 
 def record_backlog(topics: WorkerTopics, tmp: Path, events: int) -> int:
     recorders = {a: agent_recorder(topics, tmp, a) for a in normal_workload.AGENTS}
-    i = 0
-    while normal_workload.recorded(recorders) < events:
-        i += 1
-        normal_workload.workflow(recorders, i)
+    recorded = normal_workload.run(recorders, events)
     for rec in recorders.values():
         rec.close(60)
-    return normal_workload.recorded(recorders)
+    return recorded
 
 
 class Offsets:

@@ -187,9 +187,9 @@ class Processors:
             return
         marks = self.progress.marks(ends, positions, time.time())
         if marks:
+            value = tick_value(sources, marks)
             for partition in range(self.partitions):
-                await self.keyed.send(key=None, value=tick_value(sources, marks),
-                                      partition=partition)  # fmt: skip
+                await self.keyed.send(key=None, value=value, partition=partition)
 
     def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked: set[Any] = args[0] if args else kwargs.get("revoked", set())

@@ -38,6 +38,10 @@ def window_trim(entries: list[list[Any]], oldest: float) -> None:
     del entries[:drop]
 
 
-def ids(entries: list[list[Any]], limit: int = 20) -> tuple[str, ...]:
+EVIDENCE = 20
+"""Event ids a finding cites at most (the latest)."""
+
+
+def ids(entries: list[list[Any]], limit: int = EVIDENCE) -> tuple[str, ...]:
     """The latest event ids of a window, as evidence."""
     return tuple(e[1] for e in entries[-limit:])

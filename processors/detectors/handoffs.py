@@ -13,14 +13,13 @@ import hashlib
 import math
 from typing import Any
 
-from handrail.processors.detectors.base import State, Step, window_add
+from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules
 
 _ANSWERED_MEMORY = 1_000
 _BUCKETS = 30
-_EVIDENCE = 20
 
 
 def _short(handoff_id: str) -> str:
@@ -44,9 +43,8 @@ class Handoffs:
     def _offered(
         self, state: State, obs: Observation, p: dict[str, Any], now: float
     ) -> list[Finding]:
-        if _short(p["handoff_id"]) in state.get("answered", {}) or p["handoff_id"] in state.get(
-            "pending", {}
-        ):
+        answered = _short(p["handoff_id"]) in state.get("answered", {})
+        if answered or p["handoff_id"] in state.get("pending", {}):
             return []  # answered already, or a redelivered offer
         edge = f"{obs.agent}->{p['to_agent']}"
         rules = self._rules.for_(p["to_agent"], edge=edge).handoff
@@ -80,7 +78,7 @@ class Handoffs:
         n, bad = _count(e, obs.time, rejected, rules.window_s)
         if rejected:
             window_add(e.setdefault("rejected", []), obs.time, obs.event_id, rules.window_s)
-            del e["rejected"][:-_EVIDENCE]
+            del e["rejected"][:-EVIDENCE]
         why = p.get("reason", "")
         if rejected and rules.critical:
             findings.append(Finding(
@@ -97,7 +95,7 @@ class Handoffs:
                 f"{bad} of the last {n} handoffs on {edge} were rejected ({rate:.0%}, "
                 f"limit {rules.reject_rate:.0%}); latest: {why}",
                 obs.agent, obs.owner, obs.workflow_id, "warning", None,
-                tuple(r[1] for r in e.get("rejected", [])),
+                ids(e.get("rejected", [])),
             ))  # fmt: skip
         elif e["open"] and rate < rules.reject_rate / 2:
             e["open"] = False

@@ -13,12 +13,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from handrail.processors.detectors.base import State, Step, ids, window_add
+from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules, SpendRules
 
-_EVIDENCE = 20
 _MAX_FOLD = 1000  # buckets folded one by one; older idle buckets decay in closed form
 
 
@@ -56,7 +55,7 @@ class SpendDrift:
             bucket = math.floor(obs.time / rules.bucket_s)
             s["buckets"][str(bucket)] = s["buckets"].get(str(bucket), 0.0) + usd
             window_add(s["ids"], obs.time, obs.event_id, rules.short_window_s)
-            del s["ids"][:-_EVIDENCE]  # the latest spends are the evidence
+            del s["ids"][:-EVIDENCE]  # the latest spends are the evidence
             _advance(s, max(s["current"], bucket), rules)
             findings.extend(
                 self._check(s, obs.agent, obs.owner, scope, workflow=obs.workflow_id, rules=rules)
