@@ -49,6 +49,10 @@ class SpoolSettings(BaseModel):
     dir: Path = Field(Path(".handrail/spool"), description="Spool directory.")
     fsync: bool = Field(False, description="fsync every spool write (survives power loss).")
     segment_max_events: int = Field(10_000, gt=0, description="Events per spool file.")
+    control_log: Path = Field(
+        Path(".handrail/control.log"),
+        description="The control channel without Kafka: halts, resumes, approvals, answers.",
+    )
 
 
 class ProducerSettings(BaseModel):

@@ -1,0 +1,1 @@
+"""The embedded pipeline: ``handrail run`` with no Kafka and no ClickHouse server."""
