@@ -9,12 +9,14 @@ with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) a
 """
 
 from handrail.producers.errors import (
+    ActionBlockedError,
     ConfigurationError,
     InvalidEventError,
     ProducerError,
     RecorderClosedError,
     SpoolError,
 )
+from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.recorder import Recorder
 from handrail.producers.refs import EventRef
@@ -22,10 +24,12 @@ from handrail.producers.shipper import ShipperStats
 from handrail.schemas.models import Check, Evidence
 
 __all__ = [
+    "ActionBlockedError",
     "Check",
     "ConfigurationError",
     "EventRef",
     "Evidence",
+    "Guard",
     "HandoffTicket",
     "InvalidEventError",
     "ProducerError",

@@ -1,6 +1,7 @@
 """Decision rights applied inline for one agent: the governance file's verdict on each
 action, with the agent's spend so far today (UTC) counted against its daily budget, and
-any halt the control topic holds for the agent or the operation (a deny naming it)."""
+any halt the control channel holds for the agent or the operation (a deny naming it);
+and the control channel's decisions on its approvals and answers to its handoffs."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import threading
 from datetime import UTC, datetime
 
 from handrail.governance import Governance, Rights, Verdict
-from handrail.producers.control import ControlFollower
+from handrail.producers.control import ApprovalRequest, HandoffAnswer
+from handrail.producers.control_follower import ControlFollower
 
 
 class Authorizer:
     def __init__(
         self, governance: Governance, agent: str, control: ControlFollower | None = None
     ) -> None:
+        self.governance = governance
         self._rights = Rights(governance)
         self.control = control
         self._agent = agent
@@ -49,6 +52,25 @@ class Authorizer:
             spent_today_usd=today,
         )  # fmt: skip
         return dataclasses.replace(verdict, shadow=True) if self.mode == "shadow" else verdict
+
+    def wait_approval(self, approval_id: str, timeout: float) -> ApprovalRequest | None:
+        """The decision on an approval, waiting up to ``timeout`` s; None if none came."""
+        if self.control is None:
+            return None
+        return self.control.approval(approval_id, timeout)
+
+    def wait_answer(self, handoff_id: str, timeout: float) -> HandoffAnswer | None:
+        """The receiver's answer to a handoff, waiting up to ``timeout`` s."""
+        if self.control is None:
+            return None
+        return self.control.answer(handoff_id, timeout)
+
+    def escalation_route(self) -> str:
+        """Where this agent's escalations go: its on-call route, else its owner."""
+        declared = self.governance.agents.get(self._agent)
+        if declared is None:
+            return "unowned"
+        return declared.oncall or declared.owner
 
     def close(self) -> None:
         if self.control is not None:

@@ -1,30 +1,38 @@
-"""The control topic, followed by the SDK: halts the processors publish (a retry storm, a
-spend cap breach) and resumes people publish (``handrail resume``). A halted agent or
-operation gets deny verdicts naming the halt until it is resumed.
+"""The control channel as the SDK and the CLI see it: halts (the processors publish them on a
+retry storm or a spend cap breach) and resumes (``handrail resume``); approval requests
+and the decisions people take on them (``handrail approvals``); and the answers to
+handoffs (accepted or rejected), so that a sender learns the outcome in its own process.
 
-``ControlState`` is pure: it applies control events in any order (they come from several
-partitions and producers) and keeps, per target, the latest by event time.
-``ControlFollower`` is the I/O: a thread that reads every partition of the topic from the
-beginning, then follows it.
+``ControlState`` is pure: it applies control events (they come from several partitions
+and producers) and keeps, per halt target, the latest by event time; per approval and per
+handoff, the first decision in channel order (one workflow's events share a partition, so
+every reader sees the same first). A state built for one agent keeps only what concerns
+that agent.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from kafka import KafkaConsumer, TopicPartition
+from handrail.schemas import event_type
 
-from handrail.schemas import DecodeError, decode, event_type
-from handrail.settings import KafkaSettings
-
-log = logging.getLogger(__name__)
+CONTROL_KINDS = frozenset({
+    "halt", "resume", "approval_requested", "approval_granted", "approval_denied",
+    "approval_expired", "handoff_accepted", "handoff_rejected",
+})  # fmt: skip
+"""Event types that are also sent to the control channel (besides the events topic)."""
 
 Target = tuple[str, str | None]
 """(agent, operation id); None halts the whole agent."""
+
+ApprovalState = Literal["pending", "granted", "denied", "expired"]
+_DECISIONS: dict[str, ApprovalState] = {
+    "approval_granted": "granted", "approval_denied": "denied", "approval_expired": "expired",
+}  # fmt: skip
+_FORGET = timedelta(days=1)
+"""Decided approvals and handoff answers older than this are dropped from memory."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +50,61 @@ class HaltNotice:
         return f"{what} is halted: {self.reason}{alert}; lift with `{lift}`"
 
 
+@dataclass(slots=True)
+class ApprovalRequest:
+    """One approval an agent asked for, and what became of it."""
+
+    approval_id: str
+    agent: str
+    action: str
+    resource: str | None
+    cost_usd: float | None
+    reason: str
+    workflow_id: str
+    event_id: str
+    requested_at: datetime
+    expires_at: datetime | None
+    state: ApprovalState = "pending"
+    decided_by: str | None = None
+    """The approver (granted or denied), or the agent itself (expired)."""
+    decision_reason: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffAnswer:
+    """The receiver's answer to a handoff."""
+
+    handoff_id: str
+    accepted: bool
+    receiver: str
+    reason: str | None
+    failed_checks: tuple[str, ...]
+    event_id: str
+    time: datetime
+
+
 class ControlState:
-    def __init__(self) -> None:
+    def __init__(self, agent: str | None = None) -> None:
+        """``agent``: keep only what concerns it (None: everything, as the CLI needs)."""
+        self._agent = agent
         self._targets: dict[Target, HaltNotice] = {}
+        self.approvals: dict[str, ApprovalRequest] = {}
+        self.answers: dict[str, HandoffAnswer] = {}
 
     def apply(self, record: dict[str, Any]) -> None:
         kind = event_type(record)
-        if kind not in ("halt", "resume"):
+        if kind not in CONTROL_KINDS:
             return
         p = record["payload"][1]
-        target = (p["target_agent"], p["operation_id"] if p["scope"] == "operation" else None)
-        notice = HaltNotice(record["time"], kind == "halt", p["reason"], p.get("alert_dedup_key"))
-        current = self._targets.get(target)
-        if current is None or notice.time >= current.time:
-            self._targets[target] = notice
+        if kind in ("halt", "resume"):
+            self._halt(record, kind == "halt", p)
+        elif kind == "approval_requested":
+            self._request(record, p)
+        elif kind in _DECISIONS:
+            self._decide(record, _DECISIONS[kind], p)
+        elif self._agent in (None, p["from_agent"]) and p["handoff_id"] not in self.answers:
+            self._answer(record, kind == "handoff_accepted", p)
 
     def halt(self, agent: str, operation: str | None = None) -> str | None:
         """Why ``agent`` (or this operation of it) may not act now; None if it may."""
@@ -65,59 +114,52 @@ class ControlState:
                 return notice.describe(target)
         return None
 
+    def pending(self) -> list[ApprovalRequest]:
+        """Approvals nobody decided yet, oldest first."""
+        waiting = [a for a in self.approvals.values() if a.state == "pending"]
+        return sorted(waiting, key=lambda a: a.requested_at)
 
-class ControlFollower:
-    """Reads the control topic into a ``ControlState`` on a daemon thread; never blocks
-    the agent (until Kafka answers, no halt is known)."""
+    def _halt(self, record: dict[str, Any], halted: bool, p: dict[str, Any]) -> None:
+        target = (p["target_agent"], p["operation_id"] if p["scope"] == "operation" else None)
+        notice = HaltNotice(record["time"], halted, p["reason"], p.get("alert_dedup_key"))
+        current = self._targets.get(target)
+        if current is None or notice.time >= current.time:
+            self._targets[target] = notice
 
-    def __init__(self, kafka: KafkaSettings, topic: str, poll_ms: int = 100) -> None:
-        self.state = ControlState()
-        self._kafka, self._topic, self._poll_ms = kafka, topic, poll_ms
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="handrail-control", daemon=True)
-        self._thread.start()
-
-    def halt(self, agent: str, operation: str | None = None) -> str | None:
-        with self._lock:
-            return self.state.halt(agent, operation)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._follow()
-            except Exception as exc:  # the broker is away: keep the last state, try again
-                log.warning("control topic %s: %s", self._topic, exc)
-                self._stop.wait(1.0)
-
-    def _follow(self) -> None:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self._kafka.bootstrap_servers, enable_auto_commit=False,
-            fetch_max_wait_ms=self._poll_ms, **self._kafka.client_options,
-        )  # fmt: skip
-        try:
-            partitions = consumer.partitions_for_topic(self._topic)
-            if not partitions:
-                raise RuntimeError("no such topic yet")
-            tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)
-            while not self._stop.is_set():
-                for records in consumer.poll(timeout_ms=self._poll_ms).values():
-                    for message in records:
-                        self._apply(message.value)
-        finally:
-            consumer.close()
-
-    def _apply(self, value: bytes) -> None:
-        try:
-            record = decode(value)[1]
-        except DecodeError as exc:
-            log.warning("control topic: skipping an undecodable message: %s", exc)
+    def _request(self, record: dict[str, Any], p: dict[str, Any]) -> None:
+        agent = record["agent"]["name"]
+        if self._agent not in (None, agent) or p["approval_id"] in self.approvals:
             return
-        with self._lock:
-            self.state.apply(record)
+        self.approvals[p["approval_id"]] = ApprovalRequest(
+            p["approval_id"], agent, p["action"], p.get("resource"), p.get("cost_usd"),
+            p["reason"], record["workflow_id"], record["event_id"], record["time"],
+            p.get("expires_at"),
+        )  # fmt: skip
+        self._forget(record["time"])
+
+    def _decide(self, record: dict[str, Any], state: ApprovalState, p: dict[str, Any]) -> None:
+        request = self.approvals.get(p["approval_id"])
+        if request is None or request.state != "pending":
+            return  # not ours, or decided already: the first decision stands
+        request.state, request.decided_at = state, record["time"]
+        request.decided_by = p.get("approver") or record["agent"]["name"]
+        request.decision_reason = p.get("reason")
+
+    def _answer(self, record: dict[str, Any], accepted: bool, p: dict[str, Any]) -> None:
+        failed = tuple(c["name"] for c in p.get("checks") or () if not c["passed"])
+        self.answers[p["handoff_id"]] = HandoffAnswer(
+            p["handoff_id"], accepted, record["agent"]["name"], p.get("reason"), failed,
+            record["event_id"], record["time"],
+        )  # fmt: skip
+        self._forget(record["time"])
+
+    def _forget(self, now: datetime) -> None:
+        """Bound memory in a long-lived agent: drop what was settled a day ago."""
+        cutoff = now - _FORGET
+        if len(self.approvals) > 1000:
+            self.approvals = {
+                k: a for k, a in self.approvals.items()
+                if a.state == "pending" or (a.decided_at or a.requested_at) > cutoff
+            }  # fmt: skip
+        if len(self.answers) > 1000:
+            self.answers = {k: a for k, a in self.answers.items() if a.time > cutoff}

@@ -38,6 +38,12 @@ class ControlLog:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
     def read(self, offset: int = 0) -> tuple[list[bytes], int]:
         """The whole entries from byte ``offset`` on, and the offset after the last one."""
         try:

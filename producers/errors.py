@@ -1,6 +1,11 @@
 """Errors the SDK raises into agent code: only programming errors, never transport trouble."""
 
+from typing import Literal
+
 from handrail.errors import HandrailError
+from handrail.governance.rights import Verdict
+
+BlockedOutcome = Literal["denied", "escalated", "approval_denied", "approval_expired"]
 
 
 class ProducerError(HandrailError):
@@ -21,3 +26,20 @@ class SpoolError(ProducerError):
 
 class ConfigurationError(ProducerError, ValueError):
     """A recorder setting is invalid (e.g. a redaction path that names no field)."""
+
+
+class ActionBlockedError(ProducerError):
+    """A guarded action may not run: denied, escalated, or its approval was denied or
+    expired. ``outcome`` says which; ``verdict`` is the decision-rights verdict."""
+
+    def __init__(
+        self,
+        action: str,
+        verdict: Verdict,
+        outcome: BlockedOutcome,
+        why: str,
+        approval_id: str | None,
+    ) -> None:
+        super().__init__(f"{action} blocked ({outcome}, rule {verdict.rule or '-'}): {why}")
+        self.action, self.verdict, self.outcome = action, verdict, outcome
+        self.why, self.approval_id = why, approval_id

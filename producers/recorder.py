@@ -18,16 +18,19 @@ from datetime import UTC, datetime
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
-from handrail.producers.control import ControlFollower
+from handrail.producers.control import CONTROL_KINDS
+from handrail.producers.control_follower import ControlFollower
+from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import EventMethods
+from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.redaction import Redactor
 from handrail.producers.refs import EventRef, Fields
 from handrail.producers.shipper import Shipper, ShipperStats
 from handrail.producers.spool import Spool
 from handrail.producers.transport import kafka_producer_factory
-from handrail.schemas import AVRO_NAMES, Payload
+from handrail.schemas import AVRO_NAMES, Payload, encode
 from handrail.settings import AgentIdentity, Settings
 
 _VARIANT = 0b10 << 62  # RFC 9562 variant bits of an event id's low 64 bits
@@ -70,6 +73,7 @@ class Recorder(EventMethods):
         p = settings.producer
         self._shipper = Shipper(
             topic=kafka.events_topic,
+            control_topic=settings.processors.control_topic if factory else None,
             spool=spool,
             producer_factory=factory,
             buffer_max_events=p.buffer_max_events,
@@ -79,6 +83,8 @@ class Recorder(EventMethods):
             retry_backoff_max_s=p.retry_backoff_max_s,
         )
         self._exit_timeout = p.send_timeout_s
+        # Without Kafka, control events also go to the control log (the embedded channel).
+        self._control_log = None if factory else ControlLog(settings.spool.control_log)
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 
@@ -112,6 +118,31 @@ class Recorder(EventMethods):
 
     # -- decision rights ----------------------------------------------------------------------
 
+    @property
+    def authorizer(self) -> Authorizer:
+        """The governance file applied to this agent; raises when there is none."""
+        if self._authorizer is None:
+            raise GovernanceError("no governance file: set HANDRAIL_GOVERNANCE__FILE")
+        return self._authorizer
+
+    def guard(
+        self,
+        action: str,
+        *,
+        resource: str | None = None,
+        cost_usd: float | None = None,
+        attempt: int | None = None,
+        operation_id: str | None = None,
+    ) -> Guard:
+        """Run a tool call under decision rights: ``with rec.guard("db.customers.write"):``
+        or ``@rec.guard("api.search")``. Authorizes; waits for a human's approval when the
+        rules ask for one; raises ``ActionBlockedError`` when the action may not run; records
+        ``action_executed`` or ``action_failed``. See ``handrail.producers.guard``."""
+        return Guard(
+            self, action, resource=resource, cost_usd=cost_usd, attempt=attempt,
+            operation_id=operation_id,
+        )  # fmt: skip
+
     def authorize(
         self,
         action: str,
@@ -127,15 +158,14 @@ class Recorder(EventMethods):
         ``policy_verdict`` event. ``attempt``: 0 for the first try, 1 for the first retry,
         ... In shadow mode a rule's verdict is recorded but ``allowed`` is True (a halt
         always denies)."""
-        if self._authorizer is None:
-            raise GovernanceError("no governance file: set HANDRAIL_GOVERNANCE__FILE")
-        verdict = self._authorizer.decide(
+        authorizer = self.authorizer
+        verdict = authorizer.decide(
             action, resource=resource, cost_usd=cost_usd, attempt=attempt,
             operation_id=operation_id,
         )  # fmt: skip
         self.policy_verdict(
             action, verdict.effect, verdict.rule, verdict.reason, resource=resource,
-            mode=self._authorizer.mode, cost_usd=cost_usd, attempt=attempt, caused_by=caused_by,
+            mode=authorizer.mode, cost_usd=cost_usd, attempt=attempt, caused_by=caused_by,
         )  # fmt: skip
         return verdict
 
@@ -208,22 +238,19 @@ class Recorder(EventMethods):
             record["event_id"] = event_id = f"{self._id_prefix}{low >> 48:04x}-{low & _LOW48:012x}"
             record["sequence"] = seq
             shipper.put(record)
+        if self._control_log is not None and tag in CONTROL_KINDS:
+            self._control_log.append([encode(record)])
         if in_scope:
             scope.current.set(scope.Scope(wf, event_id))
         return EventRef(event_id, wf, tag, seq)
 
 
 def _authorizer(settings: Settings, agent: str) -> Authorizer | None:
-    """The governance file applied to ``agent``, following the control topic when Kafka is
-    configured; an invalid file raises (the SDK fails closed and says why)."""
+    """The governance file applied to ``agent``, following the control channel (the topic
+    with Kafka, else the control log); an invalid file raises (the SDK fails closed and
+    says why)."""
     file = settings.governance.file
     if file is None:
         return None
     governance = load(file)
-    kafka = settings.kafka
-    control = (
-        ControlFollower(kafka, settings.processors.control_topic)
-        if kafka.bootstrap_servers
-        else None
-    )
-    return Authorizer(governance, agent, control)
+    return Authorizer(governance, agent, ControlFollower(settings, agent))

@@ -37,8 +37,9 @@ from kafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.spool import Segment, Spool
-from handrail.schemas import EventRecord, encode
+from handrail.schemas import AVRO_NAMES, EventRecord, encode
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,30 @@ PERMANENT_ERRORS = (
 
 ProducerFactory = Callable[[], Any]
 """Builds a connected kafka-python ``KafkaProducer`` (raises when Kafka is unreachable)."""
+
+
+_CONTROL_NAMES = frozenset(AVRO_NAMES[kind] for kind in CONTROL_KINDS)
+
+
+class _Both:
+    """An event sent to the events topic and copied to the control topic: done when both
+    sends are, succeeded when both did."""
+
+    __slots__ = ("_futures",)
+
+    def __init__(self, *futures: Any) -> None:
+        self._futures = futures
+
+    @property
+    def is_done(self) -> bool:
+        return all(f.is_done for f in self._futures)
+
+    def succeeded(self) -> bool:
+        return all(f.succeeded() for f in self._futures)
+
+    @property
+    def exception(self) -> BaseException | None:
+        return next((f.exception for f in self._futures if f.failed()), None)
 
 
 @dataclass(slots=True)
@@ -94,6 +119,7 @@ class Shipper:
         self,
         *,
         topic: str,
+        control_topic: str | None = None,
         spool: Spool,
         producer_factory: ProducerFactory | None,
         buffer_max_events: int,
@@ -103,6 +129,7 @@ class Shipper:
         retry_backoff_max_s: float,
     ) -> None:
         self._topic = topic
+        self._control_topic = control_topic
         self._spool = spool
         self._factory = producer_factory
         self._buffer_max = buffer_max_events
@@ -308,9 +335,11 @@ class Shipper:
     ) -> Exception | None:
         """Give one event to the Kafka producer; return the error if Kafka seems away."""
         try:
-            future = self._producer.send(
-                self._topic, value=encode(record), key=record["workflow_id"].encode()
-            )
+            value, key = encode(record), record["workflow_id"].encode()
+            future = self._producer.send(self._topic, value=value, key=key)
+            if self._control_topic and record["payload"][0] in _CONTROL_NAMES:
+                copy = self._producer.send(self._control_topic, value=value, key=key)
+                future = _Both(future, copy)
         except PERMANENT_ERRORS as exc:
             self._reject(record, origin, index, exc)
             return None
