@@ -132,7 +132,7 @@ class ControlState:
             return
         self.approvals[p["approval_id"]] = ApprovalRequest(
             p["approval_id"], agent, p["action"], p.get("resource"), p.get("cost_usd"),
-            p["reason"], record["workflow_id"], record["event_id"], record["time"],
+            p["reason"], record["workflow_id"], str(record["event_id"]), record["time"],
             p.get("expires_at"),
         )  # fmt: skip
         self._forget(record["time"])
@@ -149,7 +149,7 @@ class ControlState:
         failed = tuple(c["name"] for c in p.get("checks") or () if not c["passed"])
         self.answers[p["handoff_id"]] = HandoffAnswer(
             p["handoff_id"], accepted, record["agent"]["name"], p.get("reason"), failed,
-            record["event_id"], record["time"],
+            str(record["event_id"]), record["time"],
         )  # fmt: skip
         self._forget(record["time"])
 

@@ -88,7 +88,7 @@ class Guard(ContextDecorator):
     def _await_approval(self, verdict: Verdict) -> str:
         rec, approval = self._recorder, verdict.approval
         timeout = approval.timeout_s if approval else 300.0
-        approval_id = uuid.uuid4().hex
+        approval_id = uuid.uuid4().hex[:12]  # short enough to type at the CLI
         rec.approval_requested(
             approval_id, self.action, verdict.reason, resource=self.resource,
             cost_usd=self._cost, expires_at=datetime.now(UTC) + timedelta(seconds=timeout),

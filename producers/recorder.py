@@ -38,7 +38,11 @@ _LOW48 = (1 << 48) - 1
 
 
 def _id(ref: EventRef | str | None) -> str | None:
-    return ref.event_id if isinstance(ref, EventRef) else ref
+    if ref is None or isinstance(ref, str):
+        return ref
+    if isinstance(ref, EventRef):
+        return ref.event_id
+    raise InvalidEventError(f"caused_by: an EventRef or an event id string, not {ref!r:.60}")
 
 
 class Recorder(EventMethods):

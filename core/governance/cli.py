@@ -6,12 +6,13 @@ channel; with no Kafka configured, in the spool and the control log (the embedde
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from handrail.schemas.models import ApprovalDenied, ApprovalGranted, Payload, Resume
 from handrail.settings import AgentIdentity, KafkaSettings, Settings
@@ -62,8 +63,8 @@ def resume(
     typer.echo(f"resumed {what} (by {by}: {reason})")
 
 
-def _age(since: datetime) -> str:
-    seconds = int((datetime.now(UTC) - since).total_seconds())
+def _age(since: datetime, until: datetime | None = None) -> str:
+    seconds = max(0, int(((until or datetime.now(UTC)) - since).total_seconds()))
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
@@ -71,6 +72,7 @@ def _age(since: datetime) -> str:
 def list_(
     kafka: Kafka = None,
     all_: Annotated[bool, typer.Option("--all", help="Also the decided ones.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Approvals waiting for a human, oldest first, with their age."""
     from handrail.producers.control_follower import read_control  # noqa: PLC0415
@@ -78,19 +80,23 @@ def list_(
     state = read_control(_settings(kafka))
     shown = sorted(state.approvals.values(), key=lambda a: a.requested_at) if all_ else (
         state.pending())  # fmt: skip
-    table = Table(title=f"{len(shown)} approvals" + ("" if all_ else " pending"))
-    for column in ("id", "agent", "action", "resource", "cost", "age", "expires in", "reason",
-                   "workflow", "state"):  # fmt: skip
-        table.add_column(column)
+    if as_json:
+        for a in shown:
+            typer.echo(json.dumps(dataclasses.asdict(a), default=str))
+        return
+    console.print(f"[bold]{len(shown)} approvals" + ("" if all_ else " pending") + "[/]")
     now = datetime.now(UTC)
     for a in shown:
-        expires = "-" if a.expires_at is None else (
-            f"{max(0, int((a.expires_at - now).total_seconds()))}s")  # fmt: skip
-        cost = "-" if a.cost_usd is None else f"${a.cost_usd:,.2f}"
-        state_ = a.state if a.state == "pending" else f"{a.state} by {a.decided_by}"
-        table.add_row(a.approval_id, a.agent, a.action, a.resource or "-", cost,
-                      _age(a.requested_at), expires, a.reason, a.workflow_id, state_)  # fmt: skip
-    console.print(table)
+        on = f" on {a.resource}" if a.resource else ""
+        cost = f" costing ${a.cost_usd:,.2f}" if a.cost_usd is not None else ""
+        status = f"[yellow]waiting {_age(a.requested_at)}[/]"
+        if a.state != "pending":
+            status = f"{a.state} by {a.decided_by}: {a.decision_reason or '-'}"
+        elif a.expires_at is not None:
+            status += f", expires in {_age(now, a.expires_at)}"
+        console.print(f"[bold cyan]{a.approval_id}[/]  {a.agent}: {a.action}{on}{cost}  {status}",
+                      highlight=False)  # fmt: skip
+        console.print(f"    why: {a.reason}\n    workflow: {a.workflow_id}", highlight=False)
 
 
 def _decide(approval_id: str, by: str, reason: str, kafka: str | None, grant: bool) -> None:

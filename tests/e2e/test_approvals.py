@@ -1,0 +1,181 @@
+"""Approvals end to end, in separate processes: an agent's guarded write to the customer
+database waits for a human; ``handrail approvals approve | deny`` (another process)
+decides, and the agent proceeds (or not) within a second of the decision; nobody
+deciding expires the request into a deny or an escalation. Over a real Kafka broker and
+over the embedded control log (no Kafka)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from handrail.producers.control import ApprovalRequest
+from handrail.producers.control_follower import read_control
+from handrail.producers.spool import read_all
+from handrail.schemas import decode, event_type
+from handrail.settings import Settings
+from tests.support.kafka_io import read_topic
+
+pytestmark = pytest.mark.timeout(180)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "governance.example.yaml"
+WRITE = ["db-writer", "db.customers.write", "db.customers"]
+
+
+def channel_env(tmp: Path, bootstrap: str | None, on_timeout: str = "deny") -> dict[str, str]:
+    """HANDRAIL_* for one test: the essay's rules with a 4 s approval timeout, and either
+    a fresh events and control topic or the embedded control log."""
+    governance = tmp / "governance.yaml"
+    rules = EXAMPLE.read_text().replace("timeout_s: 900, on_timeout: deny",
+                                        f"timeout_s: 4, on_timeout: {on_timeout}")  # fmt: skip
+    governance.write_text(rules)
+    env = {"HANDRAIL_GOVERNANCE__FILE": str(governance),
+           "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp / "control.log")}  # fmt: skip
+    if bootstrap is not None:
+        events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
+        admin.close()
+        env |= {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
+                "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
+    return env
+
+
+@pytest.fixture(params=["kafka", "embedded"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    kafka = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
+    return channel_env(tmp_path, kafka)
+
+
+def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "tests.support.guarded_agent", *WRITE]
+    agent_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-agent")}
+    return subprocess.Popen(command, env=agent_env, stdout=subprocess.PIPE, text=True)
+
+
+def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cli_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}
+    command = [sys.executable, "-m", "handrail", "approvals", *args]
+    return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
+
+
+def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = read_control(settings).pending()
+        if waiting:
+            (request,) = waiting
+            return request
+        time.sleep(0.2)
+    raise AssertionError("the agent never asked for an approval")
+
+
+def outcome(agent: subprocess.Popen[str]) -> dict[str, Any]:
+    out, _ = agent.communicate(timeout=60)
+    assert agent.returncode == 0
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def recorded(env: dict[str, str], tmp: Path, expect: int) -> list[str]:
+    """The workflow's event types by time (the agent's and the CLI's), from the events topic
+    or (embedded) their spools."""
+    if "HANDRAIL_KAFKA__BOOTSTRAP_SERVERS" in env:
+        messages = read_topic(env["HANDRAIL_KAFKA__BOOTSTRAP_SERVERS"],
+                              env["HANDRAIL_KAFKA__EVENTS_TOPIC"], expect)  # fmt: skip
+        records = [decode(m.value)[1] for m in messages]
+    else:
+        spools = [tmp / "spool-agent", tmp / "spool-cli"]
+        records = [r for spool in spools if spool.exists() for r in read_all(spool)]
+    mine = sorted((r for r in records if r["workflow_id"] == f"wf-{WRITE[0]}"),
+                  key=lambda r: r["time"])  # fmt: skip
+    return [event_type(r) for r in mine]
+
+
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+def test_a_human_decides_and_the_waiting_agent_follows_within_a_second(
+    env: dict[str, str], decision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(env, monkeypatch)
+    agent = start_agent(env, tmp_path)
+    request = pending(settings)
+    assert (request.agent, request.action, request.resource) == tuple(WRITE)
+    assert "customer database need a human" in request.reason
+
+    listing = cli(env, tmp_path, "list")
+    assert listing.returncode == 0, listing.stderr
+    assert request.approval_id in listing.stdout
+    assert "db.customers.write" in listing.stdout
+
+    done = cli(env, tmp_path, decision, request.approval_id, "--by", "alice",
+               "--reason", "checked the summary")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = outcome(agent)
+    decided = read_control(settings).approvals[request.approval_id]
+    assert decided.state == ("granted" if decision == "approve" else "denied")
+    assert decided.decided_by == "alice"
+    assert decided.decision_reason == "checked the summary"
+    assert decided.decided_at is not None
+    assert result["time"] - decided.decided_at.timestamp() < 1.0
+    assert result["approval_id"] == request.approval_id
+    if decision == "approve":
+        assert result["ran"] is True
+        assert recorded(env, tmp_path, 4) == [
+            "policy_verdict", "approval_requested", "approval_granted", "action_executed",
+        ]  # fmt: skip
+    else:
+        assert (result["ran"], result["outcome"]) == (False, "approval_denied")
+        assert "denied by alice: checked the summary" in result["why"]
+        assert recorded(env, tmp_path, 3) == [
+            "policy_verdict", "approval_requested", "approval_denied",
+        ]  # fmt: skip
+
+    again = cli(env, tmp_path, "approve", request.approval_id, "--by", "bob", "--reason", "x")
+    assert again.returncode == 2
+    assert "already" in again.stderr  # the first decision stands
+
+
+def test_nobody_decides_and_the_request_expires_into_a_deny(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(env, monkeypatch)
+    started = time.time()
+    agent = start_agent(env, tmp_path)
+    request = pending(settings)
+    result = outcome(agent)
+    assert (result["ran"], result["outcome"]) == (False, "approval_expired")
+    assert result["time"] - request.requested_at.timestamp() == pytest.approx(4.0, abs=1.0)
+    assert result["time"] - started < 15
+    assert read_control(settings).approvals[request.approval_id].state == "expired"
+    kinds = recorded(env, tmp_path, 3)
+    assert kinds == ["policy_verdict", "approval_requested", "approval_expired"]
+    late = cli(env, tmp_path, "approve", request.approval_id, "--by", "bob", "--reason", "late")
+    assert late.returncode == 2
+    assert "already expired" in late.stderr
+
+
+def test_an_expiry_can_escalate_instead(tmp_path: Path) -> None:
+    env = channel_env(tmp_path, None, on_timeout="escalate")  # the same path on either channel
+    result = outcome(start_agent(env, tmp_path))
+    assert (result["ran"], result["outcome"]) == (False, "escalated")
+    records = list(read_all(tmp_path / "spool-agent"))
+    escalation = next(r["payload"][1] for r in records if event_type(r) == "escalation")
+    assert escalation["to"] == "pagerduty:data"  # db-writer's on-call route
+    assert escalation["action"] == "db.customers.write"
+    assert "expired after 4 s" in escalation["reason"]

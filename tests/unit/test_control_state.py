@@ -1,0 +1,115 @@
+"""The control channel's state: halts (latest by time), approvals (the first decision in
+channel order stands), handoff answers (visible to the sender), and what an agent keeps;
+the control log that carries them without Kafka."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handrail.producers.control import ControlState
+from handrail.producers.control_log import ControlLog
+from handrail.schemas import encode
+from tests.support.samples import NOW, event_record
+
+
+def at(seconds: float, kind: str, agent: str = "writer", **fields: Any) -> dict[str, Any]:
+    record = event_record(kind, agent=agent, **fields)
+    record["time"] = NOW + timedelta(seconds=seconds)
+    return record
+
+
+def request(approval_id: str = "ap-1", agent: str = "writer") -> dict[str, Any]:
+    return at(0, "approval_requested", agent, approval_id=approval_id,
+              action="db.customers.write", reason="needs a human")  # fmt: skip
+
+
+def decision(kind: str, approval_id: str = "ap-1", seconds: float = 5) -> dict[str, Any]:
+    fields = {"approval_id": approval_id}
+    if kind != "approval_expired":
+        fields |= {"approver": "alice", "reason": "ok"}
+    return at(seconds, kind, "handrail-cli", **fields)
+
+
+@pytest.mark.parametrize(
+    ("decisions", "state", "by"),
+    [
+        ([], "pending", None),
+        (["approval_granted"], "granted", "alice"),
+        (["approval_denied"], "denied", "alice"),
+        (["approval_expired"], "expired", "handrail-cli"),
+        (["approval_expired", "approval_granted"], "expired", "handrail-cli"),  # too late
+        (["approval_granted", "approval_denied"], "granted", "alice"),  # first one stands
+    ],
+)
+def test_an_approval_takes_its_first_decision(
+    decisions: list[str], state: str, by: str | None
+) -> None:
+    control = ControlState()
+    control.apply(request())
+    for n, kind in enumerate(decisions):
+        control.apply(decision(kind, seconds=5 - n))  # later in the channel, earlier clock
+    approval = control.approvals["ap-1"]
+    assert (approval.state, approval.decided_by) == (state, by)
+    assert [a.approval_id for a in control.pending()] == (["ap-1"] if state == "pending" else [])
+
+
+def test_a_decision_on_an_unknown_approval_is_ignored_and_a_repeat_request_too() -> None:
+    control = ControlState()
+    control.apply(decision("approval_granted", "ap-9"))
+    control.apply(request("ap-1"))
+    control.apply(decision("approval_denied", "ap-1"))
+    control.apply(request("ap-1"))  # a replayed duplicate: still denied
+    assert set(control.approvals) == {"ap-1"}
+    assert control.approvals["ap-1"].state == "denied"
+
+
+def test_an_agent_keeps_only_its_own_approvals_and_handoff_answers() -> None:
+    control = ControlState("writer")
+    control.apply(request("ap-1", "writer"))
+    control.apply(request("ap-2", "other"))
+    control.apply(at(1, "handoff_rejected", "analyst", handoff_id="h-1", from_agent="writer",
+                     reason="no customer id",
+                     checks=[{"name": "has_customer_id", "passed": False, "detail": None},
+                             {"name": "not_empty", "passed": True, "detail": None}]))  # fmt: skip
+    control.apply(at(2, "handoff_accepted", "analyst", handoff_id="h-2", from_agent="other"))
+    assert set(control.approvals) == {"ap-1"}
+    assert set(control.answers) == {"h-1"}
+    answer = control.answers["h-1"]
+    assert (answer.accepted, answer.receiver, answer.reason) == (False, "analyst", "no customer id")
+    assert answer.failed_checks == ("has_customer_id",)
+
+
+def test_a_halt_holds_until_a_later_resume_whatever_the_arrival_order() -> None:
+    halt = at(10, "halt", "handrail-processors", scope="operation", target_agent="payer",
+              operation_id="op-1", reason="retry storm", alert_dedup_key="storm")  # fmt: skip
+    resume = at(20, "resume", "handrail-cli", scope="operation", target_agent="payer",
+                operation_id="op-1", reason="fixed", by="alice")  # fmt: skip
+    for order in ([halt], [halt, resume], [resume, halt]):
+        control = ControlState("payer")
+        for record in order:
+            control.apply(record)
+        why = control.halt("payer", "op-1")
+        if order == [halt]:
+            assert why is not None
+            assert "operation op-1 of payer is halted: retry storm" in why
+            assert control.halt("payer", "op-2") is None
+        else:
+            assert why is None
+
+
+def test_the_control_log_returns_whole_entries_only(tmp_path: Path) -> None:
+    log = ControlLog(tmp_path / "control.log")
+    assert log.read(0) == ([], 0)
+    values = [encode(request("ap-1")), encode(request("ap-2"))]
+    log.append(values)
+    got, offset = log.read(0)
+    assert got == values
+    assert offset == log.size()
+    with log.path.open("ab") as f:  # a writer caught in the middle of an entry
+        f.write(b"\x00\x00\x01\x00half")
+    assert log.read(offset) == ([], offset)
+    assert ControlLog(tmp_path / "control.log").read(0)[0] == values
