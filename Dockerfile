@@ -1,11 +1,27 @@
-# handrail's workers (sink, demo; processors and router later) in one image.
+# handrail in one image: `handrail sink run`, `handrail processors run` (the Faust workers,
+# with the alert router inside), `handrail ledger migrate`, `handrail demo`, ...
+# The repository keeps a top-level layout; pyproject.toml maps these folders onto the
+# `handrail` package, so each one is copied (docs/ is not read at runtime).
 FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY core core
-COPY producers producers
-COPY processors processors
-COPY schemas schemas
-COPY ledger ledger
-RUN pip install --no-cache-dir . && rm -rf build
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+COPY pyproject.toml README.md /src/
+COPY core /src/core
+COPY producers /src/producers
+COPY processors /src/processors
+COPY schemas /src/schemas
+COPY ledger /src/ledger
+RUN pip install /src && rm -rf /src
+
+# An unprivileged user. /data is where the compose file mounts the spool and the sink's
+# checkpoints (a new named volume takes this directory's owner); the working directory,
+# the user's home, takes Faust's data directory (`<app id>-data`, empty with memory tables).
+RUN useradd --create-home --uid 10001 handrail && mkdir /data && chown handrail /data
+USER handrail
+WORKDIR /home/handrail
+
 ENTRYPOINT ["handrail"]
+CMD ["--help"]
