@@ -11,11 +11,13 @@ with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) a
 from handrail.producers.errors import (
     ActionBlockedError,
     ConfigurationError,
+    HandoffRefusedError,
     InvalidEventError,
     ProducerError,
     RecorderClosedError,
     SpoolError,
 )
+from handrail.producers.governed_handoffs import Received
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.recorder import Recorder
@@ -30,9 +32,11 @@ __all__ = [
     "EventRef",
     "Evidence",
     "Guard",
+    "HandoffRefusedError",
     "HandoffTicket",
     "InvalidEventError",
     "ProducerError",
+    "Received",
     "Recorder",
     "RecorderClosedError",
     "ShipperStats",

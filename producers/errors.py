@@ -43,3 +43,7 @@ class ActionBlockedError(ProducerError):
         super().__init__(f"{action} blocked ({outcome}, rule {verdict.rule or '-'}): {why}")
         self.action, self.verdict, self.outcome = action, verdict, outcome
         self.why, self.approval_id = why, approval_id
+
+
+class HandoffRefusedError(ProducerError):
+    """A handoff over an undeclared edge, or with a payload its contract refuses."""

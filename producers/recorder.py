@@ -23,6 +23,7 @@ from handrail.producers.control_follower import ControlFollower
 from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import EventMethods
+from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.redaction import Redactor
@@ -45,7 +46,7 @@ def _id(ref: EventRef | str | None) -> str | None:
     raise InvalidEventError(f"caused_by: an EventRef or an event id string, not {ref!r:.60}")
 
 
-class Recorder(EventMethods):
+class Recorder(EventMethods, GovernedHandoffs):
     """Records one agent's decision events. Thread-safe; use one per agent process."""
 
     def __init__(self, settings: Settings, agent: AgentIdentity | None = None) -> None:

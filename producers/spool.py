@@ -3,7 +3,10 @@
 Layout: ``<dir>/<start-time-ns>-<session>/seg-00000001.avro`` (+ ``.cursor``). Each
 recorder session owns one directory, locked with ``flock`` while the process lives. At
 start a session adopts the directories of dead sessions (their lock is free), so that
-events spooled before a crash are replayed first, in their original order.
+events spooled before a crash are replayed first, in their original order. An adopted
+directory gets an ``adopted`` file (naming the adopter): its own session is gone for good,
+so its segments are final even while the adopter holds the lock (the embedded pipeline,
+``handrail.embedded``, reads spool directories and needs to know which ones still grow).
 
 A segment is replayed from its cursor (how many leading records are confirmed delivered);
 a crash during replay can resend at most the unconfirmed window, and consumers drop those
@@ -30,6 +33,9 @@ from handrail.producers.errors import SpoolError
 from handrail.schemas import EventRecord, registry
 
 log = logging.getLogger(__name__)
+
+ADOPTED = "adopted"
+"""Marker file in a session directory another session adopted (its writer is gone)."""
 
 
 @dataclass(eq=False)
@@ -118,6 +124,7 @@ class Spool:
             handle = _lock(other)
             if handle is None:
                 continue  # a live session owns it
+            (other / ADOPTED).write_text(own.name)
             self._adopted.append(_Session(other, handle))
             self._closed.extend(sorted(other.glob("seg-*.avro")))
         self._next = 1

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from handrail.schemas.models import Effect
 
@@ -66,8 +68,25 @@ class Right(_Strict):
 
 
 class Contract(_Strict):
-    model: str | None = Field(None, description="Import path of a pydantic model, `pkg.mod:Name`.")
+    """What a handoff's payload must be: one of a pydantic model or a JSON Schema."""
+
+    model: str | None = Field(
+        None,
+        pattern=r"^[\w.]+:[\w.]+$",
+        description="Import path of a pydantic model, `pkg.mod:Name`.",
+    )
     json_schema: dict[str, object] | None = Field(None, description="Or a JSON Schema.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Contract:
+        if (self.model is None) == (self.json_schema is None):
+            raise ValueError("give exactly one of `model` and `json_schema`")
+        if self.json_schema is not None:
+            try:
+                Draft202012Validator.check_schema(self.json_schema)
+            except SchemaError as exc:
+                raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        return self
 
 
 class HandoffDecl(_Strict):

@@ -35,6 +35,16 @@ ROOT = Path(__file__).resolve().parents[2]
             6, "rights.0.when", "Extra inputs", id="unknown-field",
         ),
         pytest.param("mode: loose\n", 1, "mode", "Input should be", id="unknown-mode"),
+        pytest.param(
+            "handoffs:\n  - from: a\n    to: b\n    owner: t\n    contract:\n"
+            "      model: pkg.mod:Name\n      json_schema: {type: object}\n",
+            6, "handoffs.0.contract", "Value error, give exactly one of", id="two-contracts",
+        ),
+        pytest.param(
+            "handoffs:\n  - from: a\n    to: b\n    owner: t\n    contract:\n"
+            "      json_schema: {type: objekt}\n",
+            6, "handoffs.0.contract", "Value error, not a valid JSON Schema", id="bad-json-schema",
+        ),
     ],
 )  # fmt: skip
 def test_an_invalid_file_names_file_line_and_field(
