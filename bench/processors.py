@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,8 +84,9 @@ def record_backlog(topics: WorkerTopics, tmp: Path, events: int) -> int:
 class Offsets:
     """The committed offsets of a worker's group against the ends of its topics."""
 
-    def __init__(self, servers: str, group: str) -> None:
+    def __init__(self, servers: str, group: str, partitions: int = PARTITIONS) -> None:
         self.group = group
+        self.partitions = partitions
         self.admin = KafkaAdminClient(bootstrap_servers=servers)
         self.consumer = KafkaConsumer(bootstrap_servers=servers)
 
@@ -93,28 +95,56 @@ class Offsets:
         return sum(o.offset for tp, o in offsets.items() if tp.topic == topic and o.offset > 0)
 
     def end(self, topic: str) -> int:
-        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(topic, p) for p in range(self.partitions)]
         return sum(self.consumer.end_offsets(tps).values())
+
+    def members(self) -> int:
+        """Members of the group once it is stable (0 while it rebalances)."""
+        group = self.admin.describe_groups([self.group])[self.group]
+        return len(group["members"]) if group["group_state"] == "Stable" else 0
 
     def close(self) -> None:
         self.admin.close()
         self.consumer.close()
 
 
-def drain(servers: str, topics: WorkerTopics, tmp: Path, passthrough: bool) -> Drain:
-    """Start a worker on the backlog; time it from its first commit until it is done."""
+def drain(
+    servers: str,
+    topics: WorkerTopics,
+    tmp: Path,
+    passthrough: bool,
+    *,
+    workers: int = 1,
+    partitions: int = PARTITIONS,
+) -> Drain:
+    """Start ``workers`` workers (one group) on the backlog, a topic of ``partitions``
+    partitions; time them from the group's first commit made with every worker a member
+    of the stable group, until they are done."""
     env = worker_env(topics, "http://127.0.0.1:9", tmp)
+    env["HANDRAIL_PROCESSORS__PARTITIONS"] = str(partitions)
     group = env["HANDRAIL_PROCESSORS__APP_ID"]
     command = None
     if passthrough:
         command = [sys.executable, "-m", "bench._passthrough"]
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-    offsets = Offsets(servers, group)
+    offsets = Offsets(servers, group, partitions)
     total = offsets.end(topics.events)
-    worker = Worker(env, tmp / f"{group}.log", command=command).start()
+    logs = [tmp / f"{group}{f'-{n}' if n else ''}.log" for n in range(workers)]
+    pool = [Worker(env, log, command=command) for log in logs]
     try:
-        first = 0
-        while (first := offsets.committed(topics.events)) == 0:
+        with ThreadPoolExecutor(workers) as starting:  # together: one joins, then the rest
+            list(starting.map(Worker.start, pool))
+        floor = 0
+        if workers > 1:  # the clock starts at a commit made with every worker in the group
+            deadline = time.monotonic() + 120
+            while offsets.members() < workers:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{workers} workers never formed a stable group")
+                time.sleep(0.02)
+            floor = offsets.committed(topics.events)
+            if floor >= total:
+                raise RuntimeError("the backlog was drained before every worker joined")
+        while (first := offsets.committed(topics.events)) == floor:
             time.sleep(0.02)
         start = time.monotonic()
         while offsets.committed(topics.events) < total:
@@ -126,7 +156,8 @@ def drain(servers: str, topics: WorkerTopics, tmp: Path, passthrough: bool) -> D
                 time.sleep(0.02)
         return Drain(total - first, time.monotonic() - start)
     finally:
-        worker.stop()
+        for worker in pool:
+            worker.stop()
         offsets.close()
 
 

@@ -1,0 +1,196 @@
+"""The performance report's builder: targets judged met or missed, ratios, every target
+listed, and a clear error when a results file lacks a figure. No benchmark runs here."""
+
+from __future__ import annotations
+
+import ast
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.report import (
+    BENCHES,
+    TARGETS,
+    MissingFigureError,
+    Target,
+    build_report,
+    evaluate,
+    goal_text,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+MACHINE = {"CPU": "Test CPU", "cores": "2 logical"}
+
+
+def latency(workers: int, p99: float, arrived: int = 120) -> dict[str, Any]:
+    return {"workers": workers, "rate_events_per_s": 1999.0, "expected": 120,
+            "arrived": arrived, "p50_ms": p99 / 2, "p99_ms": p99, "max_ms": p99}  # fmt: skip
+
+
+def results() -> dict[str, dict[str, Any]]:
+    """Every bench's results, as its --json writes them; which targets are met is noted."""
+    return {
+        "producer": {
+            "baseline_events_per_s": 10_000.0,
+            "sdk_end_to_end_events_per_s": 9_000.0,  # 90%: met (>= 90%)
+            "flat_out_wall_p50_us": 8.0,
+            "flat_out_wall_p99_us": 50.0,  # met (<= 50)
+            "flat_out_cpu_p50_us": 8.0,
+            "flat_out_cpu_p99_us": 49.0,  # met
+            "paced_wall_p50_us": 40.0,
+            "paced_wall_p99_us": 51.0,  # missed
+            "paced_cpu_p50_us": 40.0,
+            "paced_cpu_p99_us": 80.0,  # missed
+            "reference_encode_send_cpu_p50_us": 100.0,
+            "reference_encode_send_cpu_p99_us": 200.0,
+        },
+        "ledger_sink": {
+            "events": 100_000,
+            "baseline_insert_events_per_s": 60_000.0,
+            "sink_events_per_s": 12_000.0,  # 20%: missed
+        },
+        "ledger_queries": {
+            "synthetic_events": 10_000_000,
+            "explain_rows_per_workflow": 100.0,
+            "explain_median_ms": 25.0,  # met
+            "workflow_query_median_ms": 20.0,
+            "rollup_median_ms": 1_500.0,  # missed
+            "rollup_raw_median_ms": 3_000.0,
+        },
+        "processors": {
+            "backlog_events": 40_000,
+            "passthrough_events_per_s": 2_000.0,
+            "processors_events_per_s": 1_600.0,  # 80%: met
+            "passthrough_latency": latency(1, 900.0),
+            "latency": [latency(1, 800.0), latency(2, 1_000.0)],  # met; missed (< 1 s)
+        },
+        "authorize": {
+            "rules": 1_000,
+            "calls": 100_000,
+            "decide_p50_us": 2.0,
+            "decide_p99_us": 9.0,
+            "record_only_p50_us": 5.0,
+            "record_only_p99_us": 10.0,
+            "authorize_p50_us": 8.0,
+            "authorize_p99_us": 19.9,  # met (< 20)
+        },
+        "scaling": {
+            "backlog_events": 40_000,
+            "partitions": 6,
+            "rounds": 2,
+            "one_worker_events_per_s": 2_000.0,
+            "two_workers_events_per_s": 3_000.0,
+            "one_worker_events_counted": 39_000,
+            "two_workers_events_counted": 38_000,
+        },
+    }
+
+
+EXPECTED = {
+    ("producer", "sdk_end_to_end_events_per_s"): "met",
+    ("producer", "flat_out_wall_p99_us"): "met",
+    ("producer", "flat_out_cpu_p99_us"): "met",
+    ("producer", "paced_wall_p99_us"): "missed",
+    ("producer", "paced_cpu_p99_us"): "missed",
+    ("ledger_sink", "sink_events_per_s"): "missed",
+    ("ledger_queries", "explain_median_ms"): "met",
+    ("ledger_queries", "rollup_median_ms"): "missed",
+    ("processors", "processors_events_per_s"): "met",
+    ("processors", "latency/workers=1/p99_ms"): "met",
+    ("processors", "latency/workers=2/p99_ms"): "missed",
+    ("authorize", "authorize_p99_us"): "met",
+}
+
+
+def target(bench: str, measured: str) -> Target:
+    return next(t for t in TARGETS if (t.bench, t.measured) == (bench, measured))
+
+
+def test_targets_are_judged_met_or_missed() -> None:
+    data = results()
+    judged = {(t.bench, t.measured): evaluate(t, data[t.bench]).status for t in TARGETS}
+    assert {k: v for k, v in judged.items() if k in EXPECTED} == EXPECTED
+    assert {k for k, v in judged.items() if k not in EXPECTED} == {
+        ("authorize", "decide_p99_us"),
+        ("scaling", "two_workers_events_per_s"),
+    }  # figures without a target
+    assert judged["authorize", "decide_p99_us"] == judged["scaling", "two_workers_events_per_s"]
+
+
+def test_every_target_of_issues_2_to_5_is_there() -> None:
+    with_goal = [t for t in TARGETS if t.goal is not None]
+    assert {t.issue for t in with_goal} == {2, 3, 4, 5}
+    assert {(t.bench, t.measured) for t in with_goal} == set(EXPECTED)
+
+
+def test_ratios_are_measured_over_baseline() -> None:
+    data = results()
+    row = evaluate(target("processors", "processors_events_per_s"), data["processors"])
+    assert (row.measured, row.baseline, row.ratio) == (1_600.0, 2_000.0, pytest.approx(0.8))
+    row = evaluate(target("scaling", "two_workers_events_per_s"), data["scaling"])
+    assert row.ratio == pytest.approx(1.5)
+    row = evaluate(target("producer", "flat_out_wall_p99_us"), data["producer"])
+    assert (row.baseline, row.ratio) == (None, None)
+
+
+def test_a_latency_with_missing_arrivals_is_missed() -> None:
+    data = results()
+    data["processors"]["latency"][0] = latency(1, 500.0, arrived=100)
+    row = evaluate(target("processors", "latency/workers=1/p99_ms"), data["processors"])
+    assert row.status == "missed (100 of 120 arrived)"
+
+
+def test_the_report_lists_every_figure_with_its_target_and_ratio() -> None:
+    text = build_report(results(), MACHINE, sources={"producer": "Ran `python -m bench.x`."})
+    for t in TARGETS:
+        assert t.figure in text
+        assert goal_text(t) in text
+    assert "| CPU | Test CPU |" in text
+    assert "Ran `python -m bench.x`." in text
+    assert "7 of 12 measured targets met." in text
+    assert "| 1,600 events/s | 2,000 events/s (bare Faust pass-through agent) | 80% | met |" in text
+    assert "| 3,000 events/s | 2,000 events/s (the same backlog, one worker) | 150% |" in text
+    assert "≥ 90% of baseline" in text
+    assert "< 1,000 ms" in text
+    assert "**missed**" in text
+
+
+def test_a_bench_without_results_is_listed_as_not_run() -> None:
+    data: dict[str, Any] = results()
+    del data["ledger_queries"]
+    text = build_report(data, MACHINE)
+    assert "6 of 10 measured targets met; not run: ledger_queries." in text
+    assert "| 3 | `explain` of one workflow: median | ≤ 200 ms | not run | **not run** |" in text
+
+
+@pytest.mark.parametrize(
+    ("bench", "path"),
+    [
+        ("producer", "flat_out_cpu_p99_us"),
+        ("authorize", "rules"),  # used by a note only
+        ("processors", "latency"),
+    ],
+)
+def test_a_missing_figure_is_a_clear_error(bench: str, path: str) -> None:
+    data = copy.deepcopy(results())
+    del data[bench][path]
+    with pytest.raises(MissingFigureError, match=rf"bench/results/{bench}\.json has no figure"):
+        build_report(data, MACHINE)
+
+
+def test_a_missing_worker_count_is_a_clear_error() -> None:
+    data = results()
+    data["processors"]["latency"] = [latency(1, 800.0)]
+    with pytest.raises(MissingFigureError, match=r"'latency/workers=2/p99_ms'"):
+        build_report(data, MACHINE)
+
+
+def test_every_bench_with_a_target_is_run_and_states_its_issue() -> None:
+    modules = {b.name: b.module for b in BENCHES}
+    for t in TARGETS:
+        source = (ROOT / "bench" / f"{modules[t.bench]}.py").read_text()
+        docstring = ast.get_docstring(ast.parse(source)) or ""
+        if t.goal is not None:
+            assert f"issue {t.issue}" in docstring, (t.bench, t.issue)
