@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from handrail import __version__
-from handrail import demo as workload
+from handrail.demo import tickets as workload
 from handrail.governance.cli import approvals_app, resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-import handrail.demo
+import handrail.demo.tickets
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
@@ -52,7 +52,7 @@ def doc_queries() -> list[tuple[str, str, dict[str, Any]]]:
 
 def _demo_records(tmp_path: Path) -> list[EventRecord]:
     settings = Settings(spool=SpoolSettings(dir=tmp_path / "spool"))
-    workflows = handrail.demo.run(settings, workflows=4)
+    workflows = handrail.demo.tickets.run(settings, workflows=4)
     assert workflows == ["ticket-1", "ticket-2", "ticket-3", "ticket-4"]
     records = list(read_all(tmp_path / "spool"))
     start = min(r["time"] for r in records)

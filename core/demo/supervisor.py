@@ -1,0 +1,47 @@
+"""The person on duty in the demo: approves what the agents ask for, a moment after they
+ask, the way `handrail approvals approve` would (a recorded decision, who and why)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from handrail.producers import Recorder
+from handrail.producers.control_follower import read_control
+from handrail.schemas.models import ApprovalGranted
+from handrail.settings import AgentIdentity, Settings
+
+APPROVER = "alice@example.com"
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, progress: Callable[[str], None]) -> None:
+        self._settings = settings.model_copy(deep=True)
+        self._settings.governance.file = None  # a person, not an agent under rules
+        self._say = progress
+        self.approved = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-supervisor", daemon=True)
+
+    def __enter__(self) -> Supervisor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        identity = AgentIdentity(name="handrail-cli", owner=APPROVER)
+        with Recorder(self._settings, identity) as rec:
+            while not self._stop.wait(0.2):
+                for request in read_control(self._settings).pending():
+                    rec.record(
+                        ApprovalGranted(approval_id=request.approval_id, approver=APPROVER,
+                                        reason="checked against the ticket"),
+                        workflow_id=request.workflow_id, caused_by=request.event_id,
+                    )  # fmt: skip
+                    self.approved += 1
+                    if request.cost_usd is not None and request.cost_usd > 5:
+                        self._say(f"{APPROVER} approved {request.agent}'s {request.action} "
+                                  f"costing ${request.cost_usd:.2f}")  # fmt: skip
