@@ -10,6 +10,7 @@ from rich.console import Console
 
 from handrail import __version__
 from handrail.demo import tickets as workload
+from handrail.embedded.cli import run
 from handrail.governance.cli import approvals_app, resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app
@@ -29,6 +30,7 @@ app.add_typer(approvals_app, name="approvals")
 for name, command in top_level:
     app.command(name)(command)
 app.command("resume")(resume)
+app.command("run")(run)
 console = Console()
 
 SpoolDir = Annotated[Path | None, typer.Option(help="Spool directory (default from settings).")]

@@ -38,6 +38,25 @@ log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
 
 
+def resume_point(client: Any, topic: str, partition: int) -> tuple[int | None, str]:
+    """The ledger's highest offset for a (topic, partition), events and quarantine alike
+    (None: nothing yet), and the chain head (the last event row's hash). Also used by the
+    embedded pipeline (``handrail.embedded``), whose sources are topics of their own."""
+    params = {"topic": topic, "partition": partition}
+    where = "topic = {topic:String} AND partition = {partition:UInt32}"
+    last = client.query(
+        f"SELECT offset, row_hash FROM events WHERE {where} ORDER BY offset DESC LIMIT 1",
+        parameters=params,
+    ).result_rows
+    quarantined = client.query(
+        f"SELECT max(offset), count() FROM quarantine WHERE {where}", parameters=params
+    ).result_rows[0]
+    offsets = [last[0][0]] if last else []
+    if quarantined[1]:
+        offsets.append(quarantined[0])
+    return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
+
+
 @dataclass
 class SinkStats:
     rows: int = 0
@@ -60,19 +79,7 @@ class Sink:
 
     def resume_point(self, partition: int) -> tuple[int | None, str]:
         """The ledger's highest offset for a partition (None: nothing yet) and chain head."""
-        params = {"topic": self._kafka.events_topic, "partition": partition}
-        where = "topic = {topic:String} AND partition = {partition:UInt32}"
-        last = self._client.query(
-            f"SELECT offset, row_hash FROM events WHERE {where} ORDER BY offset DESC LIMIT 1",
-            parameters=params,
-        ).result_rows
-        quarantined = self._client.query(
-            f"SELECT max(offset), count() FROM quarantine WHERE {where}", parameters=params
-        ).result_rows[0]
-        offsets = [last[0][0]] if last else []
-        if quarantined[1]:
-            offsets.append(quarantined[0])
-        return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
+        return resume_point(self._client, self._kafka.events_topic, partition)
 
     def _assigned(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         self.flush()  # resume points are read from the ledger: nothing may be in flight

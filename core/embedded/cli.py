@@ -1,0 +1,83 @@
+"""``handrail run``: the main job.
+
+Without Kafka it runs the embedded pipeline in this process (``pipeline``) and serves the
+ledger to other terminals; with ``kafka.bootstrap_servers`` it runs ``handrail sink run``
+and ``handrail processors run`` as supervised child processes (``supervise``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+
+import typer
+from rich.console import Console
+
+from handrail.embedded.errors import PipelineBusyError
+from handrail.embedded.pipeline import Pipeline, PipelineStats
+from handrail.embedded.supervise import CHILDREN, Child, handrail_argv, supervise
+from handrail.ledger.client import connect
+from handrail.ledger.migrate import migrate
+from handrail.ledger.owner import OwnerServer
+from handrail.ledger.reader import chdb_path
+from handrail.settings import Settings
+
+console = Console(stderr=True)
+
+
+def run() -> None:
+    """Run handrail until Ctrl-C: agents' events into the ledger, detectors, alerts, halts.
+
+    With no Kafka configured (the embedded default) everything runs in this process: the
+    agents' spool in place of Kafka, the ledger in chdb (served to `handrail explain` and
+    `handrail sql` in other terminals). With HANDRAIL_KAFKA__BOOTSTRAP_SERVERS it runs the
+    ledger sink and a processors worker as child processes instead.
+    """
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings()
+    if settings.kafka.bootstrap_servers:
+        _distributed(settings)
+        return
+    client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
+    migrate(client)
+    try:
+        pipeline = Pipeline(settings, client)
+    except PipelineBusyError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    path = chdb_path(settings.ledger.dsn)
+    owner = OwnerServer(client, path) if path else None
+    console.print(
+        f"handrail run: spool {settings.spool.dir} -> ledger {settings.ledger.dsn}; "
+        f"halts -> {settings.spool.control_log}. Ctrl-C stops."
+    )
+    try:
+        stats = asyncio.run(_serve(pipeline))
+    finally:
+        pipeline.close()
+        if owner:
+            owner.stop()
+    console.print(f"handrail run stopped: {stats}")
+
+
+async def _serve(pipeline: Pipeline) -> PipelineStats:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return await pipeline.run(stop)
+
+
+def _distributed(settings: Settings) -> None:
+    console.print(
+        f"handrail run: Kafka {settings.kafka.bootstrap_servers}; ledger sink and processors "
+        "worker as child processes. Ctrl-C stops both."
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    supervise([Child(name, handrail_argv(args)) for name, args in CHILDREN], stop)

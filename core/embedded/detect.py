@@ -1,0 +1,97 @@
+"""The detectors of the processors, run over the events of every source in one process.
+
+Thin wiring, like ``processors/app.py`` without Faust: each event is routed to its state
+keys (``detection.routes``) and judged there by ``Detection``; ``tick`` lets time reveal
+what is absent, visiting the keys ``TickSchedule`` names. There is one reader, so the
+clock for absence is simply how far the pipeline has read (``ReadMark``). ``changed``
+collects the keys whose state changed since the journal last took them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from handrail.processors.detection import Detection, routes
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation
+from handrail.processors.schedule import TickSchedule
+from handrail.processors.thresholds import DetectorRules
+from handrail.schemas import EventRecord
+
+log = logging.getLogger(__name__)
+
+FULL_PASS_S = 300.0
+"""Every key is visited by a tick at least this often (as in the Faust app)."""
+_ONE = 0  # the schedule's partition: one process owns every key
+
+
+class Detectors:
+    """Every detector over ``state`` (key -> state), which the caller keeps durable."""
+
+    def __init__(self, rules: DetectorRules, state: dict[str, Any]) -> None:
+        self.detection = Detection(rules)
+        self.schedule = TickSchedule(full_pass_s=FULL_PASS_S)  # first tick: every key
+        self.state = state
+        self.changed: set[str] = set()
+
+    def observe(self, records: Iterable[EventRecord], now: float) -> list[Finding]:
+        findings: list[Finding] = []
+        for record in records:
+            try:
+                obs = Observation.from_record(record)
+            except Exception:  # the ledger still gets the event; the detectors cannot
+                log.exception("detectors: cannot observe event %s", record.get("event_id"))
+                continue
+            for key in routes(obs):
+                current = self.state.setdefault(key, {})
+                findings += self.detection.observe(key, current, obs, now)
+                self.changed.add(key)
+                self.schedule.update(_ONE, key, self.detection.pending(key, current))
+        return findings
+
+    def tick(self, now: float) -> list[Finding]:
+        findings: list[Finding] = []
+        for key in self.schedule.keys(_ONE, now, lambda: list(self.state)):
+            current = self.state.get(key)
+            if current is None:
+                continue
+            before = orjson.dumps(current, option=orjson.OPT_NON_STR_KEYS)
+            findings += self.detection.tick(key, current, now)
+            if not current:
+                del self.state[key]
+                self.changed.add(key)
+            elif orjson.dumps(current, option=orjson.OPT_NON_STR_KEYS) != before:
+                self.changed.add(key)
+            pending = bool(current) and self.detection.pending(key, current)
+            self.schedule.update(_ONE, key, pending)
+        return findings
+
+    def take_changed(self) -> set[str]:
+        changed, self.changed = self.changed, set()
+        return changed
+
+
+class ReadMark:
+    """The clock for absence: the wall clock when everything written has been read, else
+    the time of the last event read from the sources still behind (never ahead of the
+    wall clock, never going back). Unknown while a source behind has not been read yet."""
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+
+    def update(self, behind: Iterable[float | None], now: float) -> float | None:
+        """``behind``: per source with more to read, the time of its last event read."""
+        lagging = list(behind)
+        if not lagging:
+            mark: float | None = now
+        elif any(t is None for t in lagging):
+            mark = None
+        else:
+            mark = min(*(t for t in lagging if t is not None), now)
+        if mark is not None and (self.value is None or mark > self.value):
+            self.value = mark
+        return self.value

@@ -1,0 +1,298 @@
+"""The embedded pipeline: the whole of handrail in one process, with no Kafka and no server.
+
+    spool sessions --read--> ledger rows (exactly once, per source)
+                      └----> detectors --> alerts --> router --> channels (+ alert_delivered)
+                                       └-> halts ---> control log
+
+Every step reads what the agents' recorders have flushed to their spool sessions (whole
+Avro blocks, ``source``), hands the new events to the detectors (``detect``), and inserts
+rows into the ledger in batches (``writer``). Alerts, halts and delivery records become
+rows of the pipeline's own source (``outputs``). Two positions make a crash (``kill -9``)
+lose and repeat nothing:
+
+* *ingested*, per source: the ledger's own highest offset. Reading resumes after it;
+  rows are rebuilt identically, so the chain checkpoints agree.
+* *detected*, per source: how far the detectors have judged, kept in the journal with
+  their state, the router's state and the own events not yet in the ledger
+  (``journal``). The journal is committed before anything leaves the process (a finding's
+  alert, halt or page), so after a crash the detectors go on from a state that has seen
+  exactly the events up to *detected*, and nothing they published is published again;
+  events past *detected* are judged again (they produced nothing that left).
+
+A consumed segment is deleted once both positions cover it. Ticks (absence: silence,
+stalled handoffs, sequence gaps) use the read mark: the wall clock once everything written
+has been read. Pages are the one thing delivered at least once: a crash between a
+channel's answer and the next commit (a few milliseconds) delivers that alert again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from handrail.embedded.detect import Detectors, ReadMark
+from handrail.embedded.journal import Journal
+from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
+from handrail.embedded.positions import lowest, pipeline_topic, source_topic
+from handrail.embedded.source import Item, Read, Source
+from handrail.embedded.writer import LedgerWriter, own_rows, spool_rows
+from handrail.ledger.batches import Message
+from handrail.ledger.checkpoints import Checkpoints
+from handrail.processors.findings import Finding
+from handrail.processors.publisher import FindingEvents
+from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.producers.control_log import ControlLog
+from handrail.schemas import DecodeError, EventRecord, decode
+from handrail.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOURNAL = "pipeline"
+"""The journal's files in the ledger's checkpoint directory: ``pipeline.{log,snapshot,lock}``."""
+POLL_S = 0.1
+COMMIT_S = 1.0
+"""The journal is committed at least this often while detector state changes."""
+DRAIN_S = 5.0
+"""On stop, pages still being delivered get this long before they wait for the next run."""
+
+
+@dataclass
+class PipelineStats:
+    events: int = 0
+    """Event rows written to the ledger."""
+    alerts: int = 0
+    halts: int = 0
+    deleted: int = 0
+    """Spool segments deleted once consumed."""
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, client: Any) -> None:
+        p = settings.processors
+        self.settings = settings
+        directory = settings.ledger.checkpoint_dir
+        self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync)
+        self.writer = LedgerWriter(client, Checkpoints(directory))
+        self.detected = Tracked(self.journal.map("detected"))
+        self.detectors = Detectors(p.rules, self.journal.map("state"))
+        self.router_state = Tracked(self.journal.map("router"))
+        self.own_topic = pipeline_topic(p.app_id)
+        self.outputs = Outputs(
+            Tracked(self.journal.map("own")), Tracked(self.journal.map("outbox")),
+            Tracked(self.journal.map("control")), self.writer.resume(self.own_topic),
+        )  # fmt: skip
+        self.encoder = FindingEvents(p.app_id, p.owners)
+        self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
+        self.control_log = ControlLog(settings.spool.control_log)
+        self.sources: dict[str, Source] = {}
+        self.pending: dict[str, list[Item]] = defaultdict(list)
+        self.mark = ReadMark()
+        self.last_read: dict[str, float] = {}
+        self.committed: dict[str, int] = dict(self.detected.data)
+        self.stats = PipelineStats()
+        self._due_since: float | None = None
+        self._last_commit = self._last_tick = 0.0
+        self._outbox_ready = asyncio.Event()
+        self._stopping = False
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> PipelineStats:
+        """Run until ``stop`` is set; then deliver what it can, write everything read."""
+        await asyncio.to_thread(self._recover)
+        delivery = asyncio.create_task(self._deliver(), name="handrail-deliver")
+        try:
+            while not stop.is_set():
+                if not await self.step() and not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), POLL_S)
+        finally:
+            self._stopping = True
+            self._outbox_ready.set()
+            try:
+                await asyncio.wait_for(delivery, DRAIN_S)
+            except TimeoutError:
+                log.warning("stopping: %d alerts wait for the next run", len(self.outputs.outbox))
+            await self.step(final=True)
+            self._commit()
+        return self.stats
+
+    async def step(self, final: bool = False) -> bool:
+        """Read, judge, publish, write what is due; True if anything was read."""
+        reads = await asyncio.to_thread(self._poll)
+        now = time.time()
+        records: list[EventRecord] = []
+        behind: list[float | None] = []
+        for topic, read in reads.items():
+            self._take(topic, read, records)
+            if not read.drained:
+                behind.append(self.last_read.get(topic))
+        findings = self.detectors.observe(records, now)
+        if now - self._last_tick >= self.settings.processors.tick_interval_s:
+            self._last_tick = now
+            mark = self.mark.update(behind, now)
+            if mark is not None:
+                findings += self.detectors.tick(mark)
+        if findings:
+            self._publish(findings)
+        elif time.monotonic() - self._last_commit >= COMMIT_S:
+            self._commit()
+        if self._due(final):
+            spool = {t: items for t, items in self.pending.items() if items}
+            own = self.outputs.messages(self.writer.ingested.get(self.own_topic))
+            self.pending, self._due_since = defaultdict(list), None
+            self.stats.events += await asyncio.to_thread(self._write, spool, own)
+            self.outputs.written(self.writer.ingested.get(self.own_topic))
+            self._delete()
+        return bool(records) or any(r.items for r in reads.values())
+
+    def _take(self, topic: str, read: Read, records: list[EventRecord]) -> None:
+        """Sort what a source produced: rows the ledger lacks, events not yet judged."""
+        ingested, detected = self.writer.ingested.get(topic), self.detected.get(topic)
+        for item in read.items:
+            if ingested is None or item.offset > ingested:
+                self.pending[topic].append(item)
+            if item.record is not None:
+                self.last_read[topic] = item.record["time"].timestamp()
+                if detected is None or item.offset > detected:
+                    records.append(item.record)
+        if read.items and (detected is None or read.items[-1].offset > detected):
+            self.detected[topic] = read.items[-1].offset
+
+    def _publish(self, findings: list[Finding]) -> None:
+        """Findings leave the process only once the journal has them (and their state)."""
+        alerts, halts = self.outputs.publish(self.encoder, findings)
+        self.stats.alerts += alerts
+        self._commit()
+        if halts:
+            self._append_halts(check=False)
+        if alerts:
+            self._outbox_ready.set()
+
+    def _due(self, final: bool) -> bool:
+        rows = sum(map(len, self.pending.values()))
+        if not rows and not self.outputs.messages(self.writer.ingested.get(self.own_topic)):
+            return False
+        now = time.monotonic()
+        if self._due_since is None:
+            self._due_since = now
+        ledger = self.settings.ledger
+        return (
+            final
+            or rows >= ledger.batch_max_events
+            or now - self._due_since >= ledger.batch_max_seconds
+        )
+
+    # -- I/O, on a worker thread -------------------------------------------------------------
+
+    def _poll(self) -> dict[str, Read]:
+        self._discover()
+        limit = self.settings.ledger.batch_max_events
+        return {topic: source.poll(limit) for topic, source in self.sources.items()}
+
+    def _discover(self) -> None:
+        """Every session directory of the spool is a source (resumed from the ledger)."""
+        try:
+            found = sorted(p for p in self.settings.spool.dir.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return
+        for directory in found:
+            topic = source_topic(directory.name)
+            if topic not in self.sources:
+                ingested = self.writer.resume(topic)
+                start = lowest(ingested, self.detected.get(topic))
+                self.sources[topic] = Source(directory, start)
+
+    def _write(self, spool: dict[str, list[Item]], own: list[Message]) -> int:
+        batch = {topic: spool_rows(topic, items) for topic, items in spool.items()}
+        if own:
+            batch[self.own_topic] = own_rows(self.own_topic, own)
+        return self.writer.write(batch)
+
+    def _recover(self) -> None:
+        """After a crash: the own events the journal has and the ledger lacks, the halts
+        the control log lacks."""
+        missing = self.outputs.messages(self.writer.ingested.get(self.own_topic))
+        if missing:
+            log.info("recovering %d own events into the ledger", len(missing))
+            self.writer.write({self.own_topic: own_rows(self.own_topic, missing)})
+        self.outputs.written(self.writer.ingested.get(self.own_topic))
+        self._append_halts(check=True)
+        self._commit()
+
+    # -- side effects ----------------------------------------------------------------------
+
+    def _append_halts(self, check: bool) -> None:
+        """Halts to the control log, once: ``check`` skips those already there (a crash
+        between appending and committing)."""
+        queued = by_offset(self.outputs.control)
+        values = [bytes.fromhex(value) for _, value in queued]
+        if check and values:
+            present = {_event_id(v) for v in self.control_log.read()[0]}
+            values = [v for v in values if _event_id(v) not in present]
+        self.control_log.append(values)
+        self.stats.halts += len(values)
+        for offset, _ in queued:
+            del self.outputs.control[str(offset)]
+
+    async def _deliver(self) -> None:
+        """The alert router, over the outbox in order; commits after every alert."""
+        alerts = self.settings.alerts
+        async with AlertRouter(alerts, self.delivery_events, self.router_state) as router:
+            while True:
+                queued = by_offset(self.outputs.outbox)
+                if not queued:
+                    if self._stopping:
+                        return
+                    self._outbox_ready.clear()
+                    await self._outbox_ready.wait()
+                    continue
+                offset, value = queued[0]
+                try:
+                    await router.handle(decode(bytes.fromhex(value))[1])
+                except (DecodeError, MalformedAlertError) as exc:
+                    log.error("alert at own offset %s cannot be delivered: %s", offset, exc)
+                del self.outputs.outbox[str(offset)]
+                self._commit()
+
+    def _delete(self) -> None:
+        for topic, source in list(self.sources.items()):
+            self.stats.deleted += source.delete(self.writer.ingested.get(topic),
+                                                self.committed.get(topic))  # fmt: skip
+            if source.exhausted and source.removed:
+                del self.sources[topic]
+                self.writer.forget(topic)
+                self.pending.pop(topic, None)
+                self.last_read.pop(topic, None)
+                if topic in self.detected:
+                    del self.detected[topic]
+
+    def _commit(self) -> None:
+        self.journal.commit({
+            "state": self.detectors.take_changed(),
+            "detected": self.detected.take_changed(),
+            "router": self.router_state.take_changed(),
+            "own": self.outputs.own.take_changed(),
+            "outbox": self.outputs.outbox.take_changed(),
+            "control": self.outputs.control.take_changed(),
+        })  # fmt: skip
+        self.committed = dict(self.detected.data)
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()
+        self.writer.close()
+        self.journal.close()
+
+
+def _event_id(value: bytes) -> str:
+    try:
+        return str(decode(value)[1]["event_id"])
+    except DecodeError:
+        return ""

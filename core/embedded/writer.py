@@ -1,0 +1,125 @@
+"""The embedded pipeline's ledger writer: rows of several sources, chained, checkpointed
+and inserted in order, exactly once (I/O).
+
+The same rules as the Kafka sink (``ledger/sink.py``), with each source a topic of its own
+(partition 0): rows come from ``ledger.rows.to_row`` (spool records) or
+``ledger.batches.build`` (the pipeline's own encoded events), each source's chain head is
+checkpointed before the insert that ends there, and a source resumes from the ledger's own
+highest offset (``ledger.sink.resume_point``). A batch is one insert per table: the runs of
+every source for the same table go together (``merged``), so each source's rows still land
+in offset order, each run in one part.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from handrail.embedded.source import Item
+from handrail.ledger.batches import Item as Row
+from handrail.ledger.batches import Message, build, inserts, runs
+from handrail.ledger.chain import chain
+from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.inserter import Insert, Inserter
+from handrail.ledger.rows import COLUMNS, to_row
+from handrail.ledger.sink import QUARANTINE_COLUMNS, resume_point
+
+PARTITION = 0
+Planned = tuple[str, list[dict[str, Any]], str]
+"""One insert: ``(table, rows, deduplication token)``."""
+
+
+def spool_rows(topic: str, items: list[Item]) -> list[Row]:
+    """The ledger rows of items read from a spool source (no hashes yet)."""
+    rows: list[Row] = []
+    for item in items:
+        error = item.error
+        if item.record is not None:
+            try:
+                row = to_row(item.record, item.schema_version, topic, PARTITION, item.offset)
+                rows.append(("events", row))
+                continue
+            except Exception as exc:  # a decoded record the ledger cannot take
+                error = f"{type(exc).__name__}: {exc}"
+                item.raw = orjson.dumps(item.record, default=str)
+        error_type, _, message = error.partition(": ")
+        rows.append(("quarantine", {
+            "topic": topic, "partition": PARTITION, "offset": item.offset, "key_hex": "",
+            "raw_hex": item.raw.hex(), "error_type": error_type, "error": message,
+        }))  # fmt: skip
+    return rows
+
+
+def own_rows(topic: str, messages: list[Message]) -> list[Row]:
+    """The ledger rows of the pipeline's own encoded events (offset, key, value)."""
+    return build(topic, PARTITION, messages)
+
+
+def merged(per_source: list[list[Planned]]) -> list[Planned]:
+    """Each source's inserts (in its order) merged across sources: an insert takes the next
+    insert of every source bound for the same table as the first source's next one."""
+    queues = [deque(plan) for plan in per_source if plan]
+    out: list[Planned] = []
+    while queues:
+        table = queues[0][0][0]
+        rows: list[dict[str, Any]] = []
+        tokens: list[str] = []
+        for queue in queues:
+            if queue[0][0] == table:
+                _, part, token = queue.popleft()
+                rows.extend(part)
+                tokens.append(token)
+        queues = [q for q in queues if q]
+        out.append((table, rows, "|".join(tokens)))
+    return out
+
+
+class LedgerWriter:
+    """Writes batches of rows, per source, exactly once; knows each source's position."""
+
+    def __init__(self, client: Any, checkpoints: Checkpoints) -> None:
+        self._client = client
+        self._checkpoints = checkpoints
+        self._heads: dict[str, str] = {}
+        self.ingested: dict[str, int | None] = {}
+        """Per source: the highest offset in the ledger (None: nothing yet)."""
+        self._inserter = Inserter(client, lambda insert: None)
+
+    def resume(self, topic: str) -> int | None:
+        """Where the ledger has a source up to; remembers its chain head."""
+        offset, head = resume_point(self._client, topic, PARTITION)
+        self._heads[topic], self.ingested[topic] = head, offset
+        return offset
+
+    def forget(self, topic: str) -> None:
+        self._heads.pop(topic, None)
+        self.ingested.pop(topic, None)
+
+    def write(self, batch: dict[str, list[Row]]) -> int:
+        """Chain, checkpoint and insert the rows of each source (offset order, after what
+        the ledger has); return when the ledger has them all. Returns the event rows."""
+        plans, events = [], 0
+        for topic, items in batch.items():
+            if not items:
+                continue
+            rows = [row for table, row in items if table == "events"]
+            head = self._heads[topic] = chain(rows, self._heads[topic])  # resume() first
+            if rows:
+                self._checkpoints.write(topic, PARTITION, rows[-1]["offset"], head)
+            events += len(rows)
+            plans.append(inserts(topic, {PARTITION: runs(items)}))
+        for table, rows, token in merged(plans):
+            columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
+            values = list(map(itemgetter(*columns), rows))
+            self._inserter.submit(Insert(table, columns, values, token))
+        self._inserter.wait()
+        for topic, items in batch.items():
+            if items:
+                self.ingested[topic] = items[-1][1]["offset"]
+        return events
+
+    def close(self) -> None:
+        self._inserter.close()
