@@ -3,7 +3,7 @@
 Thin wiring, like ``processors/app.py`` without Faust: each event is routed to its state
 keys (``detection.routes``) and judged there by ``Detection``; ``tick`` lets time reveal
 what is absent, visiting the keys ``TickSchedule`` names. There is one reader, so the
-clock for absence is simply how far the pipeline has read (``ReadMark``). ``changed``
+clock for absence is simply whether the pipeline has read everything (``ReadMark``). ``changed``
 collects the keys whose state changed since the journal last took them.
 """
 
@@ -76,22 +76,15 @@ class Detectors:
 
 
 class ReadMark:
-    """The clock for absence: the wall clock when everything written has been read, else
-    the time of the last event read from the sources still behind (never ahead of the
-    wall clock, never going back). Unknown while a source behind has not been read yet."""
+    """The clock for absence: the wall clock once everything written has been read. While
+    a backlog is read (after a restart, or under load) it stands still: an event not read
+    yet is never taken for one that did not come. Never goes back; unknown until the
+    first time everything was read."""
 
     def __init__(self) -> None:
         self.value: float | None = None
 
-    def update(self, behind: Iterable[float | None], now: float) -> float | None:
-        """``behind``: per source with more to read, the time of its last event read."""
-        lagging = list(behind)
-        if not lagging:
-            mark: float | None = now
-        elif any(t is None for t in lagging):
-            mark = None
-        else:
-            mark = min(*(t for t in lagging if t is not None), now)
-        if mark is not None and (self.value is None or mark > self.value):
-            self.value = mark
+    def update(self, caught_up: bool, now: float) -> float | None:
+        if caught_up and (self.value is None or now > self.value):
+            self.value = now
         return self.value

@@ -21,8 +21,9 @@ lose and repeat nothing:
 
 A consumed segment is deleted once both positions cover it. Ticks (absence: silence,
 stalled handoffs, sequence gaps) use the read mark: the wall clock once everything written
-has been read. Pages are the one thing delivered at least once: a crash between a
-channel's answer and the next commit (a few milliseconds) delivers that alert again.
+has been read; it stands still while a backlog is read. Pages are the one thing delivered
+at least once: a crash between a channel's answer and the next commit (a few
+milliseconds) delivers that alert again.
 """
 
 from __future__ import annotations
@@ -92,7 +93,6 @@ class Pipeline:
         self.sources: dict[str, Source] = {}
         self.pending: dict[str, list[Item]] = defaultdict(list)
         self.mark = ReadMark()
-        self.last_read: dict[str, float] = {}
         self.committed: dict[str, int] = dict(self.detected.data)
         self.stats = PipelineStats()
         self._due_since: float | None = None
@@ -127,15 +127,12 @@ class Pipeline:
         reads = await asyncio.to_thread(self._poll)
         now = time.time()
         records: list[EventRecord] = []
-        behind: list[float | None] = []
         for topic, read in reads.items():
             self._take(topic, read, records)
-            if not read.drained:
-                behind.append(self.last_read.get(topic))
         findings = self.detectors.observe(records, now)
         if now - self._last_tick >= self.settings.processors.tick_interval_s:
             self._last_tick = now
-            mark = self.mark.update(behind, now)
+            mark = self.mark.update(all(r.drained for r in reads.values()), now)
             if mark is not None:
                 findings += self.detectors.tick(mark)
         if findings:
@@ -157,10 +154,8 @@ class Pipeline:
         for item in read.items:
             if ingested is None or item.offset > ingested:
                 self.pending[topic].append(item)
-            if item.record is not None:
-                self.last_read[topic] = item.record["time"].timestamp()
-                if detected is None or item.offset > detected:
-                    records.append(item.record)
+            if item.record is not None and (detected is None or item.offset > detected):
+                records.append(item.record)
         if read.items and (detected is None or read.items[-1].offset > detected):
             self.detected[topic] = read.items[-1].offset
 
@@ -268,7 +263,6 @@ class Pipeline:
                 del self.sources[topic]
                 self.writer.forget(topic)
                 self.pending.pop(topic, None)
-                self.last_read.pop(topic, None)
                 if topic in self.detected:
                     del self.detected[topic]
 

@@ -1,0 +1,62 @@
+"""Positions of spool events as ledger offsets, and when a segment is covered."""
+
+from __future__ import annotations
+
+import pytest
+
+from handrail.embedded.positions import (
+    REST,
+    covered,
+    lowest,
+    next_position,
+    position,
+    segment_number,
+    source_topic,
+    split,
+)
+
+
+def test_offsets_grow_in_reading_order_and_split_back() -> None:
+    order = [(1, 0), (1, 1), (1, 9_999), (1, REST), (2, 0), (12, 3)]
+    offsets = [position(s, i) for s, i in order]
+    assert offsets == sorted(offsets)
+    assert [split(o) for o in offsets] == order
+
+
+def test_an_index_past_the_rest_marker_is_refused() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        position(1, REST + 1)
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [(None, (0, 0)), (position(3, 4), (3, 5)), (position(3, REST), (4, 0))],
+)
+def test_reading_resumes_right_after_an_offset(offset: int | None, expected: tuple) -> None:
+    assert next_position(offset) == expected
+
+
+def test_names() -> None:
+    assert source_topic("0179-abc") == "spool:0179-abc"
+    assert segment_number("seg-00000007.avro") == 7
+    assert segment_number("seg-00000007.cursor") is None
+    assert segment_number("lock") is None
+
+
+def test_lowest_is_unknown_when_any_side_has_nothing() -> None:
+    assert lowest(5, 9) == 5
+    assert lowest(5, None) is None
+
+
+@pytest.mark.parametrize(
+    ("last", "done", "expected"),
+    [
+        (None, (None, None), True),  # a segment with nothing in it
+        (10, (10, 10), True),
+        (10, (12, 10), True),
+        (10, (12, 9), False),  # the detectors have not judged it all yet
+        (10, (None, 12), False),  # the ledger has nothing of this source
+    ],
+)
+def test_covered(last: int | None, done: tuple, expected: bool) -> None:
+    assert covered(last, *done) is expected
