@@ -4,8 +4,8 @@ the control log, forgotten once written; deliveries recorded as events of their 
 from __future__ import annotations
 
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked
-from handrail.embedded.writer import merged, spool_rows
 from handrail.embedded.source import Item
+from handrail.embedded.writer import merged, spool_rows
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
 from handrail.schemas import decode, event_type
@@ -26,7 +26,8 @@ def test_findings_become_rows_an_outbox_entry_and_a_halt_numbered_after_the_ledg
     out = outputs(after=41)
     assert out.publish(FindingEvents("handrail-processors", {}), [STORM]) == (1, 1)
     assert sorted(out.own) == ["42", "43"]
-    assert list(out.outbox) == ["42"] and list(out.control) == ["43"]
+    assert list(out.outbox) == ["42"]
+    assert list(out.control) == ["43"]
     kinds = [event_type(decode(value)[1]) for _, _, value in out.messages(after=41)]
     assert kinds == ["alert_raised", "halt"]
     assert [m[0] for m in out.messages(after=42)] == [43]

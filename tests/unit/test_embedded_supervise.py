@@ -19,8 +19,8 @@ def test_restart_delay_backs_off_and_resets_after_a_steady_run() -> None:
 
 def test_a_failing_child_is_restarted_and_a_stop_stops_every_child(tmp_path: Path) -> None:
     starts = tmp_path / "starts"
-    flaky = Child("flaky", [sys.executable, "-c",
-                            f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"])  # fmt: skip
+    fail = f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(3)"
+    flaky = Child("flaky", [sys.executable, "-c", fail])
     steady = Child("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
     stop = threading.Event()
     thread = threading.Thread(target=supervise, args=([flaky, steady], stop, 0.05))
@@ -31,5 +31,6 @@ def test_a_failing_child_is_restarted_and_a_stop_stops_every_child(tmp_path: Pat
     stop.set()
     thread.join(40)
     assert len(starts.read_text()) >= 3  # restarted after 0.5 s, then 1 s
-    assert steady.process is not None and steady.process.returncode is not None
+    assert steady.process is not None
+    assert steady.process.returncode is not None
     assert not thread.is_alive()
