@@ -9,14 +9,13 @@ import typer
 from rich.console import Console
 
 from handrail import __version__
-from handrail.demo import tickets as workload
 from handrail.embedded.cli import run
 from handrail.governance.cli import approvals_app, resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app
 from handrail.producers.spool import read_all
 from handrail.render import events_table
-from handrail.settings import KafkaSettings, Settings, SpoolSettings
+from handrail.settings import Settings, SpoolSettings
 
 app = typer.Typer(
     help="handrail: audit ledger and governance for LLM agents.", no_args_is_help=True
@@ -36,31 +35,43 @@ console = Console()
 SpoolDir = Annotated[Path | None, typer.Option(help="Spool directory (default from settings).")]
 
 
-def _settings(spool_dir: Path | None, kafka: str | None = None) -> Settings:
+def _settings(spool_dir: Path | None) -> Settings:
     settings = Settings()
     if spool_dir is not None:
         settings.spool = SpoolSettings(**{**settings.spool.model_dump(), "dir": spool_dir})
-    if kafka is not None:
-        settings.kafka = KafkaSettings(
-            **{**settings.kafka.model_dump(), "bootstrap_servers": kafka}
-        )
     return settings
 
 
 @app.command()
 def demo(
-    spool_dir: SpoolDir = None,
-    kafka: Annotated[str | None, typer.Option(help="Ship to this Kafka instead.")] = None,
-    workflows: Annotated[int, typer.Option(min=1)] = 2,
+    kafka: Annotated[str | None, typer.Option(help="Run through this Kafka instead.")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="The demo's data (wiped first).")] = Path(
+        ".handrail/demo"
+    ),
+    seconds: Annotated[float, typer.Option(min=25, help="Length of the workload.")] = 32,
+    settle: Annotated[float, typer.Option(help="Most seconds to wait for the last alerts.")] = 45,
 ) -> None:
-    """Record a small multi-agent workflow and show its events."""
-    settings = _settings(spool_dir, kafka)
-    ids = workload.run(settings, workflows)
-    where = settings.kafka.bootstrap_servers or settings.spool.dir
-    console.print(f"[bold]recorded workflows[/] {', '.join(ids)} -> {where}")
-    if settings.kafka.bootstrap_servers is None:
-        records = [r for r in read_all(settings.spool.dir) if r["workflow_id"] in ids]
-        console.print(events_table(records, f"{len(records)} events in the spool"))
+    """A support pipeline of agents at work, the essay's failures among normal traffic:
+    watch them detected, paged and halted, then see the bad database write explained."""
+    from handrail.demo.scenario import BAD_WORKFLOW  # noqa: PLC0415 - loads the demo only here
+    from handrail.demo.show import Demo  # noqa: PLC0415
+
+    show = Demo(directory, kafka, console)
+    result = show.run(seconds, settle)
+    console.rule("the bad database write, explained")
+    show.explain_bad_write()
+    console.rule("the ledger")
+    console.print(
+        f"{result.events} events and {len(result.alerts)} alerts and halts in {result.ledger}\n"
+        f"  HANDRAIL_LEDGER__DSN={result.ledger} handrail explain {BAD_WORKFLOW}\n"
+        f"  HANDRAIL_LEDGER__DSN={result.ledger} handrail sql "
+        '"SELECT agent, round(sum(cost_usd), 2) AS usd FROM events GROUP BY agent"',
+        highlight=False,
+    )
+    missing = result.missing()
+    if missing:
+        console.print(f"[red]no alert from: {', '.join(missing)}[/]")
+        raise typer.Exit(1)
 
 
 @spool_app.command("show")

@@ -75,18 +75,34 @@ def chdb_path(dsn: str) -> Path | None:
 def open_reader(dsn: str, wait_s: float = 10.0) -> Reader:
     """A reader for ``dsn``; for a chdb ledger held by another process, its owner.
 
-    While the ledger is busy and no owner has announced itself (another short-lived
-    reader holds it, or the owner is starting), keep trying for ``wait_s`` seconds.
+    The owner is asked first when one has announced itself (and answers), so that a
+    reader does not knock on a held ledger; while the ledger is busy and no owner
+    answers (another short-lived reader holds it, or the owner is starting), keep trying
+    for ``wait_s`` seconds.
     """
     path = chdb_path(dsn)
     deadline = time.monotonic() + wait_s
     while True:
+        owner = _owner(path / OWNER_FILE) if path else None
+        if owner is not None:
+            return owner
         try:
             return ClientReader(connect(dsn))
         except LedgerBusyError:
-            owner = path / OWNER_FILE if path else None
-            if owner is not None and owner.exists():
-                return OwnerReader(json.loads(owner.read_text())["url"])
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
+
+
+def _owner(file: Path) -> OwnerReader | None:
+    """The reader of the owner that ``file`` announces, if it answers."""
+    try:
+        reader = OwnerReader(json.loads(file.read_text())["url"])
+    except (OSError, ValueError, KeyError):
+        return None
+    try:
+        reader.query("SELECT 1")
+    except httpx.HTTPError:  # a stale announcement (the owner was killed)
+        reader.close()
+        return None
+    return reader

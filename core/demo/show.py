@@ -1,0 +1,197 @@
+"""``handrail demo``: the scenario's agents at work while ``handrail run`` (a child
+process, as a user runs it) fills the ledger, detects, pages and halts; the alerts are
+shown as they reach the ledger; at the end, the explanation of the bad database write.
+
+On the embedded default nothing but Python is needed; with ``--kafka`` the same scenario
+goes through Kafka, the sink and a Faust worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from handrail.demo.scenario import BAD_WORKFLOW, RULES, Scenario
+from handrail.demo.supervisor import Supervisor
+from handrail.ledger.explain import explain
+from handrail.ledger.reader import OWNER_FILE, QueryError, chdb_path, open_reader
+from handrail.render import decision_tree
+from handrail.settings import (
+    KafkaSettings,
+    LedgerSettings,
+    ProcessorSettings,
+    Settings,
+    SpoolSettings,
+)
+
+EXPECTED = ("retry-storm", "handoff-stalled", "spend-cap", "silence", "spend-drift", "rights")
+"""The detectors whose alerts the demo must raise (the prefix of each dedup key)."""
+
+ALERTS_SQL = """
+SELECT time, type, JSONExtractString(event_json, 'payload', 'dedup_key') AS dedup_key,
+       JSONExtractString(event_json, 'payload', 'severity') AS severity,
+       JSONExtractString(event_json, 'payload', 'summary') AS summary, reason
+FROM events WHERE type IN ('alert_raised', 'halt') ORDER BY time
+"""
+
+
+@dataclass
+class DemoResult:
+    alerts: list[dict[str, Any]]
+    """Alerts raised and halts, as the ledger holds them."""
+    events: int
+    ledger: str
+
+    def missing(self) -> list[str]:
+        raised = {a["dedup_key"].split(":")[0] for a in self.alerts if a["type"] == "alert_raised"}
+        return [name for name in EXPECTED if name not in raised]
+
+
+def demo_settings(base: Path, kafka: str | None) -> Settings:
+    """Everything the demo writes lives under ``base``; on Kafka, each run has topics of
+    its own (the ledger starts empty, so nothing of an earlier run may be read back)."""
+    run = f"demo-{int(time.time()) % 100_000}" if kafka else "demo"
+    return Settings(
+        spool=SpoolSettings(dir=base / "spool", control_log=base / "control.log"),
+        ledger=LedgerSettings(dsn=f"chdb://{base / 'ledger'}", checkpoint_dir=base / "checkpoints"),
+        kafka=KafkaSettings(bootstrap_servers=kafka, events_topic=f"handrail.{run}.events"),
+        processors=ProcessorSettings(
+            app_id=f"handrail-{run}",
+            alerts_topic=f"handrail.{run}.alerts",
+            control_topic=f"handrail.{run}.control",
+            dead_letter_topic=f"handrail.{run}.dlq",
+            rules=RULES,
+        ),
+    )
+
+
+def run_env(settings: Settings) -> dict[str, str]:
+    """The settings as the variables ``handrail run`` reads."""
+    s, p = settings, settings.processors
+    env = {
+        "HANDRAIL_SPOOL__DIR": str(s.spool.dir),
+        "HANDRAIL_SPOOL__CONTROL_LOG": str(s.spool.control_log),
+        "HANDRAIL_LEDGER__DSN": s.ledger.dsn,
+        "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(s.ledger.checkpoint_dir),
+        "HANDRAIL_KAFKA__EVENTS_TOPIC": s.kafka.events_topic,
+        "HANDRAIL_PROCESSORS__APP_ID": p.app_id,
+        "HANDRAIL_PROCESSORS__ALERTS_TOPIC": p.alerts_topic,
+        "HANDRAIL_PROCESSORS__CONTROL_TOPIC": p.control_topic,
+        "HANDRAIL_PROCESSORS__DEAD_LETTER_TOPIC": p.dead_letter_topic,
+        "HANDRAIL_PROCESSORS__RULES": p.rules.model_dump_json(),
+    }
+    if s.kafka.bootstrap_servers:
+        env["HANDRAIL_KAFKA__BOOTSTRAP_SERVERS"] = s.kafka.bootstrap_servers
+    return env
+
+
+def create_topics(settings: Settings) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic  # noqa: PLC0415 - Kafka mode only
+    from kafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
+
+    p = settings.processors
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        for name in (settings.kafka.events_topic, p.alerts_topic, p.control_topic,
+                     p.dead_letter_topic):  # fmt: skip
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, p.partitions, p.replication_factor)])
+    finally:
+        admin.close()
+
+
+class Demo:
+    def __init__(self, base: Path, kafka: str | None, console: Console) -> None:
+        self.base, self.console = base, console
+        self.settings = demo_settings(base, kafka)
+        self.started = time.monotonic()
+        self._shown: set[tuple[str, str]] = set()
+        self._live = False
+        """``handrail run`` is running (and will serve the ledger)."""
+
+    def say(self, line: str) -> None:
+        self.console.print(f"[dim]{time.monotonic() - self.started:5.1f}s[/] {line}",
+                           highlight=False)  # fmt: skip
+
+    def run(self, seconds: float, settle_s: float) -> DemoResult:
+        if self.base.exists():
+            shutil.rmtree(self.base)  # the demo's own directory: a fresh start each time
+        self.base.mkdir(parents=True)
+        if self.settings.kafka.bootstrap_servers:
+            create_topics(self.settings)
+        log = (self.base / "run.log").open("wb")
+        command = [sys.executable, "-m", "handrail", "run"]
+        child = subprocess.Popen(command, env={**os.environ, **run_env(self.settings)},
+                                 stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        self.say(f"handrail run started (pid {child.pid}; its log: {self.base / 'run.log'})")
+        self._live = True
+        try:
+            scenario = Scenario(self.settings, self.say)
+            try:
+                with Supervisor(scenario.settings, self.say):
+                    self._while(lambda: scenario.run(seconds))
+            finally:
+                scenario.close()
+            self.say(f"{scenario.tickets} tickets handled; waiting for the last alerts")
+            deadline = time.monotonic() + settle_s
+            while time.monotonic() < deadline and self._poll().missing():
+                time.sleep(1.0)
+        finally:
+            child.send_signal(signal.SIGTERM)
+            child.wait(60)
+            log.close()
+            self._live = False
+        return self._poll()
+
+    def _while(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on a thread while alerts are polled every second."""
+        thread = threading.Thread(target=work, name="demo-scenario")
+        thread.start()
+        while thread.is_alive():
+            thread.join(1.0)
+            self._poll()
+
+    def _poll(self) -> DemoResult:
+        path = chdb_path(self.settings.ledger.dsn)
+        if self._live and path is not None and not (path / OWNER_FILE).exists():
+            return DemoResult([], 0, self.settings.ledger.dsn)  # not served yet
+        try:
+            reader = open_reader(self.settings.ledger.dsn, wait_s=2)
+        except Exception:  # the ledger is starting: try again next second
+            return DemoResult([], 0, self.settings.ledger.dsn)
+        try:
+            alerts = reader.query(ALERTS_SQL, {})
+            events = reader.query("SELECT count() AS n FROM events", {})[0]["n"]
+        except QueryError:
+            alerts, events = [], 0
+        finally:
+            reader.close()
+        for alert in alerts:
+            key = (alert["type"], alert["dedup_key"] or alert["reason"])
+            if key not in self._shown:
+                self._shown.add(key)
+                if alert["type"] == "halt":
+                    self.say(f"[bold magenta]HALT[/] {alert['reason']}")
+                else:
+                    colour = "red" if alert["severity"] == "critical" else "yellow"
+                    self.say(f"[bold {colour}]ALERT[/] {alert['summary']}")
+        return DemoResult(alerts, int(events), self.settings.ledger.dsn)
+
+    def explain_bad_write(self) -> None:
+        reader = open_reader(self.settings.ledger.dsn)
+        try:
+            self.console.print(decision_tree(explain(reader, BAD_WORKFLOW)))
+        finally:
+            reader.close()
