@@ -76,6 +76,8 @@ class Processors:
             "control": app.topic(p.control_topic, partitions=n),
         }
         self.dead = app.topic(p.dead_letter_topic, partitions=n)
+        self.ledger_copy = app.topic(kafka.events_topic)
+        """Alerts and halts are events too: a copy goes to the events topic, for the ledger."""
         self.state = app.Table(
             "detector-state", default=dict, partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -216,10 +218,10 @@ class Processors:
     # -- outputs ---------------------------------------------------------------------------
 
     async def publish(self, findings: list[Finding]) -> None:
-        futures = [
-            await self.outputs[o.topic].send(key=o.key, value=o.value)
-            for o in self.encoder.encode(findings)
-        ]
+        futures = []
+        for o in self.encoder.encode(findings):
+            futures.append(await self.outputs[o.topic].send(key=o.key, value=o.value))
+            futures.append(await self.ledger_copy.send(key=o.workflow_id.encode(), value=o.value))
         for future in futures:
             await future  # acknowledged before the state that remembers them is written
 

@@ -22,6 +22,8 @@ class Outgoing(NamedTuple):
     topic: Literal["alerts", "control"]
     key: bytes
     value: bytes
+    workflow_id: str
+    """The key of the event's copy on the events topic, for the ledger."""
 
 
 def alert_payload(finding: Finding, owners: dict[str, str]) -> Payload:
@@ -83,9 +85,9 @@ class FindingEvents:
             cause = finding.evidence[-1] if finding.evidence else None
             payload = alert_payload(finding, self._owners)
             alert_id, value = self._record(payload, finding.workflow_id, cause)
-            out.append(Outgoing("alerts", finding.dedup_key.encode(), value))
+            out.append(Outgoing("alerts", finding.dedup_key.encode(), value, finding.workflow_id))
             halt = halt_payload(finding)
             if halt is not None:
                 _, value = self._record(halt, finding.workflow_id, alert_id)
-                out.append(Outgoing("control", finding.agent.encode(), value))
+                out.append(Outgoing("control", finding.agent.encode(), value, finding.workflow_id))
         return out
