@@ -145,7 +145,7 @@ class Pipeline:
             self.pending, self._due_since = defaultdict(list), None
             self.stats.events += await asyncio.to_thread(self._write, spool, own)
             self.outputs.written(self.writer.ingested.get(self.own_topic))
-            self._delete()
+        self._delete()
         return bool(records) or any(r.items for r in reads.values())
 
     def _take(self, topic: str, read: Read, records: list[EventRecord]) -> None:
@@ -210,12 +210,8 @@ class Pipeline:
         return self.writer.write(batch)
 
     def _recover(self) -> None:
-        """After a crash: the own events the journal has and the ledger lacks, the halts
-        the control log lacks."""
-        missing = self.outputs.messages(self.writer.ingested.get(self.own_topic))
-        if missing:
-            log.info("recovering %d own events into the ledger", len(missing))
-            self.writer.write({self.own_topic: own_rows(self.own_topic, missing)})
+        """After a crash: forget the own events the ledger has (those it lacks go with the
+        next batch); append the halts the control log lacks."""
         self.outputs.written(self.writer.ingested.get(self.own_topic))
         self._append_halts(check=True)
         self._commit()
@@ -226,6 +222,8 @@ class Pipeline:
         """Halts to the control log, once: ``check`` skips those already there (a crash
         between appending and committing)."""
         queued = by_offset(self.outputs.control)
+        if not queued:
+            return
         values = [bytes.fromhex(value) for _, value in queued]
         if check and values:
             present = {_event_id(v) for v in self.control_log.read()[0]}
