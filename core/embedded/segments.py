@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from fastavro import block_reader
+from fastavro import parse_schema, schemaless_reader
 
 from handrail.embedded.errors import CorruptSegmentError
 from handrail.schemas import EventRecord, registry
@@ -34,15 +34,19 @@ class Header:
     codec: str
     schema_version: int
     """The registry version of the writer schema (0 when the registry does not know it)."""
+    writer: Any
+    """The writer schema, parsed."""
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One whole block: ``[start, end)`` in the file, sync marker included."""
+    """One whole block: ``[start, end)`` in the file, sync marker included; its records'
+    bytes start at ``body``."""
 
     start: int
     end: int
     count: int
+    body: int
 
 
 def _long(data: bytes, pos: int) -> tuple[int, int] | None:
@@ -104,13 +108,14 @@ def parse_header(data: bytes) -> Header | None:
     if pos + SYNC_SIZE > len(data):
         return None
     try:
-        fp = crc64_avro(json.loads(meta["avro.schema"]))
+        schema = json.loads(meta["avro.schema"])
+        writer = parse_schema(schema)
     except (KeyError, ValueError) as exc:
         raise CorruptSegmentError(f"no readable writer schema in the header: {exc}") from exc
-    known = registry().by_fingerprint(fp)
+    known = registry().by_fingerprint(crc64_avro(schema))
     codec = meta.get("avro.codec", b"null").decode()
     version = known.version if known else 0
-    return Header(pos + SYNC_SIZE, data[pos : pos + SYNC_SIZE], codec, version)
+    return Header(pos + SYNC_SIZE, data[pos : pos + SYNC_SIZE], codec, version, writer)
 
 
 def frames(data: bytes, start: int, sync: bytes, limit: int) -> tuple[list[Frame], bool]:
@@ -133,20 +138,29 @@ def frames(data: bytes, start: int, sync: bytes, limit: int) -> tuple[list[Frame
             break
         if data[end - SYNC_SIZE : end] != sync:
             return out, True
-        out.append(Frame(pos, end, count[0]))
+        out.append(Frame(pos, end, count[0], size[1]))
         records += count[0]
         pos = end
     return out, False
 
 
-def decode(header: bytes, data: bytes, block: Frame) -> list[EventRecord]:
-    """The records of one block (``data`` holds the file's bytes from where the caller
-    read; ``block`` is relative to it), read with the current schema."""
-    stream = io.BytesIO(header + data[block.start : block.end])
-    reader: Iterator[Any] = block_reader(
-        stream, reader_schema=registry().current.parsed, return_record_name=True
-    )
-    records: list[EventRecord] = [record for chunk in reader for record in chunk]
-    if len(records) != block.count:
-        raise CorruptSegmentError(f"a block says {block.count} records and holds {len(records)}")
+def decode(header: Header, data: bytes, block: Frame) -> list[EventRecord]:
+    """The records of one block (``block`` is relative to ``data``), read with the current
+    schema."""
+    body = data[block.body : block.end - SYNC_SIZE]
+    if header.codec == "deflate":
+        body = zlib.decompress(body, -15)
+    elif header.codec != "null":
+        raise CorruptSegmentError(f"unsupported codec {header.codec!r}")
+    current = registry().current
+    reader = None if header.schema_version == current.version else current.parsed
+    stream = io.BytesIO(body)
+    records: list[EventRecord] = [
+        cast(
+            "EventRecord", schemaless_reader(stream, header.writer, reader, return_record_name=True)
+        )
+        for _ in range(block.count)
+    ]
+    if stream.tell() != len(body):
+        raise CorruptSegmentError(f"a block of {block.count} records has bytes left over")
     return records

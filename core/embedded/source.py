@@ -71,7 +71,6 @@ class _Cursor:
     byte: int = 0
     index: int = 0
     header: Header | None = None
-    header_bytes: bytes = b""
     last: int | None = None
     """The offset of the last item of this segment handed out."""
 
@@ -162,7 +161,6 @@ class Source:
                 return False  # quarantined once the segment is finished
             if cursor.header is None:
                 return False
-            cursor.header_bytes = data[: cursor.header.size]
             data, cursor.byte = data[cursor.header.size :], cursor.header.size
         blocks, _ = frames(data, 0, cursor.header.sync, limit)  # corrupt: quarantined at finish
         for block in blocks:
@@ -179,7 +177,7 @@ class Source:
             return
         assert cursor.header is not None
         try:
-            records = decode(cursor.header_bytes, data, block)
+            records = decode(cursor.header, data, block)
         except Exception as exc:  # a whole block that does not decode: keep its bytes
             raw = data[block.start : block.end]
             out.append(Item(offsets[-1], None, raw=raw, error=f"{type(exc).__name__}: {exc}"))

@@ -31,7 +31,7 @@ def read_all(data: bytes) -> list[int]:
     body = data[header.size :]
     blocks, corrupt = frames(body, 0, header.sync, 10**6)
     assert not corrupt
-    return [r["sequence"] for block in blocks for r in decode(data[: header.size], body, block)]
+    return [r["sequence"] for block in blocks for r in decode(header, body, block)]
 
 
 def test_the_header_names_the_writer_schema_version(tmp_path: Path) -> None:
