@@ -8,9 +8,12 @@ and ``handrail processors run`` as supervised child processes (``supervise``).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 import threading
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -21,7 +24,7 @@ from handrail.embedded.supervise import CHILDREN, Child, handrail_argv, supervis
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
-from handrail.ledger.reader import chdb_path
+from handrail.ledger.reader import OWNER_FILE, chdb_path
 from handrail.settings import Settings
 
 console = Console(stderr=True)
@@ -42,6 +45,11 @@ def run() -> None:
     if settings.kafka.bootstrap_servers:
         _distributed(settings)
         return
+    path = chdb_path(settings.ledger.dsn)
+    holder = _owner(path)
+    if holder is not None:
+        console.print(f"[red]the ledger at {path} is held by a running process (pid {holder})[/]")
+        raise typer.Exit(1)
     client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
     migrate(client)
     try:
@@ -49,7 +57,6 @@ def run() -> None:
     except PipelineBusyError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    path = chdb_path(settings.ledger.dsn)
     owner = OwnerServer(client, path) if path else None
     console.print(
         f"handrail run: spool {settings.spool.dir} -> ledger {settings.ledger.dsn}; "
@@ -62,6 +69,18 @@ def run() -> None:
         if owner:
             owner.stop()
     console.print(f"handrail run stopped: {stats}")
+
+
+def _owner(path: Path | None) -> int | None:
+    """The pid of a live process that serves this embedded ledger (``handrail run`` or
+    ``handrail sink run``), if any: a second one would only wait for it."""
+    owner = path / OWNER_FILE if path else None
+    try:
+        pid = int(json.loads(owner.read_text())["pid"]) if owner else 0
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if pid > 0 else None
 
 
 async def _serve(pipeline: Pipeline) -> PipelineStats:

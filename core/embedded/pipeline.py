@@ -103,7 +103,8 @@ class Pipeline:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> PipelineStats:
-        """Run until ``stop`` is set; then deliver what it can, write everything read."""
+        """Run until ``stop`` is set; then deliver what it can, write everything read.
+        An error stops it at once (what was not committed is redone by the next run)."""
         await asyncio.to_thread(self._recover)
         delivery = asyncio.create_task(self._deliver(), name="handrail-deliver")
         try:
@@ -111,15 +112,17 @@ class Pipeline:
                 if not await self.step() and not stop.is_set():
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), POLL_S)
-        finally:
-            self._stopping = True
-            self._outbox_ready.set()
-            try:
-                await asyncio.wait_for(delivery, DRAIN_S)
-            except TimeoutError:
-                log.warning("stopping: %d alerts wait for the next run", len(self.outputs.outbox))
-            await self.step(final=True)
-            self._commit()
+        except BaseException:
+            delivery.cancel()
+            raise
+        self._stopping = True
+        self._outbox_ready.set()
+        try:
+            await asyncio.wait_for(delivery, DRAIN_S)
+        except TimeoutError:
+            log.warning("stopping: %d alerts wait for the next run", len(self.outputs.outbox))
+        await self.step(final=True)
+        self._commit()
         return self.stats
 
     async def step(self, final: bool = False) -> bool:
@@ -250,6 +253,8 @@ class Pipeline:
                     await router.handle(decode(bytes.fromhex(value))[1])
                 except (DecodeError, MalformedAlertError) as exc:
                     log.error("alert at own offset %s cannot be delivered: %s", offset, exc)
+                except Exception:  # a bug must not stop the deliveries after it
+                    log.exception("alert at own offset %s: delivery failed", offset)
                 del self.outputs.outbox[str(offset)]
                 self._commit()
 

@@ -148,6 +148,8 @@ class Source:
     def _read(self, cursor: _Cursor, out: list[Item], limit: int) -> bool:
         """Read whole blocks into ``out``; True when it stopped at ``limit``."""
         try:
+            if cursor.header is not None and cursor.path.stat().st_size <= cursor.byte:
+                return False  # nothing new (the usual case of an idle agent)
             with cursor.path.open("rb") as handle:
                 handle.seek(cursor.byte)
                 data = handle.read()
