@@ -333,8 +333,11 @@ def test_dockerfile_copies_every_package_folder() -> None:
     folders = set(pyproject["tool"]["setuptools"]["package-dir"].values())
     assert folders <= sources, folders - sources
     assert {"pyproject.toml", pyproject["project"]["readme"]} <= sources
+    package_dir: dict[str, str] = pyproject["tool"]["setuptools"]["package-dir"]
     for pattern_owner, patterns in pyproject["tool"]["setuptools"]["package-data"].items():
-        folder = pyproject["tool"]["setuptools"]["package-dir"][pattern_owner]
+        # the folder of a package: its own entry, or its parent's folder and the rest
+        parent = max((p for p in package_dir if pattern_owner.startswith(p)), key=len)
+        folder = package_dir[parent] + pattern_owner.removeprefix(parent).replace(".", "/")
         for pattern in patterns:
             assert list((ROOT / folder).glob(pattern)), f"{folder}/{pattern}"
     assert "handrail" in pyproject["project"]["scripts"]
