@@ -39,7 +39,7 @@ from typing import Any
 from handrail.embedded.detect import Detectors, ReadMark
 from handrail.embedded.journal import Journal
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
-from handrail.embedded.positions import lowest, pipeline_topic, source_topic
+from handrail.embedded.positions import lowest, pipeline_topic, session_of, source_topic
 from handrail.embedded.source import Item, Read, Source
 from handrail.embedded.writer import LedgerWriter, own_rows, spool_rows
 from handrail.ledger.batches import Message
@@ -200,7 +200,10 @@ class Pipeline:
         except FileNotFoundError:
             return
         for directory in found:
-            topic = source_topic(directory.name)
+            session = session_of(directory.name)
+            if session is None:
+                continue  # not a recorder's directory
+            topic = source_topic(session)
             if topic not in self.sources:
                 ingested = self.writer.resume(topic)
                 start = lowest(ingested, self.detected.get(topic))

@@ -1,7 +1,8 @@
 """Where an event of the spool sits, as the ledger's ``(topic, partition, offset)`` (pure).
 
-Each spool session directory is one *source*, like a Kafka partition: its rows carry
-``topic = "spool:<directory name>"`` and ``partition = 0``, and form one hash chain. The
+Each spool session directory ``<start-ns>-<session>`` is one *source*, like a Kafka
+partition: its rows carry ``topic = "spool:<session>"`` and ``partition = 0``, and form one
+hash chain (the session id is a random UUID's hex: one directory per session, ever). The
 offset of the record at ``index`` (0-based) of segment ``seg-NNNNNNNN.avro`` is
 ``NNNNNNNN << 32 | index``: it grows in reading order, and the ledger's highest offset of a
 source says exactly where reading resumes. ``REST`` as the index stands for the unreadable
@@ -21,6 +22,7 @@ INDEX_BITS = 32
 REST = (1 << INDEX_BITS) - 1
 """The index of a segment's unreadable remainder (no record has it: segments are smaller)."""
 _SEGMENT = re.compile(r"seg-(\d+)\.avro")
+_SESSION_DIR = re.compile(r"\d+-([0-9a-f]+)")
 
 
 def position(segment: int, index: int) -> int:
@@ -43,9 +45,16 @@ def next_position(offset: int | None) -> tuple[int, int]:
     return (segment + 1, 0) if index == REST else (segment, index + 1)
 
 
-def source_topic(session_dir: str) -> str:
-    """The ledger topic of a spool session directory."""
-    return f"{SPOOL}{session_dir}"
+def session_of(directory: str) -> str | None:
+    """The recorder session of a spool directory ``<start-ns>-<session>``; None for a
+    directory that is not a session's."""
+    match = _SESSION_DIR.fullmatch(directory)
+    return match[1] if match else None
+
+
+def source_topic(session: str) -> str:
+    """The ledger topic of a recorder session's spool directory."""
+    return f"{SPOOL}{session}"
 
 
 def pipeline_topic(app_id: str) -> str:

@@ -31,6 +31,7 @@ from handrail.embedded.positions import (
     next_position,
     position,
     segment_number,
+    session_of,
     source_topic,
 )
 from handrail.embedded.segments import Frame, Header, decode, frames, parse_header
@@ -84,7 +85,7 @@ def session_age(name: str, now_ns: int) -> float:
 class Source:
     def __init__(self, directory: Path, start: int | None) -> None:
         self.dir = directory
-        self.topic = source_topic(directory.name)
+        self.topic = source_topic(session_of(directory.name) or directory.name)
         segment, index = next_position(start)
         self._next = (segment, index)
         self._cursor: _Cursor | None = None

@@ -202,3 +202,13 @@ def counter(pipeline: Pipeline, limit: int) -> Callable[[], bool]:
 
     pipeline.step = counted  # type: ignore[method-assign]
     return lambda: steps[0] >= limit
+
+
+def test_a_directory_that_is_no_recorders_is_left_alone(tmp_path: Path, ledger: Any) -> None:
+    ids = record_storm(tmp_path)
+    (tmp_path / "spool" / "notes").mkdir()
+    restart(tmp_path, ledger)
+    assert [p.name for p in (tmp_path / "spool").iterdir()] == ["notes"]
+    assert not list((tmp_path / "spool" / "notes").iterdir())
+    rows = ledger.query("SELECT count() FROM events WHERE startsWith(topic, 'spool:')")
+    assert rows.result_rows == [(len(ids),)]

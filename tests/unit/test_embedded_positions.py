@@ -11,6 +11,7 @@ from handrail.embedded.positions import (
     next_position,
     position,
     segment_number,
+    session_of,
     source_topic,
     split,
 )
@@ -37,7 +38,11 @@ def test_reading_resumes_right_after_an_offset(offset: int | None, expected: tup
 
 
 def test_names() -> None:
-    assert source_topic("0179-abc") == "spool:0179-abc"
+    assert session_of("01795518336072409193-0397459c98324760890b924553d1b208") == (
+        "0397459c98324760890b924553d1b208"
+    )
+    assert session_of("notes") is None
+    assert source_topic("0397459c") == "spool:0397459c"
     assert segment_number("seg-00000007.avro") == 7
     assert segment_number("seg-00000007.cursor") is None
     assert segment_number("lock") is None
