@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,17 +31,24 @@ from handrail.settings import Settings
 console = Console(stderr=True)
 
 
-def run() -> None:
+def run(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log every delivery attempt and more.")
+    ] = False,
+) -> None:
     """Run handrail until Ctrl-C: agents' events into the ledger, detectors, alerts, halts.
 
-    With no Kafka configured (the embedded default) everything runs in this process: the
-    agents' spool in place of Kafka, the ledger in chdb (served to `handrail explain` and
-    `handrail sql` in other terminals). With HANDRAIL_KAFKA__BOOTSTRAP_SERVERS it runs the
-    ledger sink and a processors worker as child processes instead.
+    No Kafka configured (the embedded default): all of it in this process, from the spool.
+
+    The ledger is served to `handrail explain` and `handrail sql` in other terminals.
+
+    With HANDRAIL_KAFKA__BOOTSTRAP_SERVERS: the sink and a processors worker as children.
     """
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
     if settings.kafka.bootstrap_servers:
         _distributed(settings)
