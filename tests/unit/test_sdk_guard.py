@@ -96,28 +96,30 @@ def test_an_approval_nobody_gives_expires_into_a_deny(tmp_path: Path) -> None:
 
 def test_a_decorated_call_waits_for_its_approval_each_time(tmp_path: Path) -> None:
     granted: list[str] = []
+    agent, person = settings(tmp_path), settings(tmp_path)  # the file is written once, here
+    person.governance.file = None  # a person at the CLI is not under rules
 
     def approver() -> None:  # a person with the CLI: grants what is pending, twice
         deadline = time.monotonic() + 10
         while len(granted) < 2 and time.monotonic() < deadline:
-            for pending in read_control(settings(tmp_path)).pending():
+            for pending in read_control(person).pending():
                 if pending.approval_id not in granted:
-                    with Recorder(settings(tmp_path), AgentIdentity(name="cli")) as cli:
+                    with Recorder(person, AgentIdentity(name="cli")) as cli:
                         cli.record(ApprovalGranted(approval_id=pending.approval_id,
                                                    approver="alice", reason="ok"))  # fmt: skip
                     granted.append(pending.approval_id)
             time.sleep(0.02)
 
-    person = threading.Thread(target=approver)
-    person.start()
-    with recorder(tmp_path) as rec:
+    thread = threading.Thread(target=approver)
+    thread.start()
+    with Recorder(agent, AgentIdentity(name="writer", owner="team-data")) as rec:
 
         @rec.guard("db.customers.write")
         def write(row: int) -> int:
             return row * 2
 
         assert [write(1), write(2)] == [2, 4]
-    person.join()
+    thread.join()
     executed = [p for kind, p in recorded(tmp_path) if kind == "action_executed"]
     assert sorted(p["approval_id"] for p in executed) == sorted(granted)
     assert len(set(granted)) == 2  # one approval per call
