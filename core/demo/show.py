@@ -97,6 +97,24 @@ def run_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def wait_for_workers(settings: Settings, timeout_s: float = 120.0) -> bool:
+    """Wait until the processors' consumer group is stable with a member (Kafka mode)."""
+    from kafka.admin import KafkaAdminClient  # noqa: PLC0415 - Kafka mode only
+
+    group, deadline = settings.processors.app_id, time.monotonic() + timeout_s
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # the group does not exist yet
+                found = admin.describe_groups([group])[group]
+                if found["group_state"] == "Stable" and found["members"]:
+                    return True
+            time.sleep(0.5)
+        return False
+    finally:
+        admin.close()
+
+
 def create_topics(settings: Settings) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic  # noqa: PLC0415 - Kafka mode only
     from kafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
@@ -138,6 +156,10 @@ class Demo:
         self.say(f"handrail run started (pid {child.pid}; its log: {self.base / 'run.log'})")
         self._live = True
         try:
+            if self.settings.kafka.bootstrap_servers:
+                self.say("waiting for the Faust worker to join its group")
+                if not wait_for_workers(self.settings):
+                    self.say("[red]no processors worker joined within 120 s; see the run log[/]")
             scenario = Scenario(self.settings, self.say)
             try:
                 with Supervisor(scenario.settings, self.say):

@@ -91,5 +91,6 @@ def test_the_demo_through_kafka_raises_the_same_alerts(
     embedded: tuple[Path, subprocess.CompletedProcess[str]], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     result = run_demo(tmp_path / "kafka", "--kafka", kafka_bootstrap)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = (tmp_path / "kafka" / "run.log").read_text()[-4000:]  # the sink's and worker's
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:] + log
     assert alert_subjects(tmp_path / "kafka") == alert_subjects(embedded[0])
