@@ -12,7 +12,9 @@ PASS = [{"name": "schema", "passed": True}]
 
 def _pass_on(rec: Recorder, ticket: HandoffTicket, to: str, i: int) -> HandoffTicket | None:
     """Accept (or, 1 in 20, reject) the ticket; if accepted, hand the work on."""
-    if i % 20 == 19:  # 5%, well under the rejection limit
+    if i % 20 == 19 and i > 100:  # 5%, well under the rejection limit; none among the
+        # first answers, where a worker reading partitions unevenly may judge a rate on
+        # five answers (the test workers' min_answers) with a rejection among them
         rec.handoff_rejected(ticket, "incomplete")
         return None
     rec.handoff_accepted(ticket, checks=PASS)
