@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: no Kafka, no Java. Installs handrail into .venv
-# and runs `handrail demo` (events go to the durable spool in .handrail/spool).
+# and runs `handrail demo` (its data, ledger included, goes to .handrail/demo).
 # Extra arguments go to `handrail demo`, e.g. --kafka 127.0.0.1:9092.
 set -euo pipefail
 cd "$(dirname "$0")/.."

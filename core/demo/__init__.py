@@ -1,4 +1,4 @@
 """The demo: a realistic multi-agent workload in which the essay's failures happen among
-normal traffic (``scenario``), the people who answer approvals and pages
-(``supervisor``), and the small fixed ticket workflows the forensics tests use
-(``tickets``)."""
+normal traffic (``scenario``), the person who answers the approvals (``supervisor``),
+and the show around them: ``handrail run`` as a child, alerts as they reach the ledger,
+the explanation at the end (``show``)."""

@@ -81,6 +81,8 @@ class Scenario:
             for name, owner in AGENTS.items()
         }
         self.tickets = 0
+        self.model, self.model_usd = "gpt-4o-mini", 0.04
+        """The summarizer's model and its cost per ticket (``drift`` changes them)."""
         self._stop = threading.Event()
 
     def run(self, seconds: float = 32.0) -> None:
@@ -158,8 +160,6 @@ class Scenario:
                     pass  # the write itself
             else:  # the code path that forgot the guard
                 writer.action_executed("db.customers.write", resource="db.customers")
-
-    model, model_usd = "gpt-4o-mini", 0.04
 
     def heartbeats(self, stop_at: float) -> None:
         reporter = self.rec["reporter"]

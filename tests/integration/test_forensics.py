@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-import handrail.demo.tickets
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
@@ -27,6 +26,7 @@ from handrail.ledger.rows import COLUMNS, to_row
 from handrail.producers.spool import read_all
 from handrail.schemas import Event, EventRecord, to_record
 from handrail.settings import Settings, SpoolSettings
+from tests.support import ticket_workflows
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "forensics.md"
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -52,7 +52,7 @@ def doc_queries() -> list[tuple[str, str, dict[str, Any]]]:
 
 def _demo_records(tmp_path: Path) -> list[EventRecord]:
     settings = Settings(spool=SpoolSettings(dir=tmp_path / "spool"))
-    workflows = handrail.demo.tickets.run(settings, workflows=4)
+    workflows = ticket_workflows.run(settings, workflows=4)
     assert workflows == ["ticket-1", "ticket-2", "ticket-3", "ticket-4"]
     records = list(read_all(tmp_path / "spool"))
     start = min(r["time"] for r in records)

@@ -1,8 +1,7 @@
-"""A small multi-agent workflow recorded through the SDK: the README's first command.
-
+"""Small fixed multi-agent workflows recorded through the SDK, for the forensics tests:
 intake -> summarizer -> analyst -> db-writer, with decisions and their checks, costs, a
-retry, a rejected handoff and an approval. On the embedded default it writes to the
-spool; with Kafka settings it ships to Kafka the same way.
+retry, a rejected handoff and an approval. On the embedded default they go to the spool;
+with Kafka settings to Kafka.
 """
 
 from __future__ import annotations
