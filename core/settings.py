@@ -98,7 +98,9 @@ class LedgerSettings(BaseModel):
 class ProcessorSettings(BaseModel):
     """The Faust workers that detect silent failures, and where their findings go."""
 
-    app_id: str = Field("handrail-processors", description="Faust app id = consumer group.")
+    app_id: str = Field(
+        "handrail-processors", description="Faust app id = its consumer group; see ingest_group."
+    )
     alerts_topic: str = Field("handrail.alerts", description="Alerts raised and resolved.")
     control_topic: str = Field("handrail.control", description="Halts for the SDK to honour.")
     dead_letter_topic: str = Field(
@@ -124,6 +126,12 @@ class ProcessorSettings(BaseModel):
     rules: DetectorRules = Field(
         default_factory=DetectorRules, description="Detector thresholds and overrides."
     )
+
+    @property
+    def ingest_group(self) -> str:
+        """The consumer group that reads the events topic (``processors/ingest.py``); the
+        Faust app's own group, ``app_id``, reads the keyed, alerts and changelog topics."""
+        return f"{self.app_id}-ingest"
 
 
 class GovernanceSettings(BaseModel):

@@ -1,12 +1,14 @@
 """The Faust app: thin wiring around the pure detectors (``detection``), the finding
 encoder (``publisher``) and the alert router.
 
-    events topic --route--> <app>-keyed (by agent / workflow) --detect--> alerts, control
+    events topic --ingest, route--> <app>-keyed (by agent / workflow) --detect--> alerts, control
     alerts topic --deliver--> PagerDuty, Slack, webhook, terminal (+ alert_delivered events)
 
-``route`` decodes each message once (undecodable ones go to the dead-letter topic with
-their bytes) and forwards compact observations, grouped per key, to the internal keyed
-topic, partitioned by our own murmur2 of the key. ``detect`` keeps one changelogged state
+``route`` takes each batch that ``Ingest`` fetched from the events topic (a plain aiokafka
+consumer of its own group: per message, Faust costs more than a worker can spare), decodes
+each message once (undecodable ones go to the dead-letter topic with their bytes) and
+forwards compact observations, grouped per key, to the internal keyed topic, partitioned
+by our own murmur2 of the key. ``detect`` keeps one changelogged state
 per key, so the worker that owns a partition owns its keys, and their state survives a
 restart. Absence is checked by ticks: each ``tick_interval_s`` every worker sends one to
 every keyed partition with how far it has read the events topic (``watermark``), so a
@@ -24,14 +26,17 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka import ConsumerRecord
 from kafka.partitioner.default import murmur2
 
 from handrail.processors.dead_letter import dead_letter_headers
 from handrail.processors.detection import Detection, routes
 from handrail.processors.findings import Finding
+from handrail.processors.ingest import Ingest
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents
 from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.processors.runtime import app_options
 from handrail.processors.schedule import TickSchedule
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
@@ -57,18 +62,11 @@ class Processors:
         self.partitions = n = p.partitions
         self.app = app = faust.App(
             p.app_id,
-            broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
-            store="memory://",
-            key_serializer="raw",
-            value_serializer="raw",
-            topic_partitions=n,
+            **app_options(settings),
             topic_replication_factor=p.replication_factor,
             table_standby_replicas=0,  # ticks must only see the keys this worker owns
-            consumer_auto_offset_reset="earliest",
             broker_session_timeout=p.session_timeout_s,
             broker_heartbeat_interval=p.session_timeout_s / 10,
-            broker_commit_interval=p.commit_interval_s,
-            web_enabled=False,
         )
         self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)
         self.outputs = {
@@ -92,7 +90,13 @@ class Processors:
         self.progress, self.watermarks = ReadProgress(), Watermarks()
         self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
         self.schedule = TickSchedule(full_pass_s=300.0)
-        app.agent(app.topic(kafka.events_topic), name="route")(self.route)
+        self.ingest = Ingest(
+            servers=kafka.bootstrap_servers.split(","), topic=kafka.events_topic,
+            group=p.ingest_group, handle=self.route, revoked=self.progress.forget,
+            batch_max_events=p.batch_max_events, batch_max_s=p.batch_max_s,
+            commit_interval_s=p.commit_interval_s, session_timeout_s=p.session_timeout_s,
+        )  # fmt: skip
+        app.task(self.ingest.run)
         app.agent(self.keyed, name="detect")(self.detect)
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
         app.timer(p.tick_interval_s)(self.send_ticks)
@@ -100,29 +104,30 @@ class Processors:
 
     # -- stage 1: decode and route ---------------------------------------------------------
 
-    async def route(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        p = self.settings
-        assert isinstance(stream, faust.Stream)  # take_events is not on the interface
-        async for batch in stream.take_events(p.batch_max_events, within=p.batch_max_s):
-            grouped: dict[str, list[Observation]] = {}
-            for event in batch:
-                try:
-                    obs = Observation.from_record(decode(event.value)[1])
-                except Exception as exc:  # undecodable: keep its bytes, go on
-                    await self.to_dead_letters(event, exc, "route")
-                    continue
-                for key in routes(obs):
-                    grouped.setdefault(key, []).append(obs)
-            for key, observations in grouped.items():
+    async def route(self, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Route one fetched batch; return once every message it sent is acknowledged."""
+        grouped: dict[str, list[Observation]] = {}
+        sent = []
+        for m in batch:
+            try:
+                obs = Observation.from_record(decode(m.value or b"")[1])
+            except Exception as exc:  # undecodable: keep its bytes, go on
+                sent.append(await self.to_dead_letters(m, exc, "route"))
+                continue
+            for key in routes(obs):
+                grouped.setdefault(key, []).append(obs)
+        for key, observations in grouped.items():
+            sent.append(
                 await self.keyed.send(
                     key=key.encode(),
                     value=dumps(observations),
                     partition=partition_of(key, self.partitions),
                 )
-            for event in batch:  # routed: a tick sent from now on comes after them
-                m = event.message
-                self.progress.routed(m.partition, m.offset, m.timestamp or time.time())
-            yield None
+            )
+        for future in sent:
+            await future
+        for m in batch:  # routed: a tick sent from now on comes after them
+            self.progress.routed(m.partition, m.offset, m.timestamp / 1000 or time.time())
 
     # -- stage 2: detect, per key ----------------------------------------------------------
 
@@ -137,7 +142,7 @@ class Processors:
                     await self.observe(event.key.decode(), loads(event.value), time.time())
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
-                await self.to_dead_letters(event, exc, "detect")
+                await self.to_dead_letters(event.message, exc, "detect")
             yield None
 
     async def observe(self, key: str, observations: list[Observation], now: float) -> None:
@@ -176,26 +181,23 @@ class Processors:
         return partition
 
     async def send_ticks(self) -> None:
-        consumer = self.app.consumer
-        tps = [tp for tp in consumer.assignment() if tp.topic == self.events_topic]
-        sources = consumer.topic_partitions(self.events_topic)
-        if not tps or not sources:
+        consumer, tps = self.ingest.consumer, list(self.ingest.partitions())
+        sources = consumer.partitions_for_topic(self.events_topic) if consumer else None
+        if consumer is None or not tps or not sources:
             return
         try:
-            ends = {tp.partition: end for tp, end in (await consumer.highwaters(*tps)).items()}
+            ends = {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
             positions = {tp.partition: await consumer.position(tp) for tp in tps}
         except Exception as exc:  # a rebalance under way: the next tick will do
             log.info("ticks: no read positions now (%s)", exc)
             return
         marks = self.progress.marks(ends, positions, time.time())
         if marks:
-            value = tick_value(sources, marks)
+            value = tick_value(len(sources), marks)
             for partition in range(self.partitions):
                 await self.keyed.send(key=None, value=value, partition=partition)
 
     def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        revoked: set[Any] = args[0] if args else kwargs.get("revoked", set())
-        self.progress.forget({tp.partition for tp in revoked if tp.topic == self.events_topic})
         self._partitions.clear()
         self.schedule.forget()
 
@@ -210,7 +212,7 @@ class Processors:
                     try:
                         await router.handle(decode(event.value)[1])
                     except (DecodeError, MalformedAlertError) as exc:
-                        await self.to_dead_letters(event, exc, "deliver")
+                        await self.to_dead_letters(event.message, exc, "deliver")
                     yield None
         finally:
             recorder.close(5.0)
@@ -225,9 +227,10 @@ class Processors:
         for future in futures:
             await future  # acknowledged before the state that remembers them is written
 
-    async def to_dead_letters(self, event: Any, error: BaseException, stage: str) -> None:
-        m = event.message
+    async def to_dead_letters(self, m: Any, error: BaseException, stage: str) -> Any:
+        """Send a message (Faust's or aiokafka's) to the dead letters; return the send's
+        future."""
         log.warning("%s: %s/%s/%s to the dead letters: %s", stage, m.topic, m.partition,
                     m.offset, error)  # fmt: skip
         headers = dead_letter_headers(error, m.topic, m.partition, m.offset, stage)
-        await self.dead.send(key=m.key, value=m.value, headers=headers)
+        return await self.dead.send(key=m.key, value=m.value, headers=headers)

@@ -98,16 +98,18 @@ def run_env(settings: Settings) -> dict[str, str]:
 
 
 def wait_for_workers(settings: Settings, timeout_s: float = 120.0) -> bool:
-    """Wait until the processors' consumer group is stable with a member (Kafka mode)."""
+    """Wait until the processors' consumer groups (Faust's, and the one that reads the
+    events topic) are stable with a member each (Kafka mode)."""
     from kafka.admin import KafkaAdminClient  # noqa: PLC0415 - Kafka mode only
 
-    group, deadline = settings.processors.app_id, time.monotonic() + timeout_s
+    p, deadline = settings.processors, time.monotonic() + timeout_s
+    groups = [p.app_id, p.ingest_group]
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):  # the group does not exist yet
-                found = admin.describe_groups([group])[group]
-                if found["group_state"] == "Stable" and found["members"]:
+            with contextlib.suppress(Exception):  # the groups do not exist yet
+                found = admin.describe_groups(groups)
+                if all(found[g]["group_state"] == "Stable" and found[g]["members"] for g in groups):
                     return True
             time.sleep(0.5)
         return False

@@ -16,7 +16,13 @@ from typing import Any
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from handrail.producers import Recorder
-from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
+from handrail.settings import (
+    AgentIdentity,
+    KafkaSettings,
+    ProcessorSettings,
+    Settings,
+    SpoolSettings,
+)
 
 FAST_RULES: dict[str, Any] = {
     "defaults": {
@@ -110,7 +116,7 @@ class Worker:
 
 
 def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
-    """Wait until the worker's group committed every message of the events topic."""
+    """Wait until the workers' ingest group committed every message of the events topic."""
     from kafka import KafkaConsumer, TopicPartition
 
     admin = KafkaAdminClient(bootstrap_servers=topics.bootstrap)
@@ -120,7 +126,8 @@ def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
     try:
         while time.monotonic() < deadline:
             ends = consumer.end_offsets(partitions)
-            committed = admin.list_group_offsets(topics.app_id)[topics.app_id]
+            group = ProcessorSettings(app_id=topics.app_id).ingest_group
+            committed = admin.list_group_offsets(group).get(group, {})
             if all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions):
                 return True
             time.sleep(1)
