@@ -6,10 +6,12 @@ events/s, below a steady load it must keep well ahead of. The events topic is th
 topic that carries every event, so it is read here instead: whole fetches at a time
 (``getmany``), in the worker's own event loop, by a consumer of its own group
 (``ProcessorSettings.ingest_group``; Faust's group keeps the keyed, alerts and changelog
-topics). Each batch is handed to ``handle`` (decode, route, send) and its offsets are
-committed once every send it made is acknowledged, at most every ``commit_interval_s``,
-and before partitions are given up. A crash re-reads what was not committed; the
-detectors drop the repeats by event id.
+topics). Fetches are gathered into a batch of up to ``batch_max_events`` events, or what
+came within ``batch_max_s`` of its first one (the fewer keyed messages per event, the
+less the detect stage has to do), and handed to ``handle`` (decode, route, send). What a
+batch routed is committed once every send it made is acknowledged, at most every
+``commit_interval_s``, and before partitions are given up. A crash re-reads what was not
+committed; the detectors drop the repeats by event id.
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self._handle = handle
         self._revoked = revoked
         self._batch = batch_max_events
-        self._wait_ms = int(batch_max_s * 1000)
+        self._window = batch_max_s
         self._commit_every = commit_interval_s
-        self._uncommitted = False
+        self._pending: list[ConsumerRecord[bytes, bytes]] = []
+        """Fetched, not routed yet."""
+        self._routed: dict[TopicPartition, int] = {}
+        """Per partition, the offset to commit once routed (the next one to read)."""
         self._options = {
             "bootstrap_servers": servers,
             "group_id": group,
@@ -66,17 +71,26 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer = consumer = AIOKafkaConsumer(**self._options)
         await consumer.start()
         consumer.subscribe([self.topic], listener=self)
-        committed_at = time.monotonic()
+        first_at = committed_at = time.monotonic()
         try:
             while True:
-                fetched = await consumer.getmany(timeout_ms=self._wait_ms, max_records=self._batch)
-                batch = [m for messages in fetched.values() for m in messages]
-                if batch:
-                    await self._handle(batch)
-                    self._uncommitted = True
-                if self._uncommitted and time.monotonic() - committed_at >= self._commit_every:
+                wait = self._window
+                if self._pending:  # fill the batch until its first event waited the window
+                    wait = max(0.0, first_at + self._window - time.monotonic())
+                fetched = await consumer.getmany(
+                    timeout_ms=int(wait * 1000), max_records=self._batch - len(self._pending)
+                )
+                now = time.monotonic()
+                if fetched and not self._pending:
+                    first_at = now
+                for messages in fetched.values():
+                    self._pending.extend(messages)
+                full = len(self._pending) >= self._batch
+                if self._pending and (full or now - first_at >= self._window):
+                    await self._route()
+                if self._routed and now - committed_at >= self._commit_every:
                     await self._commit()
-                    committed_at = time.monotonic()
+                    committed_at = now
         finally:
             await asyncio.shield(consumer.stop())
 
@@ -85,19 +99,28 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             return set()
         return {tp for tp in self.consumer.assignment() if tp.topic == self.topic}
 
+    async def _route(self) -> None:
+        batch, self._pending = self._pending, []
+        await self._handle(batch)
+        for m in batch:
+            self._routed[TopicPartition(m.topic, m.partition)] = m.offset + 1
+
     async def _commit(self) -> None:
+        """Commit what was routed (never what is only fetched)."""
         assert self.consumer is not None, "commits happen while it runs"
+        offsets, self._routed = self._routed, {}
         try:
-            await self.consumer.commit()
-            self._uncommitted = False
-        except Exception as exc:  # a rebalance under way: its own commit covers it
+            await self.consumer.commit(offsets)
+        except Exception as exc:  # a rebalance under way: the next reader re-reads a little
             log.info("ingest: commit skipped (%s)", exc)
 
     # -- ConsumerRebalanceListener ---------------------------------------------------------
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        # Called between two batches: everything fetched so far is routed and acknowledged.
-        if self._uncommitted:
+        # Called inside ``getmany``: route what was fetched, then commit it, then let go.
+        if self._pending:
+            await self._route()
+        if self._routed:
             await self._commit()
         self._revoked({tp.partition for tp in revoked})
 
