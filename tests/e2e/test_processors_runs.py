@@ -1,5 +1,6 @@
-"""Whole runs of a processors worker: a clean workload raises nothing; a worker killed
-with kill -9 mid-run comes back from its changelog and no alert is missed or repeated."""
+"""Whole runs of processors workers: a clean workload raises nothing; a worker killed
+with kill -9 mid-run comes back from its changelog, and workers joining and leaving share
+the partitions, with no alert missed or repeated."""
 
 from __future__ import annotations
 
@@ -74,6 +75,41 @@ def test_a_worker_killed_mid_run_misses_no_alert_and_repeats_none(
             time.sleep(3)
         finally:
             worker.stop()
+    keys = [r.json["dedup_key"] for r in receiver.requests("/pd")
+            if r.json["event_action"] == "trigger"]  # fmt: skip
+    assert triggers == storms
+    assert sorted(keys) == sorted(f"retry-storm:payer:op-{op}" for op in range(storms))
+
+
+def test_workers_joining_and_leaving_miss_no_alert_and_repeat_none(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A second worker joins, then the first one stops: each hand-over of partitions (the
+    events topic's ingest group and Faust's group alike) routes and commits what the
+    leaving reader fetched, so every storm pages exactly once."""
+    topics = WorkerTopics(kafka_bootstrap)
+    storms = 6
+    with Receiver() as receiver:
+        env = topics.env(receiver.url("").rstrip("/"), tmp_path / "s")
+        first = Worker(env, tmp_path / "w1").start()
+        second = None
+        with agent_recorder(topics, tmp_path, "payer") as rec, rec.workflow("wf-storms"):
+            for op in range(storms):
+                for attempt in range(1, 6):
+                    rec.retry("api.charge", f"op-{op}", attempt, "HTTP 503")
+                    time.sleep(0.05)
+                rec.flush()
+                if op == 1:
+                    second = Worker(env, tmp_path / "w2").start()
+                if op == 3:
+                    first.stop()
+        assert second is not None
+        try:
+            triggers = _wait_triggers(receiver, storms)
+            time.sleep(3)
+        finally:
+            first.stop()
+            second.stop()
     keys = [r.json["dedup_key"] for r in receiver.requests("/pd")
             if r.json["event_action"] == "trigger"]  # fmt: skip
     assert triggers == storms
