@@ -88,6 +88,13 @@ class _Both:
         return next((f.exception for f in self._futures if f.failed()), None)
 
 
+def _look(future: Any) -> str:
+    """A send's state at one moment: in flight, acked or failed."""
+    if not future.is_done:
+        return "in flight"
+    return "acked" if future.succeeded() else "failed"
+
+
 @dataclass(slots=True)
 class Flight:
     """One event handed to Kafka and not yet resolved."""
@@ -398,17 +405,20 @@ class Shipper:
         self, why: str, unsent: list[EventRecord] | None = None, *, backoff: bool = True
     ) -> None:
         """Seal unconfirmed in-flight events into the spool and switch to degraded."""
-        loose = [f for f in self._inflight if f.origin is None]
-        acked = [f for f in loose if f.future.is_done and f.future.succeeded()]
+        # One look at each future (Kafka's network thread resolves them meanwhile): a send
+        # that resolves after it stays tracked in the segment, where ``_reap`` confirms a
+        # success and a failure is sent again. Looking twice once resent 452 acked events.
+        looks = [(f, _look(f.future)) for f in self._inflight if f.origin is None]
+        acked = [f for f, look in looks if look == "acked"]
         for flight in acked:
             self._inflight.remove(flight)
         self._delivered += len(acked)
-        pending = [f for f in loose if f not in acked]
-        sealed = [f.record for f in pending] + (unsent or [])
+        pending = [(f, look) for f, look in looks if look != "acked"]
+        sealed = [f.record for f, _ in pending] + (unsent or [])
         if sealed:
             segment = self._spool.seal(sealed)
-            for i, flight in enumerate(pending):
-                if flight.future.is_done:  # failed: the replay resends it
+            for i, (flight, look) in enumerate(pending):
+                if look == "failed":  # the replay resends it
                     self._inflight.remove(flight)
                     continue
                 flight.origin, flight.index = segment, i
@@ -429,6 +439,7 @@ class Shipper:
         if segment is None:
             if not self._inflight:
                 self._degraded = False
+                self._overflow_seen = self._overflowed  # a full buffer while degraded was spooled
                 log.warning("handrail: spool replayed; online again")
             return
         indexes = segment.unsent(self._batch)
