@@ -91,10 +91,8 @@ class Processors:
         self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
         self.schedule = TickSchedule(full_pass_s=300.0)
         self.ingest = Ingest(
-            servers=kafka.bootstrap_servers.split(","), topic=kafka.events_topic,
-            group=p.ingest_group, handle=self.route, revoked=self.progress.forget,
-            batch_max_events=p.batch_max_events, batch_max_s=p.batch_max_s,
-            commit_interval_s=p.commit_interval_s, session_timeout_s=p.session_timeout_s,
+            p, servers=kafka.bootstrap_servers.split(","), topic=kafka.events_topic,
+            handle=self.route, revoked=self.progress.forget,
         )  # fmt: skip
         app.task(self.ingest.run)
         app.agent(self.keyed, name="detect")(self.detect)

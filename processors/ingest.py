@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from handrail.settings import ProcessorSettings
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
@@ -33,35 +35,32 @@ Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
 class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(
         self,
+        settings: ProcessorSettings,
         *,
         servers: list[str],
         topic: str,
-        group: str,
         handle: Handler,
         revoked: Callable[[set[int]], None],
-        batch_max_events: int,
-        batch_max_s: float,
-        commit_interval_s: float,
-        session_timeout_s: float,
     ) -> None:
+        """``revoked`` hears which partitions of ``topic`` this worker gave up."""
         self.topic = topic
         self._handle = handle
         self._revoked = revoked
-        self._batch = batch_max_events
-        self._window = batch_max_s
-        self._commit_every = commit_interval_s
+        self._batch = settings.batch_max_events
+        self._window = settings.batch_max_s
+        self._commit_every = settings.commit_interval_s
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         """Fetched, not routed yet."""
         self._routed: dict[TopicPartition, int] = {}
         """Per partition, the offset to commit once routed (the next one to read)."""
         self._options = {
             "bootstrap_servers": servers,
-            "group_id": group,
+            "group_id": settings.ingest_group,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
-            "max_poll_records": batch_max_events,
-            "session_timeout_ms": int(session_timeout_s * 1000),
-            "heartbeat_interval_ms": int(session_timeout_s * 100),
+            "max_poll_records": settings.batch_max_events,
+            "session_timeout_ms": int(settings.session_timeout_s * 1000),
+            "heartbeat_interval_ms": int(settings.session_timeout_s * 100),
         }
         self.consumer: AIOKafkaConsumer | None = None
         """Made in ``run``: an aiokafka client belongs to the event loop it starts in."""
@@ -91,7 +90,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 if self._routed and now - committed_at >= self._commit_every:
                     await self._commit()
                     committed_at = now
-        finally:
+        finally:  # the worker stops: what was routed is committed, the rest re-read
+            if self._routed:
+                await asyncio.shield(self._commit())
             await asyncio.shield(consumer.stop())
 
     def partitions(self) -> set[TopicPartition]:
