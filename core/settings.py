@@ -42,6 +42,11 @@ class KafkaSettings(BaseModel):
         description="Extra kafka-python options (security_protocol, sasl_*, ssl_*, ...).",
     )
 
+    @property
+    def servers(self) -> list[str]:
+        """``bootstrap_servers`` as a list of host:port (empty when embedded)."""
+        return [s.strip() for s in (self.bootstrap_servers or "").split(",") if s.strip()]
+
 
 class SpoolSettings(BaseModel):
     """The durable on-disk spool (Avro container files) used when Kafka is away or slow."""

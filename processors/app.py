@@ -8,11 +8,11 @@ encoder (``publisher``) and the alert router.
 consumer of its own group: per message, Faust costs more than a worker can spare), decodes
 each message once (undecodable ones go to the dead-letter topic with their bytes) and
 forwards compact observations, grouped per key, to the internal keyed topic, partitioned
-by our own murmur2 of the key. ``detect`` keeps one changelogged state
-per key, so the worker that owns a partition owns its keys, and their state survives a
-restart. Absence is checked by ticks: each ``tick_interval_s`` every worker sends one to
-every keyed partition with how far it has read the events topic (``watermark``), so a
-worker catching up on a backlog never takes unread events for missing ones. Findings are
+by our own murmur2 of the key. ``detect`` keeps one changelogged state per key, so the
+worker that owns a partition owns its keys, and their state survives a restart. Absence
+is checked by ticks: each ``tick_interval_s`` every worker sends one to every keyed
+partition with how far it has read the events topic (``watermark``), so a worker
+catching up on a backlog never takes unread events for missing ones. Findings are
 sent and acknowledged before the state that records them, so a crash can repeat an alert
 (the dedup key makes that a no-op) but never lose one.
 """
@@ -91,7 +91,7 @@ class Processors:
         self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
         self.schedule = TickSchedule(full_pass_s=300.0)
         self.ingest = Ingest(
-            p, servers=kafka.bootstrap_servers.split(","), topic=kafka.events_topic,
+            p, servers=kafka.servers, topic=kafka.events_topic,
             handle=self.route, revoked=self.progress.forget,
         )  # fmt: skip
         app.task(self.ingest.run)

@@ -96,9 +96,8 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
             await asyncio.shield(consumer.stop())
 
     def partitions(self) -> set[TopicPartition]:
-        if self.consumer is None:
-            return set()
-        return {tp for tp in self.consumer.assignment() if tp.topic == self.topic}
+        """The events partitions this worker reads now."""
+        return set(self.consumer.assignment()) if self.consumer is not None else set()
 
     async def _route(self) -> None:
         batch, self._pending = self._pending, []

@@ -23,10 +23,9 @@ def use_uvloop() -> None:
 def app_options(settings: Settings) -> dict[str, Any]:
     """The ``faust.App`` options every worker shares: the broker, in-memory stores with
     changelogs, raw bytes, the commit interval."""
-    p, kafka = settings.processors, settings.kafka
-    servers = (kafka.bootstrap_servers or "").split(",")
+    p = settings.processors
     return {
-        "broker": [f"kafka://{server.strip()}" for server in servers],
+        "broker": [f"kafka://{server}" for server in settings.kafka.servers],
         "store": "memory://",
         "key_serializer": "raw",
         "value_serializer": "raw",
