@@ -8,7 +8,7 @@ import time. Nested sections use ``__``: ``HANDRAIL_KAFKA__BOOTSTRAP_SERVERS=127
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -82,6 +82,12 @@ class ProducerSettings(BaseModel):
     )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels stamped on every event (tenant, env, ...)."
+    )
+    shipper: Literal["thread", "process"] = Field(
+        "thread",
+        description="Where the shipper runs: a thread of the agent's process, or a process of "
+        "its own (the agent's thread then only records; for agents that record thousands of "
+        "events a second).",
     )
 
 

@@ -13,7 +13,7 @@ import atexit
 import uuid
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from time import time_ns
 
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.producers import scope
@@ -28,9 +28,8 @@ from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.redaction import Redactor
 from handrail.producers.refs import EventRef, Fields
-from handrail.producers.shipper import Shipper, ShipperStats
-from handrail.producers.spool import Spool
-from handrail.producers.transport import kafka_producer_factory
+from handrail.producers.shipper import ShipperStats
+from handrail.producers.shipping import start_shipper
 from handrail.schemas import AVRO_NAMES, Payload, encode
 from handrail.settings import AgentIdentity, Settings
 
@@ -65,31 +64,11 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._default_workflow = f"session-{self.session_id}"
         self._seq = 0
         self._closed = False
-        kafka = settings.kafka
-        factory = (
-            kafka_producer_factory(kafka, settings.producer) if kafka.bootstrap_servers else None
-        )
-        spool = Spool(
-            settings.spool.dir,
-            self.session_id,
-            fsync=settings.spool.fsync,
-            segment_max_events=settings.spool.segment_max_events,
-        )
-        p = settings.producer
-        self._shipper = Shipper(
-            topic=kafka.events_topic,
-            control_topic=settings.processors.control_topic if factory else None,
-            spool=spool,
-            producer_factory=factory,
-            buffer_max_events=p.buffer_max_events,
-            max_block_ms=p.max_block_ms,
-            batch_max_events=p.batch_max_events,
-            send_timeout_s=p.send_timeout_s,
-            retry_backoff_max_s=p.retry_backoff_max_s,
-        )
-        self._exit_timeout = p.send_timeout_s
+        self._shipper = start_shipper(settings, self.session_id)
+        self._exit_timeout = settings.producer.send_timeout_s
         # Without Kafka, control events also go to the control log (the embedded channel).
-        self._control_log = None if factory else ControlLog(settings.spool.control_log)
+        embedded = not settings.kafka.bootstrap_servers
+        self._control_log = ControlLog(settings.spool.control_log) if embedded else None
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 
@@ -224,7 +203,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         event_labels = self._labels if labels is None else {**self._labels, **labels}
         record = {
             "event_id": "",
-            "time": datetime.now(UTC),
+            "time": time_ns() // 1000,  # timestamp-micros
             "workflow_id": wf,
             "causation_id": cause,
             "agent": self._agent,

@@ -41,7 +41,9 @@ from kafka.errors import (
 
 from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.spool import Segment, Spool
+from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, EventRecord, encode
+from handrail.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,23 @@ class ShipperStats:
 
 class Shipper:
     """Owns the buffer, the Kafka producer and the spool. See the module docstring."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, session_id: str) -> Shipper:
+        """The shipper of one recorder session: Kafka when configured, else the spool only."""
+        kafka, p, s = settings.kafka, settings.producer, settings.spool
+        factory = kafka_producer_factory(kafka, p) if kafka.bootstrap_servers else None
+        return cls(
+            topic=kafka.events_topic,
+            control_topic=settings.processors.control_topic if factory else None,
+            spool=Spool(s.dir, session_id, fsync=s.fsync, segment_max_events=s.segment_max_events),
+            producer_factory=factory,
+            buffer_max_events=p.buffer_max_events,
+            max_block_ms=p.max_block_ms,
+            batch_max_events=p.batch_max_events,
+            send_timeout_s=p.send_timeout_s,
+            retry_backoff_max_s=p.retry_backoff_max_s,
+        )
 
     def __init__(
         self,

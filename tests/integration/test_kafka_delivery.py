@@ -54,10 +54,11 @@ def emit_mixed(rec: Recorder, total: int, workflows: int, seed: int = 7) -> list
     return ids
 
 
+@pytest.mark.parametrize("shipper", ["thread", "process"])
 def test_ten_thousand_events_arrive_in_causal_order(
-    kafka_bootstrap: str, topic: str, tmp_path: Path
+    kafka_bootstrap: str, topic: str, tmp_path: Path, shipper: str
 ) -> None:
-    settings = kafka_settings(kafka_bootstrap, topic, tmp_path / "spool")
+    settings = kafka_settings(kafka_bootstrap, topic, tmp_path / "spool", shipper=shipper)
     with Recorder(settings, AgentIdentity(name="worker", owner="team-a")) as rec:
         ids = emit_mixed(rec, 10_000, workflows=12)
         assert len(ids) == 10_000

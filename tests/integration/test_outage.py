@@ -29,10 +29,14 @@ def delivered_ids(bootstrap: str, topic: str, expect: int) -> Counter[str]:
     return Counter(str(decode(m.value)[1]["event_id"]) for m in messages)
 
 
-def test_broker_stopped_mid_stream(own_broker: KafkaBroker, topic: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shipper", ["thread", "process"])
+def test_broker_stopped_mid_stream(
+    own_broker: KafkaBroker, topic: str, tmp_path: Path, shipper: str
+) -> None:
     settings = kafka_settings(
-        own_broker.bootstrap, topic, tmp_path / "spool", send_timeout_s=1.0, retry_backoff_max_s=0.5
-    )
+        own_broker.bootstrap, topic, tmp_path / "spool", send_timeout_s=1.0,
+        retry_backoff_max_s=0.5, shipper=shipper,
+    )  # fmt: skip
     rec = Recorder(settings, AgentIdentity(name="steady"))
     ids: list[str] = []
     slowest = 0.0

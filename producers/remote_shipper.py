@@ -1,0 +1,221 @@
+"""The agent's side of a shipper process (``producer.shipper = "process"``).
+
+``put`` packs each event (``shipper_link.pack``) into a queue; a writer thread sends the
+whole queue to the shipper process (``shipper_process.py``) in one frame every
+``LINGER_S`` while events flow, and dozes when idle (the next ``put`` wakes it). A reader
+thread takes the process's reports, which answer ``stats`` and ``flush``. The promises are
+the thread shipper's: a record call waits at most ``max_block_ms`` for queue space and
+never raises on transport trouble.
+
+If the shipper process dies, the recorder goes on with a thread shipper on the same spool
+directory (which adopts what the dead process spooled) and logs an error: the events that
+process held in memory and had not spooled are lost, as a thread shipper's buffer is lost
+when its process is killed. If the agent's process dies, the shipper process still reads
+what reached the pipe, delivers or spools it, and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import replace
+
+from handrail.producers.shipper import IDLE_S, LINGER_S, Shipper, ShipperStats
+from handrail.producers.shipper_link import (
+    CLOSE,
+    CLOSED,
+    CONFIG,
+    EVENTS,
+    pack,
+    read_frame,
+    unpack,
+    unpack_stats,
+    write_frame,
+)
+from handrail.schemas import EventRecord
+from handrail.settings import Settings
+
+log = logging.getLogger(__name__)
+
+START_GRACE_S = 15.0
+"""Added to a close timeout: the shipper process may still be importing its modules."""
+
+
+class RemoteShipper:
+    """Starts a shipper process and feeds it. See the module docstring."""
+
+    def __init__(self, settings: Settings, session_id: str) -> None:
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self._settings, self._session_id = settings, session_id
+        self._max = settings.producer.buffer_max_events
+        self._max_block = settings.producer.max_block_ms / 1000
+        self._queue: deque[bytes] = deque()
+        self._wake = threading.Event()
+        self._room = threading.Event()
+        self._dozing = False
+        self._closing = False
+        self._close_timeout: float | None = None
+        self._overflowed = 0
+        self._written = 0
+        self._report = ShipperStats(0, 0, 0, 0, 0, 0, "starting")
+        self._closed: bool | None = None
+        """What the process said when it closed: True if everything reached Kafka."""
+        self._changed = threading.Condition()
+        self._fallback: Shipper | None = None
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "handrail.producers.shipper_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C meant for the agent must not cut it short
+        )
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None
+        assert stdout is not None
+        self._stdin, self._stdout = stdin, stdout
+        write_frame(self._stdin, CONFIG, pickle.dumps((settings, session_id)))
+        for target, name in ((self._write, "link"), (self._read, "reports")):
+            threading.Thread(target=target, name=f"handrail-shipper-{name}", daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        """The shipper process's id."""
+        return self._proc.pid
+
+    # -- agent side ---------------------------------------------------------------------------
+
+    def put(self, record: EventRecord) -> None:
+        """Queue one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
+        self.accepted += 1
+        if self._fallback is not None:
+            self._fallback.put(record)
+            return
+        queue = self._queue
+        if len(queue) >= self._max:
+            self._room.clear()
+            self._wake.set()
+            if len(queue) >= self._max:
+                self._room.wait(self._max_block)
+            if len(queue) >= self._max:
+                self._overflowed += 1
+        queue.append(pack(record))
+        if self._dozing:
+            self._dozing = False
+            self._wake.set()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event accepted so far is delivered or spooled."""
+        target = self.accepted
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._wake.set()
+        with self._changed:
+            while self._fallback is None and self._report.durable < target:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(left)
+        if self._fallback is not None:
+            return self._fallback.flush(None if deadline is None else deadline - time.monotonic())
+        return True
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Send what is queued, then let the process deliver what it can within ``timeout``
+        and stop. True when everything reached Kafka (or, embedded, the spool); what is left
+        stays in the spool for the next recorder."""
+        deadline = None if timeout is None else time.monotonic() + timeout + START_GRACE_S
+        with self._changed:
+            self._close_timeout, self._closing = timeout, True
+            self._wake.set()
+            while self._closed is None and self._fallback is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    log.warning("handrail: the shipper process has not closed in time")
+                    return False
+                self._changed.wait(left)
+        if self._fallback is not None:
+            return self._fallback.close(timeout)
+        self._proc.wait()
+        return bool(self._closed)
+
+    def stats(self) -> ShipperStats:
+        report, fallback = self._report, self._fallback
+        if fallback is None:
+            return replace(
+                report, accepted=self.accepted, overflowed=report.overflowed + self._overflowed
+            )
+        f = fallback.stats()
+        return ShipperStats(
+            accepted=self.accepted,
+            delivered=report.delivered + f.delivered,
+            spooled=report.spooled + f.spooled,
+            durable=report.durable + f.durable,
+            overflowed=report.overflowed + self._overflowed + f.overflowed,
+            rejected=report.rejected + f.rejected,
+            state=f.state,
+        )
+
+    # -- threads ------------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Send the queue every ``LINGER_S`` while events flow; at close, send ``CLOSE``."""
+        queue, batch = self._queue, []
+        try:
+            while True:
+                self._wake.clear()  # before looking at the queue, so no wake-up is lost
+                if queue:
+                    batch = [queue.popleft() for _ in range(len(queue))]
+                    self._room.set()
+                    write_frame(self._stdin, EVENTS, pack(batch))
+                    self._written += len(batch)
+                    batch = []
+                    self._wake.wait(LINGER_S)
+                elif self._closing:
+                    write_frame(self._stdin, CLOSE, pack(self._close_timeout))
+                    self._stdin.close()
+                    return
+                else:  # idle: the next put wakes it (it looks at the queue after saying so)
+                    self._dozing = True
+                    if not queue:
+                        self._wake.wait(IDLE_S)
+                    self._dozing = False
+        except (OSError, ValueError):  # the process is gone: its pipe is broken or closed
+            self._lost(batch)
+
+    def _read(self) -> None:
+        """Take the process's reports until it ends."""
+        while (frame := read_frame(self._stdout)) is not None:
+            kind, body = frame
+            stats, extra = unpack_stats(body)
+            with self._changed:
+                self._report = stats
+                if kind == CLOSED:
+                    self._closed = bool(extra[0])
+                self._changed.notify_all()
+        if self._closed is None:
+            self._lost([])
+
+    def _lost(self, unsent: list[bytes]) -> None:
+        """The shipper process died: go on with a thread shipper in this process."""
+        with self.lock:
+            if self._fallback is not None:
+                return
+            code = self._proc.wait()
+            held = self._written - self._report.durable
+            fallback = Shipper.from_settings(self._settings, self._session_id)
+            log.error(
+                "handrail: the shipper process exited (code %s); up to %d events it held are "
+                "lost; shipping from the agent's process now",
+                code, held,
+            )  # fmt: skip
+            for packed in [*unsent, *self._queue]:
+                fallback.put(unpack(packed))
+            self._queue.clear()
+            self._room.set()
+            with self._changed:
+                self._fallback = fallback
+                self._changed.notify_all()
