@@ -130,10 +130,12 @@ TARGETS: tuple[Target, ...] = (
            "process/flat_out_cpu_p99_us", "µs", goal=("<=", 50),
            note="p50 {process/flat_out_cpu_p50_us:.1f} µs"),
     Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
+           "wall p99", "process/paced_wall_p99_us", "µs", goal=("<=", 50),
+           note="p50 {process/paced_wall_p50_us:.1f} µs"),
+    Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
            "CPU p99", "process/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
-           "the baseline's encode + send on the caller at 2,000/s, CPU p99",
-           note="p50 {process/paced_cpu_p50_us:.1f} µs; wall p99 {process/paced_wall_p99_us:.1f}"
-                " µs"),
+           "the baseline's encode + send on the caller at 2,000/s, CPU p99", goal=("<=", 50),
+           note="p50 {process/paced_cpu_p50_us:.1f} µs"),
     Target("producer", 2, "SDK, `shipper=thread` (the default), end to end",
            "thread/sdk_end_to_end_events_per_s", "events/s", "baseline_events_per_s",
            "encode + `KafkaProducer.send` in one thread", on="ratio"),
