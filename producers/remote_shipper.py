@@ -11,7 +11,7 @@ If the shipper process dies, the recorder goes on with a thread shipper on the s
 directory (which adopts what the dead process spooled) and logs an error: the events that
 process held in memory and had not spooled are lost, as a thread shipper's buffer is lost
 when its process is killed. If the agent's process dies, the shipper process still reads
-what reached the pipe, delivers or spools it, and exits.
+what reached the pipe, delivers or spools it, and exits (``unwritten``: what had not).
 """
 
 from __future__ import annotations
@@ -81,6 +81,13 @@ class RemoteShipper:
         write_frame(self._stdin, CONFIG, pickle.dumps((settings, session_id)))
         for target, name in ((self._write, "link"), (self._read, "reports")):
             threading.Thread(target=target, name=f"handrail-shipper-{name}", daemon=True).start()
+
+    @property
+    def unwritten(self) -> int:
+        """Events not yet in the pipe: they die with the agent's process. While the shipper
+        process keeps up, that is at most 2 ms of events; when it falls behind (Kafka slower
+        than the agent) the pipe fills and up to ``buffer_max_events`` wait here."""
+        return self.accepted - self._written if self._fallback is None else 0
 
     @property
     def pid(self) -> int:

@@ -20,7 +20,8 @@ from handrail.ledger.client import connect
 from handrail.ledger.verify import verify
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity
-from tests.integration.test_kafka_delivery import emit_mixed, kafka_settings
+from tests.integration.test_kafka_delivery import emit_mixed
+from tests.support.kafka_io import kafka_settings
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,19 +10,11 @@ import pytest
 
 from handrail.producers import EventRef, Recorder
 from handrail.schemas import decode, event_type
-from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
-from tests.support.kafka_io import read_topic
+from handrail.settings import AgentIdentity
+from tests.support.kafka_io import kafka_settings, read_topic
 from tests.unit.test_wire import reference_decode
 
 pytestmark = pytest.mark.kafka
-
-
-def kafka_settings(bootstrap: str, topic: str, spool: Path, **producer: object) -> Settings:
-    return Settings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, events_topic=topic),
-        spool=SpoolSettings(dir=spool),
-        producer=producer,  # type: ignore[arg-type]
-    )
 
 
 def emit_mixed(rec: Recorder, total: int, workflows: int, seed: int = 7) -> list[str]:

@@ -17,7 +17,8 @@ from handrail.ledger.sink import Sink
 from handrail.ledger.verify import verify
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity, KafkaSettings, LedgerSettings
-from tests.integration.test_kafka_delivery import emit_mixed, kafka_settings
+from tests.integration.test_kafka_delivery import emit_mixed
+from tests.support.kafka_io import kafka_settings
 
 pytestmark = pytest.mark.kafka
 

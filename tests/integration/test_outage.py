@@ -17,8 +17,7 @@ from kafka_broker import KafkaBroker
 from handrail.producers import Recorder
 from handrail.schemas import decode
 from handrail.settings import AgentIdentity
-from tests.integration.test_kafka_delivery import kafka_settings
-from tests.support.kafka_io import read_topic
+from tests.support.kafka_io import kafka_settings, read_topic
 
 pytestmark = pytest.mark.kafka
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,21 +14,14 @@ import time
 from pathlib import Path
 
 from handrail.producers import Recorder
-from handrail.settings import (
-    AgentIdentity,
-    KafkaSettings,
-    ProducerSettings,
-    Settings,
-    SpoolSettings,
-)
+from handrail.settings import AgentIdentity
+from tests.support.kafka_io import kafka_settings
 
 
 def main() -> int:
     bootstrap, topic, spool, count, ids_file = sys.argv[1:6]
-    settings = Settings(
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, events_topic=topic),
-        spool=SpoolSettings(dir=Path(spool)),
-        producer=ProducerSettings(send_timeout_s=1.0, retry_backoff_max_s=0.5),
+    settings = kafka_settings(
+        bootstrap, topic, Path(spool), send_timeout_s=1.0, retry_backoff_max_s=0.5
     )
     rec = Recorder(settings, AgentIdentity(name="outage-agent", owner="team-test"))
     with Path(ids_file).open("a") as out, rec.workflow():

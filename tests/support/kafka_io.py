@@ -1,11 +1,14 @@
-"""Reading a topic back with a plain kafka-python consumer."""
+"""Reading a topic back with a plain kafka-python consumer, and the SDK settings for a topic."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+
+from handrail.settings import KafkaSettings, Settings, SpoolSettings
 
 
 @dataclass(frozen=True)
@@ -44,3 +47,13 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 60.0) -
                 break
     consumer.close()
     return out
+
+
+def kafka_settings(bootstrap: str, topic: str, spool: Path, **producer: object) -> Settings:
+    """An agent's settings: Kafka at ``bootstrap``, events to ``topic``, the spool in
+    ``spool``; ``producer`` sets ``ProducerSettings`` fields."""
+    return Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, events_topic=topic),
+        spool=SpoolSettings(dir=spool),
+        producer=producer,  # type: ignore[arg-type]
+    )
