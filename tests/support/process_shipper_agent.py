@@ -3,7 +3,8 @@
     python -m tests.support.process_shipper_agent BOOTSTRAP TOPIC SPOOL_DIR COUNT IDS_FILE
 
 Records COUNT events flat out (writing their ids to IDS_FILE), waits until its link thread
-has written them all to the pipe, prints ``RECORDED`` and sleeps until killed. It never
+has written them all to the pipe, prints ``RECORDED`` with how many Kafka has acknowledged
+so far, and sleeps until killed. It never
 flushes: what its shipper process does after the agent dies is what the test looks at.
 """
 
@@ -32,7 +33,7 @@ def main() -> int:
     while shipper.unwritten and time.monotonic() < deadline:
         time.sleep(0.001)
     assert not shipper.unwritten, "the pipe stayed full for 60 s"
-    print("RECORDED", rec.stats().accepted, flush=True)
+    print("RECORDED", rec.stats().delivered, flush=True)
     time.sleep(3600)
     return 1
 
