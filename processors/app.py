@@ -38,6 +38,7 @@ from handrail.processors.publisher import FindingEvents
 from handrail.processors.router import AlertRouter, MalformedAlertError
 from handrail.processors.runtime import app_options
 from handrail.processors.schedule import TickSchedule
+from handrail.processors.topics import TopicSpec, spec_of
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
 from handrail.schemas import DecodeError, decode
@@ -99,6 +100,12 @@ class Processors:
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
         app.timer(p.tick_interval_s)(self.send_ticks)
         app.on_partitions_revoked.connect(self.revoked)
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic the worker reads or writes, as Faust would create it."""
+        topics = [self.keyed, *self.outputs.values(), self.dead, self.ledger_copy,
+                  self.state.changelog_topic, self.alert_state.changelog_topic]  # fmt: skip
+        return [spec_of(t, self.partitions, self.settings.replication_factor) for t in topics]
 
     # -- stage 1: decode and route ---------------------------------------------------------
 

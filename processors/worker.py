@@ -6,11 +6,13 @@ import faust
 
 from handrail.processors.app import Processors
 from handrail.processors.runtime import use_uvloop
+from handrail.processors.topics import declare
 from handrail.settings import Settings
 
 
 def run(settings: Settings, loglevel: str = "info") -> None:
     use_uvloop()
-    app = Processors(settings).app
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    processors = Processors(settings)
+    declare(processors.topic_specs(), settings.kafka.servers, settings.kafka.client_options)
+    worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
