@@ -1,9 +1,10 @@
 """One method per event type: the typed surface of ``Recorder``.
 
-Each method validates its arguments into plain dicts (through the TypedDicts generated
-from the Avro schema: no model objects on the hot path) and hands them to ``_emit``. An
-invalid argument raises ``InvalidEventError`` naming the event type, the field and the
-value.
+Each method validates its arguments into plain dicts and hands them to ``_emit``: values
+of exactly the schema's types pass a cheap check (``exact_fields``), anything else goes
+through pydantic and the TypedDicts generated from the Avro schema (no model objects on
+the hot path). An invalid argument raises ``InvalidEventError`` naming the event type,
+the field and the value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError
+from handrail.producers.exact_fields import EMPTY, exact
 from handrail.producers.handoff import HandoffTicket, payload_digest
 from handrail.producers.refs import EventRef, Fields
 from handrail.schemas.fields import PAYLOAD_FIELDS
@@ -33,13 +35,11 @@ def _validator(tag: str) -> Any:
     return TypeAdapter(PAYLOAD_FIELDS[tag]).validator
 
 
-_NO_ITEMS: list[Any] = []
-"""Every event's empty arrays: one shared list, not a new one per call (fewer young objects
-for the garbage collector to visit on the agent's thread). Records are never mutated."""
-
-
 def _fields(tag: str, /, **values: Any) -> Fields:
     """Validate payload arguments into plain dicts; name the field that is wrong."""
+    fields = exact(tag, values)
+    if fields is not None:
+        return tag, fields
     try:
         fields = _validator(tag).validate_python(values)
     except ValidationError as exc:
@@ -50,7 +50,7 @@ def _fields(tag: str, /, **values: Any) -> Fields:
         raise InvalidEventError(f"invalid {tag} event: {problems}") from None
     for name, value in fields.items():
         if value == [] and type(value) is list:
-            fields[name] = _NO_ITEMS
+            fields[name] = EMPTY
     return tag, fields
 
 

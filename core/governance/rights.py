@@ -42,19 +42,26 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     rule: Right
+    name: str
+    verdict: Verdict
+    """The rule's own verdict, before caps and budgets (shared: verdicts are immutable)."""
     agent: re.Pattern[str]
     action: re.Pattern[str]
     resource: re.Pattern[str]
 
 
+def _compile(rule: Right) -> _Compiled:
+    name = rule.name
+    verdict = Verdict(rule.effect, name, rule.reason or f"{rule.effect} by {name}", rule.approval)
+    globs = (re.compile(translate(g)) for g in (rule.agent, rule.action, rule.resource))
+    return _Compiled(rule, name, verdict, *globs)
+
+
 class Rights:
     def __init__(self, governance: Governance) -> None:
         self.governance = governance
-        self._rules = [
-            _Compiled(r, *(re.compile(translate(g)) for g in (r.agent, r.action, r.resource)))
-            for r in governance.rights
-        ]
-        self._matching: dict[tuple[str, str, str], tuple[Right, ...]] = {}
+        self._rules = [_compile(r) for r in governance.rights]
+        self._matching: dict[tuple[str, str, str], tuple[_Compiled, ...]] = {}
 
     def decide(
         self,
@@ -87,30 +94,29 @@ class Rights:
             best = _stricter(best, declared.over_budget, f"agent:{agent}", why, best.approval)
         return best
 
-    def _rules_for(self, agent: str, action: str, resource: str) -> tuple[Right, ...]:
+    def _rules_for(self, agent: str, action: str, resource: str) -> tuple[_Compiled, ...]:
         key = (agent, action, resource)
         found = self._matching.get(key)
         if found is None:
             if len(self._matching) >= _CACHE_MAX:
                 self._matching.clear()
             found = self._matching[key] = tuple(
-                c.rule for c in self._rules
+                c for c in self._rules
                 if c.agent.match(agent) and c.action.match(action) and c.resource.match(resource)
             )  # fmt: skip
         return found
 
 
-def _apply(rule: Right, cost_usd: float | None, attempt: int | None) -> Verdict:
-    verdict = Verdict(rule.effect, rule.name, rule.reason or f"{rule.effect} by {rule.name}",
-                      rule.approval)  # fmt: skip
+def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> Verdict:
+    rule, verdict = compiled.rule, compiled.verdict
     cap = rule.spend
     if cap is not None and cost_usd is not None and cost_usd > cap.per_request_usd:
         why = f"${cost_usd:.2f} is over the ${cap.per_request_usd:.2f} per-request cap"
-        verdict = _stricter(verdict, cap.over, rule.name, why, rule.approval)
+        verdict = _stricter(verdict, cap.over, compiled.name, why, rule.approval)
     budget = rule.retries
     if budget is not None and attempt is not None and attempt > budget.max_retries:
         why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
-        verdict = _stricter(verdict, budget.then, rule.name, why, rule.approval)
+        verdict = _stricter(verdict, budget.then, compiled.name, why, rule.approval)
     return verdict
 
 

@@ -4,12 +4,13 @@ stops the SDK from starting."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from handrail.governance import GovernanceError
-from handrail.producers import Recorder
+from handrail.producers import Recorder, authorize
 from handrail.producers.spool import read_all
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
 
@@ -77,6 +78,17 @@ def test_spend_counts_against_the_daily_budget(tmp_path: Path) -> None:
         over = rec.authorize("api.charge", cost_usd=4.0)
     assert over.effect == "needs_approval"
     assert "$12.00 today would pass payer's daily budget of $10.00" in over.reason
+
+
+def test_the_daily_budget_starts_afresh_on_the_next_utc_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    with recorder(tmp_path) as rec:
+        rec.spend(8.0, "stripe", "charge")
+        assert not rec.authorize("api.charge", cost_usd=4.0).allowed
+        monkeypatch.setattr(authorize.time, "time", lambda: now + 86_400)
+        assert rec.authorize("api.charge", cost_usd=4.0).allowed
 
 
 def test_an_invalid_file_stops_the_sdk_from_starting(tmp_path: Path) -> None:
