@@ -44,12 +44,12 @@ class Authorizer:
         halt = self.control.halt(self._agent, operation_id) if self.control else None
         if halt is not None:  # a halt is never shadowed: the processors asked for it
             return Verdict("deny", "halt", halt)
-        with self._lock:
-            self._roll()
-            today = self._spent
+        if _utc_day() != self._day:
+            with self._lock:
+                self._roll()
         verdict = self._rights.decide(
             self._agent, action, resource=resource, cost_usd=cost_usd, attempt=attempt,
-            spent_today_usd=today,
+            spent_today_usd=self._spent,
         )  # fmt: skip
         return dataclasses.replace(verdict, shadow=True) if self.mode == "shadow" else verdict
 

@@ -108,6 +108,8 @@ class ControlState:
 
     def halt(self, agent: str, operation: str | None = None) -> str | None:
         """Why ``agent`` (or this operation of it) may not act now; None if it may."""
+        if not self._targets:  # no halt was ever seen: the common case, at once
+            return None
         for target in ((agent, None), (agent, operation)) if operation else ((agent, None),):
             notice = self._targets.get(target)
             if notice is not None and notice.halted:

@@ -14,7 +14,7 @@ generated TypedDicts (``handrail.schemas.fields``), so they cannot drift from th
 from __future__ import annotations
 
 import types
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -24,55 +24,66 @@ EMPTY: list[Any] = []
 """Every event's empty arrays: one shared list, not a new one per call (fewer young objects
 for the garbage collector to visit on the agent's thread). Records are never mutated."""
 
-_Check = Callable[[Any], bool]
+_NONE = type(None)
 
 
-def _is_empty_sequence(value: Any) -> bool:
-    return (type(value) is tuple or type(value) is list) and not value
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    types: dict[str, frozenset[type]]
+    """Each field's exact types (None's type where it is optional)."""
+    literals: tuple[tuple[str, frozenset[str]], ...]
+    lists: tuple[str, ...]
 
 
-def _exactly(kind: type) -> _Check:
-    return lambda value: type(value) is kind
-
-
-def _never(value: Any) -> bool:
-    return False
-
-
-def _check(annotation: Any) -> _Check:
-    """The check for one field's type: exact types only; False sends the call to pydantic."""
+def _types(annotation: Any) -> frozenset[type]:
+    """The exact types a field may have for the check to pass; none: pydantic's."""
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Literal:
-        allowed = frozenset(args)
-        return lambda value: type(value) is str and value in allowed
+        return frozenset({str})
     if origin is list:
-        return _is_empty_sequence
-    if origin in (Union, types.UnionType) and type(None) in args:
-        (inner,) = (a for a in args if a is not type(None))
-        check = _check(inner)
-        return lambda value: value is None or check(value)
+        return frozenset({list, tuple})  # empty ones only (``exact`` looks)
+    if origin in (Union, types.UnionType) and _NONE in args:
+        (inner,) = (a for a in args if a is not _NONE)
+        return _types(inner) | {_NONE}
     if annotation in (str, int, float, bool):
-        return _exactly(annotation)
-    return _never  # datetimes, nested records: pydantic's
+        return frozenset({annotation})
+    return frozenset()  # datetimes, nested records
+
+
+def _literal(annotation: Any) -> frozenset[str] | None:
+    for hint in (annotation, *get_args(annotation)):
+        if get_origin(hint) is Literal:
+            return frozenset(get_args(hint))
+    return None
 
 
 @cache
-def _checks(tag: str) -> tuple[dict[str, _Check], frozenset[str]]:
-    """Each field's check, and the fields that are lists (given as the shared empty one)."""
+def _spec(tag: str) -> _Spec:
     hints = get_type_hints(PAYLOAD_FIELDS[tag])
-    lists = frozenset(name for name, hint in hints.items() if get_origin(hint) is list)
-    return {name: _check(hint) for name, hint in hints.items()}, lists
+    literals = tuple(
+        (name, allowed) for name, hint in hints.items() if (allowed := _literal(hint)) is not None
+    )
+    lists = tuple(name for name, hint in hints.items() if get_origin(hint) is list)
+    return _Spec({name: _types(hint) for name, hint in hints.items()}, literals, lists)
 
 
 def exact(tag: str, values: dict[str, Any]) -> dict[str, Any] | None:
     """``values`` as pydantic would validate them, when every field is given and each is
     exactly its type; else None."""
-    checks, lists = _checks(tag)
-    if values.keys() != checks.keys():
+    spec = _spec(tag)
+    kinds = spec.types
+    if len(values) != len(kinds):
         return None
     for name, value in values.items():
-        if not checks[name](value):
+        allowed = kinds.get(name)
+        if allowed is None or type(value) not in allowed:
             return None
-    for name in lists:
+    for name, options in spec.literals:
+        value = values[name]
+        if value is not None and value not in options:
+            return None
+    for name in spec.lists:
+        if values[name]:
+            return None
         values[name] = EMPTY
     return values

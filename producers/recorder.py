@@ -34,7 +34,6 @@ from handrail.schemas import AVRO_NAMES, Payload, encode
 from handrail.settings import AgentIdentity, Settings
 
 _VARIANT = 0b10 << 62  # RFC 9562 variant bits of an event id's low 64 bits
-_LOW48 = (1 << 48) - 1
 
 
 def _id(ref: EventRef | str | None) -> str | None:
@@ -218,8 +217,8 @@ class Recorder(EventMethods, GovernedHandoffs):
         shipper = self._shipper
         with shipper.lock:
             self._seq = seq = self._seq + 1
-            low = seq | _VARIANT
-            record["event_id"] = event_id = f"{self._id_prefix}{low >> 48:04x}-{low & _LOW48:012x}"
+            low = (seq | _VARIANT).to_bytes(8).hex()
+            record["event_id"] = event_id = f"{self._id_prefix}{low[:4]}-{low[4:]}"
             record["sequence"] = seq
             shipper.put(record)
         if self._control_log is not None and tag in CONTROL_KINDS:
