@@ -80,13 +80,13 @@ def results() -> dict[str, dict[str, Any]]:
             "calls": 100_000,
             "decide_p50_us": 2.0,
             "decide_p99_us": 9.0,
-            "process": {
+            "thread": {
                 "record_only_p50_us": 5.0,
                 "record_only_p99_us": 10.0,
                 "authorize_p50_us": 8.0,
                 "authorize_p99_us": 19.9,  # met (< 20)
             },
-            "thread": {
+            "process": {
                 "record_only_p50_us": 6.0,
                 "record_only_p99_us": 30.0,
                 "authorize_p50_us": 9.0,
@@ -117,7 +117,7 @@ EXPECTED = {
     ("processors", "processors_events_per_s"): "met",
     ("processors", "latency/workers=1/p99_ms"): "met",
     ("processors", "latency/workers=2/p99_ms"): "missed",
-    ("authorize", "process/authorize_p99_us"): "met",
+    ("authorize", "thread/authorize_p99_us"): "met",
 }
 
 
@@ -133,7 +133,7 @@ def test_targets_are_judged_met_or_missed() -> None:
         ("producer", "thread/sdk_end_to_end_events_per_s"),
         ("producer", "thread/flat_out_cpu_p99_us"),
         ("producer", "thread/paced_cpu_p99_us"),
-        ("authorize", "thread/authorize_p99_us"),
+        ("authorize", "process/authorize_p99_us"),
         ("authorize", "decide_p99_us"),
         ("scaling", "two_workers_events_per_s"),
     }  # figures without a target
