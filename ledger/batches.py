@@ -32,7 +32,7 @@ def build(topic: str, partition: int, messages: list[Message]) -> list[Item]:
     items: list[Item] = []
     for offset, key, value in messages:
         try:
-            version, record = decode(value or b"")
+            version, record = decode(value or b"", logical=False)
             items.append(("events", to_row(record, version.version, topic, partition, offset)))
         except Exception as exc:  # undecodable or unexpected: quarantine, never stop
             items.append(("quarantine", {

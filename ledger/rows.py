@@ -10,8 +10,9 @@ recomputes them from the stored ``event_json`` and compares, so the hash chain
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -31,6 +32,8 @@ COLUMNS = (
 )  # fmt: skip
 """Every column the sink writes (``ingested_at`` is the table's default)."""
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _APPROVAL_STATES = {
     "approval_requested": "requested",
     "approval_granted": "granted",
@@ -87,6 +90,19 @@ def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _uuid_text(value: uuid.UUID | str) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
+
+
+def _utc(value: datetime | int) -> datetime:
+    """A decoded time as a UTC ``datetime``: from timestamp-micros read plain, or as read."""
+    if isinstance(value, int):
+        return _EPOCH + timedelta(microseconds=value)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
 def event_json(event: dict[str, Any]) -> str:
     """A flattened event as canonical JSON: sorted keys, compact."""
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
@@ -95,13 +111,13 @@ def event_json(event: dict[str, Any]) -> str:
 def to_row(
     record: EventRecord, schema_version: int, topic: str, partition: int, offset: int
 ) -> dict[str, Any]:
-    """The ledger row of one decoded event (hashes not yet set)."""
+    """The ledger row of one decoded event (hashes not yet set), decoded with its logical
+    types or without (``decode(..., logical=False)``, the sink's cheaper read): either way
+    ``event_id`` becomes its canonical text and ``time`` a UTC ``datetime``. A value that
+    is neither (not a UUID, a time out of range) raises ``ValueError``/``OverflowError``."""
     event = flat_event(record)
-    if not isinstance(event["event_id"], uuid.UUID):
-        event["event_id"] = uuid.UUID(event["event_id"])
-    time: datetime = event["time"]
-    if time.tzinfo is not UTC:
-        event["time"] = time.astimezone(UTC)
+    event["event_id"] = _uuid_text(event["event_id"])
+    event["time"] = _utc(event["time"])
     row = typed_columns(event)
     row["schema_version"] = schema_version
     row["event_json"] = event_json(event)

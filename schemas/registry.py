@@ -31,6 +31,10 @@ class SchemaVersion:
     """The schema as written (JSON), for other Avro implementations."""
     parsed: Any
     """The fastavro-parsed schema."""
+    plain: Any
+    """The same, parsed without the envelope's logical types: ``event_id`` reads as its
+    string, ``time`` as its int micros (the payload is read as ``parsed`` reads it).
+    Cheaper to read, for consumers that format those two themselves (the ledger)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +60,17 @@ def crc64_avro(schema: dict[str, Any]) -> bytes:
     return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
 
 
+def _plain_envelope(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with the envelope's own fields' logical types dropped (payload untouched)."""
+    fields = [
+        {**f, "type": {k: v for k, v in f["type"].items() if k != "logicalType"}}
+        if isinstance(f["type"], dict) and "logicalType" in f["type"]
+        else f
+        for f in schema["fields"]
+    ]
+    return {**schema, "fields": fields}
+
+
 @cache
 def registry() -> Registry:
     """Load every released schema shipped in the package (once per process)."""
@@ -65,6 +80,7 @@ def registry() -> Registry:
         if not match:
             continue
         schema = json.loads(entry.read_text(encoding="utf-8"))
-        found.append(SchemaVersion(int(match[1]), crc64_avro(schema), schema, parse_schema(schema)))
+        parsed, plain = parse_schema(schema), parse_schema(_plain_envelope(schema))
+        found.append(SchemaVersion(int(match[1]), crc64_avro(schema), schema, parsed, plain))
     found.sort(key=lambda v: v.version)
     return Registry(tuple(found))

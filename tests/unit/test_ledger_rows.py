@@ -10,8 +10,8 @@ import pytest
 from handrail.ledger.batches import build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain, first_break
 from handrail.ledger.rows import to_row
-from handrail.schemas import EventRecord, encode
-from tests.support.samples import SAMPLE_FIELDS, event_record
+from handrail.schemas import EventRecord, decode, encode
+from tests.support.samples import SAMPLE_FIELDS, event_record, sample_payloads
 
 
 def record(kind: str, agent: str = "analyst") -> EventRecord:
@@ -31,6 +31,30 @@ def test_typed_columns() -> None:
     assert to_row(record("spend"), 2, "t", 0, 8)["cost_usd"] == SAMPLE_FIELDS["spend"]["usd"]
     assert to_row(record("approval_granted"), 2, "t", 0, 9)["approval_state"] == "granted"
     assert to_row(record("policy_verdict"), 2, "t", 0, 10)["effect"] == "needs_approval"
+
+
+@pytest.mark.parametrize("kind", sorted(sample_payloads()))
+def test_the_sinks_plain_read_gives_the_same_row(kind: str) -> None:
+    """The sink decodes without logical types (``event_id`` a str, ``time`` int micros):
+    its row is the row of the fully decoded event, typed columns and JSON alike."""
+    message = encode(record(kind))
+    plain, full = decode(message, logical=False)[1], decode(message)[1]
+    assert isinstance(plain["time"], int)
+    assert to_row(plain, 2, "t", 0, 1) == to_row(full, 2, "t", 0, 1)
+
+
+def test_event_ids_are_stored_canonical() -> None:
+    event = record("retry")
+    canonical = event["event_id"]
+    event["event_id"] = canonical.upper().replace("-", "")
+    row = to_row(event, 2, "t", 0, 1)
+    assert row["event_id"] == canonical
+    assert f'"event_id":"{canonical}"' in row["event_json"]
+
+
+def test_a_bad_event_id_is_quarantined() -> None:
+    items = build("t", 0, [(3, b"k", encode({**record("retry"), "event_id": "not-a-uuid"}))])
+    assert [(table, row["error_type"]) for table, row in items] == [("quarantine", "ValueError")]
 
 
 def rows(n: int) -> list[dict[str, Any]]:

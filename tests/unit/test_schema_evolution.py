@@ -73,6 +73,10 @@ def test_current_reader_reads_a_v1_message() -> None:
     assert event.sequence == 7
     assert event.payload.type == "retry"
     assert event.payload.attempt == 3  # type: ignore[union-attr]
+    _, plain = decode(out.getvalue(), logical=False)  # the ledger's read resolves it too
+    assert plain["labels"] == {}
+    assert plain["event_id"] == record["event_id"]
+    assert plain["time"] == int(NOW.timestamp()) * 1_000_000 + NOW.microsecond
 
 
 def test_generated_models_match_the_schema() -> None:
