@@ -1,7 +1,7 @@
 """The agent's side of a shipper process (``producer.shipper = "process"``).
 
-``put`` packs each event (``shipper_link.pack``) into a queue; a writer thread sends the
-whole queue to the shipper process (``shipper_process.py``) in one frame every
+``put`` packs each event (``shipper_link.pack``) into an ``EventBuffer``; a writer thread
+sends the whole buffer to the shipper process (``shipper_process.py``) in one frame every
 ``LINGER_S`` while events flow, and dozes when idle (the next ``put`` wakes it). A reader
 thread takes the process's reports, which answer ``stats`` and ``flush``. The promises are
 the thread shipper's: a record call waits at most ``max_block_ms`` for queue space and
@@ -22,10 +22,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import replace
 
-from handrail.producers.shipper import IDLE_S, LINGER_S, Shipper, ShipperStats
+from handrail.producers.event_buffer import EventBuffer
+from handrail.producers.shipper import Shipper, ShipperStats
 from handrail.producers.shipper_link import (
     CLOSE,
     CLOSED,
@@ -53,15 +53,11 @@ class RemoteShipper:
         self.lock = threading.Lock()
         self.accepted = 0
         self._settings, self._session_id = settings, session_id
-        self._max = settings.producer.buffer_max_events
-        self._max_block = settings.producer.max_block_ms / 1000
-        self._queue: deque[bytes] = deque()
-        self._wake = threading.Event()
-        self._room = threading.Event()
-        self._dozing = False
+        self._queue: EventBuffer[bytes] = EventBuffer(
+            settings.producer.buffer_max_events, settings.producer.max_block_ms / 1000
+        )
         self._closing = False
         self._close_timeout: float | None = None
-        self._overflowed = 0
         self._written = 0
         self._report = ShipperStats(0, 0, 0, 0, 0, 0, "starting")
         self._closed: bool | None = None
@@ -102,24 +98,13 @@ class RemoteShipper:
         if self._fallback is not None:
             self._fallback.put(record)
             return
-        queue = self._queue
-        if len(queue) >= self._max:
-            self._room.clear()
-            self._wake.set()
-            if len(queue) >= self._max:
-                self._room.wait(self._max_block)
-            if len(queue) >= self._max:
-                self._overflowed += 1
-        queue.append(pack(record))
-        if self._dozing:
-            self._dozing = False
-            self._wake.set()
+        self._queue.put(pack(record))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event accepted so far is delivered or spooled."""
         target = self.accepted
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._wake.set()
+        self._queue.wake()
         with self._changed:
             while self._fallback is None and self._report.durable < target:
                 left = None if deadline is None else deadline - time.monotonic()
@@ -137,7 +122,7 @@ class RemoteShipper:
         deadline = None if timeout is None else time.monotonic() + timeout + START_GRACE_S
         with self._changed:
             self._close_timeout, self._closing = timeout, True
-            self._wake.set()
+            self._queue.wake()
             while self._closed is None and self._fallback is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -153,7 +138,9 @@ class RemoteShipper:
         report, fallback = self._report, self._fallback
         if fallback is None:
             return replace(
-                report, accepted=self.accepted, overflowed=report.overflowed + self._overflowed
+                report,
+                accepted=self.accepted,
+                overflowed=report.overflowed + self._queue.overflowed,
             )
         f = fallback.stats()
         return ShipperStats(
@@ -161,7 +148,7 @@ class RemoteShipper:
             delivered=report.delivered + f.delivered,
             spooled=report.spooled + f.spooled,
             durable=report.durable + f.durable,
-            overflowed=report.overflowed + self._overflowed + f.overflowed,
+            overflowed=report.overflowed + self._queue.overflowed + f.overflowed,
             rejected=report.rejected + f.rejected,
             state=f.state,
         )
@@ -173,23 +160,18 @@ class RemoteShipper:
         queue, batch = self._queue, []
         try:
             while True:
-                self._wake.clear()  # before looking at the queue, so no wake-up is lost
-                if queue:
-                    batch = [queue.popleft() for _ in range(len(queue))]
-                    self._room.set()
+                queue.begin_pass()
+                busy = bool(queue)
+                if busy:
+                    batch = queue.take()
                     write_frame(self._stdin, EVENTS, pack(batch))
                     self._written += len(batch)
                     batch = []
-                    self._wake.wait(LINGER_S)
                 elif self._closing:
                     write_frame(self._stdin, CLOSE, pack(self._close_timeout))
                     self._stdin.close()
                     return
-                else:  # idle: the next put wakes it (it looks at the queue after saying so)
-                    self._dozing = True
-                    if not queue:
-                        self._wake.wait(IDLE_S)
-                    self._dozing = False
+                queue.rest(busy)
         except (OSError, ValueError):  # the process is gone: its pipe is broken or closed
             self._lost(batch)
 
@@ -219,10 +201,8 @@ class RemoteShipper:
                 "lost; shipping from the agent's process now",
                 code, held,
             )  # fmt: skip
-            for packed in [*unsent, *self._queue]:
+            for packed in [*unsent, *self._queue.take()]:
                 fallback.put(unpack(packed))
-            self._queue.clear()
-            self._room.set()
             with self._changed:
                 self._fallback = fallback
                 self._changed.notify_all()

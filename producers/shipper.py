@@ -1,9 +1,8 @@
 """The shipper: one background thread that moves recorded events to Kafka or the spool.
 
-Agent threads only append to an in-memory buffer (``put``); the shipper thread alone
-talks to Kafka and to the spool, so order is simple to keep. While events flow, the
-shipper collects the buffer every ``LINGER_S`` on its own clock: a record call wakes it
-only after it dozed off (idle), so the agent's hot path makes no system call.
+Agent threads only append to an in-memory buffer (``put``, an ``EventBuffer``: bounded,
+and no system call while events flow); the shipper thread alone talks to Kafka and to
+the spool, so order is simple to keep.
 
 * **online** (the spool is empty): buffered events are encoded and handed to the Kafka
   producer. An event is *durable* once Kafka acknowledged it.
@@ -40,6 +39,7 @@ from kafka.errors import (
 )
 
 from handrail.producers.control import CONTROL_KINDS
+from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.spool import Segment, Spool
 from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, EventRecord, encode
@@ -59,12 +59,6 @@ PERMANENT_ERRORS = (
 
 ProducerFactory = Callable[[], Any]
 """Builds a connected kafka-python ``KafkaProducer`` (raises when Kafka is unreachable)."""
-
-
-LINGER_S = 0.002
-"""How often a busy shipper collects the buffer (the Kafka producer lingers 5 ms too)."""
-IDLE_S = 0.1
-"""How long an idle shipper dozes before it looks again (a record call wakes it sooner)."""
 
 _CONTROL_NAMES = frozenset(AVRO_NAMES[kind] for kind in CONTROL_KINDS)
 
@@ -165,31 +159,23 @@ class Shipper:
         self._control_topic = control_topic
         self._spool = spool
         self._factory = producer_factory
-        self._buffer_max = buffer_max_events
-        self._max_block = max_block_ms / 1000
         self._batch = batch_max_events
         self._send_timeout = send_timeout_s
         self._backoff_max = retry_backoff_max_s
-        self._buffer: deque[EventRecord] = deque()
+        self._buffer: EventBuffer[EventRecord] = EventBuffer(buffer_max_events, max_block_ms / 1000)
         self.lock = threading.Lock()
         """Held by the recorder while it numbers and buffers an event (keeps order)."""
         self._changed = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._room = threading.Event()
-        """Set by the shipper when a full buffer has drained below ``_low_water``."""
-        self._low_water = buffer_max_events - max(1, min(1024, buffer_max_events // 4))
         self._inflight: deque[Flight] = deque()
         self._producer: Any = None
         self._degraded = producer_factory is None or not spool.is_empty()
         self._next_attempt = 0.0
         self._backoff = 0.1
         self._stopping = False
-        self._dozing = False
         self.accepted = 0
         self._delivered = 0
         self._spooled = 0
         self._durable = 0
-        self._overflowed = 0
         self._overflow_seen = 0
         self._rejected = 0
         self._thread = threading.Thread(target=self._run, name="handrail-shipper", daemon=True)
@@ -199,18 +185,8 @@ class Shipper:
 
     def put(self, record: EventRecord) -> None:
         """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
-        if len(self._buffer) >= self._buffer_max:
-            self._room.clear()
-            self._wake.set()
-            if len(self._buffer) >= self._buffer_max:
-                self._room.wait(self._max_block)
-            if len(self._buffer) >= self._buffer_max:
-                self._overflowed += 1
-        self._buffer.append(record)
+        self._buffer.put(record)
         self.accepted += 1
-        if self._dozing:
-            self._dozing = False
-            self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event accepted so far is delivered or spooled."""
@@ -218,7 +194,7 @@ class Shipper:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
             while self._durable < target:
-                self._wake.set()
+                self._buffer.wake()
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
@@ -237,10 +213,10 @@ class Shipper:
             if deadline is not None and time.monotonic() >= deadline:
                 done = False
                 break
-            self._wake.set()
+            self._buffer.wake()
             time.sleep(0.02)
         self._stopping = True
-        self._wake.set()
+        self._buffer.wake()
         self._thread.join(timeout)
         return done
 
@@ -253,7 +229,7 @@ class Shipper:
             delivered=self._delivered,
             spooled=self._spooled,
             durable=self._durable,
-            overflowed=self._overflowed,
+            overflowed=self._buffer.overflowed,
             rejected=self._rejected,
             state=self.state,
         )
@@ -268,19 +244,14 @@ class Shipper:
 
     def _run(self) -> None:
         try:
-            while not (self._stopping and not self._buffer):
-                self._wake.clear()  # before looking for work, so no wake-up is lost
-                if self._step() or self._inflight:
-                    self._wake.wait(LINGER_S)
-                else:  # idle: the next put wakes it (it checks the buffer after saying so)
-                    self._dozing = True
-                    if not self._buffer:
-                        self._wake.wait(IDLE_S)
-                    self._dozing = False
+            buffer = self._buffer
+            while not (self._stopping and not buffer):
+                buffer.begin_pass()
+                buffer.rest(self._step() or bool(self._inflight))
             self._shutdown()
         except Exception:  # never die silently: a dead shipper would lose events
             log.exception("handrail shipper failed; spooling what it holds")
-            self._spill(self._take(len(self._buffer)))
+            self._spill(self._buffer.take())
             self._spool.close()
 
     def _step(self) -> bool:
@@ -292,27 +263,16 @@ class Shipper:
                 time.monotonic() - self._inflight[0].sent_at > self._send_timeout
             ):
                 self._degrade(f"Kafka has not acknowledged events for {self._send_timeout}s")
-            elif self._overflowed != self._overflow_seen:
-                self._overflow_seen = self._overflowed
+            elif self._buffer.overflowed != self._overflow_seen:
+                self._overflow_seen = self._buffer.overflowed
                 self._degrade("the buffer stayed full for max_block_ms", backoff=False)
             return busy
-        batch = self._take(len(self._buffer))
+        batch = self._buffer.take()
         if batch:
             self._spill(batch)
         if self._factory is not None:
             self._replay()
         return bool(batch)
-
-    def _take(self, limit: int) -> list[EventRecord]:
-        buffer = self._buffer
-        n = min(limit, len(buffer))
-        taken = [buffer.popleft() for _ in range(n)]
-        self._make_room()
-        return taken
-
-    def _make_room(self) -> None:
-        if len(self._buffer) <= self._low_water and not self._room.is_set():
-            self._room.set()
 
     def _spill(self, batch: list[EventRecord]) -> None:
         self._spool.append(batch)
@@ -343,22 +303,23 @@ class Shipper:
         self._backoff = min(self._backoff * 2, self._backoff_max)
 
     def _send_live(self) -> bool:
-        """Online: hand buffered events to Kafka one by one (freeing buffer space as it goes)."""
+        """Online: hand buffered events to Kafka, 64 at a time (freeing buffer room as it
+        goes); on a failed send, that event and the rest of its 64 go to the spool."""
         buffer = self._buffer
         if not buffer:
             return False
         if not self._ensure_producer():
             self._degrade("Kafka unreachable")
             return True
-        for n in range(min(self._batch, len(buffer))):
-            record = buffer.popleft()
-            error = self._hand_over(record, None, 0)
-            if error is not None:
-                self._degrade(f"Kafka send failed: {error}", [record])
-                break
-            if n & 63 == 63:
-                self._make_room()
-        self._make_room()
+        left = self._batch
+        while left > 0 and buffer:
+            chunk = buffer.take(min(64, left))
+            left -= len(chunk)
+            for i, record in enumerate(chunk):
+                error = self._hand_over(record, None, 0)
+                if error is not None:
+                    self._degrade(f"Kafka send failed: {error}", chunk[i:])
+                    return True
         return True
 
     def _send_replay(self, segment: Segment, indexes: list[int]) -> None:
@@ -458,7 +419,9 @@ class Shipper:
         if segment is None:
             if not self._inflight:
                 self._degraded = False
-                self._overflow_seen = self._overflowed  # a full buffer while degraded was spooled
+                self._overflow_seen = (
+                    self._buffer.overflowed
+                )  # a full buffer while degraded was spooled
                 log.warning("handrail: spool replayed; online again")
             return
         indexes = segment.unsent(self._batch)
