@@ -34,7 +34,7 @@ class EventBuffer(Generic[T]):
     """See the module docstring. One agent-side caller at a time (the recorder's lock)."""
 
     def __init__(self, max_events: int, max_block_s: float) -> None:
-        self.events: deque[T] = deque()
+        self._events: deque[T] = deque()
         self.overflowed = 0
         """``put`` calls that waited ``max_block_s`` and went on over the limit."""
         self._max = max_events
@@ -45,12 +45,12 @@ class EventBuffer(Generic[T]):
         self._dozing = False
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._events)
 
     # -- agent side ---------------------------------------------------------------------------
 
     def put(self, event: T) -> None:
-        events = self.events
+        events = self._events
         if len(events) >= self._max:
             self._room.clear()
             self._wake.set()
@@ -74,7 +74,7 @@ class EventBuffer(Generic[T]):
 
     def take(self, limit: int | None = None) -> list[T]:
         """Up to ``limit`` events (all by default), oldest first; frees their room."""
-        events = self.events
+        events = self._events
         n = len(events) if limit is None else min(limit, len(events))
         taken = [events.popleft() for _ in range(n)]
         if len(events) <= self._low_water and not self._room.is_set():
@@ -89,6 +89,6 @@ class EventBuffer(Generic[T]):
             self._wake.wait(LINGER_S)
             return
         self._dozing = True
-        if not self.events:
+        if not self._events:
             self._wake.wait(IDLE_S)
         self._dozing = False

@@ -42,7 +42,6 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     rule: Right
-    name: str
     verdict: Verdict
     """The rule's own verdict, before caps and budgets (shared: verdicts are immutable)."""
     agent: re.Pattern[str]
@@ -54,7 +53,7 @@ def _compile(rule: Right) -> _Compiled:
     name = rule.name
     verdict = Verdict(rule.effect, name, rule.reason or f"{rule.effect} by {name}", rule.approval)
     globs = (re.compile(translate(g)) for g in (rule.agent, rule.action, rule.resource))
-    return _Compiled(rule, name, verdict, *globs)
+    return _Compiled(rule, verdict, *globs)
 
 
 class Rights:
@@ -112,11 +111,11 @@ def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> 
     cap = rule.spend
     if cap is not None and cost_usd is not None and cost_usd > cap.per_request_usd:
         why = f"${cost_usd:.2f} is over the ${cap.per_request_usd:.2f} per-request cap"
-        verdict = _stricter(verdict, cap.over, compiled.name, why, rule.approval)
+        verdict = _stricter(verdict, cap.over, rule.name, why, rule.approval)
     budget = rule.retries
     if budget is not None and attempt is not None and attempt > budget.max_retries:
         why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
-        verdict = _stricter(verdict, budget.then, compiled.name, why, rule.approval)
+        verdict = _stricter(verdict, budget.then, rule.name, why, rule.approval)
     return verdict
 
 
