@@ -108,7 +108,9 @@ def measure(text: str, shipper: Literal["thread", "process"], calls: int) -> dic
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "governance.yaml"
         file.write_text(text)
-        settings = Settings(spool=SpoolSettings(dir=Path(tmp) / "spool", fsync=False),
+        spool = SpoolSettings(dir=Path(tmp) / "spool", control_log=Path(tmp) / "control.log",
+                              fsync=False)  # fmt: skip
+        settings = Settings(spool=spool,
                             producer=ProducerSettings(shipper=shipper),
                             governance=GovernanceSettings(file=file))  # fmt: skip
         with Recorder(settings, AgentIdentity(name="bench", owner="team")) as rec:

@@ -5,7 +5,6 @@ and the control channel's decisions on its approvals and answers to its handoffs
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 
@@ -24,7 +23,7 @@ class Authorizer:
         self._agent = agent
         self.mode = governance.mode
         self._lock = threading.Lock()
-        self._day = _utc_day()
+        self._day_ends = _next_midnight()
         self._spent = 0.0
 
     def spent(self, usd: float) -> None:
@@ -44,14 +43,14 @@ class Authorizer:
         halt = self.control.halt(self._agent, operation_id) if self.control else None
         if halt is not None:  # a halt is never shadowed: the processors asked for it
             return Verdict("deny", "halt", halt)
-        if _utc_day() != self._day:
+        if time.time() >= self._day_ends:
             with self._lock:
                 self._roll()
         verdict = self._rights.decide(
             self._agent, action, resource=resource, cost_usd=cost_usd, attempt=attempt,
             spent_today_usd=self._spent,
         )  # fmt: skip
-        return dataclasses.replace(verdict, shadow=True) if self.mode == "shadow" else verdict
+        return verdict._replace(shadow=True) if self.mode == "shadow" else verdict
 
     def wait_approval(self, approval_id: str, timeout: float) -> ApprovalRequest | None:
         """The decision on an approval, waiting up to ``timeout`` s; None if none came."""
@@ -77,11 +76,10 @@ class Authorizer:
             self.control.close()
 
     def _roll(self) -> None:
-        day = _utc_day()
-        if day != self._day:
-            self._day, self._spent = day, 0.0
+        if time.time() >= self._day_ends:
+            self._day_ends, self._spent = _next_midnight(), 0.0
 
 
-def _utc_day() -> int:
-    """Today (UTC) as days since the epoch: the daily budget's day, cheaply."""
-    return int(time.time() // 86_400)
+def _next_midnight() -> float:
+    """When today (UTC), the daily budget's day, ends: epoch seconds."""
+    return (time.time() // 86_400 + 1) * 86_400

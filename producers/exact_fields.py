@@ -25,12 +25,13 @@ EMPTY: list[Any] = []
 for the garbage collector to visit on the agent's thread). Records are never mutated."""
 
 _NONE = type(None)
+_MISSING = object()
 
 
 @dataclass(frozen=True, slots=True)
 class _Spec:
-    types: dict[str, frozenset[type]]
-    """Each field's exact types (None's type where it is optional)."""
+    types: tuple[tuple[str, frozenset[type]], ...]
+    """Each field and its exact types (None's type where it is optional)."""
     literals: tuple[tuple[str, frozenset[str]], ...]
     lists: tuple[str, ...]
 
@@ -64,19 +65,17 @@ def _spec(tag: str) -> _Spec:
         (name, allowed) for name, hint in hints.items() if (allowed := _literal(hint)) is not None
     )
     lists = tuple(name for name, hint in hints.items() if get_origin(hint) is list)
-    return _Spec({name: _types(hint) for name, hint in hints.items()}, literals, lists)
+    return _Spec(tuple((name, _types(hint)) for name, hint in hints.items()), literals, lists)
 
 
 def exact(tag: str, values: dict[str, Any]) -> dict[str, Any] | None:
     """``values`` as pydantic would validate them, when every field is given and each is
     exactly its type; else None."""
     spec = _spec(tag)
-    kinds = spec.types
-    if len(values) != len(kinds):
+    if len(values) != len(spec.types):
         return None
-    for name, value in values.items():
-        allowed = kinds.get(name)
-        if allowed is None or type(value) not in allowed:
+    for name, allowed in spec.types:
+        if type(values.get(name, _MISSING)) not in allowed:
             return None
     for name, options in spec.literals:
         value = values[name]

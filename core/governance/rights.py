@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fnmatch import translate
+from typing import NamedTuple
 
 from handrail.governance.model import Approval, Governance, Right
 from handrail.schemas.models import Effect
@@ -23,8 +24,9 @@ RANK: dict[str, int] = {"allow": 0, "needs_approval": 1, "escalate": 2, "deny": 
 _CACHE_MAX = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """Immutable (a named tuple: the cheapest immutable value to build on the hot path)."""
+
     effect: Effect
     rule: str
     """The rule that decided, ``agent:action@resource``; empty when none matched."""
@@ -80,17 +82,21 @@ class Rights:
             on = f" on {resource}" if resource else ""
             return Verdict("deny", "", f"no rule lets {agent} {action}{on}: declare one "
                            "under `rights`")  # fmt: skip
-        best: Verdict | None = None
-        for rule in rules:
+        best = _apply(rules[0], cost_usd, attempt)
+        for rule in rules[1:]:
             verdict = _apply(rule, cost_usd, attempt)
-            if best is None or RANK[verdict.effect] > RANK[best.effect]:
+            if RANK[verdict.effect] > RANK[best.effect]:
                 best = verdict
-        assert best is not None
-        budget = declared.daily_budget_usd
-        if budget is not None and cost_usd is not None and spent_today_usd + cost_usd > budget:
+        budget, over = declared.daily_budget_usd, declared.over_budget
+        if (
+            budget is not None
+            and cost_usd is not None
+            and spent_today_usd + cost_usd > budget
+            and RANK[over] > RANK[best.effect]
+        ):
             why = (f"${spent_today_usd + cost_usd:.2f} today would pass {agent}'s daily "
                    f"budget of ${budget:.2f}")  # fmt: skip
-            best = _stricter(best, declared.over_budget, f"agent:{agent}", why, best.approval)
+            best = Verdict(over, f"agent:{agent}", why, best.approval)
         return best
 
     def _rules_for(self, agent: str, action: str, resource: str) -> tuple[_Compiled, ...]:
@@ -107,21 +113,24 @@ class Rights:
 
 
 def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> Verdict:
+    """The rule's verdict, made stricter by its spend cap and its retry budget. A reason is
+    formatted only when a limit changes the verdict."""
     rule, verdict = compiled.rule, compiled.verdict
-    cap = rule.spend
-    if cap is not None and cost_usd is not None and cost_usd > cap.per_request_usd:
+    cap, budget = rule.spend, rule.retries
+    if (
+        cap is not None
+        and cost_usd is not None
+        and cost_usd > cap.per_request_usd
+        and RANK[cap.over] > RANK[verdict.effect]
+    ):
         why = f"${cost_usd:.2f} is over the ${cap.per_request_usd:.2f} per-request cap"
-        verdict = _stricter(verdict, cap.over, rule.name, why, rule.approval)
-    budget = rule.retries
-    if budget is not None and attempt is not None and attempt > budget.max_retries:
+        verdict = Verdict(cap.over, verdict.rule, why, rule.approval)
+    if (
+        budget is not None
+        and attempt is not None
+        and attempt > budget.max_retries
+        and RANK[budget.then] > RANK[verdict.effect]
+    ):
         why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
-        verdict = _stricter(verdict, budget.then, rule.name, why, rule.approval)
-    return verdict
-
-
-def _stricter(
-    verdict: Verdict, effect: Effect, rule: str, reason: str, approval: Approval | None
-) -> Verdict:
-    if RANK[effect] > RANK[verdict.effect]:
-        return Verdict(effect, rule, reason, approval)
+        verdict = Verdict(budget.then, verdict.rule, why, rule.approval)
     return verdict
