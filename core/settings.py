@@ -104,6 +104,11 @@ class LedgerSettings(BaseModel):
     batch_max_events: int = Field(5_000, gt=0, description="Rows per sink insert, at most.")
     batch_max_seconds: float = Field(0.5, gt=0, description="Longest a row waits in the sink.")
     consumer_group: str = Field("handrail-ledger", description="Kafka group of the sinks.")
+    duplicate_window: int = Field(
+        20_000,
+        gt=0,
+        description="Event ids remembered per partition: a copy of one goes to quarantine.",
+    )
 
 
 class ProcessorSettings(BaseModel):

@@ -1,7 +1,8 @@
 """From a batch of Kafka messages to the sink's inserts (pure, no I/O).
 
 ``build`` turns one partition's messages into rows: an ``events`` row per decodable
-message, a ``quarantine`` row (raw bytes and the error) per other one. ``runs`` cuts a
+message, a ``quarantine`` row (raw bytes and the error) per other one and per copy of an
+event already in the ledger (``recent_ids``). ``runs`` cuts a
 partition's rows into runs of consecutive rows for one table part (same table, same
 month). ``inserts`` then groups the partitions' runs: each insert takes the next run of
 every partition whose next run has the same key, so an insert extends each of its
@@ -16,6 +17,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from handrail.ledger.errors import DuplicateEvent
+from handrail.ledger.recent_ids import RecentIds
 from handrail.ledger.rows import to_row
 from handrail.schemas import decode
 
@@ -27,14 +30,22 @@ Run = tuple[tuple[str, int], list[dict[str, Any]]]
 """Consecutive rows of one partition for one part: ``((table, yyyymm), rows)``."""
 
 
-def build(topic: str, partition: int, messages: list[Message]) -> list[Item]:
-    """The rows of one partition's messages, in the given (offset) order; no hashes yet."""
+def build(
+    topic: str, partition: int, messages: list[Message], recent: RecentIds | None = None
+) -> list[Item]:
+    """The rows of one partition's messages, in the given (offset) order; no hashes yet.
+    With ``recent``, a copy of an event it remembers goes to quarantine."""
     items: list[Item] = []
     for offset, key, value in messages:
         try:
             version, record = decode(value or b"", logical=False)
-            items.append(("events", to_row(record, version.version, topic, partition, offset)))
-        except Exception as exc:  # undecodable or unexpected: quarantine, never stop
+            row = to_row(record, version.version, topic, partition, offset)
+            first = None if recent is None else recent.first_offset(row["event_id"], offset)
+            if first is not None:
+                where = f"offset {first} of partition {partition}"
+                raise DuplicateEvent(f"a copy of event {row['event_id']}, in the ledger at {where}")
+            items.append(("events", row))
+        except Exception as exc:  # undecodable, unexpected or a copy: quarantine, never stop
             items.append(("quarantine", {
                 "topic": topic, "partition": partition, "offset": offset,
                 "key_hex": (key or b"").hex(), "raw_hex": (value or b"").hex(),

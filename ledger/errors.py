@@ -21,3 +21,8 @@ class LedgerBusyError(LedgerError):
 
 class InserterError(LedgerError):
     """The sink's insert thread stopped on an unexpected error (the cause is chained)."""
+
+
+class DuplicateEvent(LedgerError):  # noqa: N818 - the name quarantine rows carry as error_type
+    """A second copy of an event already in the ledger (same event id): the sink keeps it in
+    ``quarantine`` with this error type, never in ``events``."""

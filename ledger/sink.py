@@ -3,10 +3,12 @@
 Each row keeps its topic, partition and offset. When partitions are assigned, the sink
 resumes each from the ledger's own highest offset (events and quarantine alike), so a
 crash never loses or repeats a row; an insert deduplication token per insert is the
-second guard against a retried insert. Rows are inserted in offset order, in runs that
-each land in one table part, so "everything up to the highest offset" stays true even
-when the sink dies between two inserts. Undecodable messages go to ``quarantine`` with
-their raw bytes and the error; the sink goes on.
+second guard against a retried insert. A copy of an event among the partition's last
+``ledger.duplicate_window`` events (the SDK resends what it cannot prove delivered) goes to
+quarantine as ``DuplicateEvent``, so the ledger counts every event once. Rows are
+inserted in offset order, in runs that each land in one table part, so "everything up to
+the highest offset" stays true even when the sink dies between two inserts. Undecodable
+messages go to ``quarantine`` with their raw bytes and the error; the sink goes on.
 
 Per batch the sink decodes, builds and chains the rows, writes each partition's new chain
 head to its checkpoint, and hands the inserts to an ``Inserter`` thread, which runs them
@@ -30,6 +32,7 @@ from handrail.ledger.batches import Message, Run, build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.inserter import Insert, Inserter
+from handrail.ledger.recent_ids import RecentIds
 from handrail.ledger.rows import COLUMNS
 from handrail.settings import KafkaSettings, LedgerSettings
 
@@ -57,6 +60,17 @@ def resume_point(client: Any, topic: str, partition: int) -> tuple[int | None, s
     return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
 
 
+def recent_ids(client: Any, topic: str, partition: int, limit: int) -> list[tuple[str, int]]:
+    """The last ``limit`` event ids of a (topic, partition) in the ledger, with their
+    offsets, oldest first: what a resuming sink remembers to tell copies (``RecentIds``)."""
+    rows = client.query(
+        "SELECT toString(event_id), offset FROM events WHERE topic = {topic:String} "
+        "AND partition = {partition:UInt32} ORDER BY offset DESC LIMIT {limit:UInt32}",
+        parameters={"topic": topic, "partition": partition, "limit": limit},
+    ).result_rows
+    return [(event_id, offset) for event_id, offset in reversed(rows)]
+
+
 @dataclass
 class SinkStats:
     rows: int = 0
@@ -71,6 +85,7 @@ class Sink:
         self._ledger = ledger
         self._checkpoints = Checkpoints(ledger.checkpoint_dir)
         self._heads: dict[int, str] = {}
+        self._recent: dict[int, RecentIds] = {}
         self._pending: list[Any] = []
         self._inserter: Inserter | None = None
         self.stats = SinkStats()
@@ -86,6 +101,9 @@ class Sink:
         for tp in partitions:
             offset, head = self.resume_point(tp.partition)
             self._heads[tp.partition] = head
+            window = self._ledger.duplicate_window
+            known = recent_ids(self._client, self._kafka.events_topic, tp.partition, window)
+            self._recent[tp.partition] = RecentIds(window, known)
             if offset is None:
                 consumer.seek_to_beginning(tp)
             else:
@@ -160,7 +178,8 @@ class Sink:
         topic = self._kafka.events_topic
         partition_runs: dict[int, list[Run]] = {}
         for partition, messages in by_partition.items():
-            items = build(topic, partition, sorted(messages, key=itemgetter(0)))
+            recent = self._recent.setdefault(partition, RecentIds(self._ledger.duplicate_window))
+            items = build(topic, partition, sorted(messages, key=itemgetter(0)), recent)
             rows = [row for table, row in items if table == "events"]
             self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
             if rows:

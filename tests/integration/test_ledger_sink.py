@@ -18,7 +18,7 @@ from handrail.ledger.verify import verify
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity, KafkaSettings, LedgerSettings
 from tests.integration.test_kafka_delivery import emit_mixed
-from tests.support.kafka_io import kafka_settings
+from tests.support.kafka_io import Message, kafka_settings, read_topic
 
 pytestmark = pytest.mark.kafka
 
@@ -82,6 +82,45 @@ def test_exactly_once_with_quarantine_and_restart(
     report = verify(client, Checkpoints(settings.checkpoint_dir))
     assert report.ok, report.broken
     assert report.rows == 3500
+
+
+def resend(bootstrap: str, topic: str, copies: list[Message]) -> None:
+    """Send copies of messages again, to their own partitions (as the SDK's spool replay
+    does after a send it could not prove delivered)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for m in copies:
+        producer.send(topic, value=m.value, key=m.key, partition=m.partition)
+    producer.flush()
+    producer.close()
+
+
+def test_copies_of_events_go_to_quarantine_also_after_a_restart(
+    kafka_bootstrap: str, topic: str, tmp_path: Path, ledger: tuple[Any, LedgerSettings]
+) -> None:
+    """Every event is in ``events`` once: a copy in the same batch, in a later batch, or
+    after the sink restarted (it remembers the ledger's recent ids) goes to quarantine."""
+    client, settings = ledger
+    ids = fill(kafka_bootstrap, topic, tmp_path, 300)
+    first = read_topic(kafka_bootstrap, topic, len(ids))
+    resend(kafka_bootstrap, topic, first[:2])  # in the first run
+    stats = sink_once(client, kafka_bootstrap, topic, settings)
+    assert (stats.rows, stats.quarantined) == (300, 2)
+
+    resend(kafka_bootstrap, topic, first[100:103])  # after a restart
+    again = sink_once(client, kafka_bootstrap, topic, settings)
+    assert (again.rows, again.quarantined) == (0, 3)
+
+    assert sorted(ids_in(client)) == sorted(ids)
+    copies = client.query(
+        "SELECT partition, raw_hex, error_type, error FROM quarantine ORDER BY offset"
+    ).result_rows
+    assert sorted((p, bytes.fromhex(raw)) for p, raw, _, _ in copies) == sorted(
+        (m.partition, m.value) for m in first[:2] + first[100:103]
+    )
+    assert {error_type for _, _, error_type, _ in copies} == {"DuplicateEvent"}
+    assert all("in the ledger at offset" in error for *_, error in copies)
+    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    assert report.ok, report.broken
 
 
 @pytest.mark.parametrize(
