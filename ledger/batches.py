@@ -2,14 +2,13 @@
 
 ``build`` turns one partition's messages into rows: an ``events`` row per decodable
 message, a ``quarantine`` row (raw bytes and the error) per other one and per copy of an
-event already in the ledger (``recent_ids``). ``runs`` cuts a
-partition's rows into runs of consecutive rows for one table part (same table, same
-month). ``inserts`` then groups the partitions' runs: each insert takes the next run of
-every partition whose next run has the same key, so an insert extends each of its
-partitions' rows in offset order (a crash between two inserts leaves every partition
-whole up to its highest offset), and a batch of one month's events is one insert, one
-part, however many partitions it spans (small inserts cost ClickHouse twice as much per
-row).
+event already in the ledger (``recent_ids``). ``runs`` cuts a partition's rows into runs
+of consecutive rows for one table part (same table, same month). ``inserts`` then groups
+the partitions' runs: each insert takes the next run of every partition whose next run
+has the same key, so an insert extends each of its partitions' rows in offset order (a
+crash between two inserts leaves every partition whole up to its highest offset), and a
+batch of one month's events is one insert, one part, however many partitions it spans
+(small inserts cost ClickHouse twice as much per row).
 """
 
 from __future__ import annotations
