@@ -41,34 +41,38 @@ log = logging.getLogger(__name__)
 QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
 
 
-def resume_point(client: Any, topic: str, partition: int) -> tuple[int | None, str]:
-    """The ledger's highest offset for a (topic, partition), events and quarantine alike
-    (None: nothing yet), and the chain head (the last event row's hash). Also used by the
-    embedded pipeline (``handrail.embedded``), whose sources are topics of their own."""
-    params = {"topic": topic, "partition": partition}
+@dataclass(frozen=True)
+class ResumePoint:
+    offset: int | None
+    """The ledger's highest offset, events and quarantine alike (None: nothing yet)."""
+    head: str
+    """The chain head: the last event row's hash."""
+    recent: list[tuple[str, int]]
+    """The last event ids with their offsets, oldest first (as many as asked for)."""
+
+
+def resume_point(client: Any, topic: str, partition: int, recent: int = 1) -> ResumePoint:
+    """Where the ledger has a (topic, partition) up to, read in one pass over its event
+    rows. Also used by the embedded pipeline (``handrail.embedded``), whose sources are
+    topics of their own."""
+    params = {"topic": topic, "partition": partition, "limit": max(1, recent)}
     where = "topic = {topic:String} AND partition = {partition:UInt32}"
     last = client.query(
-        f"SELECT offset, row_hash FROM events WHERE {where} ORDER BY offset DESC LIMIT 1",
+        f"SELECT toString(event_id), offset, row_hash FROM events WHERE {where} "
+        "ORDER BY offset DESC LIMIT {limit:UInt32}",
         parameters=params,
     ).result_rows
     quarantined = client.query(
         f"SELECT max(offset), count() FROM quarantine WHERE {where}", parameters=params
     ).result_rows[0]
-    offsets = [last[0][0]] if last else []
+    offsets = [last[0][1]] if last else []
     if quarantined[1]:
         offsets.append(quarantined[0])
-    return (max(offsets) if offsets else None), (last[0][1] if last else GENESIS)
-
-
-def recent_ids(client: Any, topic: str, partition: int, limit: int) -> list[tuple[str, int]]:
-    """The last ``limit`` event ids of a (topic, partition) in the ledger, with their
-    offsets, oldest first: what a resuming sink remembers to tell copies (``RecentIds``)."""
-    rows = client.query(
-        "SELECT toString(event_id), offset FROM events WHERE topic = {topic:String} "
-        "AND partition = {partition:UInt32} ORDER BY offset DESC LIMIT {limit:UInt32}",
-        parameters={"topic": topic, "partition": partition, "limit": limit},
-    ).result_rows
-    return [(event_id, offset) for event_id, offset in reversed(rows)]
+    return ResumePoint(
+        offset=max(offsets) if offsets else None,
+        head=last[0][2] if last else GENESIS,
+        recent=[(event_id, offset) for event_id, offset, _ in reversed(last[:recent])],
+    )
 
 
 @dataclass
@@ -92,23 +96,18 @@ class Sink:
 
     # -- positions ----------------------------------------------------------------------------
 
-    def resume_point(self, partition: int) -> tuple[int | None, str]:
-        """The ledger's highest offset for a partition (None: nothing yet) and chain head."""
-        return resume_point(self._client, self._kafka.events_topic, partition)
-
     def _assigned(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         self.flush()  # resume points are read from the ledger: nothing may be in flight
+        window = self._ledger.duplicate_window
         for tp in partitions:
-            offset, head = self.resume_point(tp.partition)
-            self._heads[tp.partition] = head
-            window = self._ledger.duplicate_window
-            known = recent_ids(self._client, self._kafka.events_topic, tp.partition, window)
-            self._recent[tp.partition] = RecentIds(window, known)
-            if offset is None:
+            point = resume_point(self._client, self._kafka.events_topic, tp.partition, window)
+            self._heads[tp.partition] = point.head
+            self._recent[tp.partition] = RecentIds(window, point.recent)
+            if point.offset is None:
                 consumer.seek_to_beginning(tp)
             else:
-                consumer.seek(tp, offset + 1)
-            log.info("sink: partition %s resumes after offset %s", tp.partition, offset)
+                consumer.seek(tp, point.offset + 1)
+            log.info("sink: partition %s resumes after offset %s", tp.partition, point.offset)
 
     # -- the loop -----------------------------------------------------------------------------
 

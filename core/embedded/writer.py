@@ -90,9 +90,9 @@ class LedgerWriter:
 
     def resume(self, topic: str) -> int | None:
         """Where the ledger has a source up to; remembers its chain head."""
-        offset, head = resume_point(self._client, topic, PARTITION)
-        self._heads[topic], self.ingested[topic] = head, offset
-        return offset
+        point = resume_point(self._client, topic, PARTITION)
+        self._heads[topic], self.ingested[topic] = point.head, point.offset
+        return point.offset
 
     def forget(self, topic: str) -> None:
         self._heads.pop(topic, None)
