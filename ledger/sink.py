@@ -177,8 +177,8 @@ class Sink:
         topic = self._kafka.events_topic
         partition_runs: dict[int, list[Run]] = {}
         for partition, messages in by_partition.items():
-            recent = self._recent.setdefault(partition, RecentIds(self._ledger.duplicate_window))
-            items = build(topic, partition, sorted(messages, key=itemgetter(0)), recent)
+            messages.sort(key=itemgetter(0))
+            items = build(topic, partition, messages, self._recent.get(partition))
             rows = [row for table, row in items if table == "events"]
             self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
             if rows:
