@@ -114,10 +114,13 @@ def to_row(
     """The ledger row of one decoded event (hashes not yet set), decoded with its logical
     types or without (``decode(..., logical=False)``, the sink's cheaper read): either way
     ``event_id`` becomes its canonical text and ``time`` a UTC ``datetime``. A value that
-    is neither (not a UUID, a time out of range) raises ``ValueError``/``OverflowError``."""
+    the ledger cannot hold (not a UUID, a time out of range, a negative sequence) raises
+    ``ValueError``/``OverflowError``."""
     event = flat_event(record)
     event["event_id"] = _uuid_text(event["event_id"])
     event["time"] = _utc(event["time"])
+    if event["sequence"] < 0:
+        raise ValueError(f"sequence {event['sequence']} is negative")
     row = typed_columns(event)
     row["schema_version"] = schema_version
     row["event_json"] = event_json(event)

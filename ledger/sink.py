@@ -33,12 +33,9 @@ from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.recent_ids import RecentIds
-from handrail.ledger.rows import COLUMNS
 from handrail.settings import KafkaSettings, LedgerSettings
 
 log = logging.getLogger(__name__)
-
-QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
 
 
 @dataclass(frozen=True)
@@ -187,15 +184,12 @@ class Sink:
                 )
             partition_runs[partition] = runs(items)
         for table, rows, token in inserts(topic, partition_runs):
-            columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
-            self._inserter.submit(
-                Insert(table, columns, list(map(itemgetter(*columns), rows)), token)
-            )
+            self._inserter.submit(Insert.of(table, rows, token))
         self.stats.batches += 1
 
     def _inserted(self, insert: Insert) -> None:
         """Called on the inserter's thread once an insert is in the ledger."""
         if insert.table == "events":
-            self.stats.rows += len(insert.rows)
+            self.stats.rows += insert.rows
         else:
-            self.stats.quarantined += len(insert.rows)
+            self.stats.quarantined += insert.rows

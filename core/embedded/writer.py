@@ -13,7 +13,6 @@ in offset order, each run in one part.
 from __future__ import annotations
 
 from collections import deque
-from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -24,8 +23,8 @@ from handrail.ledger.batches import Message, build, inserts, runs
 from handrail.ledger.chain import chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.inserter import Insert, Inserter
-from handrail.ledger.rows import COLUMNS, to_row
-from handrail.ledger.sink import QUARANTINE_COLUMNS, resume_point
+from handrail.ledger.rows import to_row
+from handrail.ledger.sink import resume_point
 
 PARTITION = 0
 Planned = tuple[str, list[dict[str, Any]], str]
@@ -112,9 +111,7 @@ class LedgerWriter:
             events += len(rows)
             plans.append(inserts(topic, {PARTITION: runs(items)}))
         for table, rows, token in merged(plans):
-            columns = COLUMNS if table == "events" else QUARANTINE_COLUMNS
-            values = list(map(itemgetter(*columns), rows))
-            self._inserter.submit(Insert(table, columns, values, token))
+            self._inserter.submit(Insert.of(table, rows, token))
         self._inserter.wait()
         for topic, items in batch.items():
             if items:

@@ -52,8 +52,9 @@ def test_event_ids_are_stored_canonical() -> None:
     assert f'"event_id":"{canonical}"' in row["event_json"]
 
 
-def test_a_bad_event_id_is_quarantined() -> None:
-    items = build("t", 0, [(3, b"k", encode({**record("retry"), "event_id": "not-a-uuid"}))])
+@pytest.mark.parametrize(("field", "value"), [("event_id", "not-a-uuid"), ("sequence", -1)])
+def test_a_value_the_ledger_cannot_hold_is_quarantined(field: str, value: object) -> None:
+    items = build("t", 0, [(3, b"k", encode({**record("retry"), field: value}))])
     assert [(table, row["error_type"]) for table, row in items] == [("quarantine", "ValueError")]
 
 
