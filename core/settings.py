@@ -58,6 +58,11 @@ class SpoolSettings(BaseModel):
         Path(".handrail/control.log"),
         description="The control channel without Kafka: halts, resumes, approvals, answers.",
     )
+    control_log_max_bytes: int = Field(
+        1 << 20,
+        gt=0,
+        description="Compact the control log when an append takes it past this size.",
+    )
 
 
 class ProducerSettings(BaseModel):

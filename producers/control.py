@@ -31,7 +31,7 @@ ApprovalState = Literal["pending", "granted", "denied", "expired"]
 _DECISIONS: dict[str, ApprovalState] = {
     "approval_granted": "granted", "approval_denied": "denied", "approval_expired": "expired",
 }  # fmt: skip
-_FORGET = timedelta(days=1)
+FORGET = timedelta(days=1)
 """Decided approvals and handoff answers older than this are dropped from memory."""
 
 
@@ -157,7 +157,7 @@ class ControlState:
 
     def _forget(self, now: datetime) -> None:
         """Bound memory in a long-lived agent: drop what was settled a day ago."""
-        cutoff = now - _FORGET
+        cutoff = now - FORGET
         if len(self.approvals) > 1000:
             self.approvals = {
                 k: a for k, a in self.approvals.items()

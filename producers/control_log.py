@@ -6,22 +6,51 @@ Each entry is a 4-byte big-endian length, then one event in the wire format (the
 bytes the control topic would carry). Writers hold an exclusive ``flock`` while they
 append and flush, so entries never interleave; a reader takes only whole entries, so a
 half-written tail is simply read on the next poll.
+
+Every agent reads the log from its start, so it must not grow without bound: an append
+that takes it past ``max_bytes`` rewrites it, still under the lock, with only the entries
+that still count (``control_compaction``), into a new file renamed over the old one. A
+writer that opened the old file finds it replaced once it holds the lock, and appends to
+the new one; a reader (``tail``) that finds a new file reads it from its start (the
+entries it had read are in it again when they still count, and applying them twice
+changes nothing).
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO, NamedTuple
 
+from handrail.producers.control_compaction import compact
+from handrail.settings import SpoolSettings
+
+log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
 
 
+class Position(NamedTuple):
+    """Where a reader is: which file (its inode) and how far into it."""
+
+    inode: int
+    offset: int
+
+
 class ControlLog:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
+        """``max_bytes``: compact on an append past it (None: never)."""
         self.path = path
+        self.max_bytes = max_bytes
+        self._limit = max_bytes
+        """Compact past this: ``max_bytes``, or twice what the last compaction kept."""
+
+    @classmethod
+    def of(cls, spool: SpoolSettings) -> ControlLog:
+        return cls(spool.control_log, spool.control_log_max_bytes)
 
     def append(self, values: Iterable[bytes]) -> None:
         """Append events (encoded) durably, as one entry each."""
@@ -29,14 +58,55 @@ class ControlLog:
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("ab") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        while True:
+            with self.path.open("ab") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    if not self._is_current(f):
+                        continue  # compacted meanwhile: append to the new file
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                    if self._limit is not None and f.tell() > self._limit:
+                        self._limit = max(self.max_bytes or 0, 2 * self._compact())
+                    return
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+
+    def _is_current(self, f: IO[bytes]) -> bool:
+        try:
+            return os.fstat(f.fileno()).st_ino == self.path.stat().st_ino
+        except FileNotFoundError:
+            return False
+
+    def _compact(self) -> int:
+        """Rewrite the log with the entries that still count (the caller holds the lock);
+        the new size."""
+        entries, _ = self.read()
+        kept = compact(entries)
+        data = b"".join(_LENGTH.pack(len(v)) + v for v in kept)
+        tmp = self.path.with_name(f"{self.path.name}.compacting")
+        with tmp.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        log.info("control log compacted: %d of %d entries still count", len(kept), len(entries))
+        if self.max_bytes is not None and len(data) > self.max_bytes // 2:
+            log.warning(
+                "the control log holds %d bytes that still count (pending approvals, a day "
+                "of decisions and answers); it is compacted again at twice that. Raise "
+                "spool.control_log_max_bytes (%d), or use Kafka", len(data), self.max_bytes,
+            )  # fmt: skip
+        return len(data)
+
+    def end(self) -> Position | None:
+        """The end of the file as it is now (None: no file yet)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return Position(stat.st_ino, stat.st_size)
 
     def size(self) -> int:
         try:
@@ -52,12 +122,31 @@ class ControlLog:
                 data = f.read()
         except FileNotFoundError:
             return [], offset
-        values, pos = [], 0
-        while pos + _LENGTH.size <= len(data):
-            (length,) = _LENGTH.unpack_from(data, pos)
-            end = pos + _LENGTH.size + length
-            if end > len(data):
-                break
-            values.append(data[pos + _LENGTH.size : end])
-            pos = end
-        return values, offset + pos
+        return _entries(data, offset)
+
+    def tail(self, position: Position | None) -> tuple[list[bytes], Position | None]:
+        """The whole entries after ``position`` (None: the start), and the position after
+        them; a file compacted since is read from its start."""
+        try:
+            with self.path.open("rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                offset = position.offset if position and position.inode == inode else 0
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], position
+        values, end = _entries(data, offset)
+        return values, Position(inode, end)
+
+
+def _entries(data: bytes, offset: int) -> tuple[list[bytes], int]:
+    """The whole entries of ``data`` (read at ``offset``), and the offset after them."""
+    values, pos = [], 0
+    while pos + _LENGTH.size <= len(data):
+        (length,) = _LENGTH.unpack_from(data, pos)
+        end = pos + _LENGTH.size + length
+        if end > len(data):
+            break
+        values.append(data[pos + _LENGTH.size : end])
+        pos = end
+    return values, offset + pos

@@ -67,7 +67,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._exit_timeout = settings.producer.send_timeout_s
         # Without Kafka, control events also go to the control log (the embedded channel).
         embedded = not settings.kafka.bootstrap_servers
-        self._control_log = ControlLog(settings.spool.control_log) if embedded else None
+        self._control_log = ControlLog.of(settings.spool) if embedded else None
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 

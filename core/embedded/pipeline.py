@@ -89,7 +89,7 @@ class Pipeline:
         )  # fmt: skip
         self.encoder = FindingEvents(p.app_id, p.owners)
         self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
-        self.control_log = ControlLog(settings.spool.control_log)
+        self.control_log = ControlLog.of(settings.spool)
         self.sources: dict[str, Source] = {}
         self.pending: dict[str, list[Item]] = defaultdict(list)
         self.mark = ReadMark()
