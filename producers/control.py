@@ -33,6 +33,8 @@ _DECISIONS: dict[str, ApprovalState] = {
 }  # fmt: skip
 FORGET = timedelta(days=1)
 """Decided approvals and handoff answers older than this are dropped from memory."""
+_KEEP = 1000
+"""Below this many approvals (answers) nothing is dropped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,9 @@ class ControlState:
         self._targets: dict[Target, HaltNotice] = {}
         self.approvals: dict[str, ApprovalRequest] = {}
         self.answers: dict[str, HandoffAnswer] = {}
+        # Prune approvals (answers) past this many: twice what the last pruning kept, so a
+        # day with many of them costs O(1) per event amortized, not a pass over them each.
+        self._approvals_bound = self._answers_bound = _KEEP
 
     def apply(self, record: dict[str, Any]) -> None:
         kind = event_type(record)
@@ -158,10 +163,12 @@ class ControlState:
     def _forget(self, now: datetime) -> None:
         """Bound memory in a long-lived agent: drop what was settled a day ago."""
         cutoff = now - FORGET
-        if len(self.approvals) > 1000:
+        if len(self.approvals) > self._approvals_bound:
             self.approvals = {
                 k: a for k, a in self.approvals.items()
                 if a.state == "pending" or (a.decided_at or a.requested_at) > cutoff
             }  # fmt: skip
-        if len(self.answers) > 1000:
+            self._approvals_bound = max(_KEEP, 2 * len(self.approvals))
+        if len(self.answers) > self._answers_bound:
             self.answers = {k: a for k, a in self.answers.items() if a.time > cutoff}
+            self._answers_bound = max(_KEEP, 2 * len(self.answers))

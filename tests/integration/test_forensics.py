@@ -51,7 +51,9 @@ def doc_queries() -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _demo_records(tmp_path: Path) -> list[EventRecord]:
-    settings = Settings(spool=SpoolSettings(dir=tmp_path / "spool"))
+    settings = Settings(
+        spool=SpoolSettings(dir=tmp_path / "spool", control_log=tmp_path / "control.log")
+    )
     workflows = ticket_workflows.run(settings, workflows=4)
     assert workflows == ["ticket-1", "ticket-2", "ticket-3", "ticket-4"]
     records = list(read_all(tmp_path / "spool"))

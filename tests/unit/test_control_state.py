@@ -113,3 +113,24 @@ def test_the_control_log_returns_whole_entries_only(tmp_path: Path) -> None:
         f.write(b"\x00\x00\x01\x00half")
     assert log.read(offset) == ([], offset)
     assert ControlLog(tmp_path / "control.log").read(0)[0] == values
+
+
+def test_settled_approvals_and_answers_are_forgotten_after_a_day_pending_ones_never() -> None:
+    control = ControlState()
+    control.apply(request("ap-pending"))
+    for n in range(1500):  # a busy day: everything stays
+        control.apply(request(f"ap-{n}"))
+        control.apply(decision("approval_granted", f"ap-{n}", seconds=n))
+        control.apply(at(n, "handoff_accepted", "reviewer", handoff_id=f"h-{n}", from_agent="w"))
+    assert (len(control.approvals), len(control.answers)) == (1501, 1500)
+    day = 24 * 3600
+    for n in range(1500, 3100):  # the next day: the settled ones of yesterday go
+        control.apply(at(day + n, "approval_requested", approval_id=f"ap-{n}",
+                         action="db.customers.write", reason="needs a human"))  # fmt: skip
+        control.apply(at(day + n, "handoff_accepted", "reviewer", handoff_id=f"h-{n}",
+                         from_agent="w"))  # fmt: skip
+    assert "ap-pending" in control.approvals
+    assert "ap-0" not in control.approvals
+    assert "h-0" not in control.answers
+    assert {f"ap-{n}" for n in range(1500, 3100)} <= control.approvals.keys()
+    assert {f"h-{n}" for n in range(1500, 3100)} <= control.answers.keys()

@@ -13,7 +13,7 @@ from handrail.settings import AgentIdentity, Settings, SpoolSettings
 
 def essay_rows(tmp: Any) -> tuple[list[dict[str, Any]], str]:
     """Summarizer's summary fails a check, is handed on, the writer writes anyway."""
-    settings = Settings(spool=SpoolSettings(dir=tmp / "spool"))
+    settings = Settings(spool=SpoolSettings(dir=tmp / "spool", control_log=tmp / "control.log"))
     a = Recorder(settings, AgentIdentity(name="summarizer", owner="team-data"))
     b = Recorder(settings, AgentIdentity(name="db-writer", owner="team-platform"))
     with a.workflow("ticket-9"):

@@ -23,7 +23,7 @@ from handrail.settings import AgentIdentity, ProducerSettings, Settings, SpoolSe
 
 def settings(tmp_path: Path, **producer: object) -> Settings:
     return Settings(
-        spool=SpoolSettings(dir=tmp_path / "spool"),
+        spool=SpoolSettings(dir=tmp_path / "spool", control_log=tmp_path / "control.log"),
         producer=ProducerSettings(**producer),  # type: ignore[arg-type]
     )
 
