@@ -40,7 +40,7 @@ class Insert:
     table: str
     columns: tuple[str, ...]
     body: bytes
-    """The rows as ``FORMAT`` (see ``insert``)."""
+    """The rows as ``FORMAT`` (see ``of``)."""
     rows: int
     token: str
     """``insert_deduplication_token``: a retried insert is dropped by ClickHouse."""

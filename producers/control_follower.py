@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 
 from handrail.producers.control import ApprovalRequest, ControlState, HandoffAnswer
-from handrail.producers.control_log import ControlLog, Position
+from handrail.producers.control_log import Tail
 from handrail.schemas import DecodeError, decode
 from handrail.settings import Settings
 
@@ -69,30 +69,23 @@ class TopicSource:
 
 
 class LogSource:
-    """The control log file, tailed (from its start again when it was compacted)."""
+    """The control log file, tailed (into its new file when it is compacted)."""
 
     def __init__(self, settings: Settings, poll_ms: int = 50) -> None:
-        self._log = ControlLog.of(settings.spool)
-        self._position: Position | None = None
+        self._tail = Tail(settings.spool.control_log)
         self._poll_s = poll_ms / 1000
-        self._end = self._log.end()
 
     def poll(self) -> list[bytes]:
-        values, self._position = self._log.tail(self._position)
-        if self._end and self._position and self._position.inode != self._end.inode:
-            self._end = self._log.end()  # compacted since: read the new file to its end
+        values = self._tail.read()
         if not values:
             time.sleep(self._poll_s)
         return values
 
     def at_end(self) -> bool:
-        here, end = self._position, self._end
-        if end is None:  # no log yet when opened
-            return True
-        return here is not None and here.inode == end.inode and here.offset >= end.offset
+        return self._tail.at_end()
 
     def close(self) -> None:
-        pass
+        self._tail.close()
 
 
 def open_source(settings: Settings) -> Source:

@@ -11,7 +11,7 @@ Every agent reads the log from its start, so it must not grow without bound: an 
 that takes it past ``max_bytes`` rewrites it, still under the lock, with only the entries
 that still count (``control_compaction``), into a new file renamed over the old one. A
 writer that opened the old file finds it replaced once it holds the lock, and appends to
-the new one; a reader (``tail``) that finds a new file reads it from its start (the
+the new one; a reader (``Tail``) that finds a new file reads it from its start (the
 entries it had read are in it again when they still count, and applying them twice
 changes nothing).
 """
@@ -24,20 +24,13 @@ import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
 from handrail.producers.control_compaction import compact
 from handrail.settings import SpoolSettings
 
 log = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
-
-
-class Position(NamedTuple):
-    """Where a reader is: which file (its inode) and how far into it."""
-
-    inode: int
-    offset: int
 
 
 class ControlLog:
@@ -100,14 +93,6 @@ class ControlLog:
             )  # fmt: skip
         return len(data)
 
-    def end(self) -> Position | None:
-        """The end of the file as it is now (None: no file yet)."""
-        try:
-            stat = self.path.stat()
-        except FileNotFoundError:
-            return None
-        return Position(stat.st_ino, stat.st_size)
-
     def size(self) -> int:
         try:
             return self.path.stat().st_size
@@ -124,19 +109,52 @@ class ControlLog:
             return [], offset
         return _entries(data, offset)
 
-    def tail(self, position: Position | None) -> tuple[list[bytes], Position | None]:
-        """The whole entries after ``position`` (None: the start), and the position after
-        them; a file compacted since is read from its start."""
+
+class Tail:
+    """A reader of the log's new entries, poll after poll, that follows the log into its
+    new file when it is compacted. It keeps the file it reads open, so no other file can
+    take that file's inode number while it compares it with the path's."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+        self._offset = 0
+        self._end = 0
+        self._open()
+
+    def read(self) -> list[bytes]:
+        """The whole entries written since the last read (a new file: from its start)."""
+        if (self._file is None or self._replaced()) and not self._open():
+            return []
+        assert self._file is not None
+        self._file.seek(self._offset)
+        values, self._offset = _entries(self._file.read(), self._offset)
+        return values
+
+    def at_end(self) -> bool:
+        """Everything the file held when it was opened has been read."""
+        return self._file is None or self._offset >= self._end
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def _open(self) -> bool:
         try:
-            with self.path.open("rb") as f:
-                inode = os.fstat(f.fileno()).st_ino
-                offset = position.offset if position and position.inode == inode else 0
-                f.seek(offset)
-                data = f.read()
+            new = self.path.open("rb")
         except FileNotFoundError:
-            return [], position
-        values, end = _entries(data, offset)
-        return values, Position(inode, end)
+            return False
+        self.close()
+        self._file, self._offset = new, 0
+        self._end = os.fstat(new.fileno()).st_size
+        return True
+
+    def _replaced(self) -> bool:
+        assert self._file is not None
+        try:
+            return self.path.stat().st_ino != os.fstat(self._file.fileno()).st_ino
+        except FileNotFoundError:
+            return False
 
 
 def _entries(data: bytes, offset: int) -> tuple[list[bytes], int]:
