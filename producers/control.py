@@ -28,7 +28,7 @@ Target = tuple[str, str | None]
 """(agent, operation id); None halts the whole agent."""
 
 ApprovalState = Literal["pending", "granted", "denied", "expired"]
-_DECISIONS: dict[str, ApprovalState] = {
+DECISIONS: dict[str, ApprovalState] = {
     "approval_granted": "granted", "approval_denied": "denied", "approval_expired": "expired",
 }  # fmt: skip
 FORGET = timedelta(days=1)
@@ -106,8 +106,8 @@ class ControlState:
             self._halt(record, kind == "halt", p)
         elif kind == "approval_requested":
             self._request(record, p)
-        elif kind in _DECISIONS:
-            self._decide(record, _DECISIONS[kind], p)
+        elif kind in DECISIONS:
+            self._decide(record, DECISIONS[kind], p)
         elif self._agent in (None, p["from_agent"]) and p["handoff_id"] not in self.answers:
             self._answer(record, kind == "handoff_accepted", p)
 

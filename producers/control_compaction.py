@@ -20,10 +20,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handrail.producers.control import FORGET
+from handrail.producers.control import DECISIONS, FORGET
 from handrail.schemas import DecodeError, decode, event_type
-
-_DECISIONS = frozenset({"approval_granted", "approval_denied", "approval_expired"})
 
 
 def compact(entries: list[bytes]) -> list[bytes]:
@@ -61,7 +59,7 @@ def _approvals(records: list[tuple[int, dict[str, Any]]], cutoff: datetime) -> s
         approval_id = record["payload"][1].get("approval_id")
         if kind == "approval_requested":
             requests.setdefault(approval_id, index)
-        elif kind in _DECISIONS and approval_id in requests:
+        elif kind in DECISIONS and approval_id in requests:
             decisions.setdefault(approval_id, (index, record["time"]))
     keep = set()
     for approval_id, index in requests.items():
