@@ -37,6 +37,12 @@ _KEEP = 1000
 """Below this many approvals (answers) nothing is dropped."""
 
 
+def halt_target(payload: dict[str, Any]) -> Target:
+    """What a halt or resume payload is about."""
+    operation = payload["operation_id"] if payload["scope"] == "operation" else None
+    return payload["target_agent"], operation
+
+
 @dataclass(frozen=True, slots=True)
 class HaltNotice:
     time: datetime
@@ -127,7 +133,7 @@ class ControlState:
         return sorted(waiting, key=lambda a: a.requested_at)
 
     def _halt(self, record: dict[str, Any], halted: bool, p: dict[str, Any]) -> None:
-        target = (p["target_agent"], p["operation_id"] if p["scope"] == "operation" else None)
+        target = halt_target(p)
         notice = HaltNotice(record["time"], halted, p["reason"], p.get("alert_dedup_key"))
         current = self._targets.get(target)
         if current is None or notice.time >= current.time:

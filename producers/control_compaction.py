@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handrail.producers.control import DECISIONS, FORGET
+from handrail.producers.control import DECISIONS, FORGET, Target, halt_target
 from handrail.schemas import DecodeError, decode, event_type
 
 
@@ -40,11 +40,10 @@ def compact(entries: list[bytes]) -> list[bytes]:
 
 
 def _halts(records: list[tuple[int, dict[str, Any]]]) -> set[int]:
-    latest: dict[tuple[str, str | None], tuple[datetime, int]] = {}
+    latest: dict[Target, tuple[datetime, int]] = {}
     for index, record in records:
         if event_type(record) in ("halt", "resume"):
-            p = record["payload"][1]
-            target = (p["target_agent"], p["operation_id"] if p["scope"] == "operation" else None)
+            target = halt_target(record["payload"][1])
             current = latest.get(target)
             if current is None or record["time"] >= current[0]:
                 latest[target] = (record["time"], index)

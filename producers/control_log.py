@@ -47,7 +47,7 @@ class ControlLog:
 
     def append(self, values: Iterable[bytes]) -> None:
         """Append events (encoded) durably, as one entry each."""
-        data = b"".join(_LENGTH.pack(len(v)) + v for v in values)
+        data = _frames(values)
         if not data:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ class ControlLog:
         the new size."""
         entries, _ = self.read()
         kept = compact(entries)
-        data = b"".join(_LENGTH.pack(len(v)) + v for v in kept)
+        data = _frames(kept)
         tmp = self.path.with_name(f"{self.path.name}.compacting")
         with tmp.open("wb") as out:
             out.write(data)
@@ -92,12 +92,6 @@ class ControlLog:
                 "spool.control_log_max_bytes (%d), or use Kafka", len(data), self.max_bytes,
             )  # fmt: skip
         return len(data)
-
-    def size(self) -> int:
-        try:
-            return self.path.stat().st_size
-        except FileNotFoundError:
-            return 0
 
     def read(self, offset: int = 0) -> tuple[list[bytes], int]:
         """The whole entries from byte ``offset`` on, and the offset after the last one."""
@@ -155,6 +149,11 @@ class Tail:
             return self.path.stat().st_ino != os.fstat(self._file.fileno()).st_ino
         except FileNotFoundError:
             return False
+
+
+def _frames(values: Iterable[bytes]) -> bytes:
+    """Entries as the log stores them: each one's length, then its bytes."""
+    return b"".join(_LENGTH.pack(len(v)) + v for v in values)
 
 
 def _entries(data: bytes, offset: int) -> tuple[list[bytes], int]:
