@@ -6,6 +6,12 @@ baseline, burn-rate style: it alerts when both the short and the long window run
 halfway between the two (hysteresis). Rates count closed buckets only.
 The baseline is the mean of the first ``warmup_buckets`` buckets, then an exponentially
 weighted mean that stops learning while an alert is open.
+
+A bucket closes on ``tick``, whose clock is the time up to which every events partition
+has been read (``processors/watermark.py``), never on an event's own time: a worker
+catching up on a backlog reads partitions unevenly, and a bucket closed when one
+partition's events passed it would be folded into the baseline without the spend the
+other partitions still hold for it (a baseline too low, then a false drift).
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ class SpendDrift:
             s["buckets"][str(bucket)] = s["buckets"].get(str(bucket), 0.0) + usd
             window_add(s["ids"], obs.time, obs.event_id, rules.short_window_s)
             del s["ids"][:-EVIDENCE]  # the latest spends are the evidence
-            _advance(s, max(s["current"], bucket), rules)
+            if s["folded"] is None:  # the series starts here; ticks close its buckets
+                s["current"], s["folded"] = bucket, bucket - 1
             findings.extend(
                 self._check(s, obs.agent, obs.owner, scope, workflow=obs.workflow_id, rules=rules)
             )
