@@ -3,7 +3,7 @@
 baseline of recording an event without deciding (``Recorder.policy_verdict``), with each
 shipper (``producer.shipper``: a thread in the agent's process, or a process of its own).
 
-    python -m bench.authorize [--calls 100000] [--json FILE]
+    python -m bench.authorize [--calls 100000] [--rounds 3] [--json FILE]
 
 The rules: 999 that match other agents and actions, and the one that decides, on a mix of
 20 (action, cost, attempt) calls that exercise spend caps and retry budgets. Each call is
@@ -12,7 +12,9 @@ away; the caller cost is the same). The calls come in bursts of 1,000, each foll
 an untimed ``flush``: a loop of nothing but calls outruns the shipper (it spools ~30,000
 events/s here), and the figures would then time the wait for buffer room (the
 backpressure of ``producer.max_block_ms``), not the call. The shipper's own pace is
-``bench.producer``'s throughput.
+``bench.producer``'s throughput. Each shipper is measured in ``--rounds`` fresh recorders;
+the figures are the round with the median authorize p99 (this 2-vCPU VM drifts between
+rounds by up to 2x), and every round's p99 is listed.
 
 Target (issue 5): authorize() p99 under 20 us.
 """
@@ -78,6 +80,7 @@ def pct(ns: list[int], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     text = governance_yaml()
@@ -87,6 +90,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "rules": 1_000,
         "calls": args.calls,
+        "rounds": args.rounds,
         "decide_p50_us": pct(decide, 0.5),
         "decide_p99_us": pct(decide, 0.99),
     }
@@ -94,16 +98,20 @@ def main() -> None:
     print(f"Rights.decide:                        p50 {figures['decide_p50_us']:6.1f} us  "
           f"p99 {figures['decide_p99_us']:6.1f} us")  # fmt: skip
     for shipper in SHIPPERS:
-        f = figures[shipper] = measure(text, shipper, args.calls)
+        rounds = sorted((measure(text, shipper, args.calls) for _ in range(args.rounds)),
+                        key=lambda r: r["authorize_p99_us"])  # fmt: skip
+        f = figures[shipper] = rounds[len(rounds) // 2]
+        f["authorize_p99_rounds_us"] = [r["authorize_p99_us"] for r in rounds]
         print(f"shipper={shipper:7}  record an event:     p50 {f['record_only_p50_us']:6.1f} us  "
               f"p99 {f['record_only_p99_us']:6.1f} us  (baseline)")  # fmt: skip
         print(f"shipper={shipper:7}  Recorder.authorize:  p50 {f['authorize_p50_us']:6.1f} us  "
-              f"p99 {f['authorize_p99_us']:6.1f} us  (target p99 < 20 us)")  # fmt: skip
+              f"p99 {f['authorize_p99_us']:6.1f} us  (target p99 < 20 us; median of "
+              f"{', '.join(f'{p:.1f}' for p in f['authorize_p99_rounds_us'])})")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def measure(text: str, shipper: Literal["thread", "process"], calls: int) -> dict[str, float]:
+def measure(text: str, shipper: Literal["thread", "process"], calls: int) -> dict[str, Any]:
     """Recording alone, then authorize, through a recorder with this shipper."""
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "governance.yaml"

@@ -11,6 +11,7 @@ import time
 from handrail.governance import Governance, Rights, Verdict
 from handrail.producers.control import ApprovalRequest, HandoffAnswer
 from handrail.producers.control_follower import ControlFollower
+from handrail.producers.events import Request
 
 
 class Authorizer:
@@ -20,6 +21,9 @@ class Authorizer:
         self.governance = governance
         self._rights = Rights(governance)
         self.control = control
+        # Read without a lock: the state's halts are a dict of immutable notices, each
+        # entry replaced in one step, so a read sees the notice before a change or after.
+        self._halt = None if control is None else control.state.halt
         self._agent = agent
         self.mode = governance.mode
         self._lock = threading.Lock()
@@ -31,25 +35,18 @@ class Authorizer:
             self._roll()
             self._spent += usd
 
-    def decide(
-        self,
-        action: str,
-        *,
-        resource: str | None = None,
-        cost_usd: float | None = None,
-        attempt: int | None = None,
-        operation_id: str | None = None,
-    ) -> Verdict:
-        halt = self.control.halt(self._agent, operation_id) if self.control else None
+    def decide(self, request: Request, operation_id: str | None = None) -> Verdict:
+        """The verdict on a (checked) request: (action, resource, cost in USD, attempt)."""
+        halt = None if self._halt is None else self._halt(self._agent, operation_id)
         if halt is not None:  # a halt is never shadowed: the processors asked for it
             return Verdict("deny", "halt", halt)
         if time.time() >= self._day_ends:
             with self._lock:
                 self._roll()
+        action, resource, cost_usd, attempt = request
         verdict = self._rights.decide(
-            self._agent, action, resource=resource, cost_usd=cost_usd, attempt=attempt,
-            spent_today_usd=self._spent,
-        )  # fmt: skip
+            self._agent, action, resource, cost_usd, attempt, spent_today_usd=self._spent
+        )
         return verdict._replace(shadow=True) if self.mode == "shadow" else verdict
 
     def wait_approval(self, approval_id: str, timeout: float) -> ApprovalRequest | None:

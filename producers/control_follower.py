@@ -122,11 +122,6 @@ class ControlFollower:
         self._thread = threading.Thread(target=self._run, name="handrail-control", daemon=True)
         self._thread.start()
 
-    def halt(self, agent: str, operation: str | None = None) -> str | None:
-        # No lock: the state's halts are a dict of immutable notices, each entry replaced
-        # in one step, so a read sees the notice before a change or after it.
-        return self.state.halt(agent, operation)
-
     def approval(self, approval_id: str, timeout: float) -> ApprovalRequest | None:
         """Wait up to ``timeout`` s for a decision on an approval; None if none came."""
         request = self._wait(lambda: self.state.approvals.get(approval_id), timeout,

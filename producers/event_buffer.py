@@ -35,6 +35,8 @@ class EventBuffer(Generic[T]):
 
     def __init__(self, max_events: int, max_block_s: float) -> None:
         self._events: deque[T] = deque()
+        self.added = 0
+        """Events ``put`` so far."""
         self.overflowed = 0
         """``put`` calls that waited ``max_block_s`` and went on over the limit."""
         self._max = max_events
@@ -59,6 +61,7 @@ class EventBuffer(Generic[T]):
             if len(events) >= self._max:
                 self.overflowed += 1
         events.append(event)
+        self.added += 1
         if self._dozing:
             self._dozing = False
             self._wake.set()

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from handrail.governance import Verdict
 from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError
 from handrail.producers.exact_fields import EMPTY, exact
@@ -52,6 +53,40 @@ def _fields(tag: str, /, **values: Any) -> Fields:
         if value == [] and type(value) is list:
             fields[name] = EMPTY
     return tag, fields
+
+
+Request = tuple[str, str | None, float | None, int | None]
+"""What an agent asks ``authorize`` about: action, resource, cost (USD), attempt."""
+
+
+def checked_request(
+    action: Any, resource: Any, cost_usd: Any, attempt: Any, mode: EnforcementMode
+) -> Request:
+    """An ``authorize`` request as its policy_verdict event will hold it: values of exactly
+    their types pass four type tests, anything else goes through the event's validation
+    (converted, or ``InvalidEventError`` naming the field)."""
+    if (
+        type(action) is str
+        and (resource is None or type(resource) is str)
+        and (cost_usd is None or type(cost_usd) is float)
+        and (attempt is None or type(attempt) is int)
+    ):
+        return action, resource, cost_usd, attempt
+    _, v = _fields(
+        "policy_verdict", action=action, effect="allow", rule="", reason="", resource=resource,
+        mode=mode, cost_usd=cost_usd, attempt=attempt,
+    )  # fmt: skip
+    return v["action"], v["resource"], v["cost_usd"], v["attempt"]
+
+
+def verdict_fields(request: Request, verdict: Verdict, mode: EnforcementMode) -> Fields:
+    """The policy_verdict event of a checked request and the SDK's own verdict on it."""
+    action, resource, cost_usd, attempt = request
+    return "policy_verdict", {
+        "action": action, "effect": verdict.effect, "rule": verdict.rule,
+        "reason": verdict.reason, "resource": resource, "mode": mode, "cost_usd": cost_usd,
+        "attempt": attempt,
+    }  # fmt: skip
 
 
 class EventMethods:

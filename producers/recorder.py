@@ -22,7 +22,7 @@ from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
-from handrail.producers.events import EventMethods
+from handrail.producers.events import EventMethods, checked_request, verdict_fields
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
@@ -59,7 +59,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._id_prefix = f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{hi & 0xFFFF:04x}-"
         self._agent = identity.model_dump()
         self._labels = dict(settings.producer.labels)
-        self._redactor = Redactor(settings.producer.redact)
+        self._redactor = Redactor(settings.producer.redact) if settings.producer.redact else None
         self._default_workflow = f"session-{self.session_id}"
         self._seq = 0
         self._closed = False
@@ -141,15 +141,10 @@ class Recorder(EventMethods, GovernedHandoffs):
         ``policy_verdict`` event. ``attempt``: 0 for the first try, 1 for the first retry,
         ... In shadow mode a rule's verdict is recorded but ``allowed`` is True (a halt
         always denies)."""
-        authorizer = self.authorizer
-        verdict = authorizer.decide(
-            action, resource=resource, cost_usd=cost_usd, attempt=attempt,
-            operation_id=operation_id,
-        )  # fmt: skip
-        self.policy_verdict(
-            action, verdict.effect, verdict.rule, verdict.reason, resource=resource,
-            mode=authorizer.mode, cost_usd=cost_usd, attempt=attempt, caused_by=caused_by,
-        )  # fmt: skip
+        authorizer = self._authorizer or self.authorizer  # (the property raises)
+        request = checked_request(action, resource, cost_usd, attempt, authorizer.mode)
+        verdict = authorizer.decide(request, operation_id)
+        self._emit(verdict_fields(request, verdict, authorizer.mode), caused_by=caused_by)
         return verdict
 
     # -- scopes -------------------------------------------------------------------------------
@@ -198,7 +193,9 @@ class Recorder(EventMethods, GovernedHandoffs):
         current = scope.current.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
-        cause = _id(caused_by) or (current[1] if in_scope and current is not None else None)
+        cause = caused_by if caused_by is None or type(caused_by) is str else _id(caused_by)
+        if not cause and in_scope and current is not None:
+            cause = current[1]
         event_labels = self._labels if labels is None else {**self._labels, **labels}
         record = {
             "event_id": "",
@@ -211,7 +208,7 @@ class Recorder(EventMethods, GovernedHandoffs):
             "labels": event_labels,
             "payload": (AVRO_NAMES[tag], values),
         }
-        if self._redactor:
+        if self._redactor is not None:
             record["labels"] = dict(event_labels)
             self._redactor.apply(record)
         shipper = self._shipper
@@ -225,7 +222,7 @@ class Recorder(EventMethods, GovernedHandoffs):
             self._control_log.append([encode(record)])
         if in_scope:
             scope.current.set(scope.Scope(wf, event_id))
-        return EventRef(event_id, wf, tag, seq)
+        return tuple.__new__(EventRef, (event_id, wf, tag, seq))  # EventRef(...) minus a frame
 
 
 def _authorizer(settings: Settings, agent: str) -> Authorizer | None:

@@ -172,7 +172,8 @@ class Shipper:
         self._next_attempt = 0.0
         self._backoff = 0.1
         self._stopping = False
-        self.accepted = 0
+        self.put = self._buffer.put
+        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
         self._delivered = 0
         self._spooled = 0
         self._durable = 0
@@ -183,10 +184,10 @@ class Shipper:
 
     # -- agent side ---------------------------------------------------------------------------
 
-    def put(self, record: EventRecord) -> None:
-        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
-        self._buffer.put(record)
-        self.accepted += 1
+    @property
+    def accepted(self) -> int:
+        """Events buffered by ``put`` so far."""
+        return self._buffer.added
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event accepted so far is delivered or spooled."""

@@ -13,7 +13,7 @@ microseconds whatever the number of rules.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import translate
 from typing import NamedTuple
 
@@ -49,13 +49,29 @@ class _Compiled:
     agent: re.Pattern[str]
     action: re.Pattern[str]
     resource: re.Pattern[str]
+    past_budget: dict[int, Verdict] = field(default_factory=dict)
+    """The verdict past the retry budget, per attempt (it depends on nothing else)."""
+
+    def retried(self, attempt: int) -> Verdict:
+        """The verdict on an attempt past the rule's retry budget."""
+        verdict = self.past_budget.get(attempt)
+        if verdict is None:
+            budget = self.rule.retries
+            assert budget is not None
+            why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
+            verdict = Verdict(budget.then, self.verdict.rule, why, self.rule.approval)
+            if len(self.past_budget) < _CACHE_MAX:
+                self.past_budget[attempt] = verdict
+        return verdict
 
 
 def _compile(rule: Right) -> _Compiled:
     name = rule.name
     verdict = Verdict(rule.effect, name, rule.reason or f"{rule.effect} by {name}", rule.approval)
-    globs = (re.compile(translate(g)) for g in (rule.agent, rule.action, rule.resource))
-    return _Compiled(rule, verdict, *globs)
+    agent, action, resource = (
+        re.compile(translate(g)) for g in (rule.agent, rule.action, rule.resource)
+    )
+    return _Compiled(rule, verdict, agent, action, resource)
 
 
 class Rights:
@@ -68,10 +84,10 @@ class Rights:
         self,
         agent: str,
         action: str,
-        *,
         resource: str | None = None,
         cost_usd: float | None = None,
         attempt: int | None = None,
+        *,
         spent_today_usd: float = 0.0,
     ) -> Verdict:
         declared = self.governance.agents.get(agent)
@@ -113,24 +129,29 @@ class Rights:
 
 
 def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> Verdict:
-    """The rule's verdict, made stricter by its spend cap and its retry budget. A reason is
-    formatted only when a limit changes the verdict."""
+    """The rule's verdict, made stricter by its spend cap, then by its retry budget when
+    that is stricter still. A reason is formatted only for the limit that decides."""
     rule, verdict = compiled.rule, compiled.verdict
     cap, budget = rule.spend, rule.retries
-    if (
-        cap is not None
+    effect = verdict.effect
+    capped = (
+        cap
+        if cap is not None
         and cost_usd is not None
         and cost_usd > cap.per_request_usd
-        and RANK[cap.over] > RANK[verdict.effect]
-    ):
-        why = f"${cost_usd:.2f} is over the ${cap.per_request_usd:.2f} per-request cap"
-        verdict = Verdict(cap.over, verdict.rule, why, rule.approval)
+        and RANK[cap.over] > RANK[effect]
+        else None
+    )
+    if capped is not None:
+        effect = capped.over
     if (
         budget is not None
         and attempt is not None
         and attempt > budget.max_retries
-        and RANK[budget.then] > RANK[verdict.effect]
+        and RANK[budget.then] > RANK[effect]
     ):
-        why = f"retry {attempt} is past the budget of {budget.max_retries} retries"
-        verdict = Verdict(budget.then, verdict.rule, why, rule.approval)
+        return compiled.retried(attempt)
+    if capped is not None:
+        why = f"${cost_usd:.2f} is over the ${capped.per_request_usd:.2f} per-request cap"
+        return Verdict(effect, verdict.rule, why, rule.approval)
     return verdict

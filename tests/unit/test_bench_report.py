@@ -79,6 +79,7 @@ def results() -> dict[str, dict[str, Any]]:
         "authorize": {
             "rules": 1_000,
             "calls": 100_000,
+            "rounds": 3,
             "decide_p50_us": 2.0,
             "decide_p99_us": 9.0,
             "thread": {

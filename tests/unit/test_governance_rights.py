@@ -91,6 +91,31 @@ def test_defaults_of_conditions() -> None:
     assert r.decide("bot", "api").approval is not None
 
 
+@pytest.mark.parametrize(
+    ("cap_over", "budget_then", "effect", "because"),
+    [
+        pytest.param("needs_approval", "escalate", "escalate", "retry 3", id="budget-stricter"),
+        pytest.param("deny", "escalate", "deny", "$9.00 is over", id="cap-stricter"),
+        pytest.param("escalate", "escalate", "escalate", "$9.00 is over", id="equal-cap-first"),
+    ],
+)
+def test_spend_cap_and_retry_budget_together(
+    cap_over: str, budget_then: str, effect: str, because: str
+) -> None:
+    r = rights({"action": "api", "effect": "allow",
+                "spend": {"per_request_usd": 5, "over": cap_over},
+                "retries": {"max_retries": 2, "then": budget_then}})  # fmt: skip
+    verdict = r.decide("bot", "api", cost_usd=9.0, attempt=3)
+    assert verdict.effect == effect
+    assert verdict.reason.startswith(because)
+
+
+def test_each_attempt_past_the_budget_is_named() -> None:
+    r = rights({"action": "api", "effect": "allow", "retries": {"max_retries": 2}})
+    reasons = [r.decide("bot", "api", attempt=a).reason for a in (3, 4, 3)]
+    assert reasons == [f"retry {a} is past the budget of 2 retries" for a in (3, 4, 3)]
+
+
 def test_the_verdict_names_its_rule() -> None:
     verdict = rights({"agent": "b*", "action": "api.*", "effect": "allow"}).decide("bot", "api.x")
     assert verdict.rule == "b*:api.*@*"

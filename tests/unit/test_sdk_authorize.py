@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import get_type_hints
 
 import pytest
 
-from handrail.governance import GovernanceError
-from handrail.producers import Recorder, authorize
+from handrail.governance import GovernanceError, Verdict
+from handrail.producers import InvalidEventError, Recorder, authorize
+from handrail.producers.events import verdict_fields
 from handrail.producers.spool import read_all
+from handrail.schemas.fields import PAYLOAD_FIELDS
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
 
 RULES = """
@@ -61,6 +64,28 @@ def test_each_verdict_is_returned_and_recorded(tmp_path: Path) -> None:
     assert recorded[1]["rule"] == "*:api.charge@*"
     assert recorded[1]["reason"] == "$7.50 is over the $5.00 per-request cap"
     assert (recorded[1]["cost_usd"], recorded[2]["attempt"]) == (7.5, 3)
+
+
+def test_arguments_of_other_types_are_converted_or_named(tmp_path: Path) -> None:
+    with recorder(tmp_path) as rec:
+        dear = rec.authorize("api.charge", cost_usd=7, attempt=1)  # an int for a float
+        with pytest.raises(InvalidEventError, match=r"invalid policy_verdict event: action"):
+            rec.authorize(123)  # type: ignore[arg-type]
+        with pytest.raises(InvalidEventError, match=r"attempt"):
+            rec.authorize("api.charge", attempt="third")  # type: ignore[arg-type]
+    assert dear.effect == "needs_approval"
+    ((recorded),) = verdicts(tmp_path)  # nothing for the calls that raised
+    assert (recorded["cost_usd"], type(recorded["cost_usd"]), recorded["attempt"]) == (
+        7.0,
+        float,
+        1,
+    )
+
+
+def test_the_verdict_event_has_every_field_of_its_schema() -> None:
+    fields = verdict_fields(("a", None, None, None), Verdict("allow", "r", "why"), "enforce")
+    assert fields[0] == "policy_verdict"
+    assert set(fields[1]) == set(get_type_hints(PAYLOAD_FIELDS["policy_verdict"]))
 
 
 def test_shadow_mode_records_the_verdict_and_never_blocks(tmp_path: Path) -> None:
