@@ -136,8 +136,6 @@ def _rate(s: dict[str, Any], window_s: float, rules: SpendRules) -> float:
 def _advance(s: dict[str, Any], current: int, rules: SpendRules) -> None:
     """Move to bucket ``current``: fold every closed bucket into the baseline."""
     s["current"] = current
-    if s["folded"] is None:
-        s["folded"] = current - 1
     closed = current - 1 - s["folded"]
     if closed <= 0:
         return
