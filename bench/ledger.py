@@ -8,15 +8,16 @@ Sink (real broker, embedded chdb ledger): ``--events`` SDK events (several agent
 failures, retries, approvals and handoffs) go into a fresh 3-partition topic. Each round
 times ``Sink.run`` into a fresh ledger, from its start until its stats count every row
 inserted (then it is stopped; no idle wait counted), and checks ``count()`` of the
-ledger. Baseline: the same messages, read back and turned into ledger rows (``decode``,
-``to_row``, ``chain``) before the clock starts, inserted with a bare ``client.insert`` in
-batches of the sink's batch size into a fresh ledger. Beside it, not the target's
-baseline: the same rows as the sink's JSON bodies (``Insert.of``), built before the clock
-starts, inserted with a bare ``raw_insert``, as the sink's inserter does. Rounds alternate
-baseline, JSON-body insert and sink; the best round of each is reported.
+ledger. Baseline: the same messages, read back and turned into the ledger's rows (decoded
+in Python, ``to_row``, ``chain``: the rows the ledger holds) before the clock starts,
+inserted with a bare ``client.insert`` in batches of the sink's batch size into a fresh
+ledger. Beside it, not the target's baseline: the sink's own ingest inserts of the same
+messages (Avro blocks that ClickHouse decodes into rows), built before the clock starts,
+sent with a bare ``raw_insert``, as the sink's inserter does. Rounds alternate baseline,
+ingest insert and sink; the best round of each is reported.
 Target (issue 3): sink >= 50% of the baseline. Also printed: each of the sink's steps
-timed alone on the same messages (Kafka poll, decode, ``to_row``, ``chain``, row lists,
-JSON bodies, and the two bare inserts), in us/event.
+timed alone on the same messages (Kafka poll, build, ``chain``, Avro blocks; decoding in
+Python for comparison; and the two bare inserts), in us/event.
 
 Queries: ``--synthetic`` rows (about one workflow per 100 rows, 50 agents, 30 days, so two
 monthly partitions) generated inside ClickHouse by one ``INSERT ... SELECT FROM numbers``
@@ -52,16 +53,16 @@ from kafka import KafkaConsumer, TopicPartition
 from bench._broker import bootstrap
 from bench._ledger_data import TEAMS, agent_names, emit, synthetic_insert
 from bench.producer import new_topic
+from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.explain import explain
-from handrail.ledger.inserter import FORMAT, SETTINGS, Insert
+from handrail.ledger.inserter import Insert
 from handrail.ledger.migrate import migrate
 from handrail.ledger.reader import ClientReader
-from handrail.ledger.rows import COLUMNS, to_row
+from handrail.ledger.rows import COLUMNS
 from handrail.ledger.sink import Sink
 from handrail.producers import Recorder
-from handrail.schemas import decode
 from handrail.settings import (
     AgentIdentity,
     KafkaSettings,
@@ -133,33 +134,44 @@ def read_back(servers: str, topic: str) -> tuple[list[Any], float]:
     return sorted(messages, key=lambda m: (m.partition, m.offset)), elapsed
 
 
-def ledger_rows(messages: list[Any], topic: str) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """The rows the sink would insert for these messages (chained), and the seconds each
-    step of building them took (with the insert data: clickhouse-connect's row lists, and
-    the sink's JSON bodies). The garbage collector is paused, as the sink pauses it while
-    it decodes a batch."""
+def ledger_rows(
+    messages: list[Any], topic: str, batch: int
+) -> tuple[list[dict[str, Any]], list[Insert], dict[str, float]]:
+    """The rows the ledger holds for these messages (built in Python, chained: the
+    baseline inserts them), the sink's ingest inserts of them (``batch`` messages each),
+    and the seconds each of the sink's steps took: build (``batches.build``: the ingest
+    rows), chain, the Avro blocks; then, for comparison, decoding them in Python (the
+    careful way). The garbage collector is paused, as the sink pauses it while it builds
+    a batch."""
     gc.disable()
     clock = time.perf_counter
-    t0 = clock()
-    decoded = [decode(m.value, logical=False) for m in messages]
-    t1 = clock()
-    rows = [
-        to_row(record, version.version, topic, m.partition, m.offset)
-        for m, (version, record) in zip(messages, decoded, strict=True)
-    ]
-    t2 = clock()
-    for partition in sorted({m.partition for m in messages}):
-        chain([r for r in rows if r["partition"] == partition], GENESIS)
-    t3 = clock()
-    list(map(itemgetter(*COLUMNS), rows))
-    t4 = clock()
-    Insert.of("events", rows, "")
-    t5 = clock()
+    by_partition: dict[int, list[Any]] = {}
+    for m in messages:
+        by_partition.setdefault(m.partition, []).append((m.offset, m.key, m.value))
+    steps = dict.fromkeys(("build", "chain", "Avro blocks", "Python decode (careful)"), 0.0)
+    inserts: list[Insert] = []
+    careful: list[dict[str, Any]] = []
+    for partition, part in sorted(by_partition.items()):
+        head = GENESIS
+        for i in range(0, len(part), batch):
+            t0 = clock()
+            items = build(topic, partition, part[i : i + batch])
+            t1 = clock()
+            rows = [row for _, row in items]
+            head = chain(rows, head)
+            t2 = clock()
+            inserts.append(Insert.of("ingest", rows, f"{partition}:{i}"))
+            t3 = clock()
+            steps["build"] += t1 - t0
+            steps["chain"] += t2 - t1
+            steps["Avro blocks"] += t3 - t2
+        t4 = clock()
+        rows = [row for _, row in build(topic, partition, part, careful=True)]
+        steps["Python decode (careful)"] += clock() - t4
+        chain(rows, GENESIS)
+        careful += rows
     gc.enable()
-    return rows, {
-        "decode": t1 - t0, "to_row": t2 - t1, "chain": t3 - t2, "row lists": t4 - t3,
-        "JSON body": t5 - t4,
-    }  # fmt: skip
+    return careful, inserts, steps
 
 
 def open_ledger(path: Path) -> Any:
@@ -172,30 +184,39 @@ def count(client: Any, table: str = "events") -> int:
     return int(client.query(f"SELECT count() FROM {table}").result_rows[0][0])
 
 
-def baseline(path: Path, rows: list[dict[str, Any]], batch: int, json_body: bool = False) -> float:
+def baseline(path: Path, rows: list[dict[str, Any]], batch: int) -> float:
     """Events/s of bare ``client.insert`` of ready row lists, ``batch`` rows per insert
-    (the issue's baseline); with ``json_body``, of ``raw_insert`` of ready JSON bodies, as
-    the sink's inserter sends them."""
+    (the issue's baseline)."""
     chunks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
-    if json_body:
-        bodies = [Insert.of("events", chunk, "").body for chunk in chunks]
-    else:
-        lists = [list(map(itemgetter(*COLUMNS), chunk)) for chunk in chunks]
+    lists = [list(map(itemgetter(*COLUMNS), chunk)) for chunk in chunks]
     client = open_ledger(path)
     try:
         start = time.perf_counter()
-        for i in range(len(chunks)):
-            if json_body:
-                client.raw_insert(
-                    "events", list(COLUMNS), insert_block=bodies[i], fmt=FORMAT, settings=SETTINGS
-                )
-            else:
-                client.insert("events", lists[i], column_names=list(COLUMNS))
+        for chunk in lists:
+            client.insert("events", chunk, column_names=list(COLUMNS))
         elapsed = time.perf_counter() - start
         assert count(client) == len(rows)
     finally:
         client.close()
     return len(rows) / elapsed
+
+
+def ingest(path: Path, inserts: list[Insert], n: int) -> float:
+    """Events/s of bare ``raw_insert`` of the sink's ready ingest inserts (ClickHouse
+    decodes the events and builds the rows)."""
+    client = open_ledger(path)
+    try:
+        start = time.perf_counter()
+        for insert in inserts:
+            client.raw_insert(
+                insert.target, None, insert_block=insert.body, fmt=insert.fmt,
+                settings=insert.settings,
+            )  # fmt: skip
+        elapsed = time.perf_counter() - start
+        assert count(client) == n
+    finally:
+        client.close()
+    return n / elapsed
 
 
 def sink(servers: str, topic: str, path: Path, n: int, group: str) -> tuple[float, float]:
@@ -239,36 +260,36 @@ def sink_figures(servers: str, n: int, rounds: int, tmp: Path) -> dict[str, Any]
         f"them through the spool); the topic holds {len(messages):,} messages"
     )
     n = len(messages)  # at least once: a replayed spool may have repeated some
-    rows, steps = ledger_rows(messages, topic)
+    batch = LedgerSettings().batch_max_events
+    rows, blocks, steps = ledger_rows(messages, topic, batch)
     del messages
     # The rows the baselines insert stay alive through every round; frozen, the garbage
     # collector skips them, so the sink (a thread of this process) does not pay for them.
     gc.freeze()
     steps = {"Kafka poll": polled, **steps}
-    batch = LedgerSettings().batch_max_events
     bases: list[float] = []
-    jsons: list[float] = []
+    ingests: list[float] = []
     sinks: list[tuple[float, float]] = []
     for r in range(rounds):
         bases.append(baseline(tmp / f"base-{r}", rows, batch))
-        jsons.append(baseline(tmp / f"json-{r}", rows, batch, json_body=True))
+        ingests.append(ingest(tmp / f"ingest-{r}", blocks, n))
         sinks.append(sink(servers, topic, tmp / f"sink-{r}", n, f"bench-{r}-{os.getpid()}"))
         print(
-            f"  round {r + 1}: baseline {bases[-1]:9,.0f} events/s | JSON-body insert "
-            f"{jsons[-1]:9,.0f} events/s | sink {sinks[-1][0]:9,.0f} "
+            f"  round {r + 1}: baseline {bases[-1]:9,.0f} events/s | ingest insert "
+            f"{ingests[-1]:9,.0f} events/s | sink {sinks[-1][0]:9,.0f} "
             f"events/s (first rows after {sinks[-1][1]:.2f} s)"
         )
     base = max(bases)
     best, first = max(sinks)
     per_event = {k: v / n * 1e6 for k, v in steps.items()}
-    per_event["insert"] = 1e6 / base
-    per_event["JSON-body insert"] = 1e6 / max(jsons)
-    sink_steps = sum(v for k, v in per_event.items() if k not in ("row lists", "insert"))
+    per_event["baseline insert"] = 1e6 / base
+    per_event["ingest insert"] = 1e6 / max(ingests)
+    python = sum(per_event[k] for k in ("Kafka poll", "build", "chain", "Avro blocks"))
     print(
         "the steps, timed one by one on the same messages (us/event): "
         + ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
-        + f"; the sink's (all but row lists and insert) sum to {sink_steps:.1f} = "
-        f"{1e6 / sink_steps:,.0f} events/s"
+        + f"; the sink's Python steps (poll, build, chain, blocks) sum to {python:.1f}, "
+        f"its insert thread's (ingest insert) {per_event['ingest insert']:.1f}"
     )
     gc.unfreeze()
     return {
@@ -276,7 +297,7 @@ def sink_figures(servers: str, n: int, rounds: int, tmp: Path) -> dict[str, Any]
         "produced_via_spool": spooled,
         "batch_max_events": batch,
         "baseline_insert_events_per_s": base,
-        "json_insert_events_per_s": max(jsons),
+        "ingest_insert_events_per_s": max(ingests),
         "sink_events_per_s": best,
         "sink_ratio": best / base,
         "sink_first_rows_s": first,
@@ -452,11 +473,11 @@ def main() -> None:
                 f"batch): {figures['baseline_insert_events_per_s']:9,.0f} events/s"
             )
             print(
-                f"bare raw_insert of the same rows' JSON bodies (what the sink's inserter "
-                f"sends): {figures['json_insert_events_per_s']:9,.0f} events/s"
+                f"bare raw_insert of the sink's ingest inserts (ClickHouse decodes): "
+                f"{figures['ingest_insert_events_per_s']:9,.0f} events/s"
             )
             print(
-                f"sink, Kafka -> decode -> rows -> chain -> insert:    "
+                f"sink, Kafka -> rows -> chain -> insert (ClickHouse decodes): "
                 f"{figures['sink_events_per_s']:9,.0f} events/s  {figures['sink_ratio']:.1%} of "
                 f"baseline  (target >= 50%)"
             )

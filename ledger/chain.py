@@ -3,14 +3,15 @@
 Each row of a (topic, partition) carries ``prev_hash`` (the previous row's ``row_hash``,
 zeros for the first) and
 
-    row_hash = SHA-256(prev_hash || event_json || "\\n" schema_version "\\n" position)
+    row_hash = SHA-256(prev_hash || raw message || "\\n" schema_version "\\n" position)
 
-with ``position`` = ``topic/partition/offset``. ``event_json`` is the whole event as
-canonical JSON and every typed column is a pure function of it (``rows.typed_columns``),
-so the hash covers only bytes the sink has anyway (no per-column serialization), and
-``first_break`` checks each row twice: its hash, then its typed columns recomputed from
-its ``event_json``. Editing any column but ``ingested_at``, deleting a row or inserting
-one is caught and named.
+with ``position`` = ``topic/partition/offset`` and the raw message the Kafka message's
+bytes as the producer wrote them (``raw_hex``): bytes the sink has without decoding
+anything. ``first_break`` checks each row three times: its hash; its ``event_json``
+against the event decoded from its raw message (as JSON values: the JSON text may come
+from ClickHouse or from Python); its typed columns recomputed from its ``event_json``.
+Editing any column but ``ingested_at``, deleting a row or inserting one is caught and
+named.
 """
 
 from __future__ import annotations
@@ -21,24 +22,23 @@ from typing import Any
 
 import orjson
 
-from handrail.ledger.rows import TYPED_COLUMNS, typed_columns
+from handrail.ledger.rows import TYPED_COLUMNS, to_row, typed_columns
+from handrail.schemas import DecodeError, decode
 
 GENESIS = "0" * 64
 
 
-def row_hash(prev_hash: str, row: dict[str, Any]) -> str:
+def row_hash(prev_hash: str, raw: bytes, row: dict[str, Any]) -> str:
     tail = f"\n{row['schema_version']}\n{row['topic']}/{row['partition']}/{row['offset']}"
-    digest = hashlib.sha256(bytes.fromhex(prev_hash))
-    digest.update(row["event_json"].encode())
-    digest.update(tail.encode())
-    return digest.hexdigest()
+    return hashlib.sha256(b"".join((bytes.fromhex(prev_hash), raw, tail.encode()))).hexdigest()
 
 
 def chain(rows: list[dict[str, Any]], head: str) -> str:
-    """Set ``prev_hash``/``row_hash`` on rows of one partition (offset order); new head."""
+    """Set ``prev_hash``/``row_hash`` on new rows of one partition (offset order, each
+    with its message as ``raw``); return the new head."""
     for row in rows:
         row["prev_hash"] = head
-        row["row_hash"] = head = row_hash(head, row)
+        row["row_hash"] = head = row_hash(head, row["raw"], row)
     return head
 
 
@@ -49,10 +49,25 @@ def _as_json(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value))
 
 
-def edited_column(row: dict[str, Any]) -> str | None:
-    """The first typed column of a stored row that differs from its ``event_json``."""
+def expected_event(raw: bytes, row: dict[str, Any]) -> Any:
+    """The event of a raw message as its ``event_json`` should hold it, parsed; None if the
+    message does not decode."""
     try:
-        expected = typed_columns(orjson.loads(row["event_json"]))
+        version, record = decode(raw, logical=False)
+    except DecodeError:
+        return None
+    made = to_row(record, version.version, row["topic"], row["partition"], row["offset"])
+    return orjson.loads(made["event_json"])
+
+
+def edited_column(row: dict[str, Any]) -> str | None:
+    """The first column of a stored row that differs from its raw message's event
+    (``event_json``), or from its ``event_json`` (a typed column)."""
+    try:
+        event = orjson.loads(row["event_json"])
+        if event != expected_event(bytes.fromhex(row["raw_hex"]), row):
+            return "event_json"
+        expected = typed_columns(event)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return "event_json"
     for column in TYPED_COLUMNS:
@@ -76,7 +91,7 @@ def first_break(
                 f"row {row['event_id']} does not follow the previous row: a row before it "
                 "was deleted, or it was inserted"
             )
-        if row_hash(head, row) != row["row_hash"]:
+        if row_hash(head, bytes.fromhex(row["raw_hex"]), row) != row["row_hash"]:
             return offset, f"row {row['event_id']} was edited: its hash does not match"
         column = edited_column(row)
         if column is not None:

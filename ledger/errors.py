@@ -23,6 +23,17 @@ class InserterError(LedgerError):
     """The sink's insert thread stopped on an unexpected error (the cause is chained)."""
 
 
+class IngestRefused(LedgerError):  # noqa: N818 - an outcome the sink handles, not a failure
+    """ClickHouse refused to turn a batch's raw messages into ``events`` rows (a message is
+    not exactly one event it can decode and hold): the sink writes that stretch again,
+    decoding each message in Python."""
+
+    def __init__(self, insert: object, cause: BaseException) -> None:
+        super().__init__(f"ClickHouse refused an ingest insert: {cause}")
+        self.insert = insert
+        self.cause = cause
+
+
 class DuplicateEvent(LedgerError):  # noqa: N818 - the name quarantine rows carry as error_type
     """A second copy of an event already in the ledger (same event id): the sink keeps it in
     ``quarantine`` with this error type, never in ``events``."""

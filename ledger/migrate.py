@@ -1,5 +1,7 @@
 """Versioned, idempotent DDL: ``ledger/migrations/NNNN_name.sql`` applied in order once each,
-recorded in ``schema_migrations``. Every statement is written to be safe to re-run."""
+recorded in ``schema_migrations``. Every statement is written to be safe to re-run. Then
+the ingest table and view of the current event schema version (``ingest_sql.py``: named
+after the version, created if missing), through which ClickHouse decodes events."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ from importlib import resources
 from typing import Any
 
 from handrail.ledger.errors import MigrationError
+from handrail.ledger.ingest_sql import ingest_statements
+from handrail.schemas import registry
 
+SETTINGS = {"allow_suspicious_variant_types": 1}
+"""The payload ``Variant`` holds records of the same types under other names
+(``ingest_sql.row_schema``)."""
 _TRACKING = """
 CREATE TABLE IF NOT EXISTS schema_migrations
 (version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3))
@@ -45,4 +52,9 @@ def migrate(client: Any) -> list[str]:
                 raise MigrationError(f"{name}: {exc}\n--- statement:\n{statement}") from exc
         client.insert("schema_migrations", [[version, name]], column_names=["version", "name"])
         applied.append(name)
+    for statement in ingest_statements(registry().current):
+        try:
+            client.command(statement, settings=SETTINGS)
+        except Exception as exc:
+            raise MigrationError(f"ingest: {exc}\n--- statement:\n{statement}") from exc
     return applied

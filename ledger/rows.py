@@ -1,11 +1,14 @@
 """From a decoded event to a ledger row (pure, no I/O).
 
-A row is the event as canonical JSON (``event_json``: sorted keys, the payload flattened
-with its ``type``), the writer's schema version, the Kafka position, and typed columns for
-what forensics filters on. The typed columns are a pure function of the flattened event
-(``typed_columns``): the sink computes them from the decoded record, and ``verify``
-recomputes them from the stored ``event_json`` and compares, so the hash chain
-(``ledger/chain.py``) needs to cover only ``event_json``, the version and the position.
+A row is the event as JSON (``event_json``: the payload flattened with its ``type``), the
+message as the producer wrote it (``raw_hex``), the writer's schema version, the Kafka
+position, and typed columns for what forensics filters on. The typed columns are a pure
+function of the flattened event (``typed_columns``). The hash chain (``ledger/chain.py``)
+covers the raw message, the version and the position; ``verify`` checks that
+``event_json`` is the raw message's event (``expected_json``) and that the typed columns
+are those of ``event_json``. The sink mostly has ClickHouse build rows from the raw
+messages (``ledger/ingest_sql.py``, the same functions in SQL); this module builds them in
+Python, for messages ClickHouse refused and for ``verify``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ TYPED_COLUMNS = (
 """Columns derived from ``event_json`` by ``typed_columns``."""
 COLUMNS = (
     *TYPED_COLUMNS, "schema_version", "event_json", "topic", "partition", "offset",
-    "prev_hash", "row_hash",
+    "prev_hash", "row_hash", "raw_hex",
 )  # fmt: skip
-"""Every column the sink writes (``ingested_at`` is the table's default)."""
+"""Every column of an event row (``ingested_at`` is the table's default)."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -1,7 +1,7 @@
 """DDL for a ClickHouse server deployment (printed by ``handrail ledger ddl``).
 
-The same migrations as the embedded ledger, optionally rewritten for a cluster
-(``ON CLUSTER`` and ``Replicated*MergeTree``), plus two users: a writer for the sink
+The same migrations, ingest table and view as the embedded ledger, optionally rewritten for
+a cluster (``ON CLUSTER`` and ``Replicated*MergeTree``), plus two users: a writer for the sink
 (INSERT and SELECT only: it can append rows, never alter or delete them) and a read-only
 forensics user for ``explain``/``sql``. Pure text transformation; apply it with
 ``clickhouse-client --multiquery`` as an administrator.
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 
-from handrail.ledger.migrate import migrations
+from handrail.ledger.ingest_sql import ingest_statements
+from handrail.ledger.migrate import SETTINGS, migrations
+from handrail.schemas import registry
 
 _CREATE = re.compile(
     r"^(CREATE (?:TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS )(\w+)", re.MULTILINE
@@ -50,10 +52,13 @@ def server_ddl(
     reader_password: str | None = None,
 ) -> str:
     """Every statement, ``;``-terminated, in order."""
+    ingest = [
+        *(f"SET {name} = {value}" for name, value in SETTINGS.items()),
+        *ingest_statements(registry().current),
+    ]
     statements = [
         cluster_statement(s, cluster) if cluster else s
-        for _, _, batch in migrations()
-        for s in batch
+        for s in [*(s for _, _, batch in migrations() for s in batch), *ingest]
     ]
     if writer_password and reader_password:
         statements += users(database, writer_password, reader_password)

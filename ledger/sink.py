@@ -10,10 +10,15 @@ inserted in offset order, in runs that each land in one table part, so "everythi
 the highest offset" stays true even when the sink dies between two inserts. Undecodable
 messages go to ``quarantine`` with their raw bytes and the error; the sink goes on.
 
-Per batch the sink decodes, builds and chains the rows, writes each partition's new chain
-head to its checkpoint, and hands the inserts to an ``Inserter`` thread, which runs them
-in order while the sink goes on with the next batch (at most two inserts ahead; a
-rebalance and the end of ``run`` wait for them).
+Per batch the sink builds and chains the rows, writes each partition's new chain head to
+its checkpoint, and hands the inserts to an ``Inserter`` thread, which runs them in order
+while the sink goes on with the next batch (at most two inserts ahead; a rebalance and the
+end of ``run`` wait for them). It does not decode the events itself: ClickHouse does, from
+the raw messages (``ingest_sql.py``). When ClickHouse refuses such an insert (a message in
+it is not an event it can take), the inserter drops it and what followed, and the sink
+goes back to the ledger's resume points and writes everything it had polled so far the
+careful way, decoding each message in Python (``batches.build``), so that each bad message
+goes to quarantine with the reason and the good ones go in.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from handrail.ledger.batches import Message, Run, build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.errors import IngestRefused
 from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.recent_ids import RecentIds
 from handrail.settings import KafkaSettings, LedgerSettings
@@ -89,12 +95,20 @@ class Sink:
         self._recent: dict[int, RecentIds] = {}
         self._pending: list[Any] = []
         self._inserter: Inserter | None = None
+        self._consumer: KafkaConsumer | None = None
+        self._polled: dict[int, int] = {}
+        """Per partition, the highest offset polled."""
+        self._careful_until: dict[int, int] = {}
+        """Per partition, up to which offset messages are decoded in Python."""
         self.stats = SinkStats()
 
     # -- positions ----------------------------------------------------------------------------
 
     def _assigned(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         self.flush()  # resume points are read from the ledger: nothing may be in flight
+        self._resume(consumer, partitions)
+
+    def _resume(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
         window = self._ledger.duplicate_window
         for tp in partitions:
             point = resume_point(self._client, self._kafka.events_topic, tp.partition, window)
@@ -131,20 +145,25 @@ class Sink:
                 sink._assigned(consumer, assigned)
 
         self._inserter = Inserter(self._client, self._inserted)
+        self._consumer = consumer
         first_at = last_seen = time.monotonic()
         try:
             consumer.subscribe([self._kafka.events_topic], listener=Listener())
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=self._ledger.batch_max_events)
                 now = time.monotonic()
-                for messages in polled.values():
+                for tp, messages in polled.items():
                     if messages and not self._pending:
                         first_at = now
                     self._pending.extend(messages)
+                    self._polled[tp.partition] = messages[-1].offset
                     last_seen = now
                 full = len(self._pending) >= self._ledger.batch_max_events
                 if self._pending and (full or now - first_at >= self._ledger.batch_max_seconds):
-                    self._write_pending()
+                    try:
+                        self._write_pending()
+                    except IngestRefused as refused:
+                        self._refused(refused)
                 if idle_exit_s is not None and now - last_seen > idle_exit_s:
                     break
             self.flush()
@@ -157,9 +176,22 @@ class Sink:
 
     def flush(self) -> None:
         """Write every pending message and wait until the ledger has it."""
-        self._write_pending()
-        if self._inserter is not None:
-            self._inserter.wait()
+        while True:
+            try:
+                self._write_pending()
+                if self._inserter is not None:
+                    self._inserter.wait()
+                return
+            except IngestRefused as refused:
+                self._refused(refused)
+
+    def _refused(self, refused: IngestRefused) -> None:
+        """Go back to the ledger's resume points; decode what was polled so far in Python."""
+        log.warning("sink: %s; writing offsets up to %s the careful way", refused, self._polled)
+        self._pending = []
+        self._careful_until.update(self._polled)
+        assert self._consumer is not None, "inserts are refused only while the sink runs"
+        self._resume(self._consumer, list(self._consumer.assignment()))
 
     def _write_pending(self) -> None:
         """Build and chain the pending messages' rows, write the checkpoints, then hand
@@ -175,8 +207,9 @@ class Sink:
         partition_runs: dict[int, list[Run]] = {}
         for partition, messages in by_partition.items():
             messages.sort(key=itemgetter(0))
-            items = build(topic, partition, messages, self._recent.get(partition))
-            rows = [row for table, row in items if table == "events"]
+            careful = messages[0][0] <= self._careful_until.get(partition, -1)
+            items = build(topic, partition, messages, self._recent.get(partition), careful)
+            rows = [row for table, row in items if table != "quarantine"]
             self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
             if rows:
                 self._checkpoints.write(
@@ -189,7 +222,7 @@ class Sink:
 
     def _inserted(self, insert: Insert) -> None:
         """Called on the inserter's thread once an insert is in the ledger."""
-        if insert.table == "events":
+        if insert.table != "quarantine":
             self.stats.rows += insert.rows
         else:
             self.stats.quarantined += insert.rows

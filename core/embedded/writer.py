@@ -2,8 +2,8 @@
 and inserted in order, exactly once (I/O).
 
 The same rules as the Kafka sink (``ledger/sink.py``), with each source a topic of its own
-(partition 0): rows come from ``ledger.rows.to_row`` (spool records) or
-``ledger.batches.build`` (the pipeline's own encoded events), each source's chain head is
+(partition 0): rows come from ``ledger.batches.build`` (spool records encoded again, and
+the pipeline's own encoded events), each source's chain head is
 checkpointed before the insert that ends there, and a source resumes from the ledger's own
 highest offset (``ledger.sink.resume_point``). A batch is one insert per table: the runs of
 every source for the same table go together (``merged``), so each source's rows still land
@@ -12,6 +12,7 @@ in offset order, each run in one part.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from typing import Any
 
@@ -22,9 +23,12 @@ from handrail.ledger.batches import Item as Row
 from handrail.ledger.batches import Message, build, inserts, runs
 from handrail.ledger.chain import chain
 from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.errors import IngestRefused
 from handrail.ledger.inserter import Insert, Inserter
-from handrail.ledger.rows import to_row
 from handrail.ledger.sink import resume_point
+from handrail.schemas import encode
+
+log = logging.getLogger(__name__)
 
 PARTITION = 0
 Planned = tuple[str, list[dict[str, Any]], str]
@@ -32,16 +36,16 @@ Planned = tuple[str, list[dict[str, Any]], str]
 
 
 def spool_rows(topic: str, items: list[Item]) -> list[Row]:
-    """The ledger rows of items read from a spool source (no hashes yet)."""
+    """The ledger rows of items read from a spool source (no hashes yet): each record as
+    the message the producer would have sent (``encode``), then as a Kafka message's."""
     rows: list[Row] = []
     for item in items:
         error = item.error
         if item.record is not None:
             try:
-                row = to_row(item.record, item.schema_version, topic, PARTITION, item.offset)
-                rows.append(("events", row))
+                rows += build(topic, PARTITION, [(item.offset, None, encode(item.record))])
                 continue
-            except Exception as exc:  # a decoded record the ledger cannot take
+            except Exception as exc:  # a decoded record that is not an event
                 error = f"{type(exc).__name__}: {exc}"
                 item.raw = orjson.dumps(item.record, default=str)
         error_type, _, message = error.partition(": ")
@@ -99,12 +103,36 @@ class LedgerWriter:
 
     def write(self, batch: dict[str, list[Row]]) -> int:
         """Chain, checkpoint and insert the rows of each source (offset order, after what
-        the ledger has); return when the ledger has them all. Returns the event rows."""
+        the ledger has); return when the ledger has them all. Returns the event rows.
+        Should ClickHouse refuse to decode a message, the batch is written again from where
+        the ledger has each source, every message decoded in Python (``careful``)."""
+        try:
+            return self._write(batch)
+        except IngestRefused as refused:
+            log.warning("ledger: %s; writing the batch again the careful way", refused)
+            return self._write(
+                {topic: self._careful(topic, items) for topic, items in batch.items()}
+            )
+
+    def _careful(self, topic: str, items: list[Row]) -> list[Row]:
+        """What of ``items`` the ledger lacks, each message decoded in Python."""
+        done = self.resume(topic)
+        out: list[Row] = []
+        for table, row in items:
+            if done is not None and row["offset"] <= done:
+                continue
+            if table == "ingest":
+                out += build(topic, PARTITION, [(row["offset"], None, row["raw"])], careful=True)
+            else:
+                out.append((table, row))
+        return out
+
+    def _write(self, batch: dict[str, list[Row]]) -> int:
         plans, events = [], 0
         for topic, items in batch.items():
             if not items:
                 continue
-            rows = [row for table, row in items if table == "events"]
+            rows = [row for table, row in items if table != "quarantine"]
             head = self._heads[topic] = chain(rows, self._heads[topic])  # resume() first
             if rows:
                 self._checkpoints.write(topic, PARTITION, rows[-1]["offset"], head)

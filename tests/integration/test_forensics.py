@@ -19,12 +19,13 @@ from typing import Any
 
 import pytest
 
+from handrail.ledger.batches import build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
+from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
-from handrail.ledger.rows import COLUMNS, to_row
 from handrail.producers.spool import read_all
-from handrail.schemas import Event, EventRecord, to_record
+from handrail.schemas import Event, EventRecord, encode, to_record
 from handrail.settings import Settings, SpoolSettings
 from tests.support import ticket_workflows
 
@@ -112,26 +113,32 @@ def _synthetic_records() -> list[EventRecord]:
     return [to_record(e) for e in events]
 
 
-def _rows(records: list[EventRecord]) -> list[dict[str, Any]]:
+def _write(client: Any, records: list[EventRecord]) -> int:
+    """Write the records to the ledger as the sink does (ClickHouse decodes them)."""
     records = sorted(records, key=lambda r: r["time"])  # the topic's order
-    rows = [to_row(r, 2, "handrail.events", 0, offset) for offset, r in enumerate(records)]
-    chain(rows, GENESIS)
-    return rows
+    messages = [(offset, b"k", encode(r)) for offset, r in enumerate(records)]
+    items = build("handrail.events", 0, messages)
+    chain([row for _, row in items], GENESIS)
+    inserter = Inserter(client, lambda insert: None)
+    try:
+        for table, rows, token in inserts("handrail.events", {0: runs(items)}):
+            inserter.submit(Insert.of(table, rows, token))
+        inserter.wait()
+    finally:
+        inserter.close()
+    return len(records)
 
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp = tmp_path_factory.mktemp("forensics")
-    rows = _rows(_demo_records(tmp) + _synthetic_records())
     client = connect(f"chdb://{tmp / 'ledger'}")
     try:
         migrate(client)
-        client.insert(
-            "events", [[row[c] for c in COLUMNS] for row in rows], column_names=list(COLUMNS)
-        )
+        n = _write(client, _demo_records(tmp) + _synthetic_records())
         client.insert(
             "quarantine",
-            [["handrail.events", 0, len(rows), b"ticket-7".hex(), b"not avro".hex(),
+            [["handrail.events", 0, n, b"ticket-7".hex(), b"not avro".hex(),
               "BadHeaderError", "no single-object marker (C3 01)",
               datetime(2026, 3, 2, 10, 30, tzinfo=UTC)]],
             column_names=["topic", "partition", "offset", "key_hex", "raw_hex", "error_type",

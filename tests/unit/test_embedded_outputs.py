@@ -8,7 +8,7 @@ from handrail.embedded.source import Item
 from handrail.embedded.writer import merged, spool_rows
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
-from handrail.schemas import decode, event_type
+from handrail.schemas import decode, encode, event_type
 from handrail.schemas.models import AlertDelivered
 from tests.support.samples import event_record
 
@@ -69,7 +69,9 @@ def test_spool_rows_keep_undecodable_bytes_in_quarantine() -> None:
     good = Item(5, event_record(sequence=3), 2)
     torn = Item(9, None, raw=b"\x01\x02", error="CorruptSegmentError: a torn tail")
     (t1, row), (t2, bad) = spool_rows("spool:x", [good, torn])
-    assert (t1, row["offset"], row["sequence"], row["schema_version"]) == ("events", 5, 3, 2)
+    assert (t1, row["offset"], row["raw"], row["schema_version"]) == (
+        "ingest", 5, encode(good.record or {}), 2,
+    )  # fmt: skip
     assert (t2, bad["offset"], bad["raw_hex"], bad["error_type"]) == (
         "quarantine", 9, "0102", "CorruptSegmentError",
     )  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from handrail.ledger.batches import build, inserts, runs
 from handrail.ledger.chain import GENESIS, chain, first_break
 from handrail.ledger.rows import to_row
-from handrail.schemas import EventRecord, decode, encode
+from handrail.schemas import EventRecord, decode, encode, registry
 from tests.support.samples import SAMPLE_FIELDS, event_record, sample_payloads
 
 
@@ -54,12 +54,15 @@ def test_event_ids_are_stored_canonical() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [("event_id", "not-a-uuid"), ("sequence", -1)])
 def test_a_value_the_ledger_cannot_hold_is_quarantined(field: str, value: object) -> None:
-    items = build("t", 0, [(3, b"k", encode({**record("retry"), field: value}))])
+    message = encode({**record("retry"), field: value})
+    items = build("t", 0, [(3, b"k", message)], careful=True)
     assert [(table, row["error_type"]) for table, row in items] == [("quarantine", "ValueError")]
 
 
-def rows(n: int) -> list[dict[str, Any]]:
-    out = [to_row(record("retry"), 2, "t", 0, offset) for offset in range(n)]
+def rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    """Chained rows built in Python (the careful way), each with its message."""
+    messages = [(offset, b"k", encode(record("retry"))) for offset in range(start, start + n)]
+    out = [row for _, row in build("t", 0, messages, careful=True)]
     chain(out, GENESIS)
     return out
 
@@ -82,7 +85,8 @@ def test_an_intact_chain_passes() -> None:
         (lambda r: r[2].update(agent="someone"), 2, "was edited: agent differs"),
         (lambda r: r[2].update(checks_failed=["x"]), 2, "was edited: checks_failed"),
         (lambda r: r[2].update(time=r[2]["time"].replace(year=2020)), 2, "edited: time"),
-        (lambda r: r[2].update(event_json=r[2]["event_json"].replace("2", "3")), 2, "hash"),
+        (lambda r: r[2].update(event_json=r[2]["event_json"].replace("2", "3")), 2, "json"),
+        (lambda r: r[2].update(raw_hex=r[0]["raw_hex"]), 2, "its hash does not match"),
         (lambda r: r[2].update(schema_version=1), 2, "its hash does not match"),
         (lambda r: r.pop(2), 3, "deleted, or it was inserted"),
         (lambda r: r.insert(2, {**r[1], "offset": 1}), 1, "two rows at offset 1"),
@@ -96,6 +100,7 @@ def test_an_intact_chain_passes() -> None:
         "edit-checks",
         "edit-time",
         "edit-json",
+        "edit-raw",
         "edit-version",
         "delete",
         "duplicate",
@@ -117,7 +122,7 @@ def test_damage_is_named(damage: Any, offset: int, what: str) -> None:
 def test_a_valid_looking_append_after_the_checkpoint_is_caught() -> None:
     r = rows(5)
     checkpoint = head(r)
-    extra = to_row(record("retry"), 2, "t", 0, 5)
+    [extra] = rows(1, start=5)
     chain([extra], r[-1]["row_hash"])  # whoever appends knows the algorithm
     found = first_break([*r, extra], checkpoint)
     assert found == (5, "rows after the last checkpoint (offset 4) were inserted")
@@ -128,12 +133,24 @@ def test_rows_without_a_checkpoint_are_unanchored() -> None:
 
 
 def test_undecodable_messages_become_quarantine_rows() -> None:
-    good = encode(record("retry"))
-    items = build("t", 2, [(7, b"k", good), (8, b"k", b"junk"), (9, None, None)])
-    assert [table for table, _ in items] == ["events", "quarantine", "quarantine"]
-    assert items[0][1]["offset"] == 7
+    event = record("retry")
+    good = encode(event)
+    old = encode(record("retry"), registry().versions[0])
+    messages = [(7, b"k", good), (8, b"k", b"junk"), (9, None, None), (10, b"k", old)]
+    items = build("t", 2, messages)
+    assert [table for table, _ in items] == ["ingest", "quarantine", "quarantine", "events"]
+    fast = items[0][1]
+    assert (fast["offset"], fast["raw"], fast["body"]) == (7, good, good[10:])
+    assert fast["event_id"] == event["event_id"]
     assert items[1][1]["raw_hex"] == b"junk".hex()
     assert items[1][1]["error_type"] == "BadHeaderError"
+    assert items[3][1]["schema_version"] == 1  # an older version is decoded in Python
+
+
+def test_careful_mode_decodes_every_message() -> None:
+    good = encode(record("retry"))
+    [(table, row)] = build("t", 2, [(7, b"k", good)], careful=True)
+    assert (table, row["raw_hex"], row["type"]) == ("events", good.hex(), "retry")
 
 
 def test_one_insert_per_batch_across_partitions() -> None:

@@ -33,4 +33,14 @@ def test_users_can_append_and_read_but_not_alter() -> None:
     assert "GRANT INSERT, SELECT ON ledger.* TO handrail_writer;" in ddl
     assert "GRANT SELECT ON ledger.* TO handrail_forensics;" in ddl
     assert "SETTINGS readonly = 1" in ddl
-    assert "ALTER" not in ddl
+    grants = [line for line in ddl.splitlines() if line.startswith("GRANT")]
+    assert len(grants) == 2
+    assert not [g for g in grants if "ALTER" in g or "DELETE" in g or " ALL" in g]
+
+
+def test_the_ingest_table_and_view_of_the_current_schema_are_included() -> None:
+    ddl = server_ddl("ledger", cluster="prod")
+    assert "SET allow_suspicious_variant_types = 1;" in ddl
+    assert "CREATE TABLE IF NOT EXISTS events_ingest_v2 ON CLUSTER prod" in ddl
+    assert "CREATE MATERIALIZED VIEW IF NOT EXISTS events_ingest_v2_mv ON CLUSTER prod" in ddl
+    assert ddl.index("events_ingest_v2_mv") > ddl.index("raw_hex String")
