@@ -8,8 +8,9 @@ table ``events_ingest_vN`` (engine Null, N the current schema version) receives 
 the materialized view ``events_ingest_vN_mv`` turns each into an ``events`` row: the event
 as JSON and every typed column, computed as ``ledger/rows.py`` computes them in Python
 (``verify`` recomputes them from the stored JSON and compares). A row whose sentinel does
-not match (a body that is not exactly one event), whose event type, id, time or sequence
-the ledger cannot hold, or whose JSON would not be valid fails the whole insert; the sink
+not match (a body that is not exactly one event), whose event type, id (not a UUID in its
+canonical text), time or sequence the ledger cannot hold, or whose JSON would not be valid
+fails the whole insert; the sink
 then writes that stretch of the partition the careful way (``ledger/sink.py``).
 
 ClickHouse reads the payload union into a ``Variant`` of ``Tuple`` types, one per payload
@@ -159,22 +160,24 @@ def _iso(expr: str) -> str:
 
 def _payload_json(event: dict[str, Any]) -> str:
     """SQL: the payload's JSON as ``rows.flat_event`` has it (``type`` first)."""
-    body = "assumeNotNull(toJSONString(event.payload))"
+    plain = "assumeNotNull(toJSONString(event.payload))"
+    fixes = []
     for record in _payload(event):
-        tag = _TYPE_NAMES[record["name"]]
-        renamed = any("__" in f["name"] for f in record["fields"])
-        stamps = [
-            f["name"] for f in record["fields"]
-            if "timestamp-micros" in str(f["type"])
-        ]  # fmt: skip
-        fix = body
-        if renamed:
+        fix, tag = plain, _TYPE_NAMES[record["name"]]
+        if any("__" in f["name"] for f in record["fields"]):  # renamed (``row_schema``)
             fix = f"replaceRegexpAll({fix}, '\"(\\\\w+?)__{tag}\":', '\"\\\\1\":')"
-        for name in stamps:  # "2026-11-24 20:43:17.431608" -> "2026-11-24T20:43:17.431608+00:00"
-            pattern = f'"{name}":"([^ ]+) ([^".]+)(\\\\.0{{6}})?([^"]*)"'
-            fix = f"replaceRegexpOne({fix}, '{pattern}', '\"{name}\":\"\\\\1T\\\\2\\\\4+00:00\"')"
-        if fix != body:
-            body = f"if(kind = '{tag}', {fix}, {body})"
+        for f in record[
+            "fields"
+        ]:  # "2026-11-24 20:43:17.431608" -> "2026-11-24T20:43:17.431608+00:00"
+            if "timestamp-micros" in str(f["type"]):
+                name = f["name"]
+                pattern = f'"{name}":"([^ ]+) ([^".]+)(\\\\.0{{6}})?([^"]*)"'
+                fix = (
+                    f"replaceRegexpOne({fix}, '{pattern}', '\"{name}\":\"\\\\1T\\\\2\\\\4+00:00\"')"
+                )
+        if fix != plain:
+            fixes.append(f"kind = '{tag}', {fix}")
+    body = f"multiIf({', '.join(fixes)}, {plain})" if fixes else plain
     return (
         "concat('{\"type\":\"', kind, '\"', if(length(payload_body) = 2, '}', "
         "concat(',', substring(payload_body, 2))))"
@@ -215,6 +218,7 @@ WITH
     JSONExtractArrayRaw(payload_json, 'checks') AS checks,
     throwIf(
         kind = '' OR reinterpretAsUInt64(sentinel) != position OR event.sequence < 0
+        OR toString(toUUID(event.event_id)) != event.event_id
         OR event.time < {low} OR event.time > {high} OR NOT isValidJSON(json),
         'an event the fast path cannot take'
     ) AS rejected

@@ -1,0 +1,107 @@
+"""ClickHouse decodes the events itself (``ledger/ingest_sql.py``), on the real engine (chdb):
+every event type gives the row that Python builds from the same message, and a message it
+cannot take is refused, never stored wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.chain import GENESIS, chain, first_break
+from handrail.ledger.client import connect
+from handrail.ledger.errors import IngestRefused
+from handrail.ledger.inserter import Insert, Inserter
+from handrail.ledger.migrate import migrate
+from handrail.ledger.rows import COLUMNS, TYPED_COLUMNS
+from handrail.schemas import encode
+from tests.support.samples import event_record, sample_payloads
+
+TOPIC = "handrail.events"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[Any]:
+    c = connect(f"chdb://{tmp_path / 'ledger'}")
+    migrate(c)
+    yield c
+    c.close()
+
+
+def write(client: Any, messages: list[bytes], careful: bool = False) -> str:
+    """Write the messages as the sink does (one partition); the chain head."""
+    items = build(TOPIC, 0, [(i, b"k", m) for i, m in enumerate(messages)], careful=careful)
+    head = chain([row for table, row in items if table != "quarantine"], GENESIS)
+    inserter = Inserter(client, lambda insert: None)
+    try:
+        for table, rows, token in inserts(TOPIC, {0: runs(items)}):
+            inserter.submit(Insert.of(table, rows, token))
+        inserter.wait()
+    finally:
+        inserter.close()
+    return head
+
+
+def stored(client: Any) -> list[dict[str, Any]]:
+    result = client.query(f"SELECT {', '.join(COLUMNS)} FROM events ORDER BY offset")
+    return [dict(zip(COLUMNS, r, strict=True)) for r in result.result_rows]
+
+
+def samples() -> list[bytes]:
+    """Every event type, with nulls and without (times with and without micros)."""
+    out = []
+    for i, kind in enumerate(sorted(sample_payloads())):
+        event = event_record(kind, sequence=i + 1)
+        event["time"] += timedelta(microseconds=i * 1000)  # whole seconds for the first
+        name, fields = event["payload"]
+        later = {k: v + timedelta(microseconds=1500) if isinstance(v, datetime) else v
+                 for k, v in fields.items()}  # fmt: skip
+        other = {**event, "causation_id": None, "labels": {"k": "v/é"}, "payload": (name, later)}
+        out += [encode(event), encode(other)]
+    return out
+
+
+def test_every_event_type_gives_the_row_python_builds(client: Any, tmp_path: Path) -> None:
+    messages = samples()
+    head = write(client, messages)
+    fast = stored(client)
+    assert len(fast) == len(messages)
+    assert first_break(fast, (fast[-1]["offset"], head)) is None  # verify's every check
+    other = connect  # the careful way, into a second ledger, for the same rows
+    client.close()
+    python_ledger = other(f"chdb://{tmp_path / 'python'}")
+    try:
+        migrate(python_ledger)
+        assert write(python_ledger, messages, careful=True) == head
+        slow = stored(python_ledger)
+    finally:
+        python_ledger.close()
+    for a, b in zip(fast, slow, strict=True):
+        assert {c: a[c] for c in TYPED_COLUMNS} == {c: b[c] for c in TYPED_COLUMNS}
+        assert orjson.loads(a["event_json"]) == orjson.loads(b["event_json"])
+        assert (a["raw_hex"], a["row_hash"], a["schema_version"]) == (
+            b["raw_hex"], b["row_hash"], b["schema_version"],
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m + b"\x00",  # trailing bytes: the sentinel does not match
+        lambda m: m[:-2],  # truncated
+        lambda m: encode({**event_record("retry"), "sequence": -1}),
+        lambda m: encode({**event_record("retry"), "event_id": "x" * 36}),
+        lambda m: encode({**event_record("retry"), "event_id": event_record()["event_id"].upper()}),
+    ],
+    ids=["trailing", "truncated", "negative-sequence", "not-a-uuid", "not-canonical"],
+)
+def test_a_message_it_cannot_take_is_refused(client: Any, change: Any) -> None:
+    good = [encode(event_record("retry")) for _ in range(3)]
+    with pytest.raises(IngestRefused):
+        write(client, [good[0], change(good[1]), good[2]])
+    assert stored(client) == []  # the whole insert, not part of it
