@@ -6,10 +6,11 @@ decode and turn into an ``events`` row itself (``ledger/ingest_sql.py``), which 
 the sink's throughput comes from. In ``careful`` mode (a stretch that ClickHouse refused,
 ``ledger/sink.py``), and for a message of an older schema version or one whose envelope
 does not start as the current writer's does, the sink decodes it here instead: an
-``events`` row (``rows.to_row``) per decodable message, a ``quarantine`` row (raw bytes and
-the error) per other one. Either way a copy of an event already in the ledger
-(``recent_ids``) goes to quarantine. ``runs`` cuts a partition's rows into runs
-of consecutive rows for one table part (same table, same month). ``inserts`` then groups
+``events`` row (``rows.to_row``, the event in its writer's shape) per decodable message,
+a ``quarantine`` row (raw bytes and the error) per other one. Either way a copy of an
+event already in the ledger (``recent_ids``) goes to quarantine. ``runs`` cuts a
+partition's rows into runs of consecutive rows for one table part (same table, same
+month). ``inserts`` then groups
 the partitions' runs: each insert takes the next run of every partition whose next run
 has the same key, so an insert extends each of its partitions' rows in offset order (a
 crash between two inserts leaves every partition whole up to its highest offset), and a
@@ -83,7 +84,7 @@ def _build(
         row = None if careful else _ingest_row(value, header, current.version)
         try:
             if row is None:
-                version, record = decode(value, logical=False)
+                version, record = decode(value, logical=False, resolve=False)
                 row = to_row(record, version.version, topic, partition, offset)
                 row["raw"], row["raw_hex"] = value, value.hex()
                 table = "events"

@@ -50,10 +50,10 @@ def _as_json(value: Any) -> Any:
 
 
 def expected_event(raw: bytes, row: dict[str, Any]) -> Any:
-    """The event of a raw message as its ``event_json`` should hold it, parsed; None if the
-    message does not decode."""
+    """The event of a raw message as its ``event_json`` should hold it (in its writer's
+    shape: no later schema changes it), parsed; None if the message does not decode."""
     try:
-        version, record = decode(raw, logical=False)
+        version, record = decode(raw, logical=False, resolve=False)
     except DecodeError:
         return None
     made = to_row(record, version.version, row["topic"], row["partition"], row["offset"])

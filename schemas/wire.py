@@ -38,8 +38,13 @@ def encode(record: EventRecord, version: SchemaVersion | None = None) -> bytes:
     return out.getvalue()
 
 
-def decode(message: bytes, *, logical: bool = True) -> tuple[SchemaVersion, EventRecord]:
+def decode(
+    message: bytes, *, logical: bool = True, resolve: bool = True
+) -> tuple[SchemaVersion, EventRecord]:
     """Decode a message into the current schema's shape; return its writer version too.
+
+    ``resolve=False`` leaves it in its writer's shape (what the writer wrote, whatever
+    the current schema: the ledger stores events that way).
 
     ``logical=False`` leaves the envelope's logical types as their Avro primitives
     (``event_id`` a str, ``time`` int micros), which reads about a third faster; the
@@ -62,7 +67,7 @@ def decode(message: bytes, *, logical: bool = True) -> tuple[SchemaVersion, Even
     try:
         current = reg.current.parsed if logical else reg.current.plain
         schema = writer.parsed if logical else writer.plain
-        reader = None if writer is reg.current else current  # resolve old versions only
+        reader = None if writer is reg.current or not resolve else current  # old ones only
         record = schemaless_reader(body, schema, reader, return_record_name=True)
     except EOFError as exc:
         raise TruncatedBodyError(

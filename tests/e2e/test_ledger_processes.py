@@ -66,7 +66,10 @@ def wait_for(
         if sink.poll() is not None:
             stderr = sink.stderr.read() if sink.stderr else ""
             raise AssertionError(f"the sink exited {sink.returncode}: {stderr[-2000:]}")
-        assert time.monotonic() < deadline, f"ledger has {count} of {n} rows"
+        if time.monotonic() >= deadline:
+            sink.kill()
+            stderr = sink.stderr.read() if sink.stderr else ""
+            raise AssertionError(f"ledger has {count} of {n} rows; the sink said: {stderr[-3000:]}")
         time.sleep(1)
 
 

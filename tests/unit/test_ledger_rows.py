@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from handrail.ledger.batches import build, inserts, runs
@@ -174,3 +175,13 @@ def test_inserts_keep_each_partition_in_offset_order() -> None:
         ("events", "t:0:1-1"),
         ("events", "t:1:2-2"),
     ]
+
+
+def test_an_older_versions_event_is_kept_as_its_writer_wrote_it() -> None:
+    """``event_json`` holds the writer's shape (v1 had no labels), so a later schema version
+    never makes ``verify`` see an edit where there is none."""
+    old = encode(record("retry"), registry().versions[0])
+    r = [row for _, row in build("t", 0, [(0, b"k", old)], careful=True)]
+    chain(r, GENESIS)
+    assert "labels" not in orjson.loads(r[0]["event_json"])
+    assert first_break(r, head(r)) is None

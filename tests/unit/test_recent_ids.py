@@ -31,7 +31,7 @@ def test_a_copy_goes_to_quarantine_with_its_bytes_and_the_first_offset() -> None
     other = encode(event_record("retry"))
     recent = RecentIds(100)
     items = build("t", 4, [(10, b"k", event), (11, b"k", other), (12, b"k", event)], recent)
-    assert [table for table, _ in items] == ["events", "events", "quarantine"]
+    assert [table for table, _ in items] == ["ingest", "ingest", "quarantine"]
     copy = items[2][1]
     assert copy["error_type"] == "DuplicateEvent"
     assert copy["raw_hex"] == event.hex()
@@ -45,4 +45,6 @@ def test_a_copy_goes_to_quarantine_with_its_bytes_and_the_first_offset() -> None
 
 def test_without_a_memory_every_copy_is_an_event() -> None:
     event = encode(event_record("spend"))
-    assert [t for t, _ in build("t", 0, [(1, None, event), (2, None, event)])] == ["events"] * 2
+    assert [t for t, _ in build("t", 0, [(1, None, event), (2, None, event)])] == ["ingest"] * 2
+    careful = build("t", 0, [(1, None, event), (2, None, event)], careful=True)
+    assert [t for t, _ in careful] == ["events"] * 2
