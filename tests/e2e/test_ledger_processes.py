@@ -46,11 +46,17 @@ def handrail(args: list[str], environ: dict[str, str]) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
+def sink_log(environ: dict[str, str]) -> Path:
+    """Where the sinks' stderr goes (a file: a pipe nobody reads could fill and stop it)."""
+    return Path(environ["HANDRAIL_LEDGER__CHECKPOINT_DIR"]).parent / "sink.log"
+
+
 def start_sink(environ: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "handrail", "sink", "run"], env=environ,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with sink_log(environ).open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "handrail", "sink", "run"], env=environ,
+            stdout=subprocess.DEVNULL, stderr=log, text=True,
+        )  # fmt: skip
 
 
 def ledger_count(environ: dict[str, str]) -> int:
@@ -64,12 +70,11 @@ def wait_for(
     deadline = time.monotonic() + timeout
     while (count := ledger_count(environ)) < n:
         if sink.poll() is not None:
-            stderr = sink.stderr.read() if sink.stderr else ""
-            raise AssertionError(f"the sink exited {sink.returncode}: {stderr[-2000:]}")
+            said = sink_log(environ).read_text()[-2000:]
+            raise AssertionError(f"the sink exited {sink.returncode}: {said}")
         if time.monotonic() >= deadline:
-            sink.kill()
-            stderr = sink.stderr.read() if sink.stderr else ""
-            raise AssertionError(f"ledger has {count} of {n} rows; the sink said: {stderr[-3000:]}")
+            said = sink_log(environ).read_text()[-3000:]
+            raise AssertionError(f"ledger has {count} of {n} rows; the sink said: {said}")
         time.sleep(1)
 
 
