@@ -58,7 +58,7 @@ def results() -> dict[str, dict[str, Any]]:
         "ledger_sink": {
             "events": 100_000,
             "baseline_insert_events_per_s": 60_000.0,
-            "json_insert_events_per_s": 70_000.0,
+            "ingest_insert_events_per_s": 70_000.0,
             "sink_events_per_s": 12_000.0,  # 20%: missed
         },
         "ledger_queries": {
