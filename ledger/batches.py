@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import gc
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from handrail.ledger.errors import DuplicateEvent
 from handrail.ledger.ingest_sql import TIME_RANGE_US
 from handrail.ledger.recent_ids import RecentIds
-from handrail.ledger.rows import COLUMNS, to_row
+from handrail.ledger.rows import COLUMNS, EPOCH, to_row
 from handrail.schemas import decode, registry
 from handrail.schemas.wire import HEADER_SIZE, MAGIC
 
@@ -36,7 +36,6 @@ Message = tuple[int, bytes | None, bytes | None]
 """A Kafka message as the batch needs it: offset, key, value."""
 QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
 TABLE_COLUMNS = {"events": COLUMNS, "quarantine": QUARANTINE_COLUMNS}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """The columns the sink writes, per table."""
 Item = tuple[str, dict[str, Any]]
 """A row and where it goes: ``ingest`` (ClickHouse decodes it), ``events`` or
@@ -132,7 +131,7 @@ def _ingest_row(value: bytes, header: bytes, version: int) -> dict[str, Any] | N
     day = micros // _DAY_US
     month = _MONTHS.get(day)
     if month is None:
-        date = _EPOCH + timedelta(days=day)
+        date = EPOCH + timedelta(days=day)
         month = _MONTHS[day] = date.year * 100 + date.month
     return {
         "event_id": event_id, "month": month, "raw": value, "body": value[HEADER_SIZE:],

@@ -81,7 +81,7 @@ def clickhouse_type(avro: Any, named: dict[str, Any]) -> str:
             return f"Nullable({clickhouse_type(branches[0], named)})"
         return f"Variant({', '.join(sorted(clickhouse_type(b, named) for b in branches))})"
     kind = avro["type"]
-    if avro.get("logicalType") in ("timestamp-micros",):
+    if avro.get("logicalType") == "timestamp-micros":
         return _TIMESTAMP
     if kind == "record":
         fields = [f"{f['name']} {clickhouse_type(f['type'], named)}" for f in avro["fields"]]

@@ -32,6 +32,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 
 from handrail.ledger.batches import TABLE_COLUMNS
 from handrail.ledger.errors import IngestRefused, InserterError
+from handrail.ledger.ingest_block import FORMAT as INGEST_FORMAT
 from handrail.ledger.ingest_block import writer
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Insert:
         """The insert of ``rows`` (at least one) of ``table``."""
         if table == "ingest":
             block = writer()
-            return cls(table, block.table, None, "Avro", block.block(rows), len(rows), token)
+            return cls(table, block.table, None, INGEST_FORMAT, block.block(rows), len(rows), token)
         columns = TABLE_COLUMNS[table]
         body = orjson.dumps(list(zip(*map(itemgetter(*columns), rows), strict=True)))
         return cls(table, table, columns, FORMAT, body, len(rows), token)

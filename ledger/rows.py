@@ -35,7 +35,7 @@ COLUMNS = (
 )  # fmt: skip
 """Every column of an event row (``ingested_at`` is the table's default)."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _APPROVAL_STATES = {
     "approval_requested": "requested",
@@ -102,7 +102,7 @@ def _uuid_text(value: uuid.UUID | str) -> str:
 def _utc(value: datetime | int) -> datetime:
     """A decoded time as a UTC ``datetime``: from timestamp-micros read plain, or as read."""
     if isinstance(value, int):
-        return _EPOCH + timedelta(microseconds=value)
+        return EPOCH + timedelta(microseconds=value)
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 

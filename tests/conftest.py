@@ -9,8 +9,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from handrail.ledger.client import connect
+from handrail.ledger.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -64,3 +68,12 @@ def topic(request: pytest.FixtureRequest) -> str:
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
     admin.close()
     return name
+
+
+@pytest.fixture
+def chdb_ledger(tmp_path: Path) -> Iterator[Any]:
+    """A fresh, migrated embedded ledger (real chdb) for one test."""
+    client = connect(f"chdb://{tmp_path / 'ledger'}")
+    migrate(client)
+    yield client
+    client.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,6 @@ import pytest
 from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.ledger.checkpoints import Checkpoints
-from handrail.ledger.client import connect
-from handrail.ledger.migrate import migrate
 from handrail.ledger.verify import verify
 from handrail.processors.thresholds import DetectorRules
 from handrail.producers import Recorder
@@ -48,14 +46,6 @@ class CrashError(Exception):
 def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sessions are judged gone at once (not after ``YOUNG_S``): the test is quick."""
     monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Any]:
-    client = connect(f"chdb://{tmp_path / 'ledger'}")
-    migrate(client)
-    yield client
-    client.close()
 
 
 def settings(tmp: Path) -> Settings:
@@ -147,49 +137,51 @@ def restart(tmp: Path, client: Any) -> None:
 
 
 def test_dying_after_the_alert_is_journalled_before_the_ledger_has_it(
-    tmp_path: Path, ledger: Any
+    tmp_path: Path, chdb_ledger: Any
 ) -> None:
     ids = record_storm(tmp_path)
-    pipeline = Pipeline(settings(tmp_path), ledger)
+    pipeline = Pipeline(settings(tmp_path), chdb_ledger)
     died = crash_after(pipeline, "_write", before=True)
     with pytest.raises(CrashError):
         asyncio.run(drive(pipeline, died, deliver=False))
-    assert ledger.query("SELECT count() FROM events").result_rows == [(0,)]
-    restart(tmp_path, ledger)
-    check(tmp_path, ledger, ids)
+    assert chdb_ledger.query("SELECT count() FROM events").result_rows == [(0,)]
+    restart(tmp_path, chdb_ledger)
+    check(tmp_path, chdb_ledger, ids)
 
 
 def test_dying_after_the_ledger_has_a_batch_before_the_journal_moves_on(
-    tmp_path: Path, ledger: Any
+    tmp_path: Path, chdb_ledger: Any
 ) -> None:
     ids = record_storm(tmp_path)
-    pipeline = Pipeline(settings(tmp_path), ledger)
+    pipeline = Pipeline(settings(tmp_path), chdb_ledger)
     died = crash_after(pipeline, "_write")
     with pytest.raises(CrashError):
         asyncio.run(drive(pipeline, died))
-    restart(tmp_path, ledger)
-    check(tmp_path, ledger, ids)
+    restart(tmp_path, chdb_ledger)
+    check(tmp_path, chdb_ledger, ids)
 
 
-def test_dying_after_the_halt_is_in_the_control_log(tmp_path: Path, ledger: Any) -> None:
+def test_dying_after_the_halt_is_in_the_control_log(tmp_path: Path, chdb_ledger: Any) -> None:
     ids = record_storm(tmp_path)
-    pipeline = Pipeline(settings(tmp_path), ledger)
+    pipeline = Pipeline(settings(tmp_path), chdb_ledger)
     died = crash_after(pipeline.control_log, "append")
     with pytest.raises(CrashError):
         asyncio.run(drive(pipeline, died))
-    restart(tmp_path, ledger)
-    check(tmp_path, ledger, ids)
+    restart(tmp_path, chdb_ledger)
+    check(tmp_path, chdb_ledger, ids)
 
 
-def test_dying_while_reading_then_twice_more_at_random_steps(tmp_path: Path, ledger: Any) -> None:
+def test_dying_while_reading_then_twice_more_at_random_steps(
+    tmp_path: Path, chdb_ledger: Any
+) -> None:
     ids = record_storm(tmp_path)
     for limit in (1, 2, 3):  # dies after 1, 2, 3 steps of a pipeline reading 4 events a step
         cfg = settings(tmp_path)
         cfg.ledger.batch_max_events = 4
-        pipeline = Pipeline(cfg, ledger)
+        pipeline = Pipeline(cfg, chdb_ledger)
         asyncio.run(drive(pipeline, counter(pipeline, limit)))
-    restart(tmp_path, ledger)
-    check(tmp_path, ledger, ids)
+    restart(tmp_path, chdb_ledger)
+    check(tmp_path, chdb_ledger, ids)
 
 
 def counter(pipeline: Pipeline, limit: int) -> Callable[[], bool]:
@@ -204,11 +196,11 @@ def counter(pipeline: Pipeline, limit: int) -> Callable[[], bool]:
     return lambda: steps[0] >= limit
 
 
-def test_a_directory_that_is_no_recorders_is_left_alone(tmp_path: Path, ledger: Any) -> None:
+def test_a_directory_that_is_no_recorders_is_left_alone(tmp_path: Path, chdb_ledger: Any) -> None:
     ids = record_storm(tmp_path)
     (tmp_path / "spool" / "notes").mkdir()
-    restart(tmp_path, ledger)
+    restart(tmp_path, chdb_ledger)
     assert [p.name for p in (tmp_path / "spool").iterdir()] == ["notes"]
     assert not list((tmp_path / "spool" / "notes").iterdir())
-    rows = ledger.query("SELECT count() FROM events WHERE startsWith(topic, 'spool:')")
+    rows = chdb_ledger.query("SELECT count() FROM events WHERE startsWith(topic, 'spool:')")
     assert rows.result_rows == [(len(ids),)]

@@ -4,7 +4,6 @@ cannot take is refused, never stored wrong."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,6 @@ from handrail.schemas import encode
 from tests.support.samples import event_record, sample_payloads
 
 TOPIC = "handrail.events"
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[Any]:
-    c = connect(f"chdb://{tmp_path / 'ledger'}")
-    migrate(c)
-    yield c
-    c.close()
 
 
 def write(client: Any, messages: list[bytes], careful: bool = False) -> str:
@@ -66,15 +57,14 @@ def samples() -> list[bytes]:
     return out
 
 
-def test_every_event_type_gives_the_row_python_builds(client: Any, tmp_path: Path) -> None:
+def test_every_event_type_gives_the_row_python_builds(chdb_ledger: Any, tmp_path: Path) -> None:
     messages = samples()
-    head = write(client, messages)
-    fast = stored(client)
+    head = write(chdb_ledger, messages)
+    fast = stored(chdb_ledger)
     assert len(fast) == len(messages)
     assert first_break(fast, (fast[-1]["offset"], head)) is None  # verify's every check
-    other = connect  # the careful way, into a second ledger, for the same rows
-    client.close()
-    python_ledger = other(f"chdb://{tmp_path / 'python'}")
+    chdb_ledger.close()  # one embedded ledger per process: the careful way into a second
+    python_ledger = connect(f"chdb://{tmp_path / 'python'}")
     try:
         migrate(python_ledger)
         assert write(python_ledger, messages, careful=True) == head
@@ -100,8 +90,8 @@ def test_every_event_type_gives_the_row_python_builds(client: Any, tmp_path: Pat
     ],
     ids=["trailing", "truncated", "negative-sequence", "not-a-uuid", "not-canonical"],
 )
-def test_a_message_it_cannot_take_is_refused(client: Any, change: Any) -> None:
+def test_a_message_it_cannot_take_is_refused(chdb_ledger: Any, change: Any) -> None:
     good = [encode(event_record("retry")) for _ in range(3)]
     with pytest.raises(IngestRefused):
-        write(client, [good[0], change(good[1]), good[2]])
-    assert stored(client) == []  # the whole insert, not part of it
+        write(chdb_ledger, [good[0], change(good[1]), good[2]])
+    assert stored(chdb_ledger) == []  # the whole insert, not part of it
