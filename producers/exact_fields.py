@@ -76,14 +76,19 @@ def _item(annotation: Any) -> Item:
     """How the items of a list field are checked."""
     (inner,) = get_args(annotation)
     if is_typeddict(inner):
-        hints = get_type_hints(inner)
+        # NotRequired marks the optional fields (``__required_keys__`` cannot tell: the
+        # annotations are still strings when the class is made)
+        marked = get_type_hints(inner, include_extras=True)
+        hints = {
+            n: get_args(h)[0] if get_origin(h) is NotRequired else h for n, h in marked.items()
+        }
         fields = {name: _types(hint) for name, hint in hints.items()}
         if not all(fields.values()) or any(_literal(hint) for hint in hints.values()):
             return None
-        # (``__required_keys__`` cannot tell: the annotations are strings when it is made)
-        marked = get_type_hints(inner, include_extras=True)
-        required = [name for name, hint in marked.items() if get_origin(hint) is not NotRequired]
-        return _Record(fields, tuple(required))
+        required = tuple(
+            name for name, hint in marked.items() if get_origin(hint) is not NotRequired
+        )
+        return _Record(fields, required)
     return _types(inner) or None
 
 
