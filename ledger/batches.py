@@ -30,7 +30,8 @@ from handrail.ledger.ingest_sql import TIME_RANGE_US
 from handrail.ledger.recent_ids import RecentIds
 from handrail.ledger.rows import COLUMNS, EPOCH, to_row
 from handrail.schemas import decode, registry
-from handrail.schemas.wire import HEADER_SIZE, MAGIC
+from handrail.schemas.registry import MAGIC
+from handrail.schemas.wire import HEADER_SIZE
 
 Message = tuple[int, bytes | None, bytes | None]
 """A Kafka message as the batch needs it: offset, key, value."""

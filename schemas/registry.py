@@ -17,6 +17,11 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from handrail.schemas.compiled_writer import Writer, compile_writer
+
+MAGIC = b"\xc3\x01"
+"""The first two bytes of an Avro single-object message."""
+
 _FILE = re.compile(r"event\.v(\d+)\.avsc")
 
 
@@ -35,6 +40,8 @@ class SchemaVersion:
     """The same, parsed without the envelope's logical types: ``event_id`` reads as its
     string, ``time`` as its int micros (the payload is read as ``parsed`` reads it).
     Cheaper to read, for consumers that format those two themselves (the ledger)."""
+    writer: Writer
+    """``parsed``'s compiled writer: the single-object header, then the record's body."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,8 @@ def registry() -> Registry:
             continue
         schema = json.loads(entry.read_text(encoding="utf-8"))
         parsed, plain = parse_schema(schema), parse_schema(_plain_envelope(schema))
-        found.append(SchemaVersion(int(match[1]), crc64_avro(schema), schema, parsed, plain))
+        fp = crc64_avro(schema)
+        writer = compile_writer(parsed, MAGIC + fp)
+        found.append(SchemaVersion(int(match[1]), fp, schema, parsed, plain, writer))
     found.sort(key=lambda v: v.version)
     return Registry(tuple(found))

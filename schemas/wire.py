@@ -19,9 +19,8 @@ from handrail.schemas.errors import (
     TruncatedBodyError,
     UnknownFingerprintError,
 )
-from handrail.schemas.registry import SchemaVersion, registry
+from handrail.schemas.registry import MAGIC, SchemaVersion, registry
 
-MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
 
 EventRecord = dict[str, Any]
@@ -29,8 +28,15 @@ EventRecord = dict[str, Any]
 
 
 def encode(record: EventRecord, version: SchemaVersion | None = None) -> bytes:
-    """Encode one event record with ``version`` (default: the current schema)."""
+    """Encode one event record with ``version`` (default: the current schema).
+
+    The version's compiled writer takes the records the SDK builds; any other record
+    goes to fastavro, which writes or rejects it."""
     v = version or registry().current
+    try:
+        return bytes(v.writer(record))
+    except Exception:  # a shape the compiled writer does not take
+        pass
     out = BytesIO()
     out.write(MAGIC)
     out.write(v.fingerprint)

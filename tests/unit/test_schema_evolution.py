@@ -19,7 +19,7 @@ from avro.schema import parse
 from fastavro import schemaless_writer
 
 from handrail.schemas import decode, from_record, registry
-from handrail.schemas.wire import MAGIC
+from handrail.schemas.registry import MAGIC
 from tests.support.samples import NOW
 
 ROOT = Path(__file__).resolve().parents[2]
