@@ -42,7 +42,7 @@ from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.spool import Segment, Spool
 from handrail.producers.transport import kafka_producer_factory
-from handrail.schemas import AVRO_NAMES, EventRecord, encode
+from handrail.schemas import AVRO_NAMES, EventRecord, decode, encode
 from handrail.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -95,12 +95,19 @@ def _look(future: Any) -> str:
 class Flight:
     """One event handed to Kafka and not yet resolved."""
 
-    record: EventRecord
+    message: bytes
+    """The event as sent: its record is decoded again only if it must go to the spool (an
+    event in flight holds no Python containers, so the garbage collector, which the agent's
+    thread may run, never visits it)."""
     future: Any
     sent_at: float
     origin: Segment | None
     index: int
     """Position in ``origin`` (meaningless when ``origin`` is None)."""
+
+    @property
+    def record(self) -> EventRecord:
+        return decode(self.message, logical=False, resolve=False)[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,7 +356,7 @@ class Shipper:
             return exc
         if origin is not None:
             origin.sent.add(index)
-        self._inflight.append(Flight(record, future, time.monotonic(), origin, index))
+        self._inflight.append(Flight(value, future, time.monotonic(), origin, index))
         return None
 
     def _reap(self) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from handrail.producers.shipper import Flight, Shipper
 from handrail.producers.spool import Spool
+from handrail.schemas import encode
 from tests.support.samples import event_record
 
 
@@ -62,7 +63,8 @@ def test_an_ack_landing_during_the_switch_is_not_sent_again(tmp_path: Path) -> N
         4: Send(done_after=0, ok=False),  # failed: must be sent again
     }
     for seq, send in sends.items():
-        parked._inflight.append(Flight(event_record(sequence=seq), send, 0.0, None, 0))
+        message = encode(event_record(sequence=seq))
+        parked._inflight.append(Flight(message, send, 0.0, None, 0))
     parked._degrade("test", backoff=False)
     segment = spool.head()
     assert segment is not None
