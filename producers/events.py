@@ -36,7 +36,7 @@ def _validator(tag: str) -> Any:
     return TypeAdapter(PAYLOAD_FIELDS[tag]).validator
 
 
-def _fields(tag: str, /, **values: Any) -> Fields:
+def payload_fields(tag: str, /, **values: Any) -> Fields:
     """Validate payload arguments into plain dicts; name the field that is wrong."""
     fields = exact(tag, values)
     if fields is not None:
@@ -72,7 +72,7 @@ def checked_request(
         and (attempt is None or type(attempt) is int)
     ):
         return action, resource, cost_usd, attempt
-    _, v = _fields(
+    _, v = payload_fields(
         "policy_verdict", action=action, effect="allow", rule="", reason="", resource=resource,
         mode=mode, cost_usd=cost_usd, attempt=attempt,
     )  # fmt: skip
@@ -107,7 +107,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent decided to act: why, on what inputs, after which checks."""
-        payload = _fields(
+        payload = payload_fields(
             "decision_made",
             action=action,
             rationale=rationale,
@@ -132,7 +132,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A decision-rights verdict on an action."""
-        payload = _fields(
+        payload = payload_fields(
             "policy_verdict",
             action=action,
             effect=effect,
@@ -156,7 +156,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and succeeded."""
-        payload = _fields(
+        payload = payload_fields(
             "action_executed",
             action=action,
             resource=resource,
@@ -178,7 +178,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and failed."""
-        payload = _fields(
+        payload = payload_fields(
             "action_failed",
             action=action,
             error_type=error_type,
@@ -199,7 +199,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Another attempt at a failed operation (``attempt`` 1 = the first retry)."""
-        payload = _fields(
+        payload = payload_fields(
             "retry", action=action, operation_id=operation_id, attempt=attempt, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -216,7 +216,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Money spent on a paid call."""
-        payload = _fields(
+        payload = payload_fields(
             "spend",
             usd=usd,
             provider=provider,
@@ -241,7 +241,7 @@ class EventMethods:
         """Pass work to another agent; give it the returned ticket."""
         handoff_id = uuid.uuid4().hex
         digest = None if payload is None else payload_digest(payload)
-        offer = _fields(
+        offer = payload_fields(
             "handoff_offered",
             handoff_id=handoff_id,
             to_agent=to_agent,
@@ -274,7 +274,7 @@ class EventMethods:
 
     def handoff_accepted(self, ticket: HandoffTicket, *, checks: Checks = ()) -> EventRef:
         """The handed-off work passed the receiver's checks and was taken."""
-        payload = _fields(
+        payload = payload_fields(
             "handoff_accepted",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
@@ -286,7 +286,7 @@ class EventMethods:
         self, ticket: HandoffTicket, reason: str, *, checks: Checks = ()
     ) -> EventRef:
         """The handed-off work failed the receiver's checks and was refused."""
-        payload = _fields(
+        payload = payload_fields(
             "handoff_rejected",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
@@ -307,7 +307,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent waits for a human to approve an action."""
-        payload = _fields(
+        payload = payload_fields(
             "approval_requested",
             approval_id=approval_id,
             action=action,
@@ -327,7 +327,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human approved."""
-        payload = _fields(
+        payload = payload_fields(
             "approval_granted", approval_id=approval_id, approver=approver, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -341,7 +341,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human denied."""
-        payload = _fields(
+        payload = payload_fields(
             "approval_denied", approval_id=approval_id, approver=approver, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -350,7 +350,9 @@ class EventMethods:
         self, approval_id: str, *, caused_by: EventRef | str | None = None
     ) -> EventRef:
         """Nobody decided in time."""
-        return self._emit(_fields("approval_expired", approval_id=approval_id), caused_by=caused_by)
+        return self._emit(
+            payload_fields("approval_expired", approval_id=approval_id), caused_by=caused_by
+        )
 
     def escalation(
         self,
@@ -362,9 +364,11 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Hand a decision up instead of executing."""
-        payload = _fields("escalation", reason=reason, to=to, action=action, severity=severity)
+        payload = payload_fields(
+            "escalation", reason=reason, to=to, action=action, severity=severity
+        )
         return self._emit(payload, caused_by=caused_by)
 
     def heartbeat(self, *, status: str | None = None, interval_s: float | None = None) -> EventRef:
         """The agent is alive; ``interval_s`` says when to expect the next one."""
-        return self._emit(_fields("heartbeat", status=status, interval_s=interval_s))
+        return self._emit(payload_fields("heartbeat", status=status, interval_s=interval_s))

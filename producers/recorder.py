@@ -22,7 +22,12 @@ from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
-from handrail.producers.events import EventMethods, checked_request, verdict_fields
+from handrail.producers.events import (
+    EventMethods,
+    checked_request,
+    payload_fields,
+    verdict_fields,
+)
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
@@ -172,10 +177,8 @@ class Recorder(EventMethods, GovernedHandoffs):
         labels: Mapping[str, str] | None = None,
     ) -> EventRef:
         """Record any event type given as its model (``handrail.schemas.models``)."""
-        values = payload.model_dump(exclude={"type"})
-        return self._emit(
-            (payload.type, values), caused_by=caused_by, workflow_id=workflow_id, labels=labels
-        )
+        fields = payload_fields(payload.type, **payload.model_dump(exclude={"type"}))
+        return self._emit(fields, caused_by=caused_by, workflow_id=workflow_id, labels=labels)
 
     def _emit(
         self,

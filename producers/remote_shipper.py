@@ -25,15 +25,14 @@ import time
 from dataclasses import replace
 
 from handrail.producers.event_buffer import EventBuffer
+from handrail.producers.packing import pack
 from handrail.producers.shipper import Shipper, ShipperStats
 from handrail.producers.shipper_link import (
     CLOSE,
     CLOSED,
     CONFIG,
     EVENTS,
-    pack,
     read_frame,
-    unpack,
     unpack_stats,
     write_frame,
 )
@@ -202,7 +201,7 @@ class RemoteShipper:
                 code, held,
             )  # fmt: skip
             for packed in [*unsent, *self._queue.take()]:
-                fallback.put(unpack(packed))
+                fallback.put_packed(packed)
             with self._changed:
                 self._fallback = fallback
                 self._changed.notify_all()

@@ -1,8 +1,8 @@
 """The shipper: one background thread that moves recorded events to Kafka or the spool.
 
-Agent threads only append to an in-memory buffer (``put``, an ``EventBuffer``: bounded,
-and no system call while events flow); the shipper thread alone talks to Kafka and to
-the spool, so order is simple to keep.
+Agent threads only append to an in-memory buffer (``put``: an ``EventBuffer`` of packed
+records, ``packing.py``; bounded, and no system call while events flow); the shipper
+thread alone talks to Kafka and to the spool, so order is simple to keep.
 
 * **online** (the spool is empty): buffered events are encoded and handed to the Kafka
   producer. An event is *durable* once Kafka acknowledged it.
@@ -40,6 +40,7 @@ from kafka.errors import (
 
 from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.event_buffer import EventBuffer
+from handrail.producers.packing import pack, unpack
 from handrail.producers.spool import Segment, Spool
 from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, EventRecord, decode, encode
@@ -169,7 +170,7 @@ class Shipper:
         self._batch = batch_max_events
         self._send_timeout = send_timeout_s
         self._backoff_max = retry_backoff_max_s
-        self._buffer: EventBuffer[EventRecord] = EventBuffer(buffer_max_events, max_block_ms / 1000)
+        self._buffer: EventBuffer[bytes] = EventBuffer(buffer_max_events, max_block_ms / 1000)
         self.lock = threading.Lock()
         """Held by the recorder while it numbers and buffers an event (keeps order)."""
         self._changed = threading.Condition(threading.Lock())
@@ -179,8 +180,9 @@ class Shipper:
         self._next_attempt = 0.0
         self._backoff = 0.1
         self._stopping = False
-        self.put = self._buffer.put
-        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
+        self.put_packed = self._buffer.put
+        """Buffer one packed event. The caller holds ``self.lock``. Never blocks past
+        ``max_block_ms``."""
         self._delivered = 0
         self._spooled = 0
         self._durable = 0
@@ -190,6 +192,10 @@ class Shipper:
         self._thread.start()
 
     # -- agent side ---------------------------------------------------------------------------
+
+    def put(self, record: EventRecord) -> None:
+        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
+        self.put_packed(pack(record))
 
     @property
     def accepted(self) -> int:
@@ -282,8 +288,8 @@ class Shipper:
             self._replay()
         return bool(batch)
 
-    def _spill(self, batch: list[EventRecord]) -> None:
-        self._spool.append(batch)
+    def _spill(self, batch: list[bytes]) -> None:
+        self._spool.append([unpack(packed) for packed in batch])
         self._spooled += len(batch)
         self._add_durable(len(batch))
 
@@ -323,10 +329,11 @@ class Shipper:
         while left > 0 and buffer:
             chunk = buffer.take(min(64, left))
             left -= len(chunk)
-            for i, record in enumerate(chunk):
-                error = self._hand_over(record, None, 0)
+            for i, packed in enumerate(chunk):
+                error = self._hand_over(unpack(packed), None, 0)
                 if error is not None:
-                    self._degrade(f"Kafka send failed: {error}", chunk[i:])
+                    unsent = [unpack(p) for p in chunk[i:]]
+                    self._degrade(f"Kafka send failed: {error}", unsent)
                     return True
         return True
 

@@ -7,27 +7,21 @@ timeout) or the end of the pipe (the agent's process is gone). The shipper proce
 to its stdout: ``REPORT`` (its ``ShipperStats`` as a tuple) whenever they change, and one
 ``CLOSED`` (the stats and whether everything reached Kafka) before it exits.
 
-marshal packs an event in about a microsecond and a packed event is bytes, which the
-garbage collector never visits: events waiting in the pipe cost the agent's thread
-nothing later.
+Events travel packed (``packing.py``), as the recorder buffered them.
 """
 
 from __future__ import annotations
 
-import marshal
 import struct
 from dataclasses import astuple
 from typing import IO, Any
 
+from handrail.producers.packing import pack, unpack
 from handrail.producers.shipper import ShipperStats
 
 CONFIG, EVENTS, CLOSE, REPORT, CLOSED = range(5)
 
 _HEADER = struct.Struct("<BI")
-
-pack = marshal.dumps
-"""An event record (or a list of packed records) as bytes."""
-unpack = marshal.loads
 
 
 def write_frame(out: IO[bytes], kind: int, body: bytes) -> None:

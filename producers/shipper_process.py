@@ -20,6 +20,7 @@ import sys
 import threading
 from typing import IO
 
+from handrail.producers.packing import unpack
 from handrail.producers.shipper import Shipper
 from handrail.producers.shipper_link import (
     CLOSE,
@@ -29,7 +30,6 @@ from handrail.producers.shipper_link import (
     REPORT,
     pack_stats,
     read_frame,
-    unpack,
     write_frame,
 )
 
@@ -71,7 +71,7 @@ def main() -> int:
         if kind == EVENTS:
             with shipper.lock:
                 for packed in unpack(body):
-                    shipper.put(unpack(packed))
+                    shipper.put_packed(packed)
         elif kind == CLOSE:
             timeout = unpack(body)
             break

@@ -18,15 +18,15 @@ fastavro, which writes or rejects it as it always did. Schema parts it does not 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from struct import Struct
 from typing import Any
 from uuid import UUID
 
+from handrail.schemas.timestamps import to_micros
+
 Writer = Callable[[dict[str, Any]], bytearray]
 """A compiled writer: the prefix, then the record's Avro binary encoding."""
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UnsupportedShapeError(Exception):
@@ -47,11 +47,10 @@ def _long(n: int) -> bytes:
 
 
 def _micros(value: object) -> int:
-    """An aware datetime as timestamp-micros, computed as fastavro computes it."""
+    """An aware datetime as timestamp-micros; anything else is fastavro's to judge."""
     if type(value) is not datetime or value.tzinfo is None:
         raise UnsupportedShapeError("timestamp-micros")
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return to_micros(value)
 
 
 def _decline(what: str) -> None:

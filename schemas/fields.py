@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, with_config
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    with_config,
+)
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from handrail.schemas.models import Effect, EnforcementMode, HaltScope, Severity
+from handrail.schemas.timestamps import to_micros
 
 
 def _as_dict(value: Any) -> Any:
@@ -19,6 +27,9 @@ def _as_dict(value: Any) -> Any:
     return value.model_dump() if isinstance(value, BaseModel) else value
 
 
+Micros = Annotated[AwareDatetime, AfterValidator(to_micros)]
+"""A timestamp-micros field: given as an aware datetime, kept as its int microseconds
+(what the wire carries, and what the SDK's packed records can hold)."""
 _AS_FIELDS = BeforeValidator(_as_dict)
 _CONFIG = ConfigDict(extra="forbid")
 
@@ -122,7 +133,7 @@ class HandoffOfferedFields(TypedDict):
     payload_sha256: NotRequired[str | None]
     payload_ref: NotRequired[str | None]
     contract: NotRequired[str | None]
-    deadline: NotRequired[AwareDatetime | None]
+    deadline: NotRequired[Micros | None]
 
 
 @with_config(_CONFIG)
@@ -153,7 +164,7 @@ class ApprovalRequestedFields(TypedDict):
     resource: NotRequired[str | None]
     reason: str
     cost_usd: NotRequired[float | None]
-    expires_at: NotRequired[AwareDatetime | None]
+    expires_at: NotRequired[Micros | None]
 
 
 @with_config(_CONFIG)

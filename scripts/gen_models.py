@@ -64,6 +64,8 @@ class Generator:
                 return f"{self.type_of(branches[0], ns)} | None"
             raise ValueError(f"only ['null', X] unions are supported outside the payload: {t}")
         kind = t["type"]
+        if t.get("logicalType") == "timestamp-micros" and self.flavor == "fields":
+            return "Micros"  # validated as an aware datetime, kept as its int micros
         if "logicalType" in t and t["logicalType"] in LOGICAL:
             return LOGICAL[t["logicalType"]]
         if kind in PRIMITIVES:
@@ -176,10 +178,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, NotRequired
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, with_config
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    with_config,
+)
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from handrail.schemas.models import {", ".join(sorted(set(gen.enums)))}
+from handrail.schemas.timestamps import to_micros
 
 
 def _as_dict(value: Any) -> Any:
@@ -187,6 +197,9 @@ def _as_dict(value: Any) -> Any:
     return value.model_dump() if isinstance(value, BaseModel) else value
 
 
+Micros = Annotated[AwareDatetime, AfterValidator(to_micros)]
+"""A timestamp-micros field: given as an aware datetime, kept as its int microseconds
+(what the wire carries, and what the SDK's packed records can hold)."""
 _AS_FIELDS = BeforeValidator(_as_dict)
 _CONFIG = ConfigDict(extra="forbid")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,10 @@ from tests.support.kafka_io import kafka_settings, read_topic
 from tests.unit.test_wire import reference_decode
 
 pytestmark = pytest.mark.kafka
+
+DEADLINE = datetime(2026, 11, 25, 12, 30, 15, 123456, tzinfo=UTC)
+TIMED = ("handoff_offered", "approval_requested")
+KINDS = ["spend", "retry", "failed", "executed", "heartbeat", "approval", "handoff"]
 
 
 def emit_mixed(rec: Recorder, total: int, workflows: int, seed: int = 7) -> list[str]:
@@ -31,8 +36,15 @@ def emit_mixed(rec: Recorder, total: int, workflows: int, seed: int = 7) -> list
             ids.append(d.event_id)
             with rec.within(d):
                 for _ in range(min(rng.randint(0, 3), total - len(ids))):
-                    kind = rng.choice(["spend", "retry", "failed", "executed", "heartbeat"])
-                    if kind == "spend":
+                    kind = rng.choice(KINDS)
+                    if kind == "handoff":  # timestamp fields: datetimes on the wire
+                        ticket = rec.handoff_offered("analyst", "analyse", deadline=DEADLINE)
+                        ids.append(ticket.offer_event_id)
+                        continue
+                    if kind == "approval":
+                        ref = rec.approval_requested(f"ap-{len(ids)}", "db.write", "policy",
+                                                     expires_at=DEADLINE)  # fmt: skip
+                    elif kind == "spend":
                         ref = rec.spend(0.01, "openai", "gpt", input_tokens=100)
                     elif kind == "retry":
                         ref = rec.retry("tool.call", "op", 1, "timeout")
@@ -77,6 +89,10 @@ def test_ten_thousand_events_arrive_in_causal_order(
         seen[wf].add(str(event["event_id"]))
     assert len(seen) == 12
 
+    timed = [e["payload"][1] for _, e in events if event_type(e) in TIMED]
+    assert len(timed) > 500
+    assert all(p.get("deadline", p.get("expires_at")) == DEADLINE for p in timed)
+
     for message, event in events[:: len(events) // 200]:
         decoded = reference_decode(message.value)
         assert decoded["event_id"] == str(event["event_id"])
@@ -88,4 +104,5 @@ def test_ten_thousand_events_arrive_in_causal_order(
             "action_failed",
             "action_executed",
             "heartbeat",
+            *TIMED,
         }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,11 @@ from handrail.producers import (
     Recorder,
     RecorderClosedError,
 )
+from handrail.producers.events import payload_fields
 from handrail.producers.spool import read_all
 from handrail.schemas import EventRecord, event_type
+from handrail.schemas.models import ApprovalRequested
+from handrail.schemas.timestamps import to_micros
 from handrail.settings import AgentIdentity, ProducerSettings, Settings, SpoolSettings
 
 
@@ -105,6 +109,21 @@ def test_invalid_argument_names_the_field(rec: Recorder) -> None:
     with pytest.raises(InvalidEventError, match=r"escalation.*severity"):
         rec.escalation("x", "y", severity="apocalyptic")  # type: ignore[arg-type]
     assert rec.stats().accepted == 0
+
+
+def test_timestamp_fields_are_checked_and_kept_as_micros(tmp_path: Path, rec: Recorder) -> None:
+    """A deadline is an aware datetime; the buffered event holds its microseconds (what
+    the wire carries and what a packed event can hold), and it reads back the same."""
+    deadline = datetime(2026, 11, 25, 12, 0, 0, 654321, tzinfo=timezone(timedelta(hours=2)))
+    assert payload_fields("approval_requested", approval_id="a", action="x", reason="r",
+                          expires_at=deadline)[1]["expires_at"] == to_micros(deadline)  # fmt: skip
+    with pytest.raises(InvalidEventError, match=r"handoff_offered.*deadline"):
+        rec.handoff_offered("analyst", "analyse", deadline=datetime(2026, 11, 25, 12, 0))
+    rec.handoff_offered("analyst", "analyse", deadline=deadline)
+    rec.record(ApprovalRequested(approval_id="a", action="x", reason="r", expires_at=deadline))
+    offer, request = (e["payload"][1] for e in spooled(tmp_path, rec))
+    assert offer["deadline"] == deadline
+    assert request["expires_at"] == deadline
 
 
 def test_sequences_are_gap_free_across_threads(tmp_path: Path, rec: Recorder) -> None:
