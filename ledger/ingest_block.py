@@ -19,23 +19,13 @@ import fastavro
 
 from handrail.ledger.ingest_sql import row_schema, table_name
 from handrail.schemas import SchemaVersion, registry
+from handrail.schemas.compiled_writer import avro_long
 
 _OFFSET_VERSION = struct.Struct("<QH")
 _OFFSET = struct.Struct("<Q")
 _PARTITION = struct.Struct("<I")
 _HASH = b"\x80\x01"  # a 64-character string's length, as an Avro long
 FORMAT = "Avro"
-
-
-def _long(n: int) -> bytes:
-    """A non-negative Avro ``long`` (zig-zag varint)."""
-    n <<= 1
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 class BlockWriter:
@@ -61,14 +51,15 @@ class BlockWriter:
             head = heads.get(where)
             if head is None:
                 topic = where[0].encode()
-                head = heads[where] = _long(len(topic)) + topic + _PARTITION.pack(where[1])
+                head = heads[where] = avro_long(len(topic)) + topic + _PARTITION.pack(where[1])
             parts += (
                 head, _OFFSET_VERSION.pack(offset, row["schema_version"]),
                 _HASH, row["prev_hash"].encode(), _HASH, row["row_hash"].encode(),
-                _long(len(raw)), raw, row["body"], _OFFSET.pack(offset),
+                avro_long(len(raw)), raw, row["body"], _OFFSET.pack(offset),
             )  # fmt: skip
         data = b"".join(parts)
-        return b"".join((self._header, _long(len(rows)), _long(len(data)), data, self._sync))
+        counts = avro_long(len(rows)) + avro_long(len(data))
+        return b"".join((self._header, counts, data, self._sync))
 
 
 @cache

@@ -33,7 +33,7 @@ class UnsupportedShapeError(Exception):
     """The record (or the schema) is outside what the compiled writer handles."""
 
 
-def _long(n: int) -> bytes:
+def avro_long(n: int) -> bytes:
     """Avro's zig-zag varint of ``n``, a 64-bit signed integer."""
     if not -(1 << 63) <= n < 1 << 63:
         raise UnsupportedShapeError("long out of range")
@@ -64,7 +64,7 @@ class _Source:
         self.named = named
         self.lines: list[str] = []
         self.constants: dict[str, object] = {
-            "_long": _long,
+            "_long": avro_long,
             "_micros": _micros,
             "_decline": _decline,
             "_double": Struct("<d").pack,
@@ -147,7 +147,7 @@ def _string(src: _Source, schema: Any, v: str, ind: int) -> None:
 
 
 def _enum(src: _Source, schema: Any, v: str, ind: int) -> None:
-    index = src.constant({symbol: _long(i) for i, symbol in enumerate(schema["symbols"])})
+    index = src.constant({symbol: avro_long(i) for i, symbol in enumerate(schema["symbols"])})
     src.emit(ind, f"b += {index}[{v}]")
 
 
