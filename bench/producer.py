@@ -193,10 +193,9 @@ def paced_encode(servers: str, n: int, rate: float) -> list[int]:
 def paced_floor(n: int, rate: float) -> list[int]:
     """The machine's floor for the caller cost: the least a record call does (build the
     event's dict and pack it, ``packing.pack``), with no validation, id or buffer."""
-    payload = PAYLOAD
 
     def step(row: dict[str, object]) -> object:
-        return pack({**row, "time": time.time_ns() // 1000, "payload": ("d", {**payload})})
+        return pack({**row, "time": time.time_ns() // 1000, "payload": ("d", {**PAYLOAD})})
 
     return paced_cpu(step, n, rate)
 

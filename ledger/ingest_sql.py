@@ -27,6 +27,7 @@ import re
 from typing import Any
 
 from handrail.schemas import AVRO_NAMES, SchemaVersion
+from handrail.schemas.named_types import named_types
 
 _PRIMITIVES = {
     "string": "String", "bytes": "String", "boolean": "Bool", "int": "Int32", "long": "Int64",
@@ -51,26 +52,14 @@ def _payload(event_schema: dict[str, Any]) -> list[dict[str, Any]]:
     return payload
 
 
-def named_types(avro: Any, found: dict[str, Any] | None = None) -> dict[str, Any]:
+def short_named_types(avro: Any) -> dict[str, Any]:
     """Every named type (record, enum, fixed) defined in ``avro``, by short name."""
-    found = {} if found is None else found
-    if isinstance(avro, list):
-        for branch in avro:
-            named_types(branch, found)
-    elif isinstance(avro, dict):
-        if avro["type"] in ("record", "enum", "fixed"):
-            found[avro["name"].rsplit(".", 1)[-1]] = avro
-        for f in avro.get("fields", ()):
-            named_types(f["type"], found)
-        for key in ("items", "values"):
-            if key in avro:
-                named_types(avro[key], found)
-    return found
+    return {name.rsplit(".", 1)[-1]: t for name, t in named_types(avro).items()}
 
 
 def clickhouse_type(avro: Any, named: dict[str, Any]) -> str:
     """The ClickHouse type that ClickHouse's Avro input reads ``avro`` into, as
-    ``variantType`` names it; ``named``: the schema's ``named_types``."""
+    ``variantType`` names it; ``named``: the schema's ``short_named_types``."""
     if isinstance(avro, str):
         if avro not in _PRIMITIVES:
             return clickhouse_type(named[avro.rsplit(".", 1)[-1]], named)
@@ -103,7 +92,7 @@ def row_schema(event_schema: dict[str, Any]) -> dict[str, Any]:
     """The Avro schema of an ingest row; its ``event`` is ``event_schema`` with the fields of
     a payload record shaped like an earlier one renamed (``name__type``)."""
     event = copy.deepcopy(event_schema)
-    named = named_types(event)
+    named = short_named_types(event)
     seen: set[str] = set()
     for record in _payload(event):
         shape = _shape(record, named)
@@ -133,7 +122,7 @@ def row_schema(event_schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def _columns(row: dict[str, Any]) -> str:
-    named = named_types(row)
+    named = short_named_types(row)
     out = []
     for f in row["fields"]:
         t = f["type"]
@@ -189,7 +178,7 @@ def ingest_statements(version: SchemaVersion) -> list[str]:
     row = row_schema(version.schema)
     event = next(f["type"] for f in row["fields"] if f["name"] == "event")
     payload = next(f["type"] for f in event["fields"] if f["name"] == "payload")
-    named = named_types(row)
+    named = short_named_types(row)
     kinds = [(clickhouse_type(r, named), _TYPE_NAMES[r["name"]]) for r in payload]
     table = table_name(version)
     low, high = TIME_RANGE_US

@@ -23,6 +23,7 @@ from struct import Struct
 from typing import Any
 from uuid import UUID
 
+from handrail.schemas.named_types import named_types
 from handrail.schemas.timestamps import to_micros
 
 Writer = Callable[[dict[str, Any]], bytearray]
@@ -224,25 +225,9 @@ _EMITTERS: dict[str, Emitter] = {
 }
 
 
-def _named_types(schema: Any, found: dict[str, Any]) -> dict[str, Any]:
-    """Every named type defined in ``schema``, by full name."""
-    if isinstance(schema, list):
-        for branch in schema:
-            _named_types(branch, found)
-    elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed"):
-            found[schema["name"]] = schema
-        for field in schema.get("fields", ()):
-            _named_types(field["type"], found)
-        for key in ("items", "values"):
-            if key in schema:
-                _named_types(schema[key], found)
-    return found
-
-
 def compile_writer(parsed: Any, prefix: bytes = b"") -> Writer:
     """The compiled writer of ``parsed``, a fastavro-parsed record schema."""
-    src = _Source(_named_types(parsed, {}))
+    src = _Source(named_types(parsed))
     src.emit(0, "def write(record):")
     src.emit(1, f"b = bytearray({src.constant(prefix)})")
     _write(src, parsed, "record", 1)

@@ -14,6 +14,7 @@ from fastavro import schemaless_writer
 
 from handrail.schemas import encode, registry
 from handrail.schemas.compiled_writer import UnsupportedShapeError, compile_writer
+from handrail.schemas.named_types import named_types
 from handrail.schemas.registry import MAGIC, SchemaVersion
 from tests.support.samples import NOW, SAMPLE_FIELDS, event_record
 
@@ -26,21 +27,6 @@ def fastavro_bytes(record: dict[str, Any], version: SchemaVersion) -> bytes:
     out.write(MAGIC + version.fingerprint)
     schemaless_writer(out, version.parsed, record)
     return out.getvalue()
-
-
-def named_types(schema: Any, found: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(schema, list):
-        for branch in schema:
-            named_types(branch, found)
-    elif isinstance(schema, dict):
-        if "name" in schema and schema.get("type") in ("record", "enum"):
-            found[schema["name"]] = schema
-        for field in schema.get("fields", ()):
-            named_types(field["type"], found)
-        for key in ("items", "values"):
-            if key in schema:
-                named_types(schema[key], found)
-    return found
 
 
 def random_long(rng: random.Random, bits: int) -> int:
@@ -101,7 +87,7 @@ def random_datum(schema: Any, named: dict[str, Any], rng: random.Random) -> Any:
 @pytest.mark.parametrize("version", registry().versions, ids=lambda v: f"v{v.version}")
 def test_random_events_of_every_type_are_byte_identical(version: SchemaVersion) -> None:
     rng = random.Random(version.version)
-    named = named_types(version.parsed, {})
+    named = named_types(version.parsed)
     payload_names = set()
     for _ in range(3000):
         record = random_datum(version.parsed, named, rng)
