@@ -38,7 +38,7 @@ def _validator(tag: str) -> Any:
 
 def payload_fields(tag: str, /, **values: Any) -> Fields:
     """Validate payload arguments into plain dicts; name the field that is wrong."""
-    fields = exact(tag, values)
+    fields = exact(tag)(values)
     if fields is not None:
         return tag, fields
     try:

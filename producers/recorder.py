@@ -31,14 +31,13 @@ from handrail.producers.events import (
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
-from handrail.producers.redaction import Redactor
+from handrail.producers.packing import pack
 from handrail.producers.refs import EventRef, Fields
+from handrail.producers.session import Session
 from handrail.producers.shipper import ShipperStats
 from handrail.producers.shipping import start_shipper
 from handrail.schemas import AVRO_NAMES, Payload, encode
 from handrail.settings import AgentIdentity, Settings
-
-_VARIANT = 0b10 << 62  # RFC 9562 variant bits of an event id's low 64 bits
 
 
 def _id(ref: EventRef | str | None) -> str | None:
@@ -57,18 +56,13 @@ class Recorder(EventMethods, GovernedHandoffs):
         if identity is None:
             raise InvalidEventError("no agent identity: pass agent= or set HANDRAIL_AGENT__NAME")
         self.agent = identity
-        session = uuid.uuid4()
-        self.session_id = session.hex
-        # Event ids are UUIDv8: this session's 64 random bits, then the sequence number.
-        hi = (session.int >> 64) & ~(0xF << 12) | (0x8 << 12)
-        self._id_prefix = f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{hi & 0xFFFF:04x}-"
-        self._agent = identity.model_dump()
-        self._labels = dict(settings.producer.labels)
-        self._redactor = Redactor(settings.producer.redact) if settings.producer.redact else None
-        self._default_workflow = f"session-{self.session_id}"
+        p = settings.producer
+        self._session = session = Session(identity.model_dump(), p.labels, p.redact)
+        self.session_id = session.id
+        self._default_workflow = f"session-{session.id}"
         self._seq = 0
         self._closed = False
-        self._shipper = start_shipper(settings, self.session_id)
+        self._shipper = start_shipper(settings, session)
         self._exit_timeout = settings.producer.send_timeout_s
         # Without Kafka, control events also go to the control log (the embedded channel).
         embedded = not settings.kafka.bootstrap_servers
@@ -199,32 +193,19 @@ class Recorder(EventMethods, GovernedHandoffs):
         cause = caused_by if caused_by is None or type(caused_by) is str else _id(caused_by)
         if not cause and in_scope and current is not None:
             cause = current[1]
-        event_labels = self._labels if labels is None else {**self._labels, **labels}
-        record = {
-            "event_id": "",
-            "time": time_ns() // 1000,  # timestamp-micros
-            "workflow_id": wf,
-            "causation_id": cause,
-            "agent": self._agent,
-            "session_id": self.session_id,
-            "sequence": 0,
-            "labels": event_labels,
-            "payload": (AVRO_NAMES[tag], values),
-        }
-        if self._redactor is not None:
-            record["labels"] = dict(event_labels)
-            self._redactor.apply(record)
+        if labels is not None:
+            labels = {**self._session.labels, **labels}
         shipper = self._shipper
         with shipper.lock:
             self._seq = seq = self._seq + 1
-            low = (seq | _VARIANT).to_bytes(8).hex()
-            record["event_id"] = event_id = f"{self._id_prefix}{low[:4]}-{low[4:]}"
-            record["sequence"] = seq
-            shipper.put(record)
+            event_id = self._session.event_id(seq)
+            # time: timestamp-micros; the shipper completes the record (``session.py``)
+            event = (event_id, seq, time_ns() // 1000, wf, cause, labels, AVRO_NAMES[tag], values)
+            shipper.put(pack(event))
         if self._control_log is not None and tag in CONTROL_KINDS:
-            self._control_log.append([encode(record)])
+            self._control_log.append([encode(self._session.record(event))])
         if in_scope:
-            scope.current.set(scope.Scope(wf, event_id))
+            scope.current.set(tuple.__new__(scope.Scope, (wf, event_id)))  # minus a frame
         return tuple.__new__(EventRef, (event_id, wf, tag, seq))  # EventRef(...) minus a frame
 
 

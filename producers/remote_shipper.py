@@ -1,6 +1,6 @@
 """The agent's side of a shipper process (``producer.shipper = "process"``).
 
-``put`` packs each event (``shipper_link.pack``) into an ``EventBuffer``; a writer thread
+``put`` queues each packed event (``session.py``) in an ``EventBuffer``; a writer thread
 sends the whole buffer to the shipper process (``shipper_process.py``) in one frame every
 ``LINGER_S`` while events flow, and dozes when idle (the next ``put`` wakes it). A reader
 thread takes the process's reports, which answer ``stats`` and ``flush``. The promises are
@@ -26,6 +26,7 @@ from dataclasses import replace
 
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.packing import pack
+from handrail.producers.session import Session
 from handrail.producers.shipper import Shipper, ShipperStats
 from handrail.producers.shipper_link import (
     CLOSE,
@@ -36,7 +37,6 @@ from handrail.producers.shipper_link import (
     unpack_stats,
     write_frame,
 )
-from handrail.schemas import EventRecord
 from handrail.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,10 @@ START_GRACE_S = 15.0
 class RemoteShipper:
     """Starts a shipper process and feeds it. See the module docstring."""
 
-    def __init__(self, settings: Settings, session_id: str) -> None:
+    def __init__(self, settings: Settings, session: Session) -> None:
         self.lock = threading.Lock()
         self.accepted = 0
-        self._settings, self._session_id = settings, session_id
+        self._settings, self._session = settings, session
         self._queue: EventBuffer[bytes] = EventBuffer(
             settings.producer.buffer_max_events, settings.producer.max_block_ms / 1000
         )
@@ -73,7 +73,7 @@ class RemoteShipper:
         assert stdin is not None
         assert stdout is not None
         self._stdin, self._stdout = stdin, stdout
-        write_frame(self._stdin, CONFIG, pickle.dumps((settings, session_id)))
+        write_frame(self._stdin, CONFIG, pickle.dumps((settings, session)))
         for target, name in ((self._write, "link"), (self._read, "reports")):
             threading.Thread(target=target, name=f"handrail-shipper-{name}", daemon=True).start()
 
@@ -91,13 +91,14 @@ class RemoteShipper:
 
     # -- agent side ---------------------------------------------------------------------------
 
-    def put(self, record: EventRecord) -> None:
-        """Queue one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
+    def put(self, packed: bytes) -> None:
+        """Queue one packed event. The caller holds ``self.lock``. Never blocks past
+        ``max_block_ms``."""
         self.accepted += 1
         if self._fallback is not None:
-            self._fallback.put(record)
+            self._fallback.put(packed)
             return
-        self._queue.put(pack(record))
+        self._queue.put(packed)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event accepted so far is delivered or spooled."""
@@ -194,14 +195,14 @@ class RemoteShipper:
                 return
             code = self._proc.wait()
             held = self._written - self._report.durable
-            fallback = Shipper.from_settings(self._settings, self._session_id)
+            fallback = Shipper.from_settings(self._settings, self._session)
             log.error(
                 "handrail: the shipper process exited (code %s); up to %d events it held are "
                 "lost; shipping from the agent's process now",
                 code, held,
             )  # fmt: skip
             for packed in [*unsent, *self._queue.take()]:
-                fallback.put_packed(packed)
+                fallback.put(packed)
             with self._changed:
                 self._fallback = fallback
                 self._changed.notify_all()

@@ -40,7 +40,7 @@ from kafka.errors import (
 
 from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.event_buffer import EventBuffer
-from handrail.producers.packing import pack, unpack
+from handrail.producers.session import Session
 from handrail.producers.spool import Segment, Spool
 from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, EventRecord, decode, encode
@@ -134,14 +134,15 @@ class Shipper:
     """Owns the buffer, the Kafka producer and the spool. See the module docstring."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, session_id: str) -> Shipper:
+    def from_settings(cls, settings: Settings, session: Session) -> Shipper:
         """The shipper of one recorder session: Kafka when configured, else the spool only."""
         kafka, p, s = settings.kafka, settings.producer, settings.spool
         factory = kafka_producer_factory(kafka, p) if kafka.bootstrap_servers else None
         return cls(
+            session=session,
             topic=kafka.events_topic,
             control_topic=settings.processors.control_topic if factory else None,
-            spool=Spool(s.dir, session_id, fsync=s.fsync, segment_max_events=s.segment_max_events),
+            spool=Spool(s.dir, session.id, fsync=s.fsync, segment_max_events=s.segment_max_events),
             producer_factory=factory,
             buffer_max_events=p.buffer_max_events,
             max_block_ms=p.max_block_ms,
@@ -153,6 +154,7 @@ class Shipper:
     def __init__(
         self,
         *,
+        session: Session,
         topic: str,
         control_topic: str | None = None,
         spool: Spool,
@@ -163,6 +165,7 @@ class Shipper:
         send_timeout_s: float,
         retry_backoff_max_s: float,
     ) -> None:
+        self._record = session.unpack
         self._topic = topic
         self._control_topic = control_topic
         self._spool = spool
@@ -180,9 +183,9 @@ class Shipper:
         self._next_attempt = 0.0
         self._backoff = 0.1
         self._stopping = False
-        self.put_packed = self._buffer.put
-        """Buffer one packed event. The caller holds ``self.lock``. Never blocks past
-        ``max_block_ms``."""
+        self.put = self._buffer.put
+        """Buffer one packed event (``session.py``). The caller holds ``self.lock``. Never
+        blocks past ``max_block_ms``."""
         self._delivered = 0
         self._spooled = 0
         self._durable = 0
@@ -192,10 +195,6 @@ class Shipper:
         self._thread.start()
 
     # -- agent side ---------------------------------------------------------------------------
-
-    def put(self, record: EventRecord) -> None:
-        """Buffer one event. The caller holds ``self.lock``. Never blocks past ``max_block_ms``."""
-        self.put_packed(pack(record))
 
     @property
     def accepted(self) -> int:
@@ -289,7 +288,7 @@ class Shipper:
         return bool(batch)
 
     def _spill(self, batch: list[bytes]) -> None:
-        self._spool.append([unpack(packed) for packed in batch])
+        self._spool.append([self._record(packed) for packed in batch])
         self._spooled += len(batch)
         self._add_durable(len(batch))
 
@@ -330,9 +329,9 @@ class Shipper:
             chunk = buffer.take(min(64, left))
             left -= len(chunk)
             for i, packed in enumerate(chunk):
-                error = self._hand_over(unpack(packed), None, 0)
+                error = self._hand_over(self._record(packed), None, 0)
                 if error is not None:
-                    unsent = [unpack(p) for p in chunk[i:]]
+                    unsent = [self._record(p) for p in chunk[i:]]
                     self._degrade(f"Kafka send failed: {error}", unsent)
                     return True
         return True

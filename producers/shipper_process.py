@@ -57,11 +57,11 @@ def main() -> int:
     if frame is None or frame[0] != CONFIG:
         print("handrail shipper process: no settings on stdin", file=sys.stderr)
         return 2
-    settings, session_id = pickle.loads(frame[1])
+    settings, session = pickle.loads(frame[1])
     logging.basicConfig(
         level=logging.WARNING, format="handrail-shipper[%(process)d] %(levelname)s %(message)s"
     )
-    shipper = Shipper.from_settings(settings, session_id)
+    shipper = Shipper.from_settings(settings, session)
     stop = threading.Event()
     reporter = threading.Thread(target=_report, args=(shipper, out, stop), daemon=True)
     reporter.start()
@@ -71,7 +71,7 @@ def main() -> int:
         if kind == EVENTS:
             with shipper.lock:
                 for packed in unpack(body):
-                    shipper.put_packed(packed)
+                    shipper.put(packed)
         elif kind == CLOSE:
             timeout = unpack(body)
             break

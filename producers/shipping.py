@@ -17,8 +17,8 @@ import threading
 from typing import Protocol
 
 from handrail.producers.remote_shipper import RemoteShipper
+from handrail.producers.session import Session
 from handrail.producers.shipper import Shipper, ShipperStats
-from handrail.schemas import EventRecord
 from handrail.settings import Settings
 
 
@@ -28,13 +28,15 @@ class EventShipper(Protocol):
     lock: threading.Lock
     """Held by the recorder while it numbers and buffers an event (keeps order)."""
 
-    def put(self, record: EventRecord) -> None: ...
+    def put(self, packed: bytes) -> None:
+        """Buffer one packed event (``session.py``); the caller holds ``lock``."""
+
     def flush(self, timeout: float | None = None) -> bool: ...
     def close(self, timeout: float | None = None) -> bool: ...
     def stats(self) -> ShipperStats: ...
 
 
-def start_shipper(settings: Settings, session_id: str) -> EventShipper:
+def start_shipper(settings: Settings, session: Session) -> EventShipper:
     if settings.producer.shipper == "process":
-        return RemoteShipper(settings, session_id)
-    return Shipper.from_settings(settings, session_id)
+        return RemoteShipper(settings, session)
+    return Shipper.from_settings(settings, session)

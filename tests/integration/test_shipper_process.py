@@ -83,3 +83,23 @@ def test_shipper_process_killed_the_agent_goes_on(
     assert set(before) <= set(counts), "events flushed before the kill were lost"
     assert set(after) <= set(counts), "events recorded after the kill were lost"
     assert max(counts.values()) == 1
+
+
+def test_the_shipper_process_redacts_what_it_delivers(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    redact = ["payload.rationale", "payload.inputs.value", "labels.email"]
+    settings = kafka_settings(
+        kafka_bootstrap, topic, tmp_path / "spool", shipper="process", redact=redact,
+        labels={"email": "ops@example.com", "env": "prod"},
+    )  # fmt: skip
+    with Recorder(settings, AgentIdentity(name="scrubbed")) as rec:
+        for i in range(50):
+            rec.decision("x", f"card 4111-{i}", inputs=[{"name": "q", "value": "secret"}])
+        assert rec.close(60)
+    events = [decode(m.value)[1] for m in read_topic(kafka_bootstrap, topic, 50, timeout=60)]
+    assert len(events) == 50
+    for event in events:
+        assert event["payload"][1]["rationale"] == "[REDACTED]"
+        assert event["payload"][1]["inputs"] == [{"name": "q", "value": "[REDACTED]", "ref": None}]
+        assert event["labels"] == {"email": "[REDACTED]", "env": "prod"}

@@ -42,7 +42,7 @@ def test_plain_values_of_every_event_type_skip_pydantic_and_match_it(
 ) -> None:
     hints = get_type_hints(PAYLOAD_FIELDS[tag])
     values = {name: sample(hint, optional_as_none) for name, hint in hints.items()}
-    fields = exact(tag, dict(values))
+    fields = exact(tag)(dict(values))
     assert fields == pydantic(tag, values)
     assert fields is not None
     for name, hint in hints.items():
@@ -66,16 +66,16 @@ BASE = {"action": "api.charge", "effect": "allow", "rule": "r", "reason": "why",
     ],
 )
 def test_anything_but_exact_types_goes_to_pydantic(change: dict[str, Any], why: str) -> None:
-    assert exact("policy_verdict", {**BASE, **change}) is None, why
+    assert exact("policy_verdict")({**BASE, **change}) is None, why
 
 
 def test_a_missing_field_and_a_datetime_go_to_pydantic() -> None:
     missing = dict(BASE)
     del missing["mode"]
-    assert exact("policy_verdict", missing) is None
+    assert exact("policy_verdict")(missing) is None
     offer = {"handoff_id": "h", "to_agent": "b", "task": "t", "payload_sha256": None,
              "payload_ref": None, "contract": None, "deadline": datetime.now(UTC)}  # fmt: skip
-    assert exact("handoff_offered", offer) is None
+    assert exact("handoff_offered")(offer) is None
 
 
 DECISION = {"action": "a", "rationale": "r", "resource": None, "inputs": (), "checks": (),
@@ -96,7 +96,7 @@ def test_lists_of_plain_values_and_records_skip_pydantic_and_match_it(
     lists: dict[str, Any],
 ) -> None:
     values = {**DECISION, **lists}
-    fields = exact("decision_made", dict(values))
+    fields = exact("decision_made")(dict(values))
     assert fields is not None
     assert fields == pydantic("decision_made", values)
     for name, given in lists.items():
@@ -109,7 +109,7 @@ def test_lists_of_plain_values_and_records_skip_pydantic_and_match_it(
 
 def test_changing_a_list_after_the_call_does_not_change_the_fields() -> None:
     checks = [{"name": "c", "passed": True}]
-    fields = exact("decision_made", {**DECISION, "checks": checks})
+    fields = exact("decision_made")({**DECISION, "checks": checks})
     assert fields is not None
     checks[0]["passed"] = False
     checks.append({"name": "late", "passed": True})
@@ -130,4 +130,4 @@ def test_changing_a_list_after_the_call_does_not_change_the_fields() -> None:
     ],
 )
 def test_lists_of_anything_else_go_to_pydantic(lists: dict[str, Any], why: str) -> None:
-    assert exact("decision_made", {**DECISION, **lists}) is None, why
+    assert exact("decision_made")({**DECISION, **lists}) is None, why
