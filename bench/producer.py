@@ -43,7 +43,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench._broker import bootstrap
 from handrail.producers import Recorder
-from handrail.producers.packing import pack
+from handrail.producers.packing import VERSION, dumps
 from handrail.schemas import AVRO_NAMES, encode
 from handrail.schemas.registry import MAGIC, registry
 from handrail.settings import (
@@ -192,10 +192,11 @@ def paced_encode(servers: str, n: int, rate: float) -> list[int]:
 
 def paced_floor(n: int, rate: float) -> list[int]:
     """The machine's floor for the caller cost: the least a record call does (build the
-    event's dict and pack it, ``packing.pack``), with no validation, id or buffer."""
+    event's dict and pack it as the recorder does), with no validation, id or buffer."""
 
     def step(row: dict[str, object]) -> object:
-        return pack({**row, "time": time.time_ns() // 1000, "payload": ("d", {**PAYLOAD})})
+        event = {**row, "time": time.time_ns() // 1000, "payload": ("d", {**PAYLOAD})}
+        return dumps(event, VERSION)
 
     return paced_cpu(step, n, rate)
 

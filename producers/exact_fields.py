@@ -4,13 +4,13 @@ Most calls pass every payload field as exactly the type the schema asks for: a `
 an ``int``, a ``float``, a ``bool``, ``None`` where the field is optional, one of a
 literal's values, or a list (or tuple) of such strings or of plain dicts whose fields are
 such values (a decision's checks and inputs). For those, pydantic's validation would
-return equal values (sequences as new lists, nested records as new dicts), so the
-event type's check (``exact(tag)``, straight-line code compiled once per type) returns
-them itself (a decision in ~1.5 us, where pydantic takes ~2.4). Anything else (a value pydantic would coerce, such as an ``int`` for a
-``float`` field, a datetime, a pydantic model in a list, a wrong type, a field the
-schema does not have) gets ``None``: the caller then asks pydantic, which converts it or
-names the wrong field. The checks are derived from the generated TypedDicts
-(``handrail.schemas.fields``), so they cannot drift from the schema.
+return equal values (sequences as new lists, nested records as new dicts), so the event
+type's check (``exact(tag)``, straight-line code compiled once per type) returns them
+itself: a decision in ~1.5 us, where pydantic takes ~2.4. Anything else (a value pydantic
+would coerce, such as an ``int`` for a ``float`` field, a datetime, a pydantic model in a
+list, a wrong type, a field the schema does not have) gets ``None``: the caller then asks
+pydantic, which converts it or names the wrong field. The checks are derived from the
+generated TypedDicts (``handrail.schemas.fields``), so they cannot drift from the schema.
 
 Lists and nested records are copied, as pydantic copies them: an agent that changes its
 list after the call does not change the event.

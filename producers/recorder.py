@@ -31,7 +31,7 @@ from handrail.producers.events import (
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
-from handrail.producers.packing import pack
+from handrail.producers.packing import VERSION, dumps
 from handrail.producers.refs import EventRef, Fields
 from handrail.producers.session import Session
 from handrail.producers.shipper import ShipperStats
@@ -59,6 +59,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         p = settings.producer
         self._session = session = Session(identity.model_dump(), p.labels, p.redact)
         self.session_id = session.id
+        self._id_base = session.id_base
         self._default_workflow = f"session-{session.id}"
         self._seq = 0
         self._closed = False
@@ -198,10 +199,10 @@ class Recorder(EventMethods, GovernedHandoffs):
         shipper = self._shipper
         with shipper.lock:
             self._seq = seq = self._seq + 1
-            event_id = self._session.event_id(seq)
+            event_id = f"{self._id_base}{seq:012x}"  # ``Session.event_id`` minus a frame
             # time: timestamp-micros; the shipper completes the record (``session.py``)
             event = (event_id, seq, time_ns() // 1000, wf, cause, labels, AVRO_NAMES[tag], values)
-            shipper.put(pack(event))
+            shipper.put(dumps(event, VERSION))  # ``packing.pack`` minus a frame
         if self._control_log is not None and tag in CONTROL_KINDS:
             self._control_log.append([encode(self._session.record(event))])
         if in_scope:

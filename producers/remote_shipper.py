@@ -50,11 +50,15 @@ class RemoteShipper:
 
     def __init__(self, settings: Settings, session: Session) -> None:
         self.lock = threading.Lock()
-        self.accepted = 0
         self._settings, self._session = settings, session
         self._queue: EventBuffer[bytes] = EventBuffer(
             settings.producer.buffer_max_events, settings.producer.max_block_ms / 1000
         )
+        self.put = self._queue.put
+        """Queue one packed event (``session.py``). The caller holds ``self.lock``. Never
+        blocks past ``max_block_ms``. Once the shipper process died: the fallback's."""
+        self._moved = 0
+        """Events queued here that went to the fallback when the process died."""
         self._closing = False
         self._close_timeout: float | None = None
         self._written = 0
@@ -85,20 +89,18 @@ class RemoteShipper:
         return self.accepted - self._written if self._fallback is None else 0
 
     @property
+    def accepted(self) -> int:
+        """Events ``put`` so far."""
+        if self._fallback is None:
+            return self._queue.added
+        return self._queue.added - self._moved + self._fallback.accepted
+
+    @property
     def pid(self) -> int:
         """The shipper process's id."""
         return self._proc.pid
 
     # -- agent side ---------------------------------------------------------------------------
-
-    def put(self, packed: bytes) -> None:
-        """Queue one packed event. The caller holds ``self.lock``. Never blocks past
-        ``max_block_ms``."""
-        self.accepted += 1
-        if self._fallback is not None:
-            self._fallback.put(packed)
-            return
-        self._queue.put(packed)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every event accepted so far is delivered or spooled."""
@@ -201,8 +203,10 @@ class RemoteShipper:
                 "lost; shipping from the agent's process now",
                 code, held,
             )  # fmt: skip
-            for packed in [*unsent, *self._queue.take()]:
+            moved = [*unsent, *self._queue.take()]
+            for packed in moved:
                 fallback.put(packed)
+            self._moved, self.put = len(moved), fallback.put
             with self._changed:
                 self._fallback = fallback
                 self._changed.notify_all()

@@ -14,7 +14,8 @@ agent's and its shipper's memory). The constant part costs the agent's thread no
 at an agent's pace, where each call meets cold caches, building and packing the whole
 record on the caller cost about as much again as the rest of the call.
 
-Event ids are UUIDv8: the session's 64 random bits, then the sequence number.
+Event ids are UUIDv8: the session's 64 random bits, then the sequence number (the
+recorder mints them as ``event_id`` does, inline).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from handrail.schemas import EventRecord
 BufferedEvent = tuple[str, int, int, str, str | None, dict[str, str] | None, str, dict[str, Any]]
 """An event as the recorder buffers it (see the module docstring)."""
 
-_FAST = 1 << 48
+MAX_SEQUENCE = (1 << 48) - 1
 
 
 class Session:
@@ -45,18 +46,17 @@ class Session:
         session = uuid.uuid4()
         self.id = session.hex
         hi = (session.int >> 64) & ~(0xF << 12) | (0x8 << 12)  # version 8
-        self._id_prefix = f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{hi & 0xFFFF:04x}-"
-        self._id_base = f"{self._id_prefix}8000-"  # the first 2**48 sequence numbers'
+        self.id_base = f"{hi >> 32:08x}-{(hi >> 16) & 0xFFFF:04x}-{hi & 0xFFFF:04x}-8000-"
+        """Every event id but the sequence number's 12 hex digits."""
         self.agent = dict(agent)
         self.labels = dict(labels)
         self._redactor = Redactor(list(redact)) if redact else None
         """Raises ``ConfigurationError`` for a path that names no string field."""
 
     def event_id(self, sequence: int) -> str:
-        """The id of this session's event ``sequence`` (RFC 9562 variant bits: 0b10)."""
-        if sequence < _FAST:
-            return f"{self._id_base}{sequence:012x}"
-        return f"{self._id_prefix}{0x8000 | sequence >> 48:04x}-{sequence % _FAST:012x}"
+        """The id of this session's event ``sequence`` (1 to ``MAX_SEQUENCE``: 280 trillion;
+        the variant bits are RFC 9562's 0b10)."""
+        return f"{self.id_base}{sequence:012x}"
 
     def record(self, event: BufferedEvent) -> EventRecord:
         """The full, redacted record of a buffered event."""

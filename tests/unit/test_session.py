@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from handrail.producers.packing import pack
-from handrail.producers.session import BufferedEvent, Session
+from handrail.producers.session import MAX_SEQUENCE, BufferedEvent, Session
 
 AGENT = {"name": "summarizer", "version": "2", "owner": "team-a", "model": None}
 
@@ -20,7 +20,7 @@ def buffered(session: Session, seq: int, labels: dict[str, str] | None = None) -
             "handrail.DecisionMade", fields)  # fmt: skip
 
 
-@pytest.mark.parametrize("seq", [1, 2, 0xFFFF_FFFF_FFFF, 1 << 48, (1 << 62) - 1])
+@pytest.mark.parametrize("seq", [1, 2, 0xFFFF_FFFF, MAX_SEQUENCE])
 def test_event_ids_are_uuid8_with_the_sequence_in_the_low_bits(seq: int) -> None:
     session = Session(AGENT, {})
     event_id = uuid.UUID(session.event_id(seq))
@@ -28,6 +28,7 @@ def test_event_ids_are_uuid8_with_the_sequence_in_the_low_bits(seq: int) -> None
     assert event_id.version == 8
     assert event_id.variant == uuid.RFC_4122
     assert event_id.int & ((1 << 62) - 1) == seq
+    assert len(str(event_id)) == 36
     assert event_id.int >> 64 == uuid.UUID(session.event_id(1)).int >> 64
 
 

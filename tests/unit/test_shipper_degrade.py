@@ -49,8 +49,9 @@ class Send:
 def shipper(tmp_path: Path) -> tuple[Parked, Spool]:
     spool = Spool(tmp_path, uuid.uuid4().hex, fsync=False, segment_max_events=100)
     parked = Parked(
-        session=Session({"name": "a", "owner": "t"}, {}), topic="t", spool=spool, producer_factory=lambda: None, buffer_max_events=10,
-        max_block_ms=1, batch_max_events=10, send_timeout_s=5, retry_backoff_max_s=1,
+        session=Session({"name": "a", "owner": "t"}, {}), topic="t", spool=spool,
+        producer_factory=lambda: None, buffer_max_events=10, max_block_ms=1,
+        batch_max_events=10, send_timeout_s=5, retry_backoff_max_s=1,
     )  # fmt: skip
     return parked, spool
 
