@@ -132,22 +132,27 @@ TARGETS: tuple[Target, ...] = (
     Target("producer", 2, "SDK, `shipper=process`, caller cost per event, flat out: CPU p99",
            "process/flat_out_cpu_p99_us", "µs", goal=("<=", 50),
            note="p50 {process/flat_out_cpu_p50_us:.1f} µs"),
-    Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
-           "wall p99", "process/paced_wall_p99_us", "µs", goal=("<=", 50),
-           note="p50 {process/paced_wall_p50_us:.1f} µs"),
-    Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
-           "CPU p99", "process/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
-           "the baseline's encode + send on the caller at 2,000/s, CPU p99", goal=("<=", 50),
-           note="p50 {process/paced_cpu_p50_us:.1f} µs; the machine's floor at 2,000/s (a "
-           "dict built and packed, no SDK): p50 {floor_cpu_p50_us:.1f} µs, "
-           "p99 {floor_cpu_p99_us:.1f} µs"),
     Target("producer", 2, "SDK, `shipper=thread` (the default), end to end",
            "thread/sdk_end_to_end_events_per_s", "events/s", "baseline_events_per_s",
-           "fastavro encode + `KafkaProducer.send` in one thread", on="ratio"),
+           "fastavro encode + `KafkaProducer.send` in one thread", on="ratio",
+           goal=(">=", 0.90)),
+    Target("producer", 2, "SDK, `shipper=thread`, caller cost per event, flat out: wall p99",
+           "thread/flat_out_wall_p99_us", "µs", goal=("<=", 50),
+           note="p50 {thread/flat_out_wall_p50_us:.1f} µs"),
     Target("producer", 2, "SDK, `shipper=thread`, caller cost per event, flat out: CPU p99",
-           "thread/flat_out_cpu_p99_us", "µs", note="p50 {thread/flat_out_cpu_p50_us:.1f} µs"),
+           "thread/flat_out_cpu_p99_us", "µs", goal=("<=", 50),
+           note="p50 {thread/flat_out_cpu_p50_us:.1f} µs"),
+    # At a steady rate every call meets cold caches: figures beside the baseline's own
+    # per-event step and the machine's floor at that rate (README, Performance).
+    Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
+           "CPU p99", "process/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
+           "the baseline's encode + send on the caller at 2,000/s, CPU p99",
+           note="p50 {process/paced_cpu_p50_us:.1f} µs, wall p99 "
+           "{process/paced_wall_p99_us:.1f} µs; the machine's floor at 2,000/s (a dict built "
+           "and packed, no SDK): p50 {floor_cpu_p50_us:.1f} µs, p99 {floor_cpu_p99_us:.1f} µs"),
     Target("producer", 2, "SDK, `shipper=thread`, caller cost per event at a steady 2,000/s: "
-           "CPU p99", "thread/paced_cpu_p99_us", "µs",
+           "CPU p99", "thread/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
+           "the baseline's encode + send on the caller at 2,000/s, CPU p99",
            note="p50 {thread/paced_cpu_p50_us:.1f} µs"),
     Target("ledger_sink", 3, "sink: Kafka → rows → chain → insert (ClickHouse decodes)",
            "sink_events_per_s", "events/s", "baseline_insert_events_per_s",
