@@ -1,7 +1,7 @@
 """The shipper: one background thread that moves recorded events to Kafka or the spool.
 
 Agent threads only append to an in-memory buffer (``put``: an ``EventBuffer`` of packed
-records, ``packing.py``; bounded, and no system call while events flow); the shipper
+events, ``session.py``; bounded, and no system call while events flow); the shipper
 thread alone talks to Kafka and to the spool, so order is simple to keep.
 
 * **online** (the spool is empty): buffered events are encoded and handed to the Kafka

@@ -2,7 +2,7 @@
 
 A frame is a 5-byte header (kind, body length) and the body. The recorder writes to the
 shipper process's stdin: one ``CONFIG`` (the settings and the session, pickled), then
-``EVENTS`` (a marshalled list of marshalled event records) until ``CLOSE`` (the close
+``EVENTS`` (a packed list of packed events) until ``CLOSE`` (the close
 timeout) or the end of the pipe (the agent's process is gone). The shipper process writes
 to its stdout: ``REPORT`` (its ``ShipperStats`` as a tuple) whenever they change, and one
 ``CLOSED`` (the stats and whether everything reached Kafka) before it exits.

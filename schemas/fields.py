@@ -29,7 +29,7 @@ def _as_dict(value: Any) -> Any:
 
 Micros = Annotated[AwareDatetime, AfterValidator(to_micros)]
 """A timestamp-micros field: given as an aware datetime, kept as its int microseconds
-(what the wire carries, and what the SDK's packed records can hold)."""
+(what the wire carries, and what the SDK's packed events can hold)."""
 _AS_FIELDS = BeforeValidator(_as_dict)
 _CONFIG = ConfigDict(extra="forbid")
 
