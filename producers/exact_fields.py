@@ -131,8 +131,8 @@ def _source(tag: str, spec: _Spec) -> tuple[str, dict[str, object]]:
 
 
 def _list_lines(name: str, item: Item, const: str, constants: dict[str, object]) -> list[str]:
-    """Copy list field ``name`` (in ``x``) into ``v`` as pydantic would give it, or return
-    None: an empty one is ``EMPTY``."""
+    """The lines that check list field ``name`` (in ``x``) and put it into ``v`` as
+    pydantic would give it (an empty one as ``EMPTY``), or return None."""
     if item is None:
         return ["    if x: return None", f"    v[{name!r}] = EMPTY"]
     if isinstance(item, frozenset):
@@ -170,8 +170,8 @@ Check = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 def exact(tag: str) -> Check:
     """The check of event type ``tag``: ``exact(tag)(values)`` is ``values`` as pydantic
     would validate them, when every field is given and each is exactly its type; else
-    None. Compiled once per type into straight-line code (one frame, no loop over a
-    spec): a record call meets it on cold caches, where each frame and lookup counts."""
+    None. Compiled once per type into straight-line code: one frame, and no loop over
+    the type's fields."""
     source, constants = _source(tag, _spec(tag))
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, f"<exact {tag}>", "exec"), namespace)  # our own source
