@@ -12,6 +12,7 @@ from typing import Any
 
 from handrail.producers.errors import ConfigurationError
 from handrail.schemas import EventRecord, registry
+from handrail.schemas.named_types import named_types
 
 REDACTED = "[REDACTED]"
 
@@ -24,28 +25,6 @@ def _is_string(t: Any) -> bool:
             t.get("type") == "string" or (t.get("type") == "array" and _is_string(t["items"]))
         )
     return bool(t == "string")
-
-
-def _named(schema: dict[str, Any]) -> dict[str, Any]:
-    """Every named record/enum in the schema, by short name (types may be referenced by name)."""
-    found: dict[str, Any] = {}
-
-    def walk(t: Any) -> None:
-        if isinstance(t, list):
-            for b in t:
-                walk(b)
-        elif isinstance(t, dict):
-            if t.get("type") in ("record", "enum"):
-                found[t["name"]] = t
-                for f in t.get("fields", []):
-                    walk(f["type"])
-            elif t.get("type") == "array":
-                walk(t["items"])
-            elif t.get("type") == "map":
-                walk(t["values"])
-
-    walk(schema)
-    return found
 
 
 def _resolves(t: Any, rest: list[str], named: dict[str, Any]) -> bool:
@@ -70,7 +49,7 @@ class Redactor:
 
     def __init__(self, paths: list[str]) -> None:
         schema = registry().current.schema
-        named = _named(schema)
+        named = named_types(schema)
         for path in paths:
             if not _resolves(schema, path.split("."), named):
                 raise ConfigurationError(
