@@ -96,6 +96,17 @@ class ProducerSettings(BaseModel):
     )
 
 
+class ReadSettings(BaseModel):
+    """Bounds on every forensic query (``handrail sql``, ``explain``, the ledger's owner)."""
+
+    max_seconds: float = Field(60.0, gt=0, description="A query running longer is stopped.")
+    max_rows: int = Field(100_000, gt=0, description="A result with more rows is refused.")
+    max_bytes: int = Field(
+        64 << 20, gt=0, description="A result larger than this (uncompressed) is refused."
+    )
+    max_sql_bytes: int = Field(64 << 10, gt=0, description="Longest query text accepted.")
+
+
 class LedgerSettings(BaseModel):
     """The ClickHouse ledger and the sink that fills it."""
 
@@ -114,6 +125,7 @@ class LedgerSettings(BaseModel):
         gt=0,
         description="Event ids remembered per partition: a copy of one goes to quarantine.",
     )
+    reads: ReadSettings = Field(default_factory=ReadSettings)
 
 
 class ProcessorSettings(BaseModel):
