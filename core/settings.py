@@ -175,6 +175,16 @@ class GovernanceSettings(BaseModel):
     )
 
 
+class FileSettings(BaseModel):
+    """Who may read what handrail writes (spool, control log, ledger, checkpoints, journal)."""
+
+    group: str | None = Field(
+        None,
+        description="A Unix group (name or id) given read access: directories 0750, files "
+        "0640. Unset: private to this user (directories 0700, files 0600).",
+    )
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -193,6 +203,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    files: FileSettings = Field(default_factory=FileSettings)
     alerts: RouterSettings = Field(default_factory=RouterSettings)
 
     @classmethod
