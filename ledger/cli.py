@@ -14,11 +14,11 @@ from rich.table import Table
 
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
-from handrail.ledger.errors import NotInLedgerError
+from handrail.ledger.errors import NotInLedgerError, OwnerError, QueryError
 from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
-from handrail.ledger.reader import QueryError, Reader, chdb_path, open_reader
+from handrail.ledger.reader import Reader, chdb_path, open_reader
 from handrail.ledger.server_ddl import server_ddl
 from handrail.ledger.sink import Sink
 from handrail.ledger.verify import verify
@@ -75,10 +75,15 @@ def verify_command() -> None:
 
 def _read(work: Callable[[Reader], T]) -> T:
     """Run ``work`` on a reader of the configured ledger; a refusal exits 1 with the reason."""
-    reader = open_reader(Settings().ledger.dsn)
+    ledger = Settings().ledger
+    try:
+        reader = open_reader(ledger.dsn, ledger.reads)
+    except OwnerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     try:
         return work(reader)
-    except (NotInLedgerError, QueryError) as exc:
+    except (NotInLedgerError, QueryError, OwnerError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     finally:
@@ -131,7 +136,7 @@ def sink_run(
     client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
     migrate(client)
     path = chdb_path(settings.ledger.dsn)
-    owner = OwnerServer(client, path) if path else None  # readers in other terminals
+    owner = OwnerServer(settings.ledger.dsn, path, settings.ledger.reads) if path else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

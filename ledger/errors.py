@@ -19,6 +19,20 @@ class LedgerBusyError(LedgerError):
     """The embedded (chdb) ledger is open in another process."""
 
 
+class QueryError(LedgerError):
+    """The ledger refused or failed a read query; the message carries the reason."""
+
+
+class QueryRefused(QueryError):  # noqa: N818 - what the caller is told: refused, with why
+    """A forensic query does something other than read the ledger's tables (writes, files,
+    the network, settings, several statements): it was not run."""
+
+
+class OwnerError(LedgerError):
+    """The process serving an embedded ledger could not be reached, or is not who it
+    should be (another user's socket): nothing was sent to it."""
+
+
 class InserterError(LedgerError):
     """The sink's insert thread stopped on an unexpected error (the cause is chained)."""
 

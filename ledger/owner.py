@@ -1,74 +1,184 @@
-"""The process that holds an embedded (chdb) ledger serves read-only queries to others.
+"""The process that holds an embedded (chdb) ledger serves forensic reads to others.
 
-It listens on 127.0.0.1 (an ephemeral port) and writes the address to
-``<ledger path>/.handrail-owner.json``; ``open_reader`` finds it there. Every query runs
-on the owner's own connection with ``readonly=2``, one at a time, so a reader can neither
-write nor see a half-applied setting.
+HTTP over a Unix socket in the ledger's directory (``owner_socket.py``), to this user (or
+the team's group) only. Every query runs on a client of the owner's own, not the writer's
+(``ClientReader``: one SELECT over the ledger, read-only, bounded in time and size), one at
+a time, so no reader can change, block or slow what the owner writes. A client gets a few
+seconds to send its request (``REQUEST_S``) and at most ``MAX_CLIENTS`` are served at once;
+a malformed request gets a 4xx, a client beyond the cap a 503.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import socketserver
 import threading
 import uuid
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from handrail.ledger.reader import OWNER_FILE, ClientReader, QueryError
+from handrail.ledger.client import connect
+from handrail.ledger.errors import LedgerBusyError, QueryError
+from handrail.ledger.owner_client import owner_pid
+from handrail.ledger.owner_socket import Address, peer, socket_path
+from handrail.ledger.reader import ClientReader
+from handrail.settings import ReadSettings
+
+MAX_CLIENTS = 8
+REQUEST_S = 5.0
+"""How long a client has to send its whole request."""
+MAX_REQUEST_BYTES = 1 << 20
 
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, (uuid.UUID, Decimal)):
         return str(value)
     if isinstance(value, (bytes, bytearray)):
         return value.hex()
     raise TypeError(type(value).__name__)
 
 
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    block_on_close = False  # a query still running does not hold up a stop
+
+    def __init__(self, address: str, owner: OwnerServer) -> None:
+        self.owner = owner
+        self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        super().__init__(address, _Handler)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        found = peer(request)
+        if found is None or found.uid == os.geteuid() or found.gid == self.owner.group:
+            return True
+        _refuse(request, 403, f"uid {found.uid} may not read this ledger")
+        return False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            _refuse(request, 503, "too many readers at once; try again")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def _refuse(request: socket.socket, status: int, error: str) -> None:
+    body = json.dumps({"error": error}).encode()
+    head = f"HTTP/1.0 {status} Refused\r\nContent-Type: application/json\r\n"
+    with contextlib.suppress(OSError):
+        request.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = REQUEST_S  # each read and write of the socket
+
+    def setup(self) -> None:
+        super().setup()
+        self._deadline = threading.Timer(REQUEST_S, self._cut)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def _cut(self) -> None:
+        """A client that has not sent its whole request in time is disconnected."""
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
+
+    def do_POST(self) -> None:
+        if self.path != "/query":
+            self._answer(404, {"error": "POST /query only"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._answer(411, {"error": "a Content-Length is required"})
+            return
+        if not 0 <= length <= MAX_REQUEST_BYTES:
+            self._answer(413, {"error": f"a request is at most {MAX_REQUEST_BYTES} bytes"})
+            return
+        try:
+            request = json.loads(self.rfile.read(length))
+            sql, parameters = request["sql"], request.get("parameters") or {}
+            if not isinstance(sql, str) or not isinstance(parameters, dict):
+                raise TypeError("sql must be a string and parameters an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            self._answer(400, {"error": f"malformed request: {exc}"})
+            return
+        self._deadline.cancel()
+        self._answer(*self.server.owner.run(sql, parameters))
+
+    def do_GET(self) -> None:
+        self._answer(405, {"error": "POST /query only"})
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body, default=_jsonable).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
 class OwnerServer:
-    """Serve ``ClientReader(client)`` over HTTP until ``stop()``."""
+    """Serve forensic reads of the chdb ledger at ``ledger`` until ``stop()``."""
 
-    def __init__(self, client: Any, ledger_path: Path) -> None:
-        reader, lock = ClientReader(client), threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                request = json.loads(self.rfile.read(length) or b"{}")
-                try:
-                    with lock:
-                        rows = reader.query(request["sql"], request.get("parameters") or {})
-                    status, body = 200, {"rows": rows}
-                except (QueryError, KeyError) as exc:
-                    status, body = 400, {"error": str(exc)}  # type: ignore[dict-item]
-                data = json.dumps(body, default=_jsonable).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._file = ledger_path / OWNER_FILE
-        host, port = self._server.server_address[:2]
-        tmp = self._file.with_suffix(".tmp")
-        url = f"http://{host!s}:{port}"
-        tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-        os.replace(tmp, self._file)
+    def __init__(
+        self, dsn: str, ledger: Path, limits: ReadSettings, group: int | None = None
+    ) -> None:
+        self.group = group
+        self._limits = limits
+        self._path = socket_path(ledger)
+        holder = owner_pid(ledger)
+        if holder is not None:
+            raise LedgerBusyError(f"the ledger at {ledger} is served by process {holder}")
+        self._path.unlink(missing_ok=True)  # a dead owner's socket
+        self._reader = ClientReader(connect(dsn), limits, embedded=True)
+        self._lock = threading.Lock()
+        self._address = Address(self._path)
+        self._server = _Server(self._address.path, self)
+        os.chmod(self._address.path, 0o660 if group is not None else 0o600)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="handrail-ledger-owner", daemon=True
         )
         self._thread.start()
 
+    def run(self, sql: str, parameters: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One query, after those before it; (HTTP status, answer)."""
+        if not self._lock.acquire(timeout=self._limits.max_seconds):
+            return 503, {"error": "the ledger's reader is busy; try again"}
+        try:
+            return 200, {"rows": self._reader.query(sql, parameters)}
+        except QueryError as exc:
+            return 400, {"error": str(exc)}
+        finally:
+            self._lock.release()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        self._file.unlink(missing_ok=True)
+        self._path.unlink(missing_ok=True)
+        self._address.close()
+        if self._lock.acquire(timeout=0.5):  # a query still running ends with the process
+            self._reader.close()
+            self._lock.release()

@@ -1,31 +1,30 @@
-"""Read-only access to the ledger, wherever it is.
+"""Forensic reads of the ledger, wherever it is: one SELECT over its tables, bounded.
 
-``Reader`` is the port: ``query(sql, parameters) -> rows as dicts``, always read-only
-(ClickHouse ``readonly=2``: no writes, no DDL, and ``readonly`` itself cannot be lifted).
-Two adapters: ``ClientReader`` over a clickhouse-connect client (a server, or a chdb
-ledger no other process holds), and ``OwnerReader`` over HTTP to the process that holds an
-embedded chdb ledger (see ``ledger/owner.py``): one chdb path can be open in one process
-only, so a second terminal reads through the owner.
+``Reader`` is the port: ``query(sql, parameters) -> rows as dicts``. Two adapters:
+``ClientReader`` over a clickhouse-connect client of its own (a server, or a chdb ledger:
+never the writer's client, so a refused, failing or slow read cannot change or block
+ingestion), and ``OwnerReader`` (``ledger/owner_client.py``) to the process that holds an
+embedded ledger (one chdb path can be open in one process only).
+
+Every query ``ClientReader`` runs goes through the same steps: ClickHouse formats it
+(``formatQuerySingleLine``: exactly one statement, or a syntax error), parses it
+(``EXPLAIN AST``, which runs nothing), ``query_policy.check`` judges the tree, and the
+formatted statement (what was judged, not the text as sent) runs read-only with the
+limits of ``ledger.reads``: time, result rows and bytes.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Protocol
 
-import httpx
-
 from handrail.ledger.client import connect
-from handrail.ledger.errors import LedgerBusyError, LedgerError
-
-READ_ONLY = {"readonly": 2}
-OWNER_FILE = ".handrail-owner.json"
-
-
-class QueryError(LedgerError):
-    """The ledger refused or failed a read query; the message carries ClickHouse's reason."""
+from handrail.ledger.errors import LedgerBusyError, QueryError, QueryRefused
+from handrail.ledger.owner_client import OwnerReader
+from handrail.ledger.query_policy import check, parse
+from handrail.settings import ReadSettings
 
 
 class Reader(Protocol):
@@ -37,72 +36,103 @@ class Reader(Protocol):
 
 
 class ClientReader:
-    def __init__(self, client: Any) -> None:
+    """Reads through ``client``, which must be this reader's alone: an embedded engine's
+    session is put in ``readonly`` mode for good."""
+
+    def __init__(self, client: Any, limits: ReadSettings, embedded: bool) -> None:
         self._client = client
+        self._limits = limits
+        self._embedded = embedded
+        self._settings: dict[str, Any] = {
+            "max_execution_time": limits.max_seconds,
+            "max_result_rows": limits.max_rows,
+            "max_result_bytes": limits.max_bytes,
+            "result_overflow_mode": "throw",
+        }
+        if embedded:
+            client.command("SET readonly = 2")  # this session can never write again
+        else:
+            self._settings["readonly"] = 2  # a server's forensics user is read-only anyway
+        self._schema: tuple[frozenset[str], str, frozenset[str]] | None = None
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        parameters = parameters or {}
+        if len(sql.encode()) > self._limits.max_sql_bytes:
+            raise QueryRefused(f"the query is longer than {self._limits.max_sql_bytes} bytes")
+        format_sql = "SELECT formatQuerySingleLine({q:String})"
+        statement = self._rows(format_sql, {"q": sql}, self._settings)[0][0]
+        tree = self._rows(f"EXPLAIN AST {statement}", parameters, {})  # settings would show
+        tables, database, functions = self._schema or self._load_schema()
+        check(parse(row[0] for row in tree), tables, database, functions, self._is_file)
         try:
-            result = self._client.query(sql, parameters=parameters or {}, settings=READ_ONLY)
+            result = self._client.query(statement, parameters=parameters, settings=self._settings)
         except Exception as exc:
-            raise QueryError(str(exc)) from exc
+            raise QueryError(_reason(exc)) from None
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def _rows(self, sql: str, parameters: dict[str, Any], settings: dict[str, Any]) -> list[Any]:
+        """A helper query's rows; its failure is the caller's query's (a syntax error)."""
+        try:
+            result = self._client.query(sql, parameters=parameters, settings=settings)
+        except Exception as exc:
+            raise QueryError(_reason(exc)) from None
+        rows: list[Any] = result.result_rows
+        return rows
+
+    def _load_schema(self) -> tuple[frozenset[str], str, frozenset[str]]:
+        database = str(self._rows("SELECT currentDatabase()", {}, self._settings)[0][0])
+        tables = self._rows(
+            "SELECT name FROM system.tables WHERE database = {d:String}",
+            {"d": database},
+            self._settings,
+        )
+        functions = self._rows("SELECT name FROM system.table_functions", {}, self._settings)
+        self._schema = (
+            frozenset(str(r[0]) for r in tables),
+            database,
+            frozenset(str(r[0]) for r in functions),
+        )
+        return self._schema
+
+    def _is_file(self, name: str) -> bool:
+        """An embedded engine reads a file of its working directory for a name that is no
+        table (a server has no such lookup)."""
+        return self._embedded and os.path.lexists(name)
 
     def close(self) -> None:
         self._client.close()
 
 
-class OwnerReader:
-    def __init__(self, url: str) -> None:
-        self._http = httpx.Client(base_url=url, timeout=60)
-
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        response = self._http.post("/query", json={"sql": sql, "parameters": parameters or {}})
-        body = response.json()
-        if response.status_code != 200:
-            raise QueryError(body.get("error", response.text))
-        rows: list[dict[str, Any]] = body["rows"]
-        return rows
-
-    def close(self) -> None:
-        self._http.close()
+def _reason(exc: Exception) -> str:
+    """ClickHouse's reason, without the stack trace and query text it may append."""
+    text = str(exc).strip()
+    return text.split("\n", 1)[0][:2000] if text else type(exc).__name__
 
 
 def chdb_path(dsn: str) -> Path | None:
     return Path(dsn.removeprefix("chdb://")).resolve() if dsn.startswith("chdb://") else None
 
 
-def open_reader(dsn: str, wait_s: float = 10.0) -> Reader:
+def open_reader(dsn: str, limits: ReadSettings | None = None, wait_s: float = 10.0) -> Reader:
     """A reader for ``dsn``; for a chdb ledger held by another process, its owner.
 
-    The owner is asked first when one has announced itself (and answers), so that a
-    reader does not knock on a held ledger; while the ledger is busy and no owner
-    answers (another short-lived reader holds it, or the owner is starting), keep trying
-    for ``wait_s`` seconds.
+    The owner is asked first when its socket answers, so that a reader does not knock on a
+    held ledger; while the ledger is busy and no owner answers (another short-lived reader
+    holds it, or the owner is starting), keep trying for ``wait_s`` seconds. An owner
+    socket held by another user is refused (``OwnerError``), never read from.
     """
+    limits = limits or ReadSettings()
     path = chdb_path(dsn)
     deadline = time.monotonic() + wait_s
     while True:
-        owner = _owner(path / OWNER_FILE) if path else None
-        if owner is not None:
-            return owner
+        if path is not None:
+            owner = OwnerReader.reach(path, limits)
+            if owner is not None:
+                return owner
         try:
-            return ClientReader(connect(dsn))
+            return ClientReader(connect(dsn), limits, embedded=path is not None)
         except LedgerBusyError:
             if time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
-
-
-def _owner(file: Path) -> OwnerReader | None:
-    """The reader of the owner that ``file`` announces, if it answers."""
-    try:
-        reader = OwnerReader(json.loads(file.read_text())["url"])
-    except (OSError, ValueError, KeyError):
-        return None
-    try:
-        reader.query("SELECT 1")
-    except httpx.HTTPError:  # a stale announcement (the owner was killed)
-        reader.close()
-        return None
-    return reader

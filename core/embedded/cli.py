@@ -8,12 +8,9 @@ and ``handrail processors run`` as supervised child processes (``supervise``).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import signal
 import threading
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,9 +20,11 @@ from handrail.embedded.errors import PipelineBusyError
 from handrail.embedded.pipeline import Pipeline, PipelineStats
 from handrail.embedded.supervise import CHILDREN, Child, handrail_argv, supervise
 from handrail.ledger.client import connect
+from handrail.ledger.errors import OwnerError
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
-from handrail.ledger.reader import OWNER_FILE, chdb_path
+from handrail.ledger.owner_client import owner_pid
+from handrail.ledger.reader import chdb_path
 from handrail.settings import Settings
 
 console = Console(stderr=True)
@@ -54,7 +53,11 @@ def run(
         _distributed(settings)
         return
     path = chdb_path(settings.ledger.dsn)
-    holder = _owner(path)
+    try:
+        holder = owner_pid(path) if path else None
+    except OwnerError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
     if holder is not None:
         console.print(f"[red]the ledger at {path} is held by a running process (pid {holder})[/]")
         raise typer.Exit(1)
@@ -65,7 +68,7 @@ def run(
     except PipelineBusyError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    owner = OwnerServer(client, path) if path else None
+    owner = OwnerServer(settings.ledger.dsn, path, settings.ledger.reads) if path else None
     console.print(
         f"handrail run: spool {settings.spool.dir} -> ledger {settings.ledger.dsn}; "
         f"halts -> {settings.spool.control_log}. Ctrl-C stops."
@@ -77,18 +80,6 @@ def run(
         if owner:
             owner.stop()
     console.print(f"handrail run stopped: {stats}")
-
-
-def _owner(path: Path | None) -> int | None:
-    """The pid of a live process that serves this embedded ledger (``handrail run`` or
-    ``handrail sink run``), if any: a second one would only wait for it."""
-    owner = path / OWNER_FILE if path else None
-    try:
-        pid = int(json.loads(owner.read_text())["pid"]) if owner else 0
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError):
-        return None
-    return pid if pid > 0 else None
 
 
 async def _serve(pipeline: Pipeline) -> PipelineStats:

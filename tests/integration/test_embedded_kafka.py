@@ -3,7 +3,6 @@ child processes of it (real broker, real chdb ledger), and stop together with it
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from handrail.ledger.reader import OWNER_FILE, OwnerReader
+from handrail.ledger.owner_socket import socket_path
+from handrail.ledger.reader import open_reader
 from tests.support.processors_worker import WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
@@ -52,7 +52,7 @@ def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
             stdout=log.open("ab"), stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
-            deadline, owner_file = time.monotonic() + 180, tmp_path / "ledger" / OWNER_FILE
+            deadline, owner_file = time.monotonic() + 180, socket_path(tmp_path / "ledger")
             while b"Ready" not in log.read_bytes() or not owner_file.exists():
                 assert run.poll() is None, log.read_text()[-3000:]
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
@@ -64,10 +64,9 @@ def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
                     rec.retry("api.charge", "op-1", attempt, "HTTP 503")
             (page, *_) = receiver.wait_for("/pd", 1, timeout=120)
             assert page.json["dedup_key"] == "retry-storm:payer:op-1"
-            owner = json.loads(owner_file.read_text())["url"]
             deadline = time.monotonic() + 120
             while (
-                n := OwnerReader(owner).query(
+                n := open_reader(f"chdb://{tmp_path / 'ledger'}").query(
                     "SELECT count() AS n FROM events WHERE workflow_id = 'wf-k'"
                 )[0]["n"]
             ) < 5:

@@ -26,7 +26,8 @@ import pytest
 
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
-from handrail.ledger.reader import OWNER_FILE, OwnerReader
+from handrail.ledger.owner_socket import socket_path
+from handrail.ledger.reader import open_reader
 from handrail.ledger.verify import verify
 from handrail.producers import HandoffTicket, Recorder
 from handrail.producers.control_log import ControlLog
@@ -173,7 +174,7 @@ class Run:
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + 120
-        while not (self.ledger / OWNER_FILE).exists():
+        while not socket_path(self.ledger).exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"handrail run did not start: {self.log()[-3000:]}")
             time.sleep(0.1)
@@ -182,8 +183,7 @@ class Run:
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        (self.ledger / OWNER_FILE).unlink(missing_ok=True)  # a dead owner leaves its file
+        self.process.wait()  # its socket stays behind: nobody answers there
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -194,7 +194,7 @@ class Run:
         return (self.tmp / "run.log").read_text(errors="replace")
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        reader = OwnerReader(json.loads((self.ledger / OWNER_FILE).read_text())["url"])
+        reader = open_reader(f"chdb://{self.ledger}")
         try:
             return reader.query(sql)
         finally:

@@ -24,9 +24,10 @@ from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
+from handrail.ledger.reader import ClientReader
 from handrail.producers.spool import read_all
 from handrail.schemas import Event, EventRecord, encode, to_record
-from handrail.settings import Settings, SpoolSettings
+from handrail.settings import ReadSettings, Settings, SpoolSettings
 from tests.support import ticket_workflows
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "forensics.md"
@@ -130,9 +131,14 @@ def _write(client: Any, records: list[EventRecord]) -> int:
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    tmp = tmp_path_factory.mktemp("forensics")
-    client = connect(f"chdb://{tmp / 'ledger'}")
+def ledger_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('forensics') / 'ledger'}"
+
+
+@pytest.fixture(scope="module")
+def ledger(ledger_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("records")
+    client = connect(ledger_dsn)
     try:
         migrate(client)
         n = _write(client, _demo_records(tmp) + _synthetic_records())
@@ -150,13 +156,14 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def results(ledger: Any) -> dict[str, list[dict[str, Any]]]:
-    """Every documented question, answered read-only as ``handrail sql`` runs it."""
-    out = {}
-    for question, sql, params in doc_queries():
-        result = ledger.query(sql, parameters=params, settings={"readonly": 2})
-        out[question] = [dict(zip(result.column_names, r, strict=True)) for r in result.result_rows]
-    return out
+def results(ledger: Any, ledger_dsn: str) -> dict[str, list[dict[str, Any]]]:
+    """Every documented question, answered as ``handrail sql`` runs it: through the
+    forensic reader's checks and limits, on a client of its own."""
+    reader = ClientReader(connect(ledger_dsn), ReadSettings(), embedded=True)
+    try:
+        return {question: reader.query(sql, params) for question, sql, params in doc_queries()}
+    finally:
+        reader.close()
 
 
 def find(results: dict[str, list[dict[str, Any]]], words: str) -> list[dict[str, Any]]:

@@ -1,0 +1,150 @@
+"""What a forensic query may be: one SELECT over the ledger's tables, nothing else (pure).
+
+The statement is parsed by ClickHouse itself (``EXPLAIN AST``, see ``ledger/reader.py``),
+never by a regular expression over its text; this module judges that tree:
+
+* the root is a ``SELECT`` (``SelectWithUnionQuery``): no ``INSERT``, DDL, ``SET``,
+  ``SYSTEM``, ``KILL``; its only children are the selects and the ``FORMAT`` the client
+  adds, so ``INTO OUTFILE`` and a ``FORMAT`` of the caller's are refused;
+* no ``SETTINGS`` clause anywhere (the limits the reader sets stay the limits);
+* a table expression is a table of the ledger's database, a name a ``WITH`` clause binds,
+  or one of a few table functions that compute rows from their arguments (``numbers``,
+  ``values``, ...). Any other table function (``file``, ``url``, ``s3``, ``remote``,
+  ``executable``, ``mysql``, ``input``, ...) is refused wherever it appears, as are the
+  functions that reach dictionaries, joins or other hosts (``dictGet``, ``joinGet``,
+  ``hasColumnInTable``, ...) and the ``file`` function.
+
+An embedded ClickHouse (chdb) resolves a name that is no table to a file of its working
+directory, and ``EXPLAIN AST`` does not show which names a ``WITH`` binds: a plain name
+that is no ledger table is therefore accepted only while no such file exists
+(``exists``), and ClickHouse refuses it at run time if no ``WITH`` binds it either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from handrail.ledger.errors import QueryRefused
+
+SAFE_TABLE_FUNCTIONS = frozenset(
+    {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generateSeries",
+     "generate_series", "format", "null", "view"}
+)  # fmt: skip
+"""Table functions that only compute rows from their arguments."""
+REFUSED_FUNCTIONS = frozenset(
+    {"file", "joinGet", "joinGetOrNull", "hasColumnInTable", "catboostEvaluate",
+     "modelEvaluate", "evalMLMethod", "getMacro", "filesystemAvailable",
+     "filesystemCapacity", "filesystemUnreserved"}
+)  # fmt: skip
+"""Scalar functions that read files, models, joins or other hosts."""
+REFUSED_PREFIXES = ("dict",)
+"""``dictGet``, ``dictHas``, ... read dictionaries, which may be files or other hosts."""
+IN_FUNCTIONS = frozenset(
+    {"in", "notIn", "globalIn", "globalNotIn", "nullIn", "notNullIn", "globalNullIn",
+     "globalNotNullIn"}
+)  # fmt: skip
+"""``x IN name``: a bare name on the right is a table (or a file, to an embedded engine)."""
+CLIENT_FORMAT = "Native"
+"""The ``FORMAT`` the client appends to every query it sends."""
+
+
+@dataclass(frozen=True)
+class Node:
+    depth: int
+    kind: str
+    """``SelectQuery``, ``Function``, ``TableIdentifier``, ..."""
+    name: str
+    """What follows the kind: a function's or table's name, with ``(alias x)`` removed."""
+
+
+def parse(lines: Iterable[str]) -> list[Node]:
+    """The nodes of ``EXPLAIN AST`` output, in order (depth = leading spaces)."""
+    nodes = []
+    for line in lines:
+        text = line.lstrip(" ")
+        head = text.split(" (children", 1)[0].split(" (alias ", 1)[0]
+        kind, _, name = head.partition(" ")
+        nodes.append(Node(len(line) - len(text), kind, name.strip()))
+    return nodes
+
+
+def check(
+    nodes: list[Node],
+    tables: frozenset[str],
+    database: str,
+    table_functions: frozenset[str],
+    exists: Callable[[str], bool] = lambda name: False,
+) -> None:
+    """Raise ``QueryRefused`` naming the first thing the statement may not do.
+
+    ``tables``: the ledger database's tables and views; ``database``: its name;
+    ``table_functions``: every table function the engine knows
+    (``system.table_functions``); ``exists``: whether a plain name is a file the engine
+    would read in place of a table (embedded engine only)."""
+    if not nodes or nodes[0].kind != "SelectWithUnionQuery":
+        kind = nodes[0].kind if nodes else "nothing"
+        raise QueryRefused(f"only a SELECT may be run on the ledger (this is {kind})")
+    for child in _children(nodes, 0)[1:]:
+        if child.kind == "Literal":
+            raise QueryRefused("INTO OUTFILE is not allowed: results stay in the answer")
+        if child.kind != "Identifier" or child.name != CLIENT_FORMAT:
+            raise QueryRefused(f"a FORMAT or other trailing clause is not allowed ({child.kind})")
+    for index, node in enumerate(nodes):
+        if node.kind == "Set":
+            raise QueryRefused("a SETTINGS clause is not allowed: the reader's limits apply")
+        if node.kind == "Function":
+            table_position = index > 0 and nodes[index - 1].kind == "TableExpression"
+            _function(node.name, table_position, table_functions)
+            if node.name in IN_FUNCTIONS:
+                _in_operand(nodes, index, tables, database, exists)
+        elif node.kind == "TableIdentifier":
+            _table(node.name, tables, database, exists)
+        elif node.kind in ("InsertQuery", "AlterQuery", "SetQuery", "SystemQuery"):
+            raise QueryRefused(f"{node.kind} is not allowed inside a SELECT")
+
+
+def _children(nodes: list[Node], index: int) -> list[Node]:
+    depth = nodes[index].depth
+    out = []
+    for node in nodes[index + 1 :]:
+        if node.depth <= depth:
+            break
+        if node.depth == depth + 1:
+            out.append(node)
+    return out
+
+
+def _in_operand(
+    nodes: list[Node],
+    index: int,
+    tables: frozenset[str],
+    database: str,
+    exists: Callable[[str], bool],
+) -> None:
+    has_arguments = index + 1 < len(nodes) and nodes[index + 1].kind == "ExpressionList"
+    operands = _children(nodes, index + 1) if has_arguments else []
+    if len(operands) == 2 and operands[1].kind == "Identifier":
+        _table(operands[1].name, tables, database, exists)
+
+
+def _function(name: str, table_position: bool, table_functions: frozenset[str]) -> None:
+    if name in SAFE_TABLE_FUNCTIONS:
+        return
+    if table_position or name in table_functions:
+        raise QueryRefused(
+            f"table function {name}() is not allowed: queries read the ledger's tables only"
+        )
+    if name in REFUSED_FUNCTIONS or name.startswith(REFUSED_PREFIXES):
+        raise QueryRefused(f"function {name}() is not allowed: it reaches outside the ledger")
+
+
+def _table(name: str, tables: frozenset[str], database: str, exists: Callable[[str], bool]) -> None:
+    qualifier, dot, table = name.rpartition(".")
+    if dot and qualifier == database and table in tables:
+        return
+    if not dot and name in tables:
+        return
+    if not dot and name.isidentifier() and name.isascii() and not exists(name):
+        return  # a name its WITH clause binds (ClickHouse refuses it otherwise)
+    raise QueryRefused(f"{name!r} is not a table of the ledger")
