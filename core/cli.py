@@ -10,6 +10,7 @@ from rich.console import Console
 
 from handrail import __version__
 from handrail.embedded.cli import run
+from handrail.files import FileGroupError, FileModes
 from handrail.governance.cli import approvals_app, resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app
@@ -31,6 +32,21 @@ for name, command in top_level:
 app.command("resume")(resume)
 app.command("run")(run)
 console = Console()
+
+
+@app.callback()
+def start(ctx: typer.Context) -> None:
+    """handrail's own processes keep what they write private (``files.group``: readable by
+    that group): handrail's code gives its files their modes, and the umask covers what
+    libraries create (the ClickHouse engine's parts, Faust's tables)."""
+    if ctx.invoked_subcommand == "version":
+        return
+    try:
+        FileModes.of(Settings().files).restrict_umask()
+    except FileGroupError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
 
 SpoolDir = Annotated[Path | None, typer.Option(help="Spool directory (default from settings).")]
 

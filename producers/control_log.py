@@ -13,7 +13,8 @@ that still count (``control_compaction``), into a new file renamed over the old 
 writer that opened the old file finds it replaced once it holds the lock, and appends to
 the new one; a reader (``Tail``) that finds a new file reads it from its start (the
 entries it had read are in it again when they still count, and applying them twice
-changes nothing).
+changes nothing). The log is created with the modes given (``handrail.files``: 0600 by
+default), and an existing one of this user's is set to them on every append.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from handrail.files import PRIVATE, FileModes
 from handrail.producers.control_compaction import compact
 from handrail.settings import SpoolSettings
 
@@ -34,25 +36,28 @@ _LENGTH = struct.Struct(">I")
 
 
 class ControlLog:
-    def __init__(self, path: Path, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, path: Path, max_bytes: int | None = None, modes: FileModes = PRIVATE
+    ) -> None:
         """``max_bytes``: compact on an append past it (None: never)."""
         self.path = path
         self.max_bytes = max_bytes
+        self.modes = modes
         self._limit = max_bytes
         """Compact past this: ``max_bytes``, or twice what the last compaction kept."""
 
     @classmethod
-    def of(cls, spool: SpoolSettings) -> ControlLog:
-        return cls(spool.control_log, spool.control_log_max_bytes)
+    def of(cls, spool: SpoolSettings, modes: FileModes = PRIVATE) -> ControlLog:
+        return cls(spool.control_log, spool.control_log_max_bytes, modes)
 
     def append(self, values: Iterable[bytes]) -> None:
         """Append events (encoded) durably, as one entry each."""
         data = _frames(values)
         if not data:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.modes.parents(self.path)
         while True:
-            with self.path.open("ab") as f:
+            with self.modes.open(self.path, "ab") as f:
                 fcntl.flock(f, fcntl.LOCK_EX)
                 try:
                     if not self._is_current(f):
@@ -78,12 +83,7 @@ class ControlLog:
         entries, _ = self.read()
         kept = compact(entries)
         data = _frames(kept)
-        tmp = self.path.with_name(f"{self.path.name}.compacting")
-        with tmp.open("wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
+        self.modes.write(self.path, data)
         log.info("control log compacted: %d of %d entries still count", len(kept), len(entries))
         if self.max_bytes is not None and len(data) > self.max_bytes // 2:
             log.warning(

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from time import time_ns
 
+from handrail.files import FileModes
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
@@ -63,11 +64,12 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._default_workflow = f"session-{session.id}"
         self._seq = 0
         self._closed = False
+        modes = FileModes.of(settings.files)  # an unknown group fails here, at start
         self._shipper = start_shipper(settings, session)
         self._exit_timeout = settings.producer.send_timeout_s
         # Without Kafka, control events also go to the control log (the embedded channel).
         embedded = not settings.kafka.bootstrap_servers
-        self._control_log = ControlLog.of(settings.spool) if embedded else None
+        self._control_log = ControlLog.of(settings.spool, modes) if embedded else None
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 

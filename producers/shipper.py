@@ -38,6 +38,7 @@ from kafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from handrail.files import FileModes
 from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.session import Session
@@ -142,7 +143,13 @@ class Shipper:
             session=session,
             topic=kafka.events_topic,
             control_topic=settings.processors.control_topic if factory else None,
-            spool=Spool(s.dir, session.id, fsync=s.fsync, segment_max_events=s.segment_max_events),
+            spool=Spool(
+                s.dir,
+                session.id,
+                fsync=s.fsync,
+                segment_max_events=s.segment_max_events,
+                modes=FileModes.of(settings.files),
+            ),
             producer_factory=factory,
             buffer_max_events=p.buffer_max_events,
             max_block_ms=p.max_block_ms,

@@ -8,6 +8,9 @@ directory gets an ``adopted`` file (naming the adopter): its own session is gone
 so its segments are final even while the adopter holds the lock (the embedded pipeline,
 ``handrail.embedded``, reads spool directories and needs to know which ones still grow).
 
+Everything is created with the modes given (``handrail.files``: private by default), and
+the directories it opens again are set to them.
+
 A segment is replayed from its cursor (how many leading records are confirmed delivered);
 a crash during replay can resend at most the unconfirmed window, and consumers drop those
 by event id. Not thread-safe: the shipper thread is its only user.
@@ -29,6 +32,7 @@ from typing import IO, Any
 from fastavro import reader as avro_reader
 from fastavro.write import Writer
 
+from handrail.files import PRIVATE, FileModes
 from handrail.producers.errors import SpoolError
 from handrail.schemas import EventRecord, registry
 
@@ -93,8 +97,8 @@ def _read(path: Path) -> list[EventRecord]:
     return records
 
 
-def _lock(directory: Path) -> IO[str] | None:
-    handle = (directory / "lock").open("a")
+def _lock(directory: Path, modes: FileModes) -> IO[str] | None:
+    handle = modes.open(directory / "lock", "a")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -106,25 +110,35 @@ def _lock(directory: Path) -> IO[str] | None:
 class Spool:
     """One session's spool plus the orphans it adopted."""
 
-    def __init__(self, root: Path, session_id: str, *, fsync: bool, segment_max_events: int):
+    def __init__(
+        self,
+        root: Path,
+        session_id: str,
+        *,
+        fsync: bool,
+        segment_max_events: int,
+        modes: FileModes = PRIVATE,
+    ):
         self._fsync = fsync
         self._segment_max = segment_max_events
+        self._modes = modes
         try:
-            root.mkdir(parents=True, exist_ok=True)
-            own = root / f"{time.time_ns():020d}-{session_id}"
-            own.mkdir()
+            modes.directory(root)
+            own = modes.directory(root / f"{time.time_ns():020d}-{session_id}")
         except OSError as exc:
             raise SpoolError(f"cannot create spool directory under {root}: {exc}") from exc
-        lock = _lock(own)
+        lock = _lock(own, modes)
         assert lock is not None  # a directory we just made
         self._own = _Session(own, lock)
         self._adopted: list[_Session] = []
         self._closed: list[Path] = []  # closed segments, oldest first
         for other in sorted(p for p in root.iterdir() if p.is_dir() and p != own):
-            handle = _lock(other)
+            handle = _lock(other, modes)
             if handle is None:
                 continue  # a live session owns it
-            (other / ADOPTED).write_text(own.name)
+            modes.secure(other)
+            with modes.open(other / ADOPTED, "w") as marker:
+                marker.write(own.name)
             self._adopted.append(_Session(other, handle))
             self._closed.extend(sorted(other.glob("seg-*.avro")))
         self._next = 1
@@ -193,14 +207,13 @@ class Spool:
         if segment.done:
             self._drop(segment)
         elif segment.cursor != before:
-            tmp = segment.path.with_suffix(".cursor.tmp")
-            tmp.write_text(str(segment.cursor))
-            os.replace(tmp, segment.path.with_suffix(".cursor"))
+            cursor = segment.path.with_suffix(".cursor")
+            self._modes.write(cursor, str(segment.cursor), fsync=self._fsync)
 
     def reject(self, record: EventRecord, reason: str) -> None:
         """Set aside an event Kafka refused for good: ``rejected.jsonl`` keeps it and why."""
         line = json.dumps({"reason": reason, "event": record}, default=str)
-        with (self._own.dir / "rejected.jsonl").open("a") as handle:
+        with self._modes.open(self._own.dir / "rejected.jsonl", "a") as handle:
             handle.write(line + "\n")
 
     def flush(self) -> None:
@@ -231,7 +244,7 @@ class Spool:
 
     def _open_tail(self) -> None:
         path = self._segment_path()
-        handle = path.open("wb")
+        handle = self._modes.open(path, "wb")
         writer = Writer(handle, registry().current.parsed, codec="null")
         self._tail = (writer, handle, path)
         self._tail_count = 0
@@ -250,7 +263,7 @@ class Spool:
         self._tail_count = 0
 
     def _write_segment(self, path: Path, records: list[EventRecord]) -> None:
-        with path.open("wb") as handle:
+        with self._modes.open(path, "wb") as handle:
             writer = Writer(handle, registry().current.parsed, codec="null")
             for record in records:
                 writer.write(record)

@@ -25,8 +25,11 @@ from rich.console import Console
 
 from handrail.demo.scenario import BAD_WORKFLOW, RULES, Scenario
 from handrail.demo.supervisor import Supervisor
+from handrail.files import FileModes
+from handrail.ledger.errors import QueryError
 from handrail.ledger.explain import explain
-from handrail.ledger.reader import OWNER_FILE, QueryError, chdb_path, open_reader
+from handrail.ledger.owner_socket import socket_path
+from handrail.ledger.reader import chdb_path, open_reader
 from handrail.render import decision_tree
 from handrail.settings import (
     KafkaSettings,
@@ -65,7 +68,7 @@ def demo_settings(base: Path, kafka: str | None) -> Settings:
     run = f"demo-{int(time.time()) % 100_000}" if kafka else "demo"
     return Settings(
         spool=SpoolSettings(dir=base / "spool", control_log=base / "control.log"),
-        ledger=LedgerSettings(dsn=f"chdb://{base / 'ledger'}", checkpoint_dir=base / "checkpoints"),
+        ledger=LedgerSettings(dsn=f"chdb://{base / 'ledger'}"),  # checkpoints: base/checkpoints
         kafka=KafkaSettings(bootstrap_servers=kafka, events_topic=f"handrail.{run}.events"),
         processors=ProcessorSettings(
             app_id=f"handrail-{run}",
@@ -84,7 +87,7 @@ def run_env(settings: Settings) -> dict[str, str]:
         "HANDRAIL_SPOOL__DIR": str(s.spool.dir),
         "HANDRAIL_SPOOL__CONTROL_LOG": str(s.spool.control_log),
         "HANDRAIL_LEDGER__DSN": s.ledger.dsn,
-        "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(s.ledger.checkpoint_dir),
+        "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(s.ledger.checkpoint_path),  # not the caller's
         "HANDRAIL_KAFKA__EVENTS_TOPIC": s.kafka.events_topic,
         "HANDRAIL_PROCESSORS__APP_ID": p.app_id,
         "HANDRAIL_PROCESSORS__ALERTS_TOPIC": p.alerts_topic,
@@ -94,6 +97,8 @@ def run_env(settings: Settings) -> dict[str, str]:
     }
     if s.kafka.bootstrap_servers:
         env["HANDRAIL_KAFKA__BOOTSTRAP_SERVERS"] = s.kafka.bootstrap_servers
+    if s.files.group is not None:
+        env["HANDRAIL_FILES__GROUP"] = s.files.group
     return env
 
 
@@ -136,6 +141,7 @@ class Demo:
     def __init__(self, base: Path, kafka: str | None, console: Console) -> None:
         self.base, self.console = base, console
         self.settings = demo_settings(base, kafka)
+        self.modes = FileModes.of(self.settings.files)
         self.started = time.monotonic()
         self._shown: set[tuple[str, str]] = set()
         self._live = False
@@ -148,10 +154,10 @@ class Demo:
     def run(self, seconds: float, settle_s: float) -> DemoResult:
         if self.base.exists():
             shutil.rmtree(self.base)  # the demo's own directory: a fresh start each time
-        self.base.mkdir(parents=True)
+        self.modes.directory(self.base)
         if self.settings.kafka.bootstrap_servers:
             create_topics(self.settings)
-        log = (self.base / "run.log").open("wb")
+        log = self.modes.open(self.base / "run.log", "wb")
         command = [sys.executable, "-m", "handrail", "run"]
         child = subprocess.Popen(command, env={**os.environ, **run_env(self.settings)},
                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -189,7 +195,7 @@ class Demo:
 
     def _poll(self) -> DemoResult:
         path = chdb_path(self.settings.ledger.dsn)
-        if self._live and path is not None and not (path / OWNER_FILE).exists():
+        if self._live and path is not None and not socket_path(path).exists():
             return DemoResult([], 0, self.settings.ledger.dsn)  # not served yet
         try:
             reader = open_reader(self.settings.ledger.dsn, wait_s=2)

@@ -7,7 +7,8 @@ keys, so replaying an entry twice does no harm: a crash between writing a snapsh
 truncating the log is harmless. An entry is ``length, crc32, JSON``; a torn last entry
 (the process died while writing it) is dropped on open, and nothing after it is trusted.
 When the log outgrows ``compact_bytes`` the maps are written as a new snapshot
-(write, fsync, rename) and the log starts over.
+(write, fsync, rename) and the log starts over. Its directory and files get the modes
+given (``handrail.files``: 0700 and 0600 by default).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import IO, Any
 import orjson
 
 from handrail.embedded.errors import PipelineBusyError
+from handrail.files import PRIVATE, FileModes
 
 _HEAD = struct.Struct(">II")
 Maps = dict[str, dict[str, Any]]
@@ -61,10 +63,17 @@ class Journal:
     """``<directory>/<name>.snapshot`` + ``<name>.log``, held by one process (``flock``)."""
 
     def __init__(
-        self, directory: Path, name: str, *, fsync: bool, compact_bytes: int = 32 << 20
+        self,
+        directory: Path,
+        name: str,
+        *,
+        fsync: bool,
+        compact_bytes: int = 32 << 20,
+        modes: FileModes = PRIVATE,
     ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._lock = _exclusive(directory / f"{name}.lock")
+        modes.directory(directory)
+        self._modes = modes
+        self._lock = _exclusive(modes.open(directory / f"{name}.lock", "a"))
         self._snapshot = directory / f"{name}.snapshot"
         self._log_path = directory / f"{name}.log"
         self._fsync = fsync
@@ -76,7 +85,7 @@ class Journal:
         for entry in entries:
             apply(self.maps, entry)
         self.replayed = len(entries)
-        self._log: IO[bytes] = self._log_path.open("r+b" if data else "wb")
+        self._log: IO[bytes] = modes.open(self._log_path, "r+b" if data else "wb")
         self._log.truncate(valid)  # a torn tail goes
         self._log.seek(valid)
         self._size = valid
@@ -104,12 +113,7 @@ class Journal:
 
     def compact(self) -> None:
         """Write every map as the snapshot, then start the log over."""
-        tmp = self._snapshot.with_suffix(".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(orjson.dumps(self.maps, option=orjson.OPT_NON_STR_KEYS))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self._snapshot)
+        self._modes.write(self._snapshot, orjson.dumps(self.maps, option=orjson.OPT_NON_STR_KEYS))
         self._log.truncate(0)
         self._log.seek(0)
         self._size = 0
@@ -119,13 +123,12 @@ class Journal:
         self._lock.close()
 
 
-def _exclusive(path: Path) -> IO[str]:
-    handle = path.open("a")
+def _exclusive(handle: IO[str]) -> IO[str]:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise PipelineBusyError(
-            f"another `handrail run` holds {path}; stop it first (one pipeline per ledger)"
+            f"another `handrail run` holds {handle.name}; stop it first (one pipeline per ledger)"
         ) from None
     return handle

@@ -35,6 +35,7 @@ from handrail.embedded.positions import (
     source_topic,
 )
 from handrail.embedded.segments import Frame, Header, decode, frames, parse_header
+from handrail.files import PRIVATE, FileModes
 from handrail.producers.spool import ADOPTED
 from handrail.schemas import EventRecord
 
@@ -83,8 +84,10 @@ def session_age(name: str, now_ns: int) -> float:
 
 
 class Source:
-    def __init__(self, directory: Path, start: int | None) -> None:
+    def __init__(self, directory: Path, start: int | None, modes: FileModes = PRIVATE) -> None:
         self.dir = directory
+        self._modes = modes
+        """For the lock file, if the session has none yet."""
         self.topic = source_topic(session_of(directory.name) or directory.name)
         segment, index = next_position(start)
         self._next = (segment, index)
@@ -103,7 +106,7 @@ class Source:
         if session_age(self.dir.name, time.time_ns()) < YOUNG_S:
             return False
         try:
-            handle = (self.dir / "lock").open("a")
+            handle = self._modes.open(self.dir / "lock", "a")
         except FileNotFoundError:  # the directory went away
             return True
         try:
