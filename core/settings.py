@@ -114,8 +114,10 @@ class LedgerSettings(BaseModel):
         "chdb://.handrail/ledger",
         description="chdb://PATH (embedded engine) or http(s)://user:pass@host:8123/db.",
     )
-    checkpoint_dir: Path = Field(
-        Path(".handrail/checkpoints"), description="Chain heads, kept outside ClickHouse."
+    checkpoint_dir: Path | None = Field(
+        None,
+        description="Chain heads, kept outside ClickHouse; unset: beside a chdb ledger "
+        "(<ledger's parent>/checkpoints), .handrail/checkpoints for a server.",
     )
     batch_max_events: int = Field(5_000, gt=0, description="Rows per sink insert, at most.")
     batch_max_seconds: float = Field(0.5, gt=0, description="Longest a row waits in the sink.")
@@ -126,6 +128,17 @@ class LedgerSettings(BaseModel):
         description="Event ids remembered per partition: a copy of one goes to quarantine.",
     )
     reads: ReadSettings = Field(default_factory=ReadSettings)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the chain heads are: ``checkpoint_dir``, or by default ``checkpoints``
+        beside a chdb ledger (``chdb://.handrail/ledger``: ``.handrail/checkpoints``), and
+        ``.handrail/checkpoints`` for a server."""
+        if self.checkpoint_dir is not None:
+            return self.checkpoint_dir
+        if self.dsn.startswith("chdb://"):
+            return Path(self.dsn.removeprefix("chdb://")).parent / "checkpoints"
+        return Path(".handrail/checkpoints")
 
 
 class ProcessorSettings(BaseModel):

@@ -8,7 +8,8 @@ the sink's throughput comes from. In ``careful`` mode (a stretch that ClickHouse
 does not start as the current writer's does, the sink decodes it here instead: an
 ``events`` row (``rows.to_row``, the event in its writer's shape) per decodable message,
 a ``quarantine`` row (raw bytes and the error) per other one. Either way a copy of an
-event already in the ledger (``recent_ids``) goes to quarantine. ``runs`` cuts a
+event already in the ledger (``recent_ids``) goes to quarantine. The writers then chain
+every row of a partition, quarantine rows too (``chain.chain``). ``runs`` cuts a
 partition's rows into runs of consecutive rows for one table part (same table, same
 month). ``inserts`` then groups
 the partitions' runs: each insert takes the next run of every partition whose next run
@@ -35,7 +36,10 @@ from handrail.schemas.wire import HEADER_SIZE
 
 Message = tuple[int, bytes | None, bytes | None]
 """A Kafka message as the batch needs it: offset, key, value."""
-QUARANTINE_COLUMNS = ("topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error")
+QUARANTINE_COLUMNS = (
+    "topic", "partition", "offset", "key_hex", "raw_hex", "error_type", "error", "prev_hash",
+    "row_hash",
+)  # fmt: skip
 TABLE_COLUMNS = {"events": COLUMNS, "quarantine": QUARANTINE_COLUMNS}
 """The columns the sink writes, per table."""
 Item = tuple[str, dict[str, Any]]

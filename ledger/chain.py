@@ -1,24 +1,47 @@
-"""The hash chain over a partition's rows, and its first broken link (pure, no I/O).
+"""The hash chain over a (topic, partition)'s rows, and every broken link in it (pure, no I/O).
 
-Each row of a (topic, partition) carries ``prev_hash`` (the previous row's ``row_hash``,
-zeros for the first) and
+One chain per (topic, partition) runs over every position in offset order: ``events``
+rows and ``quarantine`` rows alike. Each row carries ``prev_hash`` (the previous row's
+``row_hash``; 64 zeros for the first) and ``row_hash``, both lowercase hex of SHA-256:
 
-    row_hash = SHA-256(prev_hash || raw message || "\\n" schema_version "\\n" position)
+* an event row (layout unchanged since migration 0004)::
 
-with ``position`` = ``topic/partition/offset`` and the raw message the Kafka message's
-bytes as the producer wrote them (``raw_hex``): bytes the sink has without decoding
-anything. ``first_break`` checks each row three times: its hash; its ``event_json``
-against the event decoded from its raw message (as JSON values: the JSON text may come
-from ClickHouse or from Python); its typed columns recomputed from its ``event_json``.
-Editing any column but ``ingested_at``, deleting a row or inserting one is caught and
-named.
+      SHA-256(prev_hash || raw || "\\n" schema_version "\\n" topic "/" partition "/" offset)
+
+  ``prev_hash`` as its 32 bytes; ``raw`` the Kafka message's bytes as the producer wrote
+  them (``raw_hex``); the rest ASCII decimal / UTF-8 text.
+
+* a quarantine row (migration 0005)::
+
+      SHA-256(prev_hash || F(key) || F(raw) || F(error_type) || F(error) || F(position)
+              || "\\x00handrail quarantine row")
+
+  ``F(b)`` = the length of ``b`` as 8 bytes big-endian, then ``b``; ``key`` and ``raw`` the
+  bytes of ``key_hex`` and ``raw_hex``; ``error_type``, ``error`` and ``position`` (``topic
+  "/" partition "/" offset``) UTF-8. Every column but ``received_at`` is covered. The tag
+  ends the input: an event row's input always ends with an ASCII digit (its offset), a
+  quarantine row's with ``w``, so the two inputs never coincide and a quarantine row's
+  hash can never stand for an event row's (or back).
+
+Quarantine rows written before migration 0005 carry empty hashes: the chain passes over
+them (as their writer did); ``Walk`` counts them as not covered and accepts them only
+before a chain's first chained quarantine row.
+
+``Walk`` checks each row as it comes: its link (``prev_hash`` follows the previous row),
+its own hash, and for an event row its ``event_json`` against the event decoded from its
+raw message (as JSON values: the text may come from ClickHouse or from Python) and its
+typed columns recomputed from its ``event_json``. After a broken link it goes on from the
+row's own hash, so every later break is found on its own: an edited row, a deleted row, an
+inserted row (also one with a correct hash, or a second row at an offset) are each named
+once; then the chain must end exactly at its checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,19 +49,55 @@ from handrail.ledger.rows import TYPED_COLUMNS, to_row, typed_columns
 from handrail.schemas import DecodeError, decode
 
 GENESIS = "0" * 64
+QUARANTINE_TAG = b"\x00handrail quarantine row"
+"""Ends a quarantine row's hash input (see the module's docstring)."""
 
 
 def row_hash(prev_hash: str, raw: bytes, row: dict[str, Any]) -> str:
+    """The hash of an event row (``raw``: its message's bytes)."""
     tail = f"\n{row['schema_version']}\n{row['topic']}/{row['partition']}/{row['offset']}"
     return hashlib.sha256(b"".join((bytes.fromhex(prev_hash), raw, tail.encode()))).hexdigest()
 
 
-def chain(rows: list[dict[str, Any]], head: str) -> str:
-    """Set ``prev_hash``/``row_hash`` on new rows of one partition (offset order, each
-    with its message as ``raw``); return the new head."""
+def _field(data: bytes) -> bytes:
+    return len(data).to_bytes(8, "big") + data
+
+
+def quarantine_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """The hash of a quarantine row."""
+    position = f"{row['topic']}/{row['partition']}/{row['offset']}"
+    parts = (
+        bytes.fromhex(prev_hash),
+        _field(bytes.fromhex(row["key_hex"])),
+        _field(bytes.fromhex(row["raw_hex"])),
+        _field(row["error_type"].encode()),
+        _field(row["error"].encode()),
+        _field(position.encode()),
+        QUARANTINE_TAG,
+    )
+    return hashlib.sha256(b"".join(parts)).hexdigest()
+
+
+def is_quarantine(row: dict[str, Any]) -> bool:
+    """A quarantine row (it has an ``error_type``), not an event row."""
+    return "error_type" in row
+
+
+def hash_of(prev_hash: str, row: dict[str, Any], raw: bytes | None = None) -> str:
+    """A row's hash after ``prev_hash``: a quarantine row's, or an event row's (its message:
+    ``raw``, else the row's ``raw_hex``)."""
+    if is_quarantine(row):
+        return quarantine_hash(prev_hash, row)
+    return row_hash(prev_hash, raw if raw is not None else bytes.fromhex(row["raw_hex"]), row)
+
+
+def chain(rows: Iterable[dict[str, Any]], head: str) -> str:
+    """Set ``prev_hash``/``row_hash`` on new rows of one (topic, partition), events and
+    quarantine rows alike, in offset order (an event row with its message as ``raw``);
+    return the new head."""
     for row in rows:
         row["prev_hash"] = head
-        row["row_hash"] = head = row_hash(head, row["raw"], row)
+        row["row_hash"] = head = hash_of(head, row, row.get("raw"))
     return head
 
 
@@ -51,7 +110,8 @@ def _as_json(value: Any) -> Any:
 
 def expected_event(raw: bytes, row: dict[str, Any]) -> Any:
     """The event of a raw message as its ``event_json`` should hold it (in its writer's
-    shape: no later schema changes it), parsed; None if the message does not decode."""
+    shape: no later schema changes it), parsed; None if the message does not decode.
+    A NaN or infinite number is ``null``: so both orjson and ClickHouse write it."""
     try:
         version, record = decode(raw, logical=False, resolve=False)
     except DecodeError:
@@ -61,7 +121,7 @@ def expected_event(raw: bytes, row: dict[str, Any]) -> Any:
 
 
 def edited_column(row: dict[str, Any]) -> str | None:
-    """The first column of a stored row that differs from its raw message's event
+    """The first column of a stored event row that differs from its raw message's event
     (``event_json``), or from its ``event_json`` (a typed column)."""
     try:
         event = orjson.loads(row["event_json"])
@@ -76,34 +136,153 @@ def edited_column(row: dict[str, Any]) -> str | None:
     return None
 
 
-def first_break(
-    rows: list[dict[str, Any]], checkpoint: tuple[int, str] | None
-) -> tuple[int, str] | None:
-    """The first broken link of one partition's chain (rows in offset order), as
-    ``(offset, what)``; None when the chain is whole and ends at the checkpoint."""
-    head, last_offset = GENESIS, -1
-    for row in rows:
+class Break(NamedTuple):
+    """A broken link: where (the row's offset) and what."""
+
+    offset: int
+    what: str
+
+
+class Walk:
+    """One chain's rows checked as they come, in offset order (``step``), then its end
+    against the checkpoint (``end``): every broken link, each named once.
+
+    A row that follows the same row as the one before it (a fork: one of the two was
+    inserted) is judged by the row after them, or at the end by the checkpoint: the one
+    that the chain goes on from belongs, the other is named.
+
+    ``uncovered_until``: the highest offset at which a quarantine row may lack its hashes
+    (written before migration 0005; None: anywhere before the chain's first chained
+    quarantine row, for a checkpoint written before then). ``rows`` counts the chained rows
+    seen, ``last`` is the last one's ``(offset, row_hash)``, ``uncovered`` counts the
+    quarantine rows without hashes that were let pass and ``uncovered_last`` is the
+    highest offset of one (-1: none)."""
+
+    def __init__(
+        self, checkpoint: tuple[int, str] | None, uncovered_until: int | None = -1
+    ) -> None:
+        self.checkpoint = checkpoint
+        self.uncovered_until = uncovered_until
+        self.rows = 0
+        self.last: tuple[int, str] | None = None
+        self.uncovered = 0
+        self.uncovered_last = -1
+        self._tips: dict[str, tuple[int, bool]] = {GENESIS: (-1, True)}
+        """The hashes the next row may follow, each with its row's offset and whether that
+        row was named already (more than one after a fork)."""
+        self._before: set[str] = set()
+        """What the last row followed: a row that follows it too forks the chain."""
+        self._chained_quarantine = False
+        self._at_checkpoint: set[str] = set()
+        """The hashes of the rows at the checkpoint's offset."""
+        self._after: tuple[int, int, int] | None = None
+        """The rows after the checkpoint: first offset, last offset, count."""
+
+    def step(self, row: dict[str, Any]) -> list[Break]:
+        """The breaks that this row shows (about itself, or about a row before it)."""
         offset = row["offset"]
-        if offset == last_offset:
-            return offset, f"two rows at offset {offset}: a row was inserted"
-        if row["prev_hash"] != head:
-            return offset, (
-                f"row {row['event_id']} does not follow the previous row: a row before it "
-                "was deleted, or it was inserted"
+        quarantine = is_quarantine(row)
+        if quarantine and not row["row_hash"] and not row["prev_hash"]:
+            return self._unhashed(offset)
+        self._chained_quarantine |= quarantine
+        if self.checkpoint is not None and offset > self.checkpoint[0]:
+            first, _, count = self._after or (offset, offset, 0)
+            self._after = (first, offset, count + 1)
+            self.last, self.rows = (offset, row["row_hash"]), self.rows + 1
+            return []
+        if self.checkpoint is not None and offset == self.checkpoint[0]:
+            self._at_checkpoint.add(row["row_hash"])
+        name = "quarantine row" if quarantine else f"row {row['event_id']}"
+        if self.last is not None and offset == self.last[0]:
+            self._tips[row["row_hash"]] = (offset, True)  # either may be the one that belongs
+            return [Break(offset, f"two rows at offset {offset}: {name} was inserted")]
+        problems = self._own_problems(row, quarantine)
+        out: list[Break] = []
+        prev = row["prev_hash"]
+        if prev in self._tips:  # it follows: any other tip of a fork was inserted
+            out += self._inserted(keep=prev)
+            self._tips, self._before = {}, {prev}
+        elif prev in self._before:  # a fork: judged by the next row
+            if problems and self.last is not None:
+                problems.append(f"it follows the same row as the row at offset {self.last[0]}")
+        else:
+            problems.insert(
+                0,
+                "does not follow the previous row: a row before it was deleted or rewritten, "
+                "or it was inserted",
             )
-        if row_hash(head, bytes.fromhex(row["raw_hex"]), row) != row["row_hash"]:
-            return offset, f"row {row['event_id']} was edited: its hash does not match"
-        column = edited_column(row)
-        if column is not None:
-            return offset, f"row {row['event_id']} was edited: {column} differs from its event"
-        head, last_offset = row["row_hash"], offset
-    if checkpoint is None:
-        return (last_offset, "rows exist but no checkpoint anchors them") if rows else None
-    offset, digest = checkpoint
-    if last_offset < offset:
-        return offset, f"the checkpointed row at offset {offset} is missing: rows were deleted"
-    if last_offset > offset:
-        return last_offset, f"rows after the last checkpoint (offset {offset}) were inserted"
-    if head != digest:
-        return offset, f"the row at offset {offset} differs from its checkpoint"
-    return None
+            if len(self._tips) > 1:  # a fork, and neither goes on: name the later rows
+                out += self._inserted(keep=next(iter(self._tips)))
+            self._before = set(self._tips)
+            self._tips = {}
+        if problems:
+            out.append(Break(offset, f"{name} {'; '.join(problems)}"))
+        self._tips[row["row_hash"]] = (offset, bool(problems))
+        self.last = (offset, row["row_hash"])
+        self.rows += 1
+        return out
+
+    @staticmethod
+    def _own_problems(row: dict[str, Any], quarantine: bool) -> list[str]:
+        """What is wrong with a row in itself: its hash, then its columns."""
+        if hash_of(row["prev_hash"], row) != row["row_hash"]:
+            return ["was edited: its hash does not match"]
+        column = None if quarantine else edited_column(row)
+        return [] if column is None else [f"was edited: {column} differs from its event"]
+
+    def _inserted(self, keep: str) -> list[Break]:
+        """The rows of a fork that the chain does not go on from, not named yet."""
+        return [
+            Break(o, f"the row at offset {o} was inserted: the chain goes on from another")
+            for h, (o, named) in self._tips.items()
+            if h != keep and not named
+        ]
+
+    def _unhashed(self, offset: int) -> list[Break]:
+        """A quarantine row without hashes: let pass where one written before migration
+        0005 may be, else named."""
+        until = self.uncovered_until
+        if (offset <= until) if until is not None else not self._chained_quarantine:
+            self.uncovered += 1
+            self.uncovered_last = offset
+            return []
+        return [Break(offset, "quarantine row without a hash where every row is chained: "
+                              "it was inserted, or its hashes were removed")]  # fmt: skip
+
+    def end(self) -> list[Break]:
+        """The breaks at the chain's end: it must end exactly at its checkpoint."""
+        if self.checkpoint is None:
+            if self.last is None:
+                return []
+            return [Break(self.last[0], "rows exist but no checkpoint anchors them")]
+        offset, digest = self.checkpoint
+        out = self._inserted(keep=digest) if len(self._tips) > 1 else []
+        if not self._at_checkpoint:
+            what = f"the checkpointed row at offset {offset} is missing: rows were deleted"
+            out.append(Break(offset, what))
+        elif digest not in self._at_checkpoint:
+            out.append(Break(offset, f"the row at offset {offset} differs from its checkpoint"))
+        if self._after is not None:
+            first, last, count = self._after
+            what = f"rows after the last checkpoint (offset {offset}) were inserted: {count}"
+            out.append(Break(first, f"{what} (offsets {first}..{last})"))
+        return out
+
+
+def breaks(
+    rows: Iterable[dict[str, Any]],
+    checkpoint: tuple[int, str] | None,
+    uncovered_until: int | None = -1,
+) -> Iterator[Break]:
+    """Every broken link of one chain (rows in offset order, streamed), then its end."""
+    walk = Walk(checkpoint, uncovered_until)
+    for row in rows:
+        yield from walk.step(row)
+    yield from walk.end()
+
+
+def first_break(
+    rows: Iterable[dict[str, Any]], checkpoint: tuple[int, str] | None
+) -> tuple[int, str] | None:
+    """The first broken link of one chain, as ``(offset, what)``; None when it is whole."""
+    return next(breaks(rows, checkpoint), None)

@@ -6,14 +6,18 @@ import json
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
+from handrail.ledger.digest import Digest, DigestError
 from handrail.ledger.errors import NotInLedgerError, OwnerError, QueryError
 from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
@@ -21,13 +25,14 @@ from handrail.ledger.owner import OwnerServer
 from handrail.ledger.reader import Reader, chdb_path, open_reader
 from handrail.ledger.server_ddl import server_ddl
 from handrail.ledger.sink import Sink
-from handrail.ledger.verify import verify
+from handrail.ledger.verify import Report, verify
 from handrail.render import decision_tree
 from handrail.settings import Settings
 
 ledger_app = typer.Typer(help="The decision ledger (ClickHouse).", no_args_is_help=True)
 sink_app = typer.Typer(help="The sink from Kafka into the ledger.", no_args_is_help=True)
 console = Console()
+errors = Console(stderr=True)
 T = TypeVar("T")
 top_level: list[tuple[str, Callable[..., Any]]] = []
 """Commands that sit at the top of ``handrail`` (``explain``, ``sql``)."""
@@ -61,16 +66,73 @@ def ddl_command(
 
 
 @ledger_app.command("verify")
-def verify_command() -> None:
-    """Recompute the hash chains; name the first broken link; exit 1 if any."""
+def verify_command(
+    digest: Annotated[
+        Path | None,
+        typer.Option(help="A digest taken earlier (ledger digest): prove the ledger extends it."),
+    ] = None,
+) -> None:
+    """Recompute every hash chain and hold it against its checkpoint (and a digest): name
+    every broken link, then their count; exit 1 if any."""
     settings = Settings()
-    report = verify(connect(settings.ledger.dsn), Checkpoints(settings.ledger.checkpoint_dir))
+    earlier = _digest_file(digest) if digest is not None else None
+    client = connect(settings.ledger.dsn)
+    report = verify(client, Checkpoints(settings.ledger.checkpoint_path), earlier)
     for finding in report.broken:
-        console.print(f"[red]BROKEN[/] {finding}")
-    console.print(f"{report.rows} rows in {report.partitions} partitions checked")
+        console.print(f"[red]BROKEN[/] {escape(str(finding))}")
+    _summary(report)
     if not report.ok:
         raise typer.Exit(1)
-    console.print("[green]ledger intact[/]")
+    console.print(
+        f"[green]ledger intact; it extends the digest of {earlier.created_at}[/]"
+        if earlier is not None
+        else "[green]ledger intact[/]"
+    )
+
+
+@ledger_app.command("digest")
+def digest_command(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the digest to this file (default: print it).")
+    ] = None,
+) -> None:
+    """Write a digest of every chain head (JSON, with its own SHA-256) for an auditor to keep
+    away from this machine; ``ledger verify --digest`` proves the ledger still extends it.
+    Taken only from a ledger that verifies (exit 1 and the findings otherwise)."""
+    settings = Settings()
+    report = verify(connect(settings.ledger.dsn), Checkpoints(settings.ledger.checkpoint_path))
+    if not report.ok:
+        for finding in report.broken:
+            errors.print(f"[red]BROKEN[/] {escape(str(finding))}")
+        errors.print(f"{len(report.broken)} findings: no digest of a ledger that does not verify")
+        raise typer.Exit(1)
+    taken = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    digest = Digest(taken, tuple(report.heads))
+    if out is None:
+        typer.echo(digest.to_json(), nl=False)
+        return
+    out.write_text(digest.to_json())
+    console.print(f"digest of {len(digest.chains)} chains ({report.rows} rows) written to {out}")
+    console.print(f"sha256 {digest.sha256}: keep the file, or this line, away from this machine")
+
+
+def _digest_file(path: Path) -> Digest:
+    try:
+        return Digest.from_json(path.read_text())
+    except (OSError, DigestError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--digest") from None
+
+
+def _summary(report: Report) -> None:
+    """The count line (and what verify could not cover)."""
+    console.print(
+        f"{len(report.broken)} findings; {report.rows} rows in {report.chains} chains checked"
+    )
+    if report.uncovered:
+        console.print(
+            f"[yellow]{report.uncovered} quarantine rows written before migration 0005 carry "
+            "no hash: not covered[/]"
+        )
 
 
 def _read(work: Callable[[Reader], T]) -> T:

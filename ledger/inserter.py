@@ -44,9 +44,11 @@ SETTINGS = {"date_time_input_format": "best_effort"}
 INGEST_SETTINGS = {
     "deduplicate_blocks_in_dependent_materialized_views": 1,
     "session_timezone": "UTC",
+    "output_format_json_quote_denormals": 0,
 }
 """The deduplication token of an ingest insert also guards the ``events`` rows it makes; the
-payload's timestamps are written as UTC (``ingest_sql.py``)."""
+payload's timestamps are written as UTC (``ingest_sql.py``); a NaN or infinite number is
+``null`` in ``event_json``, as orjson writes it, whatever a server's profile says."""
 
 
 @dataclass(frozen=True)

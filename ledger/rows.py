@@ -13,6 +13,7 @@ Python, for messages ClickHouse refused and for ``verify``.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -80,7 +81,7 @@ def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
         "action": p.get("action") or "",
         "resource": p.get("resource") or "",
         "reason": p.get("rationale") or p.get("reason") or p.get("error_message") or "",
-        "cost_usd": float(p["usd"]) if kind == "spend" else 0.0,  # money spent, not estimates
+        "cost_usd": _cost(p["usd"]) if kind == "spend" else 0.0,  # money spent, not estimates
         "effect": p.get("effect") or "",
         "rule": p.get("rule") or "",
         "checks_passed": [c["name"] for c in checks if c["passed"]],
@@ -91,6 +92,14 @@ def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
         "approval_id": p.get("approval_id") or "",
         "approval_state": _APPROVAL_STATES.get(kind, ""),
     }
+
+
+def _cost(usd: float | None) -> float:
+    """A spend's ``cost_usd``: its ``usd``, or 0 when that is NaN or infinite. JSON has no
+    such numbers: ``event_json`` holds ``null`` (orjson and ClickHouse alike write one so)
+    and the ledger's SQL reads ``null`` as 0 (``ingest_sql.py``: ``JSONExtractFloat``); the
+    message's own number stays in ``raw_hex``."""
+    return float(usd) if usd is not None and math.isfinite(usd) else 0.0
 
 
 def _uuid_text(value: uuid.UUID | str) -> str:

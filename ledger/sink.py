@@ -10,9 +10,10 @@ inserted in offset order, in runs that each land in one table part, so "everythi
 the highest offset" stays true even when the sink dies between two inserts. Undecodable
 messages go to ``quarantine`` with their raw bytes and the error; the sink goes on.
 
-Per batch the sink builds and chains the rows, writes each partition's new chain head to
-its checkpoint, and hands the inserts to an ``Inserter`` thread, which runs them in order
-while the sink goes on with the next batch (at most two inserts ahead; a rebalance and the
+Per batch the sink builds and chains the rows (events and quarantine rows: one chain per
+partition, ``chain.py``), writes each partition's new chain head to its checkpoint, and
+hands the inserts to an ``Inserter`` thread, which runs them in order while the sink goes
+on with the next batch (at most two inserts ahead; a rebalance and the
 end of ``run`` wait for them). It does not decode the events itself: ClickHouse does, from
 the raw messages (``ingest_sql.py``). When ClickHouse refuses such an insert (a message in
 it is not an event it can take), the inserter drops it and what followed, and the sink
@@ -49,15 +50,18 @@ class ResumePoint:
     offset: int | None
     """The ledger's highest offset, events and quarantine alike (None: nothing yet)."""
     head: str
-    """The chain head: the last event row's hash."""
+    """The chain head: the hash of the last chained row, event or quarantine row."""
     recent: list[tuple[str, int]]
     """The last event ids with their offsets, oldest first (as many as asked for)."""
+    uncovered_until: int = -1
+    """The highest offset of a quarantine row without hashes (written before migration
+    0005), -1 for none: what the chain's checkpoint records (``Checkpoints.begin``)."""
 
 
 def resume_point(client: Any, topic: str, partition: int, recent: int = 1) -> ResumePoint:
-    """Where the ledger has a (topic, partition) up to, read in one pass over its event
-    rows. Also used by the embedded pipeline (``handrail.embedded``), whose sources are
-    topics of their own."""
+    """Where the ledger has a (topic, partition) up to: its last event rows, and its last
+    quarantine row. Also used by the embedded pipeline (``handrail.embedded``), whose
+    sources are topics of their own."""
     params = {"topic": topic, "partition": partition, "limit": max(1, recent)}
     where = "topic = {topic:String} AND partition = {partition:UInt32}"
     last = client.query(
@@ -65,16 +69,23 @@ def resume_point(client: Any, topic: str, partition: int, recent: int = 1) -> Re
         "ORDER BY offset DESC LIMIT {limit:UInt32}",
         parameters=params,
     ).result_rows
-    quarantined = client.query(
-        f"SELECT max(offset), count() FROM quarantine WHERE {where}", parameters=params
+    count, top, chained, chained_top, head, uncovered = client.query(
+        "SELECT count(), max(offset), countIf(row_hash != ''), maxIf(offset, row_hash != ''), "
+        "argMaxIf(row_hash, offset, row_hash != ''), maxIf(offset, row_hash = '') "
+        f"FROM quarantine WHERE {where}",
+        parameters=params,
     ).result_rows[0]
     offsets = [last[0][1]] if last else []
-    if quarantined[1]:
-        offsets.append(quarantined[0])
+    heads = [(last[0][1], last[0][2])] if last else []
+    if count:
+        offsets.append(top)
+    if chained:
+        heads.append((chained_top, head))
     return ResumePoint(
         offset=max(offsets) if offsets else None,
-        head=last[0][2] if last else GENESIS,
+        head=max(heads)[1] if heads else GENESIS,
         recent=[(event_id, offset) for event_id, offset, _ in reversed(last[:recent])],
+        uncovered_until=uncovered if count > chained else -1,
     )
 
 
@@ -90,7 +101,7 @@ class Sink:
         self._client = client
         self._kafka = kafka
         self._ledger = ledger
-        self._checkpoints = Checkpoints(ledger.checkpoint_dir)
+        self._checkpoints = Checkpoints(ledger.checkpoint_path)
         self._heads: dict[int, str] = {}
         self._recent: dict[int, RecentIds] = {}
         self._pending: list[Any] = []
@@ -109,10 +120,11 @@ class Sink:
         self._resume(consumer, partitions)
 
     def _resume(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
-        window = self._ledger.duplicate_window
+        window, topic = self._ledger.duplicate_window, self._kafka.events_topic
         for tp in partitions:
-            point = resume_point(self._client, self._kafka.events_topic, tp.partition, window)
+            point = resume_point(self._client, topic, tp.partition, window)
             self._heads[tp.partition] = point.head
+            self._checkpoints.begin(topic, tp.partition, point.uncovered_until)
             self._recent[tp.partition] = RecentIds(window, point.recent)
             if point.offset is None:
                 consumer.seek_to_beginning(tp)
@@ -209,12 +221,10 @@ class Sink:
             messages.sort(key=itemgetter(0))
             careful = messages[0][0] <= self._careful_until.get(partition, -1)
             items = build(topic, partition, messages, self._recent.get(partition), careful)
-            rows = [row for table, row in items if table != "quarantine"]
-            self._heads[partition] = chain(rows, self._heads.get(partition, GENESIS))
-            if rows:
-                self._checkpoints.write(
-                    topic, partition, rows[-1]["offset"], self._heads[partition]
-                )
+            if items:
+                head = chain((row for _, row in items), self._heads.get(partition, GENESIS))
+                self._heads[partition] = head
+                self._checkpoints.write(topic, partition, items[-1][1]["offset"], head)
             partition_runs[partition] = runs(items)
         for table, rows, token in inserts(topic, partition_runs):
             self._inserter.submit(Insert.of(table, rows, token))

@@ -1,51 +1,164 @@
-"""``verify``: recompute every partition's hash chain and hold it against its checkpoint."""
+"""``verify``: every chain recomputed and held against its checkpoint, and against a digest
+kept elsewhere when one is given (I/O; the checks are ``chain.py`` and ``digest.py``).
+
+A chain is the rows of one (topic, partition), ``events`` and ``quarantine`` merged in
+offset order, read in pages of ``page_rows`` (``offset > last ORDER BY offset LIMIT n WITH
+TIES``: the rows of one offset stay in one page), so memory stays bounded whatever the
+ledger's size. Every finding of every check is a ``Finding``; a check added later appends
+its own to ``Report.broken``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
-from handrail.ledger.chain import first_break
+from handrail.ledger.batches import QUARANTINE_COLUMNS
+from handrail.ledger.chain import Walk
 from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.digest import ChainHead, Digest, extends
 from handrail.ledger.rows import COLUMNS
+
+PAGE_ROWS = 2_000
+"""Rows read per query (a few MB of Python objects)."""
+_HASHES = ("prev_hash", "row_hash")
 
 
 @dataclass(frozen=True)
 class Finding:
-    topic: str
-    partition: int
-    offset: int
+    """One thing a check found wrong: what, and where when it is a row of a chain."""
+
     what: str
+    check: str = "chain"
+    """Which check: ``chain`` (links, hashes, columns, checkpoints), ``digest``, ..."""
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.topic}[{self.partition}] offset {self.offset}: {self.what}"
+        where = "" if self.topic is None else f"{self.topic}[{self.partition}]"
+        if self.offset is not None:
+            where += f" offset {self.offset}"
+        return f"{where.strip()}: {self.what}" if where else self.what
 
 
-@dataclass(frozen=True)
+@dataclass
 class Report:
-    partitions: int
-    rows: int
-    broken: list[Finding]
+    chains: int = 0
+    rows: int = 0
+    """Chained rows checked."""
+    uncovered: int = 0
+    """Quarantine rows written before they were chained (migration 0005): not covered."""
+    broken: list[Finding] = field(default_factory=list)
+    """Every finding of every check."""
+    heads: list[ChainHead] = field(default_factory=list)
+    """Each chain's last row, as a digest records it."""
 
     @property
     def ok(self) -> bool:
         return not self.broken
 
 
-def verify(client: Any, checkpoints: Checkpoints) -> Report:
-    """Check every (topic, partition) found in the ledger or in the checkpoints."""
-    found = client.query("SELECT DISTINCT topic, partition FROM events").result_rows
-    keys = sorted({(str(t), int(p)) for t, p in found} | set(checkpoints.partitions()))
-    broken, total = [], 0
-    for topic, partition in keys:
-        result = client.query(
-            f"SELECT {', '.join(COLUMNS)} FROM events "
-            "WHERE topic = {topic:String} AND partition = {partition:UInt32} ORDER BY offset",
-            parameters={"topic": topic, "partition": partition},
+def verify(
+    client: Any,
+    checkpoints: Checkpoints,
+    digest: Digest | None = None,
+    page_rows: int = PAGE_ROWS,
+) -> Report:
+    """Check every chain found in the ledger, in the checkpoints or in ``digest``."""
+    report = Report()
+    anchors = {(h.topic, h.partition): h for h in digest.chains} if digest else {}
+    found = client.query(
+        "SELECT DISTINCT topic, partition FROM events "
+        "UNION DISTINCT SELECT DISTINCT topic, partition FROM quarantine"
+    ).result_rows
+    keys = {(str(t), int(p)) for t, p in found} | set(checkpoints.partitions()) | set(anchors)
+    source = _Rows(client, _quarantine_columns(client), page_rows)
+    for topic, partition in sorted(keys):
+        report.chains += 1
+        _check_chain(
+            source, report, checkpoints, (topic, partition), anchors.get((topic, partition))
         )
-        rows = [dict(zip(COLUMNS, r, strict=True)) for r in result.result_rows]
-        total += len(rows)
-        link = first_break(rows, checkpoints.read(topic, partition))
-        if link is not None:
-            broken.append(Finding(topic, partition, *link))
-    return Report(len(keys), total, broken)
+    return report
+
+
+def _check_chain(
+    source: _Rows,
+    report: Report,
+    checkpoints: Checkpoints,
+    key: tuple[str, int],
+    anchor: ChainHead | None,
+) -> None:
+    until = checkpoints.uncovered_until(*key)
+    if anchor is not None:  # the digest pins it: a checkpoint rewritten later cannot widen it
+        until = anchor.uncovered_until if until is None else min(until, anchor.uncovered_until)
+    walk = Walk(checkpoints.read(*key), until)
+    at_anchor: set[str] = set()
+    rows_at_anchor = 0
+    for row in source.chain(*key):
+        for offset, what in walk.step(row):
+            report.broken.append(Finding(what, "chain", *key, offset))
+        if anchor is not None and row["offset"] == anchor.offset and row["row_hash"]:
+            at_anchor.add(row["row_hash"])
+            rows_at_anchor = walk.rows
+    for offset, what in walk.end():
+        report.broken.append(Finding(what, "chain", *key, offset))
+    report.rows += walk.rows
+    report.uncovered += walk.uncovered
+    if walk.last is not None:
+        report.heads.append(ChainHead(*key, *walk.last, walk.rows, walk.uncovered_last))
+    if anchor is not None:
+        present = walk.rows or walk.uncovered
+        wrong = extends(anchor, at_anchor, rows_at_anchor if present else None)
+        if wrong is not None:
+            report.broken.append(Finding(wrong, "digest", *key, anchor.offset))
+
+
+def _quarantine_columns(client: Any) -> tuple[str, ...]:
+    """The quarantine columns to read: hashes as empty text before migration 0005."""
+    have = {
+        str(name)
+        for (name,) in client.query(
+            "SELECT name FROM system.columns "
+            "WHERE database = currentDatabase() AND table = 'quarantine'"
+        ).result_rows
+    }
+    return tuple(c if c in have or c not in _HASHES else f"'' AS {c}" for c in QUARANTINE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Reads chains, a page at a time."""
+
+    client: Any
+    quarantine: tuple[str, ...]
+    """The quarantine columns to select (``_quarantine_columns``)."""
+    page_rows: int
+
+    def chain(self, topic: str, partition: int) -> Iterator[dict[str, Any]]:
+        """The rows of one chain in offset order: events and quarantine rows merged."""
+        events = self._pages("events", COLUMNS, topic, partition)
+        quarantined = self._pages("quarantine", self.quarantine, topic, partition)
+        return heapq.merge(events, quarantined, key=lambda row: int(row["offset"]))
+
+    def _pages(
+        self, table: str, columns: tuple[str, ...], topic: str, partition: int
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of one (topic, partition) of ``table`` in offset order."""
+        names = [c.rsplit(" AS ", 1)[-1] for c in columns]
+        sql = (
+            f"SELECT {', '.join(columns)} FROM {table} "
+            "WHERE topic = {topic:String} AND partition = {partition:UInt32} "
+            "AND offset > {after:Int64} ORDER BY offset LIMIT {n:UInt32} WITH TIES"
+        )
+        after = -1
+        while True:
+            params = {"topic": topic, "partition": partition, "after": after, "n": self.page_rows}
+            page = self.client.query(sql, parameters=params).result_rows
+            for values in page:
+                yield dict(zip(names, values, strict=True))
+            if len(page) < self.page_rows:
+                return
+            after = int(page[-1][names.index("offset")])

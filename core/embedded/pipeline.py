@@ -76,7 +76,7 @@ class Pipeline:
     def __init__(self, settings: Settings, client: Any) -> None:
         p = settings.processors
         self.settings = settings
-        directory = settings.ledger.checkpoint_dir
+        directory = settings.ledger.checkpoint_path
         self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync)
         self.writer = LedgerWriter(client, Checkpoints(directory))
         self.detected = Tracked(self.journal.map("detected"))

@@ -3,8 +3,9 @@ and inserted in order, exactly once (I/O).
 
 The same rules as the Kafka sink (``ledger/sink.py``), with each source a topic of its own
 (partition 0): rows come from ``ledger.batches.build`` (spool records encoded again, and
-the pipeline's own encoded events), each source's chain head is
-checkpointed before the insert that ends there, and a source resumes from the ledger's own
+the pipeline's own encoded events), each source's rows are chained (events and quarantine
+rows alike, ``ledger.chain``, after ``resume``), its chain head is checkpointed before the
+insert that ends there, and a source resumes from the ledger's own
 highest offset (``ledger.sink.resume_point``). A batch is one insert per table: the runs of
 every source for the same table go together (``merged``), so each source's rows still land
 in offset order, each run in one part.
@@ -95,6 +96,7 @@ class LedgerWriter:
         """Where the ledger has a source up to; remembers its chain head."""
         point = resume_point(self._client, topic, PARTITION)
         self._heads[topic], self.ingested[topic] = point.head, point.offset
+        self._checkpoints.begin(topic, PARTITION, point.uncovered_until)
         return point.offset
 
     def forget(self, topic: str) -> None:
@@ -132,11 +134,9 @@ class LedgerWriter:
         for topic, items in batch.items():
             if not items:
                 continue
-            rows = [row for table, row in items if table != "quarantine"]
-            head = self._heads[topic] = chain(rows, self._heads[topic])  # resume() first
-            if rows:
-                self._checkpoints.write(topic, PARTITION, rows[-1]["offset"], head)
-            events += len(rows)
+            head = self._heads[topic] = chain((row for _, row in items), self._heads[topic])
+            self._checkpoints.write(topic, PARTITION, items[-1][1]["offset"], head)
+            events += sum(table != "quarantine" for table, _ in items)
             plans.append(inserts(topic, {PARTITION: runs(items)}))
         for table, rows, token in merged(plans):
             self._inserter.submit(Insert.of(table, rows, token))

@@ -89,10 +89,10 @@ def test_an_intact_chain_passes() -> None:
         (lambda r: r[2].update(event_json=r[2]["event_json"].replace("2", "3")), 2, "json"),
         (lambda r: r[2].update(raw_hex=r[0]["raw_hex"]), 2, "its hash does not match"),
         (lambda r: r[2].update(schema_version=1), 2, "its hash does not match"),
-        (lambda r: r.pop(2), 3, "deleted, or it was inserted"),
+        (lambda r: r.pop(2), 3, "a row before it was deleted"),
         (lambda r: r.insert(2, {**r[1], "offset": 1}), 1, "two rows at offset 1"),
         (lambda r: r.pop(), 4, "missing"),
-        (lambda r: r.append({**r[-1], "offset": 99}), 99, "does not follow"),
+        (lambda r: r.append({**r[-1], "offset": 99}), 99, "after the last checkpoint"),
     ],
     ids=[
         "edit-text",
@@ -126,7 +126,7 @@ def test_a_valid_looking_append_after_the_checkpoint_is_caught() -> None:
     [extra] = rows(1, start=5)
     chain([extra], r[-1]["row_hash"])  # whoever appends knows the algorithm
     found = first_break([*r, extra], checkpoint)
-    assert found == (5, "rows after the last checkpoint (offset 4) were inserted")
+    assert found == (5, "rows after the last checkpoint (offset 4) were inserted: 1 (offsets 5..5)")
 
 
 def test_rows_without_a_checkpoint_are_unanchored() -> None:
