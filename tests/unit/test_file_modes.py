@@ -22,15 +22,7 @@ from handrail.producers import Recorder
 from handrail.producers.control_log import ControlLog
 from handrail.producers.spool import ADOPTED, Spool, read_all
 from handrail.settings import AgentIdentity, FileSettings, Settings, SpoolSettings
-
-
-def team_group() -> str:
-    """A group this user may give files to: another than its own when it can."""
-    if os.geteuid() == 0:
-        others = [g.gr_name for g in grp.getgrall() if g.gr_gid != os.getegid()]
-    else:
-        others = [grp.getgrgid(g).gr_name for g in os.getgroups() if g != os.getegid()]
-    return others[0] if others else grp.getgrgid(os.getegid()).gr_name
+from tests.support.groups import team_group
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +82,7 @@ def test_everything_the_sdk_the_control_log_and_the_journal_create_has_its_mode(
     second = Recorder(s, AgentIdentity(name="summarizer"))  # adopts the first's session
     second.heartbeat()
     assert second.flush(10)
+    assert_modes(base, modes)  # the SDK's: sessions, segments, locks, marker, control log
 
     records = list(read_all(base / "spool"))
     spool = Spool(base / "spool", uuid.uuid4().hex, fsync=True, segment_max_events=5, modes=modes)
@@ -131,14 +124,17 @@ def test_what_an_earlier_version_left_open_is_tightened(
     with Recorder(settings(base, files), AgentIdentity(name="a")) as rec:
         rec.approval_requested("a-1", "refund", "over the limit")
         assert rec.flush(10)
-        Journal(base / "checkpoints", "j", fsync=False, modes=modes).close()
-        opened = tree(base)
+        opened = tree(base)  # before close removes the adopted, empty session
     assert opened["."][1] == 0o755  # a parent of the spool: perhaps not handrail's, left alone
-    for name in ("spool", old_session.relative_to(base), "checkpoints"):
-        assert opened[str(name)][1] == modes.directory_mode, name
-    for name in (old_session.relative_to(base) / "lock", "control.log", "checkpoints/j.log"):
-        assert opened[str(name)][1] == modes.file_mode, name
-    assert str(old_session.relative_to(base) / ADOPTED) in opened
+    old = old_session.relative_to(base)
+    assert str(old / ADOPTED) in opened
+    dirs, files_ = modes.directory_mode, modes.file_mode
+    want = {"spool": dirs, str(old): dirs, str(old / "lock"): files_, "control.log": files_}
+    assert {n: oct(opened[n][1]) for n in want} == {n: oct(m) for n, m in want.items()}
+    assert modes.gid is None or all(opened[n][2] == modes.gid for n in want)
+    Journal(base / "checkpoints", "j", fsync=False, modes=modes).close()
+    assert stat.S_IMODE((base / "checkpoints").stat().st_mode) == modes.directory_mode
+    assert stat.S_IMODE((base / "checkpoints" / "j.log").stat().st_mode) == modes.file_mode
 
 
 def test_files_are_created_0600_then_given_to_the_group_and_replaced_atomically(
