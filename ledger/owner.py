@@ -2,7 +2,7 @@
 
 HTTP over a Unix socket in the ledger's directory (``owner_socket.py``), to this user (or
 the team's group) only. Every query runs on a client of the owner's own, not the writer's
-(``ClientReader``: one SELECT over the ledger, read-only, bounded in time and size), one at
+(``ClientReader``: one SELECT over the ledger, read-only, bounded in time and size), a few at
 a time, so no reader can change, block or slow what the owner writes. A client gets a few
 seconds to send its request (``REQUEST_S``) and at most ``MAX_CLIENTS`` are served at once;
 a malformed request gets a 4xx, a client beyond the cap a 503.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import socket
 import socketserver
 import threading
@@ -31,6 +32,8 @@ from handrail.ledger.reader import ClientReader
 from handrail.settings import ReadSettings
 
 MAX_CLIENTS = 8
+READERS = 2
+"""Queries run at once, each on a client of its own: a slow one does not hold up the next."""
 REQUEST_S = 5.0
 """How long a client has to send its whole request."""
 MAX_REQUEST_BYTES = 1 << 20
@@ -153,8 +156,9 @@ class OwnerServer:
         if holder is not None:
             raise LedgerBusyError(f"the ledger at {ledger} is served by process {holder}")
         self._path.unlink(missing_ok=True)  # a dead owner's socket
-        self._reader = ClientReader(connect(dsn), limits, embedded=True)
-        self._lock = threading.Lock()
+        self._readers: queue.Queue[ClientReader] = queue.Queue()
+        for _ in range(READERS):
+            self._readers.put(ClientReader(connect(dsn), limits, embedded=True))
         self._address = Address(self._path)
         self._server = _Server(self._address.path, self)
         os.chmod(self._address.path, 0o660 if group is not None else 0o600)
@@ -164,21 +168,25 @@ class OwnerServer:
         self._thread.start()
 
     def run(self, sql: str, parameters: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """One query, after those before it; (HTTP status, answer)."""
-        if not self._lock.acquire(timeout=self._limits.max_seconds):
-            return 503, {"error": "the ledger's reader is busy; try again"}
+        """One query on a free reader; (HTTP status, answer)."""
         try:
-            return 200, {"rows": self._reader.query(sql, parameters)}
+            reader = self._readers.get(timeout=self._limits.max_seconds)
+        except queue.Empty:
+            return 503, {"error": "the ledger's readers are busy; try again"}
+        try:
+            return 200, {"rows": reader.query(sql, parameters)}
         except QueryError as exc:
             return 400, {"error": str(exc)}
         finally:
-            self._lock.release()
+            self._readers.put(reader)
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._path.unlink(missing_ok=True)
         self._address.close()
-        if self._lock.acquire(timeout=0.5):  # a query still running ends with the process
-            self._reader.close()
-            self._lock.release()
+        while True:  # a query still running ends with the process
+            try:
+                self._readers.get_nowait().close()
+            except queue.Empty:
+                return
