@@ -208,7 +208,7 @@ class Spool:
             self._drop(segment)
         elif segment.cursor != before:
             cursor = segment.path.with_suffix(".cursor")
-            self._modes.write(cursor, str(segment.cursor), fsync=self._fsync)
+            self._modes.write(cursor, str(segment.cursor), fsync=False)  # one lost: a resend
 
     def reject(self, record: EventRecord, reason: str) -> None:
         """Set aside an event Kafka refused for good: ``rejected.jsonl`` keeps it and why."""
