@@ -133,7 +133,7 @@ def _columns(row: dict[str, Any]) -> str:
     return ",\n".join(out)
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """A SQL string literal."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -182,7 +182,7 @@ def ingest_statements(version: SchemaVersion) -> list[str]:
     kinds = [(clickhouse_type(r, named), _TYPE_NAMES[r["name"]]) for r in payload]
     table = table_name(version)
     low, high = TIME_RANGE_US
-    names = ", ".join(_literal(t) for t, _ in kinds)
+    names = ", ".join(literal(t) for t, _ in kinds)
     tags = ", ".join(f"'{k}'" for _, k in kinds)
     create = f"CREATE TABLE IF NOT EXISTS {table}\n(\n{_columns(row)}\n)\nENGINE = Null"
     view = f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv TO events AS
