@@ -3,17 +3,36 @@
 The same migrations, ingest table and view as the embedded ledger, optionally rewritten for
 a cluster (``ON CLUSTER`` and ``Replicated*MergeTree``), plus two users: a writer for the sink
 (INSERT and SELECT only: it can append rows, never alter or delete them) and a read-only
-forensics user for ``explain``/``sql``. Pure text transformation; apply it with
+forensics user for ``explain``/``sql``, bounded in time and result size by its settings
+profile (``FORENSICS_LIMITS``). Pure text transformation; apply it with
 ``clickhouse-client --multiquery`` as an administrator.
+
+Every value put into the text is quoted (``ingest_sql.literal``); the database and cluster
+names must be plain identifiers (``InvalidName`` otherwise).
 """
 
 from __future__ import annotations
 
 import re
 
-from handrail.ledger.ingest_sql import ingest_statements
+from handrail.ledger.errors import LedgerError
+from handrail.ledger.ingest_sql import ingest_statements, literal
 from handrail.ledger.migrate import SETTINGS, migrations
 from handrail.schemas import registry
+
+FORENSICS_PROFILE = "handrail_forensics_limits"
+FORENSICS_LIMITS: dict[str, int | str] = {
+    "readonly": 1,
+    "max_execution_time": 60,
+    "max_result_rows": 1_000_000,
+    "max_result_bytes": 100_000_000,
+    "result_overflow_mode": "throw",
+    "timeout_overflow_mode": "throw",
+}
+"""The forensics user's settings profile: reads only and cannot change a setting
+(``readonly = 1``), a query stops after 60 s, a result over 1,000,000 rows or 100 MB is an
+error, not a truncated answer."""
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _CREATE = re.compile(
     r"^(CREATE (?:TABLE|MATERIALIZED VIEW|VIEW) IF NOT EXISTS )(\w+)", re.MULTILINE
@@ -21,8 +40,23 @@ _CREATE = re.compile(
 _ENGINE = re.compile(r"ENGINE = (\w*)MergeTree\b(\(\))?")
 
 
+class InvalidName(LedgerError, ValueError):  # noqa: N818 - a refusal, named as such
+    """A database or cluster name for the server DDL that is not a plain identifier."""
+
+
+def plain_name(what: str, name: str) -> str:
+    """``name`` if it is a plain identifier (letters, digits, ``_``; not first a digit)."""
+    if not _NAME.fullmatch(name):
+        raise InvalidName(
+            f"the {what} name {name!r} is not a plain identifier "
+            "(letters, digits and _, not starting with a digit)"
+        )
+    return name
+
+
 def cluster_statement(statement: str, cluster: str) -> str:
-    """One migration statement rewritten for ``cluster``."""
+    """One migration statement rewritten for ``cluster`` (a plain identifier)."""
+    cluster = plain_name("cluster", cluster)
     statement = _CREATE.sub(rf"\g<1>\g<2> ON CLUSTER {cluster}", statement)
     table = _CREATE.search(statement)
     name = table.group(2) if table else "table"
@@ -35,14 +69,43 @@ def cluster_statement(statement: str, cluster: str) -> str:
     )
 
 
+def _setting(value: int | str) -> str:
+    return literal(value) if isinstance(value, str) else str(int(value))
+
+
 def users(database: str, writer_password: str, reader_password: str) -> list[str]:
+    """The writer, the forensics profile and the forensics user, and their grants."""
+    database = plain_name("database", database)
+    limits = ", ".join(f"{name} = {_setting(v)}" for name, v in FORENSICS_LIMITS.items())
     return [
-        f"CREATE USER IF NOT EXISTS handrail_writer IDENTIFIED BY '{writer_password}'",
+        f"CREATE USER IF NOT EXISTS handrail_writer IDENTIFIED BY {literal(writer_password)}",
         f"GRANT INSERT, SELECT ON {database}.* TO handrail_writer",
-        f"CREATE USER IF NOT EXISTS handrail_forensics IDENTIFIED BY '{reader_password}' "
-        "SETTINGS readonly = 1",
+        f"CREATE SETTINGS PROFILE IF NOT EXISTS {FORENSICS_PROFILE} SETTINGS {limits}",
+        f"CREATE USER IF NOT EXISTS handrail_forensics IDENTIFIED BY {literal(reader_password)} "
+        f"SETTINGS PROFILE {FORENSICS_PROFILE}",
         f"GRANT SELECT ON {database}.* TO handrail_forensics",
     ]
+
+
+def server_statements(
+    database: str = "default",
+    cluster: str | None = None,
+    writer_password: str | None = None,
+    reader_password: str | None = None,
+) -> list[str]:
+    """Every statement, in order (the users only with both passwords)."""
+    database = plain_name("database", database)
+    ingest = [
+        *(f"SET {plain_name('setting', name)} = {_setting(v)}" for name, v in SETTINGS.items()),
+        *ingest_statements(registry().current),
+    ]
+    statements = [
+        cluster_statement(s, cluster) if cluster else s
+        for s in [*(s for _, _, batch in migrations() for s in batch), *ingest]
+    ]
+    if writer_password and reader_password:
+        statements += users(database, writer_password, reader_password)
+    return statements
 
 
 def server_ddl(
@@ -52,14 +115,5 @@ def server_ddl(
     reader_password: str | None = None,
 ) -> str:
     """Every statement, ``;``-terminated, in order."""
-    ingest = [
-        *(f"SET {name} = {value}" for name, value in SETTINGS.items()),
-        *ingest_statements(registry().current),
-    ]
-    statements = [
-        cluster_statement(s, cluster) if cluster else s
-        for s in [*(s for _, _, batch in migrations() for s in batch), *ingest]
-    ]
-    if writer_password and reader_password:
-        statements += users(database, writer_password, reader_password)
+    statements = server_statements(database, cluster, writer_password, reader_password)
     return "\n\n".join(f"{s};" for s in statements) + "\n"

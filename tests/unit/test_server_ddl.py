@@ -1,8 +1,25 @@
-"""Server DDL: the cluster rewrite and the two users."""
+"""Server DDL: the cluster rewrite, the two users, and the quoting of what it interpolates.
+
+ClickHouse's own parser (chdb's ``formatQuery`` and ``EXPLAIN AST``) reads the statements;
+chdb has no access control, so the users, profile and grants are parsed there, not applied.
+"""
 
 from __future__ import annotations
 
-from handrail.ledger.server_ddl import server_ddl
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from handrail.ledger.errors import LedgerError
+from handrail.ledger.ingest_sql import literal
+from handrail.ledger.server_ddl import (
+    FORENSICS_LIMITS,
+    FORENSICS_PROFILE,
+    InvalidName,
+    server_ddl,
+    server_statements,
+)
 
 
 def test_plain_server_ddl_is_the_migrations() -> None:
@@ -44,3 +61,105 @@ def test_the_ingest_table_and_view_of_the_current_schema_are_included() -> None:
     assert "CREATE TABLE IF NOT EXISTS events_ingest_v2 ON CLUSTER prod" in ddl
     assert "CREATE MATERIALIZED VIEW IF NOT EXISTS events_ingest_v2_mv ON CLUSTER prod" in ddl
     assert ddl.index("events_ingest_v2_mv") > ddl.index("raw_hex String")
+
+
+EVIL = "it's\\ a ';\nDROP TABLE events; --"
+"""A password with a quote, a backslash, a newline and a statement of its own."""
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """ClickHouse's own parser and engine (chdb), to read the DDL as a server would."""
+    from chdb import session
+
+    s = session.Session(str(tmp_path_factory.mktemp("ddl")))
+    yield s
+    s.close()
+
+
+def _one(engine: Any, sql: str) -> str:
+    """The single value of a query's result (TSVRaw: unescaped)."""
+    return str(engine.query(sql, "TSVRaw")).rstrip("\n")
+
+
+def _parse(engine: Any, statement: str) -> str:
+    """``statement`` as ClickHouse formats it; fails unless it is exactly one statement."""
+    return _one(engine, f"SELECT formatQuery({literal(statement)})")
+
+
+def test_every_statement_is_one_statement(engine: Any) -> None:
+    statements = server_statements("ledger", "prod", EVIL, EVIL)
+    assert (
+        server_ddl("ledger", "prod", EVIL, EVIL) == "\n\n".join(f"{s};" for s in statements) + "\n"
+    )
+    for statement in statements:
+        assert _parse(engine, statement)  # formatQuery refuses several statements
+
+
+def test_a_password_stays_one_literal(engine: Any) -> None:
+    users = [s for s in server_statements("ledger", None, EVIL, "r" + EVIL) if "CREATE USER" in s]
+    passwords = []
+    for statement in users:
+        ast = _one(engine, f"EXPLAIN AST {statement}").splitlines()
+        assert ast[0].startswith("CreateUserQuery")
+        auth = next(i for i, line in enumerate(ast) if "AuthenticationData (children 1)" in line)
+        literal_text = ast[auth + 1].strip().removeprefix("Literal ")
+        passwords.append(_one(engine, f"SELECT {literal_text}"))  # the value ClickHouse reads
+    assert passwords == [EVIL, "r" + EVIL]
+
+
+def test_the_forensics_user_gets_its_limits(engine: Any) -> None:
+    statements = server_statements("ledger", None, "w", "r")
+    [profile] = [s for s in statements if s.startswith("CREATE SETTINGS PROFILE")]
+    limits = ", ".join(
+        f"{name} = {literal(v) if isinstance(v, str) else v}"
+        for name, v in FORENSICS_LIMITS.items()
+    )
+    assert _parse(engine, profile).endswith(f"`{FORENSICS_PROFILE}` SETTINGS {limits}")
+    assert {"readonly", "max_execution_time", "max_result_rows", "max_result_bytes"} <= set(
+        FORENSICS_LIMITS
+    )
+    assert FORENSICS_LIMITS["readonly"] == 1
+    [user] = [s for s in statements if "CREATE USER IF NOT EXISTS handrail_forensics" in s]
+    assert _parse(engine, user).endswith(f"SETTINGS PROFILE `{FORENSICS_PROFILE}`")
+    assert statements.index(profile) < statements.index(user)
+
+
+def test_the_ddl_applies_on_clickhouse(engine: Any) -> None:
+    """Everything but the users applies on chdb. chdb has no access control: it refuses
+    users, profiles and grants for want of rights (after parsing them), so their text is
+    what the tests above check."""
+    plain = server_statements("ledger")
+    for statement in plain:
+        engine.query(statement)
+    for statement in server_statements("ledger", None, EVIL, EVIL)[len(plain) :]:
+        with pytest.raises(Exception, match=r"ACCESS_DENIED|UNKNOWN_ROLE") as refused:
+            engine.query(statement)
+        assert "SYNTAX_ERROR" not in str(refused.value)
+    tables = _one(
+        engine,
+        "SELECT arraySort(groupArray(name)) FROM system.tables WHERE database = currentDatabase()",
+    )
+    for name in (
+        "events",
+        "quarantine",
+        "cost_by_agent_hour",
+        "handoff_outcomes_mv",
+        "events_ingest_v2",
+        "decision_path",
+    ):
+        assert f"'{name}'" in tables
+
+
+@pytest.mark.parametrize(
+    ("database", "cluster"),
+    [("ledger; DROP TABLE events", None), ("default", "prod'x"), ("1st", None),
+     ("db.x", None), ("default", "prod cluster"), ("", None)],
+)  # fmt: skip
+def test_a_database_or_cluster_name_that_is_not_plain_is_refused(
+    database: str, cluster: str | None
+) -> None:
+    with pytest.raises(InvalidName, match="is not a plain identifier") as refused:
+        server_ddl(database, cluster, "w", "r")
+    assert isinstance(refused.value, LedgerError)
+    assert repr(cluster if cluster and database == "default" else database) in str(refused.value)
