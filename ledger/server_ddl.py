@@ -4,7 +4,7 @@ The same migrations, ingest table and view as the embedded ledger, optionally re
 a cluster (``ON CLUSTER`` and ``Replicated*MergeTree``), plus two users: a writer for the sink
 (INSERT and SELECT only: it can append rows, never alter or delete them) and a read-only
 forensics user for ``explain``/``sql``, bounded in time and result size by its settings
-profile (``FORENSICS_LIMITS``). Pure text transformation; apply it with
+profile (``forensics_limits``). Pure text transformation; apply it with
 ``clickhouse-client --multiquery`` as an administrator.
 
 Every value put into the text is quoted (``ingest_sql.literal``); the database and cluster
@@ -13,25 +13,37 @@ names must be plain identifiers (``InvalidName`` otherwise).
 
 from __future__ import annotations
 
+import math
 import re
 
 from handrail.ledger.errors import LedgerError
 from handrail.ledger.ingest_sql import ingest_statements, literal
 from handrail.ledger.migrate import SETTINGS, migrations
 from handrail.schemas import registry
+from handrail.settings import ReadSettings
 
 FORENSICS_PROFILE = "handrail_forensics_limits"
-FORENSICS_LIMITS: dict[str, int | str] = {
-    "readonly": 1,
-    "max_execution_time": 60,
-    "max_result_rows": 1_000_000,
-    "max_result_bytes": 100_000_000,
-    "result_overflow_mode": "throw",
-    "timeout_overflow_mode": "throw",
-}
-"""The forensics user's settings profile: reads only and cannot change a setting
-(``readonly = 1``), a query stops after 60 s, a result over 1,000,000 rows or 100 MB is an
-error, not a truncated answer."""
+
+
+def forensics_limits(reads: ReadSettings) -> list[str]:
+    """The forensics user's settings profile (``CREATE SETTINGS PROFILE`` clauses): reads
+    only (``readonly = 2``: what ``handrail sql`` sets itself, so its client may still send
+    its own bounds), within the bounds of ``reads`` (``ledger.reads``), which the user can
+    lower but never lift or turn off (``MIN 1 MAX``), a result beyond them an error, never
+    a truncated answer (``CONST``)."""
+    bounds = {
+        "max_execution_time": math.ceil(reads.max_seconds),
+        "max_result_rows": reads.max_rows,
+        "max_result_bytes": reads.max_bytes,
+    }
+    return [
+        "readonly = 2",
+        *(f"{name} = {int(v)} MIN 1 MAX {int(v)}" for name, v in bounds.items()),
+        *(f"{name} = {literal('throw')} CONST" for name in _OVERFLOW_MODES),
+    ]
+
+
+_OVERFLOW_MODES = ("result_overflow_mode", "timeout_overflow_mode")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _CREATE = re.compile(
@@ -73,10 +85,12 @@ def _setting(value: int | str) -> str:
     return literal(value) if isinstance(value, str) else str(int(value))
 
 
-def users(database: str, writer_password: str, reader_password: str) -> list[str]:
+def users(
+    database: str, writer_password: str, reader_password: str, reads: ReadSettings
+) -> list[str]:
     """The writer, the forensics profile and the forensics user, and their grants."""
     database = plain_name("database", database)
-    limits = ", ".join(f"{name} = {_setting(v)}" for name, v in FORENSICS_LIMITS.items())
+    limits = ", ".join(forensics_limits(reads))
     return [
         f"CREATE USER IF NOT EXISTS handrail_writer IDENTIFIED BY {literal(writer_password)}",
         f"GRANT INSERT, SELECT ON {database}.* TO handrail_writer",
@@ -92,8 +106,10 @@ def server_statements(
     cluster: str | None = None,
     writer_password: str | None = None,
     reader_password: str | None = None,
+    reads: ReadSettings | None = None,
 ) -> list[str]:
-    """Every statement, in order (the users only with both passwords)."""
+    """Every statement, in order (the users only with both passwords; the forensics
+    user's limits: ``reads``, by default ``ReadSettings``' defaults)."""
     database = plain_name("database", database)
     ingest = [
         *(f"SET {plain_name('setting', name)} = {_setting(v)}" for name, v in SETTINGS.items()),
@@ -104,7 +120,7 @@ def server_statements(
         for s in [*(s for _, _, batch in migrations() for s in batch), *ingest]
     ]
     if writer_password and reader_password:
-        statements += users(database, writer_password, reader_password)
+        statements += users(database, writer_password, reader_password, reads or ReadSettings())
     return statements
 
 
@@ -113,7 +129,8 @@ def server_ddl(
     cluster: str | None = None,
     writer_password: str | None = None,
     reader_password: str | None = None,
+    reads: ReadSettings | None = None,
 ) -> str:
     """Every statement, ``;``-terminated, in order."""
-    statements = server_statements(database, cluster, writer_password, reader_password)
+    statements = server_statements(database, cluster, writer_password, reader_password, reads)
     return "\n\n".join(f"{s};" for s in statements) + "\n"

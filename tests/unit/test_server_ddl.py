@@ -14,12 +14,12 @@ import pytest
 from handrail.ledger.errors import LedgerError
 from handrail.ledger.ingest_sql import literal
 from handrail.ledger.server_ddl import (
-    FORENSICS_LIMITS,
     FORENSICS_PROFILE,
     InvalidName,
     server_ddl,
     server_statements,
 )
+from handrail.settings import ReadSettings
 
 
 def test_plain_server_ddl_is_the_migrations() -> None:
@@ -49,7 +49,7 @@ def test_users_can_append_and_read_but_not_alter() -> None:
     ddl = server_ddl("ledger", writer_password="w", reader_password="r")
     assert "GRANT INSERT, SELECT ON ledger.* TO handrail_writer;" in ddl
     assert "GRANT SELECT ON ledger.* TO handrail_forensics;" in ddl
-    assert "SETTINGS readonly = 1" in ddl
+    assert "SETTINGS readonly = 2," in ddl
     grants = [line for line in ddl.splitlines() if line.startswith("GRANT")]
     assert len(grants) == 2
     assert not [g for g in grants if "ALTER" in g or "DELETE" in g or " ALL" in g]
@@ -108,18 +108,17 @@ def test_a_password_stays_one_literal(engine: Any) -> None:
     assert passwords == [EVIL, "r" + EVIL]
 
 
-def test_the_forensics_user_gets_its_limits(engine: Any) -> None:
-    statements = server_statements("ledger", None, "w", "r")
+def test_the_forensics_user_gets_the_limits_of_forensic_reads(engine: Any) -> None:
+    reads = ReadSettings(max_seconds=12.5, max_rows=5_000, max_bytes=1 << 20)
+    statements = server_statements("ledger", None, "w", "r", reads)
     [profile] = [s for s in statements if s.startswith("CREATE SETTINGS PROFILE")]
-    limits = ", ".join(
-        f"{name} = {literal(v) if isinstance(v, str) else v}"
-        for name, v in FORENSICS_LIMITS.items()
+    assert _parse(engine, profile).endswith(
+        f"`{FORENSICS_PROFILE}` SETTINGS readonly = 2, "
+        "max_execution_time = 13 MIN 1 MAX 13, max_result_rows = 5000 MIN 1 MAX 5000, "
+        "max_result_bytes = 1048576 MIN 1 MAX 1048576, result_overflow_mode = 'throw' CONST, "
+        "timeout_overflow_mode = 'throw' CONST"
     )
-    assert _parse(engine, profile).endswith(f"`{FORENSICS_PROFILE}` SETTINGS {limits}")
-    assert {"readonly", "max_execution_time", "max_result_rows", "max_result_bytes"} <= set(
-        FORENSICS_LIMITS
-    )
-    assert FORENSICS_LIMITS["readonly"] == 1
+    assert "max_result_rows = 100000 MIN 1 MAX 100000" in server_ddl("ledger", None, "w", "r")
     [user] = [s for s in statements if "CREATE USER IF NOT EXISTS handrail_forensics" in s]
     assert _parse(engine, user).endswith(f"SETTINGS PROFILE `{FORENSICS_PROFILE}`")
     assert statements.index(profile) < statements.index(user)
