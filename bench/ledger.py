@@ -395,7 +395,7 @@ def synthetic_figures(n: int, runs: int, tmp: Path, seed: int = 5) -> dict[str, 
             "SELECT count() / uniq(workflow_id) FROM events WHERE workflow_id IN {w:Array(String)}",
             parameters={"w": chosen},
         ).result_rows[0][0]
-        reader = ClientReader(connect(f"chdb://{path}"), ReadSettings(), embedded=True)
+        reader = ClientReader(f"chdb://{path}", ReadSettings())
         picks = iter(chosen * 2)
         explain_times = timed(lambda: json.dumps(explain(reader, next(picks)), default=str), runs)
         picks = iter(chosen * 2)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import queue
 import socket
 import socketserver
+import sys
 import threading
 import uuid
 from datetime import date, datetime
@@ -37,6 +39,9 @@ READERS = 2
 REQUEST_S = 5.0
 """How long a client has to send its whole request."""
 MAX_REQUEST_BYTES = 1 << 20
+STOP_S = 3.0
+"""How long a stop waits for a cancelled query to end."""
+log = logging.getLogger(__name__)
 
 
 def _jsonable(value: Any) -> Any:
@@ -64,6 +69,10 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return True
         _refuse(request, 403, f"uid {found.uid} may not read this ledger")
         return False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client gone is no error
+            log.exception("ledger owner: a request failed")
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.slots.acquire(blocking=False):
@@ -150,6 +159,7 @@ class OwnerServer:
         self, dsn: str, ledger: Path, limits: ReadSettings, group: int | None = None
     ) -> None:
         self.group = group
+        self._dsn = dsn
         self._limits = limits
         self._path = socket_path(ledger)
         holder = owner_pid(ledger)
@@ -158,7 +168,7 @@ class OwnerServer:
         self._path.unlink(missing_ok=True)  # a dead owner's socket
         self._readers: queue.Queue[ClientReader] = queue.Queue()
         for _ in range(READERS):
-            self._readers.put(ClientReader(connect(dsn), limits, embedded=True))
+            self._readers.put(ClientReader(dsn, limits))
         self._address = Address(self._path)
         self._server = _Server(self._address.path, self)
         os.chmod(self._address.path, 0o660 if group is not None else 0o600)
@@ -181,12 +191,19 @@ class OwnerServer:
             self._readers.put(reader)
 
     def stop(self) -> None:
+        """Stop serving and cancel the queries still running (the writer has stopped by
+        now: every query left is a reader's), so that none outlives the engine."""
         self._server.shutdown()
         self._server.server_close()
         self._path.unlink(missing_ok=True)
         self._address.close()
-        while True:  # a query still running ends with the process
+        control = connect(self._dsn)
+        try:
+            control.command("KILL QUERY WHERE query_id != queryID() SYNC")
+        finally:
+            control.close()
+        for _ in range(READERS):  # each comes back once its (cancelled) query has ended
             try:
-                self._readers.get_nowait().close()
+                self._readers.get(timeout=STOP_S).close()
             except queue.Empty:
-                return
+                log.warning("a ledger reader did not stop within %.0fs", STOP_S)

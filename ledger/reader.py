@@ -36,23 +36,23 @@ class Reader(Protocol):
 
 
 class ClientReader:
-    """Reads through ``client``, which must be this reader's alone: an embedded engine's
-    session is put in ``readonly`` mode for good."""
+    """Reads ``dsn`` through a client of its own (an embedded engine's session is put in
+    ``readonly`` mode for good), replaced after any failure: a query cut short must not
+    leave anything behind for the next one."""
 
-    def __init__(self, client: Any, limits: ReadSettings, embedded: bool) -> None:
-        self._client = client
+    def __init__(self, dsn: str, limits: ReadSettings) -> None:
+        self._dsn = dsn
         self._limits = limits
-        self._embedded = embedded
+        self._embedded = dsn.startswith("chdb://")
         self._settings: dict[str, Any] = {
             "max_execution_time": limits.max_seconds,
             "max_result_rows": limits.max_rows,
             "max_result_bytes": limits.max_bytes,
             "result_overflow_mode": "throw",
         }
-        if embedded:
-            client.command("SET readonly = 2")  # this session can never write again
-        else:
+        if not self._embedded:
             self._settings["readonly"] = 2  # a server's forensics user is read-only anyway
+        self._client = self._open()
         self._schema: tuple[frozenset[str], str, frozenset[str]] | None = None
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -66,18 +66,32 @@ class ClientReader:
         check(parse(row[0] for row in tree), tables, database, functions, self._is_file)
         try:
             result = self._client.query(statement, parameters=parameters, settings=self._settings)
+            names, rows = result.column_names, result.result_rows
         except Exception as exc:
+            self._renew()
             raise QueryError(_reason(exc)) from None
-        names = result.column_names
-        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _renew(self) -> None:
+        """A new client in place of one whose query failed (closing it ends its stream)."""
+        self._client.close()
+        self._client = self._open()
+
+    def _open(self) -> Any:
+        client = connect(self._dsn)
+        if self._embedded:
+            client.command("SET readonly = 2")  # this session can never write again
+        return client
 
     def _rows(self, sql: str, parameters: dict[str, Any], settings: dict[str, Any]) -> list[Any]:
         """A helper query's rows; its failure is the caller's query's (a syntax error)."""
         try:
-            result = self._client.query(sql, parameters=parameters, settings=settings)
+            rows: list[Any] = self._client.query(
+                sql, parameters=parameters, settings=settings
+            ).result_rows
         except Exception as exc:
+            self._renew()
             raise QueryError(_reason(exc)) from None
-        rows: list[Any] = result.result_rows
         return rows
 
     def _load_schema(self) -> tuple[frozenset[str], str, frozenset[str]]:
@@ -131,7 +145,7 @@ def open_reader(dsn: str, limits: ReadSettings | None = None, wait_s: float = 10
             if owner is not None:
                 return owner
         try:
-            return ClientReader(connect(dsn), limits, embedded=path is not None)
+            return ClientReader(dsn, limits)
         except LedgerBusyError:
             if time.monotonic() >= deadline:
                 raise

@@ -159,7 +159,7 @@ def ledger(ledger_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 def results(ledger: Any, ledger_dsn: str) -> dict[str, list[dict[str, Any]]]:
     """Every documented question, answered as ``handrail sql`` runs it: through the
     forensic reader's checks and limits, on a client of its own."""
-    reader = ClientReader(connect(ledger_dsn), ReadSettings(), embedded=True)
+    reader = ClientReader(ledger_dsn, ReadSettings())
     try:
         return {question: reader.query(sql, params) for question, sql, params in doc_queries()}
     finally:

@@ -5,6 +5,7 @@ of its own (``ClientReader``), the owner of an embedded ledger over its socket, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -98,7 +99,7 @@ def files(tmp: Path) -> set[str]:
 
 
 def own_reader(tmp: Path) -> Reader:
-    return ClientReader(connect(f"chdb://{tmp / 'ledger'}"), LIMITS, embedded=True)
+    return ClientReader(f"chdb://{tmp / 'ledger'}", LIMITS)
 
 
 def owner_reader(tmp: Path) -> Reader:
@@ -190,7 +191,8 @@ def test_idle_and_slow_clients_are_cut_and_a_crowd_is_bounded(place: Path) -> No
     for _ in range(40):  # half-open: connected, a request never finished
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.connect(str(socket_path(place / "ledger")))
-        sock.sendall(b"POST /query HTTP/1.0\r\nContent-Len")
+        with contextlib.suppress(OSError):  # beyond the cap the owner has hung up
+            sock.sendall(b"POST /query HTTP/1.0\r\nContent-Len")
         crowd.append(sock)
     threads = threading.active_count()
     assert threads <= 8 + MAX_CLIENTS * 2, f"{threads} threads for 40 idle clients"
@@ -224,7 +226,10 @@ STRANGER_CLIENT = r"""
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
-s.sendall(b'POST /query HTTP/1.0\r\nContent-Length: 19\r\n\r\n{"sql": "SELECT 1"}')
+try:  # the owner may turn it away before it has sent anything
+    s.sendall(b'POST /query HTTP/1.0\r\nContent-Length: 19\r\n\r\n{"sql": "SELECT 1"}')
+except OSError:
+    pass
 print(s.recv(4096).decode())
 """
 STRANGER_PYTHON = "/usr/bin/python3"
@@ -292,5 +297,5 @@ def test_the_owner_serves_no_other_user(place: Path) -> None:
             [STRANGER_PYTHON, "-c", STRANGER_CLIENT, str(socket_path(ledger))],
             capture_output=True, text=True, timeout=60, check=False, **nobody,
         )  # fmt: skip
-    assert " 403 " in answer.stdout.splitlines()[0], answer.stdout + answer.stderr
+    assert answer.stdout.startswith("HTTP/1.0 403 "), answer.stdout + answer.stderr
     assert "may not read this ledger" in answer.stdout
