@@ -9,6 +9,8 @@ version 1), in several batches per partition, with quarantined messages between 
 from __future__ import annotations
 
 import hashlib
+import re
+from pathlib import Path
 from typing import Any
 
 from handrail.ledger.batches import build, inserts, runs
@@ -17,6 +19,7 @@ from handrail.ledger.inserter import Insert, Inserter
 from handrail.schemas import encode, registry
 from tests.support.samples import SAMPLE_FIELDS, event_record
 
+DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 TOPIC = "handrail.events"
 ZEROS = "0" * 64
 QUARANTINE_TAG = b"\x00handrail quarantine row"
@@ -89,8 +92,9 @@ def _write(client: Any) -> None:
 def _rows(client: Any) -> list[dict[str, Any]]:
     """Every row of the ledger (events and quarantine), by chain and offset."""
     result = client.query(
-        "SELECT * FROM (SELECT 'event' AS kind, topic, partition, offset, prev_hash, row_hash, raw_hex, "
-        "schema_version, type, '' AS key_hex, '' AS error_type, '' AS error FROM events "
+        "SELECT * FROM (SELECT 'event' AS kind, topic, partition, offset, prev_hash, "
+        "row_hash, raw_hex, schema_version, type, '' AS key_hex, '' AS error_type, "
+        "'' AS error FROM events "
         "UNION ALL "
         "SELECT 'quarantine', topic, partition, offset, prev_hash, row_hash, raw_hex, "
         "0, '', key_hex, error_type, error FROM quarantine) "
@@ -121,3 +125,16 @@ def test_every_row_hash_follows_the_documented_layout(chdb_ledger: Any) -> None:
     assert {key: offset + 1 for key, (offset, _) in heads.items()} == {
         (TOPIC, p): n for p, n in sent.items()
     }
+
+
+def test_the_documented_sql_recomputes_every_row_hash(chdb_ledger: Any) -> None:
+    _write(chdb_ledger)
+    section = DOC.read_text().split("### Checking it yourself", 1)[1]
+    block = re.search(r"```sql\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    queries = [q for q in block.group(1).split(";") if q.strip()]
+    assert len(queries) == 2  # events, quarantine
+    counts = [chdb_ledger.query(q).result_rows[0] for q in queries]
+    assert counts[0][0] > 0
+    assert counts[1][0] == 3
+    assert all(rows == matching for rows, matching in counts)
