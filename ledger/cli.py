@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from handrail.files import FileModes
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest, DigestError
@@ -195,10 +196,12 @@ def sink_run(
     settings = Settings()
     if not settings.kafka.bootstrap_servers:
         raise typer.BadParameter("set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
-    client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
+    modes = FileModes.of(settings.files)
+    client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)
     path = chdb_path(settings.ledger.dsn)
-    owner = OwnerServer(settings.ledger.dsn, path, settings.ledger.reads) if path else None
+    reads = settings.ledger.reads
+    owner = OwnerServer(settings.ledger.dsn, path, reads, modes.gid) if path else None
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

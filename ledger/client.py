@@ -9,20 +9,22 @@ from typing import Any
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ProgrammingError
 
+from handrail.files import PRIVATE, FileModes
 from handrail.ledger.errors import LedgerBusyError
 
 
-def connect(dsn: str, wait_s: float = 0.0) -> Any:
+def connect(dsn: str, wait_s: float = 0.0, modes: FileModes = PRIVATE) -> Any:
     """A clickhouse-connect client for ``dsn`` (``chdb:///abs/path``, ``chdb://rel/path``,
     or ``http(s)://user:password@host:8123/database``).
 
     An embedded ledger held by another process raises ``LedgerBusyError``, after retrying
-    for ``wait_s`` seconds (a reader in another terminal holds it only briefly).
+    for ``wait_s`` seconds (a reader in another terminal holds it only briefly). An
+    embedded ledger's directory is private (``modes``): the engine's files inside it too.
     """
     if not dsn.startswith("chdb://"):
         return clickhouse_connect.get_client(dsn=dsn)
     path = Path(dsn.removeprefix("chdb://")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    modes.directory(path)
     deadline = time.monotonic() + wait_s
     while True:
         try:

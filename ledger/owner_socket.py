@@ -3,8 +3,9 @@
 It lives in the ledger's directory (``<ledger>/.handrail-owner.sock``), which is private
 (0700, or 0750 for a team's group), so only the owner's user (or that group) can reach
 it; and both ends ask the kernel who is at the other end (``SO_PEERCRED``): the owner
-serves only its own user (or the group), and a reader talks only to an owner of its own
-user, so a socket planted by someone else is refused before anything is sent.
+serves only its own user (or a process whose primary group is the team's), and a reader
+talks only to an owner running as itself or as the user who owns the ledger's directory,
+so a socket planted by someone else is refused before anything is sent.
 
 A Unix socket's path is limited to about 100 bytes; a longer one is reached through
 ``/proc/self/fd/<directory fd>/<name>`` (Linux), which names the same file.
@@ -64,18 +65,19 @@ def peer(sock: socket.socket) -> Peer | None:
 
 
 def connect(path: Path, timeout_s: float) -> tuple[socket.socket, Peer | None]:
-    """A connection to the owner at ``path``, checked to be of this user; raises
-    ``ConnectionError`` if nobody listens and ``OwnerError`` for a stranger's socket."""
+    """A connection to the owner at ``path``, checked to run as this user or as the user
+    who owns the ledger's directory (a team member reading through ``files.group``);
+    raises ``ConnectionError`` if nobody listens and ``OwnerError`` for a stranger's."""
     address = Address(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout_s)
         sock.connect(address.path)
         found = peer(sock)
-        if found is not None and found.uid != os.geteuid():
+        if found is not None and found.uid not in (os.geteuid(), path.parent.stat().st_uid):
             raise OwnerError(
                 f"the ledger's owner socket {path} is served by uid {found.uid}, not by you "
-                f"(uid {os.geteuid()}): refusing to read from it"
+                f"(uid {os.geteuid()}) nor the ledger's owner: refusing to read from it"
             )
     except BaseException:
         sock.close()

@@ -19,6 +19,7 @@ from rich.console import Console
 from handrail.embedded.errors import PipelineBusyError
 from handrail.embedded.pipeline import Pipeline, PipelineStats
 from handrail.embedded.supervise import CHILDREN, Child, handrail_argv, supervise
+from handrail.files import FileModes
 from handrail.ledger.client import connect
 from handrail.ledger.errors import OwnerError
 from handrail.ledger.migrate import migrate
@@ -61,14 +62,16 @@ def run(
     if holder is not None:
         console.print(f"[red]the ledger at {path} is held by a running process (pid {holder})[/]")
         raise typer.Exit(1)
-    client = connect(settings.ledger.dsn, wait_s=60)  # readers in other terminals are brief
+    modes = FileModes.of(settings.files)
+    client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)
     try:
         pipeline = Pipeline(settings, client)
     except PipelineBusyError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    owner = OwnerServer(settings.ledger.dsn, path, settings.ledger.reads) if path else None
+    reads = settings.ledger.reads
+    owner = OwnerServer(settings.ledger.dsn, path, reads, modes.gid) if path else None
     console.print(
         f"handrail run: spool {settings.spool.dir} -> ledger {settings.ledger.dsn}; "
         f"halts -> {settings.spool.control_log}. Ctrl-C stops."

@@ -42,6 +42,7 @@ from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offse
 from handrail.embedded.positions import lowest, pipeline_topic, session_of, source_topic
 from handrail.embedded.source import Item, Read, Source
 from handrail.embedded.writer import LedgerWriter, own_rows, spool_rows
+from handrail.files import FileModes
 from handrail.ledger.batches import Message
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.processors.findings import Finding
@@ -77,7 +78,8 @@ class Pipeline:
         p = settings.processors
         self.settings = settings
         directory = settings.ledger.checkpoint_path
-        self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync)
+        self.modes = FileModes.of(settings.files)
+        self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync, modes=self.modes)
         self.writer = LedgerWriter(client, Checkpoints(directory))
         self.detected = Tracked(self.journal.map("detected"))
         self.detectors = Detectors(p.rules, self.journal.map("state"))
@@ -89,7 +91,7 @@ class Pipeline:
         )  # fmt: skip
         self.encoder = FindingEvents(p.app_id, p.owners)
         self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
-        self.control_log = ControlLog.of(settings.spool)
+        self.control_log = ControlLog.of(settings.spool, self.modes)
         self.sources: dict[str, Source] = {}
         self.pending: dict[str, list[Item]] = defaultdict(list)
         self.mark = ReadMark()
@@ -207,7 +209,7 @@ class Pipeline:
             if topic not in self.sources:
                 ingested = self.writer.resume(topic)
                 start = lowest(ingested, self.detected.get(topic))
-                self.sources[topic] = Source(directory, start)
+                self.sources[topic] = Source(directory, start, self.modes)
 
     def _write(self, spool: dict[str, list[Item]], own: list[Message]) -> int:
         batch = {topic: spool_rows(topic, items) for topic, items in spool.items()}
