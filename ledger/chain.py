@@ -24,8 +24,11 @@ rows and ``quarantine`` rows alike. Each row carries ``prev_hash`` (the previous
   hash can never stand for an event row's (or back).
 
 Quarantine rows written before migration 0005 carry empty hashes: the chain passes over
-them (as their writer did); ``Walk`` counts them as not covered and accepts them only
-before a chain's first chained quarantine row.
+them (as their writer did); ``Walk`` counts them as not covered, and accepts them only up
+to the offset the chain's checkpoint fixed when a writer of this version first wrote the
+chain (``checkpoints.py``: ``uncovered_until``; a digest pins it too), or, for a checkpoint
+written before then, before the chain's first chained quarantine row. Anywhere else a
+quarantine row without hashes is named.
 
 ``Walk`` checks each row as it comes: its link (``prev_hash`` follows the previous row),
 its own hash, and for an event row its ``event_json`` against the event decoded from its
@@ -33,7 +36,8 @@ raw message (as JSON values: the text may come from ClickHouse or from Python) a
 typed columns recomputed from its ``event_json``. After a broken link it goes on from the
 row's own hash, so every later break is found on its own: an edited row, a deleted row, an
 inserted row (also one with a correct hash, or a second row at an offset) are each named
-once; then the chain must end exactly at its checkpoint.
+once; then the chain must end exactly at its checkpoint. ``breaks`` is that walk as a
+generator over a stream of rows (no I/O: ``verify.py`` reads the rows page by page).
 """
 
 from __future__ import annotations

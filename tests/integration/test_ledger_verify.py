@@ -1,0 +1,350 @@
+"""``verify`` on real ledgers (chdb, no Kafka), written by the embedded pipeline's writer
+with the default checkpoint setting: every tampering named with the count (quarantine rows
+too), the ledger and its checkpoints rewritten together caught against an earlier digest,
+untouched ledgers with NaN/inf numbers clean, the demo's ledger clean with default
+settings, and chains far longer than a page read page by page."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handrail.demo.show import demo_settings
+from handrail.embedded import source as source_module
+from handrail.embedded.pipeline import Pipeline
+from handrail.embedded.writer import LedgerWriter, own_rows
+from handrail.ledger.batches import build
+from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.client import connect
+from handrail.ledger.digest import Digest
+from handrail.ledger.migrate import migrate
+from handrail.ledger.verify import Report, verify
+from handrail.schemas import AVRO_NAMES, SchemaVersion, encode, registry
+from handrail.settings import LedgerSettings
+from tests.integration.test_embedded_crash import drive, idle, record_storm
+from tests.support.samples import event_record, sample_payloads
+
+pytestmark = pytest.mark.timeout(300)
+TOPIC = "spool:agents"
+KINDS = sorted(sample_payloads())
+
+
+def message(i: int, every: int = 7) -> bytes:
+    """An event of every type in turn; every 7th message (``every``) is not an event."""
+    if i % every == 3:
+        return b"not an event %d" % i
+    return encode(event_record(KINDS[i % len(KINDS)], sequence=i))
+
+
+def write(client: Any, settings: LedgerSettings, offsets: range | list[int],
+          make: Any = message) -> None:  # fmt: skip
+    """Write messages at ``offsets`` as the embedded pipeline does: resumed, chained,
+    checkpointed (where the settings say by default) and inserted."""
+    writer = LedgerWriter(client, Checkpoints(settings.checkpoint_path))
+    try:
+        writer.resume(TOPIC)
+        writer.write({TOPIC: own_rows(TOPIC, [(o, b"k", make(o)) for o in offsets])})
+    finally:
+        writer.close()
+
+
+def check(client: Any, settings: LedgerSettings, digest: Digest | None = None) -> Report:
+    return verify(client, Checkpoints(settings.checkpoint_path), digest)
+
+
+@pytest.fixture
+def ledger(chdb_ledger: Any, tmp_path: Path) -> tuple[Any, LedgerSettings]:
+    """A ledger of 60 rows at even offsets (quarantine rows among them), default checkpoint
+    setting: the checkpoints beside it."""
+    settings = LedgerSettings(dsn=f"chdb://{tmp_path / 'ledger'}")
+    assert settings.checkpoint_path == tmp_path / "checkpoints"
+    write(chdb_ledger, settings, range(0, 120, 2))
+    report = check(chdb_ledger, settings)
+    assert report.ok, report.broken
+    quarantined = chdb_ledger.query("SELECT count() FROM quarantine").result_rows[0][0]
+    assert (report.rows, quarantined) == (60, 8)
+    return chdb_ledger, settings
+
+
+def run(client: Any, sql: str) -> None:
+    client.command(f"{sql} SETTINGS mutations_sync = 1" if sql.startswith("ALTER") else sql)
+
+
+def first_quarantined(client: Any, after: int = 0) -> int:
+    return int(
+        client.query(
+            "SELECT min(offset) FROM quarantine WHERE offset > {a:UInt64}", parameters={"a": after}
+        ).result_rows[0][0]
+    )
+
+
+QUARANTINE_COPY = (
+    "INSERT INTO quarantine (topic, partition, offset, key_hex, raw_hex, error_type, error, "
+    "prev_hash, row_hash) SELECT topic, partition, offset + 1, key_hex, raw_hex, error_type, "
+    "error, {hashes} FROM quarantine WHERE offset = {o}"
+)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "at", "expect"),
+    [
+        (
+            "ALTER TABLE quarantine UPDATE error = 'nothing wrong' WHERE offset = {o}",
+            0,
+            "quarantine row was edited",
+        ),
+        (
+            "ALTER TABLE quarantine UPDATE raw_hex = '00' WHERE offset = {o}",
+            0,
+            "quarantine row was edited",
+        ),
+        ("ALTER TABLE quarantine DELETE WHERE offset = {o}", 2, "a row before it was deleted"),
+        (QUARANTINE_COPY.replace("{hashes}", "'', ''"), 1, "quarantine row without a hash"),
+        (QUARANTINE_COPY.replace("{hashes}", "prev_hash, row_hash"), 1, "follows the same row"),
+    ],
+    ids=["edit-error", "edit-raw", "delete", "insert-unhashed", "insert-copy"],
+)
+def test_a_quarantine_row_edited_deleted_or_inserted_is_named(
+    ledger: tuple[Any, LedgerSettings], tamper: str, at: int, expect: str
+) -> None:
+    """``at``: where the finding is, from the quarantine row (0), the row after it (2),
+    or the inserted row (1)."""
+    client, settings = ledger
+    offset = first_quarantined(client, after=20)
+    run(client, tamper.format(o=offset))
+    report = check(client, settings)
+    [finding] = report.broken
+    assert (finding.topic, finding.partition, finding.offset) == (TOPIC, 0, offset + at)
+    assert expect in finding.what, finding
+
+
+def test_two_tamperings_in_one_chain_are_both_named_with_the_count(
+    ledger: tuple[Any, LedgerSettings], tmp_path: Path
+) -> None:
+    client, settings = ledger
+    quarantined = first_quarantined(client, after=60)
+    run(client, "ALTER TABLE events UPDATE reason = 'looks fine' WHERE offset = 20")
+    run(client, f"ALTER TABLE quarantine DELETE WHERE offset = {quarantined}")
+    report = check(client, settings)
+    assert [f.offset for f in report.broken] == [20, quarantined + 2]
+    assert "was edited: reason differs" in report.broken[0].what
+    assert "was deleted" in report.broken[1].what
+    client.close()  # the command opens the ledger itself
+    shown = cli(tmp_path, "ledger", "verify")
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    lines = shown.stdout.splitlines()
+    assert sum(line.startswith("BROKEN") for line in lines) == 2
+    assert "2 findings; 59 rows in 1 chains checked" in lines
+
+
+def cli(cwd: Path, *args: str, dsn: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``handrail ARGS`` with default settings but the ledger's DSN (``chdb://ledger``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDRAIL_")}
+    env.update(HANDRAIL_LEDGER__DSN=dsn or "chdb://ledger", COLUMNS="300")
+    return subprocess.run([sys.executable, "-m", "handrail", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def test_ledger_and_checkpoints_rewritten_together_are_caught_by_an_earlier_digest(
+    ledger: tuple[Any, LedgerSettings],
+) -> None:
+    client, settings = ledger
+    digest = Digest(datetime.now(UTC).isoformat(), tuple(check(client, settings).heads))
+    [head] = digest.chains
+    assert (head.topic, head.offset, head.rows) == (TOPIC, 118, 60)
+    write(client, settings, range(120, 140, 2))  # the ledger grows: it still extends it
+    assert check(client, settings, digest).ok
+
+    # rewrite history from offset 40 on: rows dropped, other messages written in their
+    # place with the writer's own code (hashes recomputed, checkpoint moved along)
+    run(client, "ALTER TABLE events DELETE WHERE offset >= 40")
+    run(client, "ALTER TABLE quarantine DELETE WHERE offset >= 40")
+    write(client, settings, range(40, 140, 2), make=lambda o: message(o + 1))
+    assert check(client, settings).ok  # plain verify cannot see it
+    [finding] = check(client, settings, digest).broken
+    assert (finding.check, finding.offset) == ("digest", 118)
+    assert "does not carry the digest's hash" in finding.what
+
+
+def test_dropping_the_last_rows_and_moving_the_checkpoint_back_is_caught_by_a_digest(
+    ledger: tuple[Any, LedgerSettings],
+) -> None:
+    client, settings = ledger
+    digest = Digest(datetime.now(UTC).isoformat(), tuple(check(client, settings).heads))
+    run(client, "ALTER TABLE events DELETE WHERE offset >= 100")
+    run(client, "ALTER TABLE quarantine DELETE WHERE offset >= 100")
+    [(offset, row_hash)] = client.query(
+        "SELECT offset, row_hash FROM events WHERE offset < 100 ORDER BY offset DESC LIMIT 1"
+    ).result_rows
+    Checkpoints(settings.checkpoint_path).write(TOPIC, 0, offset, row_hash)
+    assert check(client, settings).ok  # plain verify cannot see it
+    [finding] = check(client, settings, digest).broken
+    assert (finding.check, finding.offset) == ("digest", 118)
+    assert "is missing" in finding.what
+
+
+def test_the_digest_command_and_verify_against_it(
+    ledger: tuple[Any, LedgerSettings], tmp_path: Path
+) -> None:
+    client, settings = ledger
+    client.close()
+    made = cli(tmp_path, "ledger", "digest", "--out", "digest.json")
+    assert made.returncode == 0, made.stdout + made.stderr
+    data = json.loads((tmp_path / "digest.json").read_text())
+    [chain] = data["chains"]
+    assert (chain["topic"], chain["partition"], chain["offset"], chain["rows"]) == (
+        TOPIC, 0, 118, 60,
+    )  # fmt: skip
+    assert data["sha256"] in made.stdout
+    ok = cli(tmp_path, "ledger", "verify", "--digest", "digest.json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "it extends the digest of" in ok.stdout
+
+    client = connect(settings.dsn)  # rewrite the last row and its checkpoint
+    run(client, "ALTER TABLE events DELETE WHERE offset = 118")
+    [(offset, row_hash)] = client.query(
+        "SELECT offset, row_hash FROM events ORDER BY offset DESC LIMIT 1"
+    ).result_rows
+    Checkpoints(settings.checkpoint_path).write(TOPIC, 0, offset, row_hash)
+    client.close()
+    assert cli(tmp_path, "ledger", "verify").returncode == 0
+    caught = cli(tmp_path, "ledger", "verify", "--digest", "digest.json")
+    assert caught.returncode == 1
+    assert "1 findings" in caught.stdout
+    assert "the digest's row at offset 118 is missing" in caught.stdout
+
+    data["chains"][0]["rows"] = 61  # an altered digest is refused
+    (tmp_path / "digest.json").write_text(json.dumps(data))
+    refused = cli(tmp_path, "ledger", "verify", "--digest", "digest.json")
+    assert refused.returncode == 2
+    assert "sha256 does not match" in refused.stderr
+
+
+def _has_double(field: dict[str, Any]) -> bool:
+    kind = field["type"]
+    return kind == "double" or (isinstance(kind, list) and "double" in kind)
+
+
+def double_fields(version: SchemaVersion) -> dict[str, list[str]]:
+    """The event types of a schema version that have double fields, and those fields."""
+    kinds = {avro.rsplit(".", 1)[-1]: kind for kind, avro in AVRO_NAMES.items()}
+    [payload] = [f["type"] for f in version.schema["fields"] if f["name"] == "payload"]
+    out = {kinds[r["name"]]: [f["name"] for f in r["fields"] if _has_double(f)] for r in payload}
+    return {kind: fields for kind, fields in out.items() if fields}
+
+
+def test_untouched_ledgers_with_nan_and_infinite_numbers_verify_clean(
+    chdb_ledger: Any, tmp_path: Path
+) -> None:
+    """Every double field of every event type of every schema version, NaN, +inf and -inf,
+    written by ClickHouse (current-version messages) or decoded in Python (older versions;
+    and all of them the careful way, in a second chain): verify finds nothing."""
+    settings = LedgerSettings(dsn=f"chdb://{tmp_path / 'ledger'}")
+    messages = [
+        encode(event_record(kind, **{field: value}), version)
+        for version in registry().versions
+        for kind, fields in double_fields(version).items()
+        for field in fields
+        for value in (math.nan, math.inf, -math.inf)
+    ]
+    assert len(messages) >= 2 * 6 * 3
+    write(chdb_ledger, settings, range(len(messages)), make=lambda o: messages[o])
+    writer = LedgerWriter(chdb_ledger, Checkpoints(settings.checkpoint_path))
+    try:  # the same messages the careful way: every one decoded in Python
+        writer.resume("spool:careful")
+        careful = build(
+            "spool:careful", 0, [(o, None, m) for o, m in enumerate(messages)], careful=True
+        )
+        writer.write({"spool:careful": careful})
+    finally:
+        writer.close()
+    spends = chdb_ledger.query(
+        "SELECT schema_version, cost_usd, JSONExtractRaw(event_json, 'payload', 'usd') "
+        "FROM events WHERE type = 'spend' AND topic = {t:String}",
+        parameters={"t": TOPIC},
+    ).result_rows
+    assert sorted(spends) == [(1, 0.0, "null")] * 3 + [(2, 0.0, "null")] * 3
+    report = check(chdb_ledger, settings)
+    assert report.ok, report.broken
+    assert (report.chains, report.rows) == (2, 2 * len(messages))
+
+
+def test_a_chain_much_longer_than_a_page_is_read_page_by_page(
+    chdb_ledger: Any, tmp_path: Path
+) -> None:
+    settings = LedgerSettings(dsn=f"chdb://{tmp_path / 'ledger'}")
+    write(chdb_ledger, settings, range(3000), make=lambda o: message(o, every=300))
+    spy = Spy(chdb_ledger)
+    report = verify(spy, Checkpoints(settings.checkpoint_path), page_rows=50)
+    assert report.ok, report.broken[:3]
+    assert report.rows == 3000
+    assert max(spy.sizes) == 50
+    assert len(spy.sizes) >= 3000 // 50
+
+    # a second row at a page's last offset, and a page's worth of rows at one offset, are
+    # all read (and named), still a page at a time
+    [(edge,)] = chdb_ledger.query(
+        "SELECT offset FROM events ORDER BY offset LIMIT 1 OFFSET 49"
+    ).result_rows
+    run(chdb_ledger, f"INSERT INTO events SELECT * FROM events WHERE offset = {edge}")
+    run(chdb_ledger, "INSERT INTO events SELECT e.* FROM events AS e, numbers(120) AS n "
+                     "WHERE offset = 1000")  # fmt: skip
+    run(chdb_ledger, "ALTER TABLE events UPDATE agent = 'x' WHERE offset = 2998")
+    spy = Spy(chdb_ledger)
+    report = verify(spy, Checkpoints(settings.checkpoint_path), page_rows=50)
+    assert [f.offset for f in report.broken] == [edge] + [1000] * 120 + [2998]
+    assert f"two rows at offset {edge}" in report.broken[0].what
+    assert "two rows at offset 1000" in report.broken[1].what
+    assert "agent differs" in report.broken[-1].what
+    assert max(spy.sizes) == 50
+
+
+class Spy:
+    """The client, noting how many rows each query returned."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.sizes: list[int] = []
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.client.query(*args, **kwargs)
+        if " LIMIT " in args[0]:
+            self.sizes.append(len(result.result_rows))
+        return result
+
+
+def test_the_demos_ledger_verifies_clean_with_default_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded pipeline with the demo's own settings (``demo_settings``: everything
+    under ``.handrail/demo``), then ``handrail ledger verify`` given only the ledger's DSN,
+    as the demo's printout suggests."""
+    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
+    monkeypatch.chdir(tmp_path)
+    base = Path(".handrail/demo")
+    settings = demo_settings(base, None)
+    assert (settings.spool.dir, settings.spool.control_log) == (base / "spool",
+                                                                base / "control.log")  # fmt: skip
+    ids = record_storm(base)  # into the demo's spool
+    client = connect(settings.ledger.dsn)
+    migrate(client)
+    pipeline = Pipeline(settings, client)
+    asyncio.run(drive(pipeline, idle(pipeline)))
+    assert client.query("SELECT count() FROM events").result_rows[0][0] >= len(ids)
+    client.close()
+    assert (base / "checkpoints").is_dir()
+    assert not Path(".handrail/checkpoints").exists()
+
+    shown = cli(tmp_path, "ledger", "verify", dsn="chdb://.handrail/demo/ledger")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "0 findings; " in shown.stdout
+    assert "ledger intact" in shown.stdout
