@@ -167,3 +167,14 @@ def test_a_deleted_rollup_table_is_found(ledger: Any) -> None:
     ledger.command("DROP TABLE handoff_outcomes_mv")
     ledger.command("DROP TABLE handoff_outcomes")
     assert [str(f) for f in check(ledger)] == ["handoff_outcomes (): the rollup table is missing"]
+
+
+def test_a_retried_insert_is_counted_once_in_the_rollups(chdb_ledger: Any) -> None:
+    """The sink retries an insert with the same token (a crash before it knew the insert
+    had landed): events drop the copy, and so must the rollups, or verify would report an
+    untouched ledger."""
+    records = [event_record(kind, sequence=i + 1) for i, kind in enumerate(SAMPLE_FIELDS)]
+    for _ in range(2):
+        _write(chdb_ledger, 0, records, careful=False)
+        _write(chdb_ledger, 1, records, careful=True)
+    assert check(chdb_ledger) == []
