@@ -88,9 +88,21 @@ def test_exactly_once_with_quarantine_and_restart(
     assert again.rows == 500
     assert again.quarantined == 0
     assert sorted(ids_in(client)) == sorted(ids + good_ids + more)
-    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    report = verify(client, Checkpoints(settings.checkpoint_path))
     assert report.ok, report.broken
-    assert report.rows == 3503
+    assert report.rows == 3503 + len(bad)  # quarantine rows are chained too
+
+    [(partition, offset)] = client.query(  # the sink's quarantine rows are covered
+        "SELECT partition, offset FROM quarantine WHERE error_type = 'ValueError' LIMIT 1"
+    ).result_rows
+    client.command(
+        "ALTER TABLE quarantine UPDATE error = 'fine' WHERE offset = {o:UInt64} AND "
+        "partition = {p:UInt32} SETTINGS mutations_sync = 1",
+        parameters={"o": offset, "p": partition},
+    )
+    [finding] = verify(client, Checkpoints(settings.checkpoint_path)).broken
+    assert (finding.partition, finding.offset) == (partition, offset)
+    assert "quarantine row was edited" in finding.what
 
 
 def fast_path_bad() -> dict[bytes, str]:
@@ -140,7 +152,7 @@ def test_copies_of_events_go_to_quarantine_also_after_a_restart(
     )
     assert {error_type for _, _, error_type, _ in copies} == {"DuplicateEvent"}
     assert all("in the ledger at offset" in error for *_, error in copies)
-    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    report = verify(client, Checkpoints(settings.checkpoint_path))
     assert report.ok, report.broken
 
 
@@ -173,12 +185,12 @@ def test_tampering_is_detected(  # noqa: PLR0917 - pytest fixtures and parameter
     client, settings = ledger
     fill(kafka_bootstrap, topic, tmp_path, 300)
     sink_once(client, kafka_bootstrap, topic, settings)
-    assert verify(client, Checkpoints(settings.checkpoint_dir)).ok
+    assert verify(client, Checkpoints(settings.checkpoint_path)).ok
     partition, offset = client.query(
         "SELECT partition, offset FROM events ORDER BY partition, offset LIMIT 1 OFFSET 40"
     ).result_rows[0]
     client.command(tamper.format(o=offset, p=partition))
-    report = verify(client, Checkpoints(settings.checkpoint_dir))
+    report = verify(client, Checkpoints(settings.checkpoint_path))
     assert not report.ok
     [finding] = report.broken
     assert finding.partition == partition
