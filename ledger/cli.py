@@ -24,7 +24,7 @@ from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer
 from handrail.ledger.reader import Reader, chdb_path, open_reader
-from handrail.ledger.server_ddl import server_ddl
+from handrail.ledger.server_ddl import InvalidName, server_ddl
 from handrail.ledger.sink import Sink
 from handrail.ledger.verify import Report, verify
 from handrail.render import decision_tree
@@ -63,7 +63,12 @@ def ddl_command(
     reader_password: Annotated[str | None, typer.Option(help="Create handrail_forensics.")] = None,
 ) -> None:
     """Print the DDL for a ClickHouse server (cluster variant and users behind flags)."""
-    typer.echo(server_ddl(database, cluster, writer_password, reader_password))
+    reads = Settings().ledger.reads
+    try:
+        ddl = server_ddl(database, cluster, writer_password, reader_password, reads)
+    except InvalidName as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(ddl)
 
 
 @ledger_app.command("verify")
