@@ -85,7 +85,7 @@ def verify_command(
     client = connect(settings.ledger.dsn)
     report = verify(client, Checkpoints(settings.ledger.checkpoint_path), earlier)
     for finding in report.broken:
-        console.print(f"[red]BROKEN[/] {escape(str(finding))}")
+        console.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
     _summary(report)
     if not report.ok:
         raise typer.Exit(1)
@@ -109,7 +109,7 @@ def digest_command(
     report = verify(connect(settings.ledger.dsn), Checkpoints(settings.ledger.checkpoint_path))
     if not report.ok:
         for finding in report.broken:
-            errors.print(f"[red]BROKEN[/] {escape(str(finding))}")
+            errors.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
         errors.print(f"{len(report.broken)} findings: no digest of a ledger that does not verify")
         raise typer.Exit(1)
     taken = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -119,7 +119,10 @@ def digest_command(
         return
     out.write_text(digest.to_json())
     console.print(f"digest of {len(digest.chains)} chains ({report.rows} rows) written to {out}")
-    console.print(f"sha256 {digest.sha256}: keep the file, or this line, away from this machine")
+    console.print(
+        f"sha256 {digest.sha256}: keep the file, or this line, away from this machine",
+        soft_wrap=True,
+    )
 
 
 def _digest_file(path: Path) -> Digest:

@@ -22,10 +22,12 @@ from handrail.demo.show import demo_settings
 from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.embedded.writer import LedgerWriter, own_rows
-from handrail.ledger.batches import build
+from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest
+from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
 from handrail.ledger.verify import Report, verify
 from handrail.schemas import AVRO_NAMES, SchemaVersion, encode, registry
@@ -144,6 +146,48 @@ def test_two_tamperings_in_one_chain_are_both_named_with_the_count(
     lines = shown.stdout.splitlines()
     assert sum(line.startswith("BROKEN") for line in lines) == 2
     assert "2 findings; 59 rows in 1 chains checked" in lines
+
+
+def test_a_ledger_written_before_quarantine_rows_were_chained_still_verifies(
+    chdb_ledger: Any, tmp_path: Path
+) -> None:
+    """Written as before migration 0005: events chained over themselves only, quarantine
+    rows without hashes, a checkpoint without ``uncovered_until``. It verifies (those rows
+    counted as not covered); a writer of this version goes on from it; a quarantine row
+    without hashes after that is named."""
+    settings = LedgerSettings(dsn=f"chdb://{tmp_path / 'ledger'}")
+    items = build(TOPIC, 0, [(o, b"k", message(o)) for o in range(40)], careful=True)
+    events = [row for table, row in items if table != "quarantine"]
+    head = chain(events, GENESIS)  # the old writers' chain
+    for table, row in items:
+        if table == "quarantine":
+            row["prev_hash"] = row["row_hash"] = ""
+    inserter = Inserter(chdb_ledger, lambda insert: None)
+    try:
+        for table, rows, token in inserts(TOPIC, {0: runs(items)}):
+            inserter.submit(Insert.of(table, rows, token))
+        inserter.wait()
+    finally:
+        inserter.close()
+    settings.checkpoint_path.joinpath(TOPIC).mkdir(parents=True)
+    old = {"offset": events[-1]["offset"], "row_hash": head}
+    settings.checkpoint_path.joinpath(TOPIC, "0.json").write_text(json.dumps(old))
+    report = check(chdb_ledger, settings)
+    assert report.ok, report.broken
+    assert (report.rows, report.uncovered) == (34, 6)
+
+    write(chdb_ledger, settings, range(40, 60))  # a writer of this version goes on
+    report = check(chdb_ledger, settings)
+    assert report.ok, report.broken
+    assert (report.rows, report.uncovered) == (34 + 20, 6)
+    assert Checkpoints(settings.checkpoint_path).uncovered_until(TOPIC, 0) == 38
+    run(
+        chdb_ledger,
+        "INSERT INTO quarantine (topic, partition, offset, key_hex, raw_hex, error_type, error) "
+        f"VALUES ('{TOPIC}', 0, 61, '', '00', 'E', '')",
+    )
+    [finding] = check(chdb_ledger, settings).broken
+    assert (finding.offset, "without a hash" in finding.what) == (61, True)
 
 
 def cli(cwd: Path, *args: str, dsn: str | None = None) -> subprocess.CompletedProcess[str]:
