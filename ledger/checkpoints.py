@@ -15,13 +15,15 @@ the highest offset of a quarantine row written before quarantine rows were chain
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from handrail.files import PRIVATE, FileModes
 
 
 class Checkpoints:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, modes: FileModes = PRIVATE) -> None:
         self._dir = directory
+        self._modes = modes
         self._uncovered: dict[tuple[str, int], int] = {}
 
     def _path(self, topic: str, partition: int) -> Path:
@@ -43,18 +45,14 @@ class Checkpoints:
 
     def write(self, topic: str, partition: int, offset: int, row_hash: str) -> None:
         path = self._path(topic, partition)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._modes.directory(self._dir)
+        self._modes.directory(path.parent)
         data = {
             "offset": offset,
             "row_hash": row_hash,
             "uncovered_until": self._uncovered.get((topic, partition), -1),
         }
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("w") as handle:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        self._modes.write(path, json.dumps(data))
 
     def read(self, topic: str, partition: int) -> tuple[int, str] | None:
         """``(offset, row_hash)`` of the chain's checkpointed head; None without a file."""

@@ -110,7 +110,7 @@ def digest_command(
     if not report.ok:
         for finding in report.broken:
             errors.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
-        errors.print(f"{len(report.broken)} findings: no digest of a ledger that does not verify")
+        errors.print(f"{_count(report.broken)}: no digest of a ledger that does not verify")
         raise typer.Exit(1)
     taken = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     digest = Digest(taken, tuple(report.heads))
@@ -135,13 +135,17 @@ def _digest_file(path: Path) -> Digest:
 def _summary(report: Report) -> None:
     """The count line (and what verify could not cover)."""
     console.print(
-        f"{len(report.broken)} findings; {report.rows} rows in {report.chains} chains checked"
+        f"{_count(report.broken)}; {report.rows} rows in {report.chains} chains checked"
     )
     if report.uncovered:
         console.print(
             f"[yellow]{report.uncovered} quarantine rows written before migration 0005 carry "
             "no hash: not covered[/]"
         )
+
+
+def _count(findings: list[Any]) -> str:
+    return f"{len(findings)} finding{'' if len(findings) == 1 else 's'}"
 
 
 def _read(work: Callable[[Reader], T]) -> T:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from handrail.ledger import rollups
 from handrail.ledger.batches import QUARANTINE_COLUMNS
 from handrail.ledger.chain import Walk
 from handrail.ledger.checkpoints import Checkpoints
@@ -35,7 +36,7 @@ class Finding:
 
     what: str
     check: str = "chain"
-    """Which check: ``chain`` (links, hashes, columns, checkpoints), ``digest``, ..."""
+    """Which check: ``chain`` (links, hashes, columns, checkpoints), ``digest``, ``rollup``."""
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
@@ -70,7 +71,8 @@ def verify(
     digest: Digest | None = None,
     page_rows: int = PAGE_ROWS,
 ) -> Report:
-    """Check every chain found in the ledger, in the checkpoints or in ``digest``."""
+    """Check every chain found in the ledger, in the checkpoints or in ``digest``, then
+    the rollups against the events (``rollups.check``)."""
     report = Report()
     anchors = {(h.topic, h.partition): h for h in digest.chains} if digest else {}
     found = client.query(
@@ -84,6 +86,7 @@ def verify(
         _check_chain(
             source, report, checkpoints, (topic, partition), anchors.get((topic, partition))
         )
+    report.broken += [Finding(str(found), "rollup") for found in rollups.check(client)]
     return report
 
 

@@ -80,7 +80,7 @@ class Pipeline:
         directory = settings.ledger.checkpoint_path
         self.modes = FileModes.of(settings.files)
         self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync, modes=self.modes)
-        self.writer = LedgerWriter(client, Checkpoints(directory))
+        self.writer = LedgerWriter(client, Checkpoints(directory, self.modes))
         self.detected = Tracked(self.journal.map("detected"))
         self.detectors = Detectors(p.rules, self.journal.map("state"))
         self.router_state = Tracked(self.journal.map("router"))
