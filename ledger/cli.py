@@ -134,9 +134,7 @@ def _digest_file(path: Path) -> Digest:
 
 def _summary(report: Report) -> None:
     """The count line (and what verify could not cover)."""
-    console.print(
-        f"{_count(report.broken)}; {report.rows} rows in {report.chains} chains checked"
-    )
+    console.print(f"{_count(report.broken)}; {report.rows} rows in {report.chains} chains checked")
     if report.uncovered:
         console.print(
             f"[yellow]{report.uncovered} quarantine rows written before migration 0005 carry "
