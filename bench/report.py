@@ -70,6 +70,7 @@ BENCHES = (
     ),
     Bench("processors", "processors", (), ("--events", "2000", "--rounds", "1", "--seconds", "3")),
     Bench("scaling", "scaling", (), ("--events", "6000", "--rounds", "1")),
+    Bench("verify", "verify", (), ("--rows", "8000", "--rounds", "1", "--runs", "5")),
 )
 
 OPS: dict[str, tuple[Callable[[float, float], bool], str]] = {
@@ -187,6 +188,13 @@ TARGETS: tuple[Target, ...] = (
            note="{partitions} partitions; backlog {backlog_events:,} events, best of {rounds} "
                 "round(s); events counted {one_worker_events_counted:,} (1 worker), "
                 "{two_workers_events_counted:,} (2)"),
+    Target("verify", 22, "`handrail ledger verify`, one chain: peak RSS", "verify_peak_mib",
+           "MiB", "whole_load_peak_mib", "a process that only loads the same chain's rows whole",
+           note="{rows:,} rows in {verify_s:.1f} s; {small_rows:,} rows: "
+                "{small_verify_peak_mib:,.0f} MiB in {small_verify_s:.1f} s; median of {rounds}"),
+    Target("verify", 22, "a workflow's rows through the forensic reader (format, parse, judge, "
+           "run): median", "reader_query_median_ms", "ms", "bare_query_median_ms",
+           "the same query on a bare client, median", note="{rows:,} rows in the ledger"),
 )
 # fmt: on
 """Every figure in the report, with the target of its issue (from each bench's docstring)."""

@@ -110,6 +110,19 @@ def results() -> dict[str, dict[str, Any]]:
             "one_worker_events_counted": 39_000,
             "two_workers_events_counted": 38_000,
         },
+        "verify": {
+            "rows": 200_000,
+            "small_rows": 50_000,
+            "rounds": 3,
+            "verify_s": 20.0,
+            "verify_peak_mib": 600.0,
+            "small_verify_s": 5.0,
+            "small_verify_peak_mib": 580.0,
+            "whole_load_s": 4.0,
+            "whole_load_peak_mib": 1_400.0,
+            "reader_query_median_ms": 20.0,
+            "bare_query_median_ms": 12.0,
+        },
     }
 
 
@@ -145,6 +158,8 @@ def test_targets_are_judged_met_or_missed() -> None:
         ("authorize", "process/authorize_p99_us"),
         ("authorize", "decide_p99_us"),
         ("scaling", "two_workers_events_per_s"),
+        ("verify", "verify_peak_mib"),
+        ("verify", "reader_query_median_ms"),
     }  # figures without a target
     assert judged["authorize", "decide_p99_us"] == judged["scaling", "two_workers_events_per_s"]
 
