@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from handrail.ledger.errors import OwnerError, QueryError
-from handrail.ledger.owner_socket import Peer, connect, socket_path
+from handrail.ledger.owner_socket import connect, socket_path
 from handrail.settings import ReadSettings
 
 _MARGIN_S = 10.0
@@ -76,8 +76,4 @@ def owner_pid(ledger: Path) -> int | None:
     except (ConnectionError, FileNotFoundError, TimeoutError):
         return None  # a socket left by a dead owner
     sock.close()
-    return _pid(found)
-
-
-def _pid(found: Peer | None) -> int:
-    return found.pid if found is not None else -1
+    return found.pid if found is not None else -1  # -1: alive, the platform hides its pid
