@@ -22,20 +22,21 @@ that is no ledger table is therefore accepted only while no such file exists
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from handrail.ledger.errors import QueryRefused
 
 SAFE_TABLE_FUNCTIONS = frozenset(
-    {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generateSeries",
-     "generate_series", "format", "null", "view"}
+    {"numbers", "numbers_mt", "zeros", "zeros_mt", "generateSeries", "generate_series", "view"}
 )  # fmt: skip
-"""Table functions that only compute rows from their arguments."""
+"""Table functions that only count or wrap a subquery (``format``, ``values`` and ``null``
+take a structure whose column defaults the engine evaluates, unseen by the parse)."""
 REFUSED_FUNCTIONS = frozenset(
     {"file", "joinGet", "joinGetOrNull", "hasColumnInTable", "catboostEvaluate",
      "modelEvaluate", "evalMLMethod", "getMacro", "filesystemAvailable",
-     "filesystemCapacity", "filesystemUnreserved"}
+     "filesystemCapacity", "filesystemUnreserved", "getServerSetting", "getClientHTTPHeader"}
 )  # fmt: skip
 """Scalar functions that read files, models, joins or other hosts."""
 REFUSED_PREFIXES = ("dict",)
@@ -54,18 +55,64 @@ class Node:
     depth: int
     kind: str
     """``SelectQuery``, ``Function``, ``TableIdentifier``, ..."""
-    name: str
-    """What follows the kind: a function's or table's name, with ``(alias x)`` removed."""
+    name: str | None
+    """A function's, table's or column's name; None where the label is not of the plain
+    form ``Kind name (alias a) (children n)`` with plain identifiers (a literal's value,
+    or a name with other characters)."""
+
+
+_ID = r"[A-Za-z_][A-Za-z0-9_]*"
+_LABEL = re.compile(
+    rf"(?P<kind>[A-Za-z]+)(?: (?P<name>{_ID}(?:\.{_ID})?))?(?: \(alias {_ID}\))?"
+    r"(?: \(children (?P<children>\d+)\))?"
+)
+_KIND = re.compile(r"[A-Za-z]+")
+_CHILDREN = re.compile(r" \(children (\d+)\)$")
+_NODE_LINE = re.compile(r'\s*n(\d+)\[label="(.*)"\];')
+_EDGE_LINE = re.compile(r"\s*n(\d+) -> n(\d+);")
+_FRAME = frozenset({"digraph {", 'rankdir="UD";', "}"})
 
 
 def parse(lines: Iterable[str]) -> list[Node]:
-    """The nodes of ``EXPLAIN AST`` output, in order (depth = leading spaces)."""
-    nodes = []
+    """The nodes of ``EXPLAIN AST graph = 1`` output, in pre-order.
+
+    The graph, not the indented text: a name may hold a newline, and in the text the lines
+    after it could pass for nodes of the tree. In the graph every node and edge is named
+    by the address of the engine's own node, which a query cannot know, so text smuggled
+    in through a name makes a line of neither form, or a node the tree does not reach:
+    either is refused, as is a node whose edges differ from the children it states."""
+    labels: dict[str, str] = {}
+    children: dict[str, list[str]] = {}
+    parents: dict[str, str] = {}
     for line in lines:
-        text = line.lstrip(" ")
-        head = text.split(" (children", 1)[0].split(" (alias ", 1)[0]
-        kind, _, name = head.partition(" ")
-        nodes.append(Node(len(line) - len(text), kind, name.strip()))
+        if line.strip() in _FRAME:
+            continue
+        if node := _NODE_LINE.fullmatch(line):
+            labels[node[1]] = node[2]
+        elif edge := _EDGE_LINE.fullmatch(line):
+            if edge[2] in parents:
+                raise QueryRefused("the query's parse tree is malformed (a node twice)")
+            parents[edge[2]] = edge[1]
+            children.setdefault(edge[1], []).append(edge[2])
+        else:
+            raise QueryRefused("the query's parse tree is malformed (a name holds a line break?)")
+    roots = [n for n in labels if n not in parents]
+    if len(roots) != 1 or any(n not in labels for n in [*parents, *parents.values()]):
+        raise QueryRefused("the query's parse tree is malformed (not one tree)")
+    nodes: list[Node] = []
+    stack = [(roots[0], 0)]
+    while stack:
+        key, depth = stack.pop()
+        label, below = labels[key], children.get(key, [])
+        stated = _CHILDREN.search(label)
+        if len(below) != (int(stated[1]) if stated else 0):
+            raise QueryRefused("the query's parse tree is malformed (children miscounted)")
+        plain = _LABEL.fullmatch(label)
+        kind = _KIND.match(label)
+        nodes.append(Node(depth, kind[0] if kind else "", plain["name"] or "" if plain else None))
+        stack += [(child, depth + 1) for child in reversed(below)]
+    if len(nodes) != len(labels):
+        raise QueryRefused("the query's parse tree is malformed (a node out of the tree)")
     return nodes
 
 
@@ -95,11 +142,11 @@ def check(
             raise QueryRefused("a SETTINGS clause is not allowed: the reader's limits apply")
         if node.kind == "Function":
             table_position = index > 0 and nodes[index - 1].kind == "TableExpression"
-            _function(node.name, table_position, table_functions)
+            _function(_plain(node), table_position, table_functions)
             if node.name in IN_FUNCTIONS:
                 _in_operand(nodes, index, tables, database, exists)
         elif node.kind == "TableIdentifier":
-            _table(node.name, tables, database, exists)
+            _table(_plain(node), tables, database, exists)
         elif node.kind in ("InsertQuery", "AlterQuery", "SetQuery", "SystemQuery"):
             raise QueryRefused(f"{node.kind} is not allowed inside a SELECT")
 
@@ -125,7 +172,15 @@ def _in_operand(
     has_arguments = index + 1 < len(nodes) and nodes[index + 1].kind == "ExpressionList"
     operands = _children(nodes, index + 1) if has_arguments else []
     if len(operands) == 2 and operands[1].kind == "Identifier":
-        _table(operands[1].name, tables, database, exists)
+        _table(_plain(operands[1]), tables, database, exists)
+
+
+def _plain(node: Node) -> str:
+    if node.name is None:
+        raise QueryRefused(
+            f"a {node.kind} whose name is not a plain identifier (letters, digits, _)"
+        )
+    return node.name
 
 
 def _function(name: str, table_position: bool, table_functions: frozenset[str]) -> None:

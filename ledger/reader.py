@@ -61,7 +61,8 @@ class ClientReader:
             raise QueryRefused(f"the query is longer than {self._limits.max_sql_bytes} bytes")
         format_sql = "SELECT formatQuerySingleLine({q:String})"
         statement = self._rows(format_sql, {"q": sql}, self._settings)[0][0]
-        tree = self._rows(f"EXPLAIN AST {statement}", parameters, {})  # settings would show
+        tree = self._rows(f"EXPLAIN AST graph = 1 {statement}", parameters, {})  # (no settings:
+        # they would show in the tree)
         tables, database, functions = self._schema or self._load_schema()
         check(parse(row[0] for row in tree), tables, database, functions, self._is_file)
         try:

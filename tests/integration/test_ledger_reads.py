@@ -49,8 +49,33 @@ ESCAPES = {
     "a file named as a table": ("SELECT * FROM `stolen.csv`", "not a table of the ledger"),
     "a file named plainly": ("SELECT * FROM stolen", "not a table of the ledger"),
     "a file behind IN": ("SELECT 1 WHERE (1, 2) IN stolen", "not a table of the ledger"),
-    "a quoted path": ("SELECT * FROM '/etc/hostname'", "not a table of the ledger"),
+    "a quoted path": ("SELECT * FROM '/etc/hostname'", "not a plain identifier"),
     "a system table": ("SELECT query FROM system.processes", "not a table of the ledger"),
+    "a path behind an alias-like name": (
+        "SELECT * FROM `x (alias y/../../../../../../../../etc/hostname` LIMIT 1",
+        "not a plain identifier",
+    ),
+    "a line break in a name": (
+        "SELECT * FROM `stolen\n      TableIdentifier events`",
+        "malformed",
+    ),
+    "a line break in an alias": (
+        "SELECT 1 AS `a) (children 1)\n     Literal 1 (alias b`, * FROM `stolen`",
+        "malformed",
+    ),
+    "a path as an identifier parameter": (
+        "SELECT * FROM {t:Identifier}",
+        "not a plain identifier",
+    ),
+    "a default of a format structure": (
+        "SELECT x FROM format(JSONEachRow, 'x String DEFAULT file(''/etc/hostname'')', '{}')",
+        "format()",
+    ),
+    "a default of a values structure": (
+        "SELECT * FROM values('x String DEFAULT file(''/etc/hostname'')', ('a'))",
+        "values()",
+    ),
+    "the server's paths": ("SELECT getServerSetting('path')", "getServerSetting()"),
     "two statements": ("SELECT 1; SELECT 2", "Multi-statements"),
     "a statement after a select": (
         "SELECT 1; INSERT INTO FUNCTION file('escape.txt', 'RawBLOB') SELECT 'w'",
@@ -70,6 +95,7 @@ ESCAPES = {
         "Timeout exceeded",
     ),
 }
+PARAMETERS = {"a path as an identifier parameter": {"t": "x (alias y/../../../../etc/hostname"}}
 PLAIN = "SELECT count() AS n FROM events WHERE workflow_id = {w:String}"
 
 
@@ -128,7 +154,7 @@ def test_a_query_that_reaches_beyond_the_ledger_is_refused(
     reader = own_reader(place) if path == "own reader" else owner_reader(place)
     try:
         with pytest.raises(QueryError, match=reason.replace("(", r"\(").replace(")", r"\)")):
-            reader.query(sql)
+            reader.query(sql, PARAMETERS.get(escape))
         assert reader.query(PLAIN, {"w": "x"}) == [{"n": 0}], "the reader still reads"
     finally:
         reader.close()
@@ -139,7 +165,7 @@ def test_a_query_that_reaches_beyond_the_ledger_is_refused(
 def test_handrail_sql_refuses_them_too(place: Path, escape: str) -> None:
     sql, reason = ESCAPES[escape]
     before = files(place)
-    refused = cli(place, sql)
+    refused = cli(place, sql, *(f"{k}={v}" for k, v in PARAMETERS.get(escape, {}).items()))
     assert refused.returncode == 1
     assert reason in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stdout + refused.stderr
