@@ -105,6 +105,9 @@ class ReadSettings(BaseModel):
         64 << 20, gt=0, description="A result larger than this (uncompressed) is refused."
     )
     max_sql_bytes: int = Field(64 << 10, gt=0, description="Longest query text accepted.")
+    max_memory: int = Field(
+        512 << 20, gt=0, description="Memory a query may use in the engine, at most (bytes)."
+    )
 
 
 class LedgerSettings(BaseModel):

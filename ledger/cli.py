@@ -22,7 +22,7 @@ from handrail.ledger.digest import Digest, DigestError
 from handrail.ledger.errors import NotInLedgerError, OwnerError, QueryError
 from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
-from handrail.ledger.owner import OwnerServer
+from handrail.ledger.owner import OwnerServer, leave_now
 from handrail.ledger.reader import Reader, chdb_path, open_reader
 from handrail.ledger.server_ddl import InvalidName, server_ddl
 from handrail.ledger.sink import Sink
@@ -218,6 +218,7 @@ def sink_run(
     try:
         stats = Sink(client, settings.kafka, settings.ledger).run(stop, idle_exit_s=idle_exit)
     finally:
-        if owner:
-            owner.stop()
+        idle = owner.stop() if owner else True
     console.print(f"sink stopped: {stats}")
+    if not idle:
+        leave_now()

@@ -13,18 +13,22 @@ from handrail.files import PRIVATE, FileModes
 from handrail.ledger.errors import LedgerBusyError
 
 
-def connect(dsn: str, wait_s: float = 0.0, modes: FileModes = PRIVATE) -> Any:
+def connect(dsn: str, wait_s: float = 0.0, modes: FileModes | None = None) -> Any:
     """A clickhouse-connect client for ``dsn`` (``chdb:///abs/path``, ``chdb://rel/path``,
     or ``http(s)://user:password@host:8123/database``).
 
     An embedded ledger held by another process raises ``LedgerBusyError``, after retrying
-    for ``wait_s`` seconds (a reader in another terminal holds it only briefly). An
-    embedded ledger's directory is private (``modes``): the engine's files inside it too.
+    for ``wait_s`` seconds (a reader in another terminal holds it only briefly). A new
+    embedded ledger's directory is private; its writer gives it ``modes`` (a team's group),
+    which a reader leaves as they are.
     """
     if not dsn.startswith("chdb://"):
         return clickhouse_connect.get_client(dsn=dsn)
     path = Path(dsn.removeprefix("chdb://")).resolve()
-    modes.directory(path)
+    if modes is not None:
+        modes.directory(path)
+    elif not path.exists():
+        PRIVATE.directory(path)
     deadline = time.monotonic() + wait_s
     while True:
         try:

@@ -26,6 +26,9 @@ from handrail.ledger.owner_client import OwnerReader
 from handrail.ledger.query_policy import check, parse
 from handrail.settings import ReadSettings
 
+BLOCK_ROWS = 8192
+"""Rows a block of a forensic query holds at most: the result's size is checked per block."""
+
 
 class Reader(Protocol):
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -49,6 +52,8 @@ class ClientReader:
             "max_result_rows": limits.max_rows,
             "max_result_bytes": limits.max_bytes,
             "result_overflow_mode": "throw",
+            "max_memory_usage": limits.max_memory,
+            "max_block_size": BLOCK_ROWS,
         }
         if not self._embedded:
             self._settings["readonly"] = 2  # a server's forensics user is read-only anyway
@@ -66,12 +71,34 @@ class ClientReader:
         tables, database, functions = self._schema or self._load_schema()
         check(parse(row[0] for row in tree), tables, database, functions, self._is_file)
         try:
-            result = self._client.query(statement, parameters=parameters, settings=self._settings)
-            names, rows = result.column_names, result.result_rows
+            names, rows = self._bounded(statement, parameters)
+        except QueryRefused:
+            self._renew()
+            raise
         except Exception as exc:
             self._renew()
             raise QueryError(_reason(exc)) from None
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _bounded(self, statement: str, parameters: dict[str, Any]) -> tuple[Any, list[Any]]:
+        """The result, read a block at a time and refused once it holds more than
+        ``max_bytes``: the engine checks its own limit only between blocks, and one block
+        of wide rows can be far larger."""
+        rows: list[Any] = []
+        size = 0
+        stream = self._client.query_row_block_stream(
+            statement, parameters=parameters, settings=self._settings
+        )
+        with stream:
+            for block in stream:
+                size += sum(map(_size, block))
+                if size > self._limits.max_bytes:
+                    raise QueryRefused(
+                        f"the result is larger than {self._limits.max_bytes} bytes "
+                        "(ledger.reads.max_bytes): select fewer rows or columns"
+                    )
+                rows += block
+            return stream.source.column_names, rows
 
     def _renew(self) -> None:
         """A new client in place of one whose query failed (closing it ends its stream)."""
@@ -117,6 +144,17 @@ class ClientReader:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _size(value: Any) -> int:
+    """About how many bytes a value of a result row holds."""
+    if isinstance(value, (str, bytes, bytearray)):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return 8 + sum(map(_size, value))
+    if isinstance(value, dict):
+        return 8 + sum(_size(k) + _size(v) for k, v in value.items())
+    return 8
 
 
 def _reason(exc: Exception) -> str:

@@ -23,7 +23,7 @@ from handrail.files import FileModes
 from handrail.ledger.client import connect
 from handrail.ledger.errors import OwnerError
 from handrail.ledger.migrate import migrate
-from handrail.ledger.owner import OwnerServer
+from handrail.ledger.owner import OwnerServer, leave_now
 from handrail.ledger.owner_client import owner_pid
 from handrail.ledger.reader import chdb_path
 from handrail.settings import Settings
@@ -80,9 +80,10 @@ def run(
         stats = asyncio.run(_serve(pipeline))
     finally:
         pipeline.close()
-        if owner:
-            owner.stop()
+        idle = owner.stop() if owner else True
     console.print(f"handrail run stopped: {stats}")
+    if not idle:
+        leave_now()
 
 
 async def _serve(pipeline: Pipeline) -> PipelineStats:

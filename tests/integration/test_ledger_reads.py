@@ -6,9 +6,11 @@ of its own (``ClientReader``), the owner of an embedded ledger over its socket, 
 from __future__ import annotations
 
 import contextlib
+import grp
 import json
 import os
 import pwd
+import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +30,7 @@ from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import ClientReader, Reader, open_reader
 from handrail.settings import ReadSettings
 
-LIMITS = ReadSettings(max_seconds=5, max_rows=1_000, max_bytes=1 << 20)
+LIMITS = ReadSettings(max_seconds=5, max_rows=1_000, max_bytes=1 << 20, max_memory=256 << 20)
 ESCAPES = {
     "file table function": ("SELECT * FROM file('/etc/hostname', 'LineAsString')", "file()"),
     "file function": ("SELECT file('/etc/hostname')", "file()"),
@@ -89,6 +91,14 @@ ESCAPES = {
     "settings clause": ("SELECT 1 SETTINGS max_result_rows = 0", "SETTINGS"),
     "format": ("SELECT 1 FORMAT JSON", "FORMAT"),
     "too many rows": ("SELECT number FROM numbers(5000)", "max rows"),
+    "a result in one wide block": (
+        "SELECT repeat('x', 100000) AS a FROM numbers(300)",
+        "larger than",
+    ),
+    "too much memory": (
+        "SELECT length(groupArray(repeat('x', 1000))) FROM numbers(1000000)",
+        "memory limit",
+    ),
     "too long": (
         "WITH RECURSIVE r AS (SELECT 0 AS n UNION ALL SELECT n + 1 + sleep(1) FROM r "
         "WHERE n < 30) SELECT max(n) FROM r",
@@ -260,7 +270,7 @@ try:  # the owner may turn it away before it has sent anything
     s.sendall(b'POST /query HTTP/1.0\r\nContent-Length: 19\r\n\r\n{"sql": "SELECT 1"}')
 except OSError:
     pass
-print(s.recv(4096).decode())
+print(b"".join(iter(lambda: s.recv(4096), b"")).decode())
 """
 STRANGER_PYTHON = "/usr/bin/python3"
 """A Python another user may run (the test's own may live in root's home)."""
@@ -329,3 +339,41 @@ def test_the_owner_serves_no_other_user(place: Path) -> None:
         )  # fmt: skip
     assert answer.stdout.startswith("HTTP/1.0 403 "), answer.stdout + answer.stderr
     assert "may not read this ledger" in answer.stdout
+
+
+def ask_as(uid: int, gid: int, sock: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STRANGER_PYTHON, "-c", STRANGER_CLIENT, str(sock)], user=uid, group=gid,
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_a_team_group_reads_through_the_owner_and_others_do_not(tmp_path: Path) -> None:
+    """With ``files.group``, ``handrail run`` gives the ledger's directory and its socket to
+    the group: a process whose group it is gets answers, another user's does not."""
+    nobody = as_nobody()
+    team = grp.getgrnam("daemon").gr_gid
+    env = {**os.environ, "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool"),
+           "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log"),
+           "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
+           "HANDRAIL_FILES__GROUP": "daemon"}  # fmt: skip
+    run = subprocess.Popen([sys.executable, "-m", "handrail", "run"], env=env, cwd=tmp_path,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    sock = socket_path(tmp_path / "ledger")
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            assert run.poll() is None, "handrail run exited"
+            assert time.monotonic() < deadline, "no owner socket"
+            time.sleep(0.1)
+        assert (sock.stat().st_gid, sock.stat().st_mode & 0o777) == (team, 0o660)
+        assert (tmp_path / "ledger").stat().st_gid == team
+        with opened_up(tmp_path):
+            member = ask_as(nobody["user"], team, sock)
+            stranger = ask_as(nobody["user"], nobody["group"], sock)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(60) == 0
+    assert member.stdout.startswith("HTTP/1.0 200 "), member.stdout + member.stderr
+    assert '"rows": [{"1": 1}]' in member.stdout
+    assert "Permission denied" in stranger.stderr, stranger.stdout + stranger.stderr

@@ -39,6 +39,11 @@ SLOW = (
     "WHERE n < 30) SELECT max(n) AS n FROM r"
 )
 """A query of about 30 s that takes no CPU (one second's sleep per step)."""
+HOG = (
+    "SELECT length(arrayMap(x -> editDistance(repeat('a', 60000), "
+    "repeat(toString(x % 10), 60000)), range(20))) AS n"
+)
+"""A query of over a minute in one block: the engine cannot cancel it before it ends."""
 CAP_ALERT_S = 5.0
 
 
@@ -68,10 +73,10 @@ def until(run: Run, what: str, done: Callable[[], bool], timeout: float = 180) -
         time.sleep(0.5)
 
 
-def slow_query(run: Run, outcomes: list[str]) -> threading.Thread:
+def slow_query(run: Run, outcomes: list[str], sql: str = SLOW) -> threading.Thread:
     def go() -> None:
         try:
-            outcomes.append(str(open_reader(f"chdb://{run.ledger}").query(SLOW)))
+            outcomes.append(str(open_reader(f"chdb://{run.ledger}").query(sql)))
         except Exception as exc:  # cut by the stop: what matters is the pipeline's side
             outcomes.append(type(exc).__name__)
 
@@ -122,7 +127,8 @@ def test_hostile_readers_change_nothing_the_pipeline_does(tmp_path: Path) -> Non
                 "'dedup_key') = 'spend-cap:buyer:report'",
             )[0]["ms"]
             slow = slow_query(run, outcomes)
-            time.sleep(1.0)  # the slow query is running in the owner
+            slow_query(run, outcomes, HOG)
+            time.sleep(1.0)  # both are running in the owner
             stopping = time.monotonic()
             run.process.send_signal(signal.SIGINT)
             code = run.process.wait(60)
