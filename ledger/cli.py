@@ -19,7 +19,7 @@ from handrail.files import FileModes
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest, DigestError
-from handrail.ledger.errors import NotInLedgerError, OwnerError, QueryError
+from handrail.ledger.errors import LedgerBusyError, NotInLedgerError, OwnerError, QueryError
 from handrail.ledger.explain import explain
 from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer, leave_now
@@ -51,7 +51,7 @@ def app_command(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 def migrate_command() -> None:
     """Create or upgrade the ledger's tables (idempotent)."""
     settings = Settings()
-    applied = migrate(connect(settings.ledger.dsn))
+    applied = migrate(_client(settings))
     console.print(f"applied: {', '.join(applied)}" if applied else "ledger is up to date")
 
 
@@ -82,7 +82,7 @@ def verify_command(
     every broken link, then their count; exit 1 if any."""
     settings = Settings()
     earlier = _digest_file(digest) if digest is not None else None
-    client = connect(settings.ledger.dsn)
+    client = _client(settings)
     report = verify(client, Checkpoints(settings.ledger.checkpoint_path), earlier)
     for finding in report.broken:
         console.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
@@ -106,7 +106,7 @@ def digest_command(
     away from this machine; ``ledger verify --digest`` proves the ledger still extends it.
     Taken only from a ledger that verifies (exit 1 and the findings otherwise)."""
     settings = Settings()
-    report = verify(connect(settings.ledger.dsn), Checkpoints(settings.ledger.checkpoint_path))
+    report = verify(_client(settings), Checkpoints(settings.ledger.checkpoint_path))
     if not report.ok:
         for finding in report.broken:
             errors.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
@@ -140,6 +140,16 @@ def _summary(report: Report) -> None:
             f"[yellow]{report.uncovered} quarantine rows written before migration 0005 carry "
             "no hash: not covered[/]"
         )
+
+
+def _client(settings: Settings) -> Any:
+    """The ledger's client for a command that needs the engine itself; an embedded ledger
+    that another process holds is a clear error, not a traceback."""
+    try:
+        return connect(settings.ledger.dsn)
+    except LedgerBusyError as exc:
+        console.print(f"[red]{exc}: stop that process (handrail run, handrail sink run) first[/]")
+        raise typer.Exit(1) from None
 
 
 def _count(findings: list[Any]) -> str:

@@ -377,3 +377,14 @@ def test_a_team_group_reads_through_the_owner_and_others_do_not(tmp_path: Path) 
     assert member.stdout.startswith("HTTP/1.0 200 "), member.stdout + member.stderr
     assert '"rows": [{"1": 1}]' in member.stdout
     assert "Permission denied" in stranger.stderr, stranger.stdout + stranger.stderr
+
+
+def test_verify_of_a_held_ledger_says_who_holds_it(place: Path) -> None:
+    env = {**os.environ, "HANDRAIL_LEDGER__DSN": f"chdb://{place / 'ledger'}"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "handrail", "ledger", "verify"], env=env, cwd=place,
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 1
+    assert "is open elsewhere" in shown.stdout
+    assert "Traceback" not in shown.stdout + shown.stderr
