@@ -380,7 +380,7 @@ def test_a_team_group_reads_through_the_owner_and_others_do_not(tmp_path: Path) 
 
 
 def test_verify_of_a_held_ledger_says_who_holds_it(place: Path) -> None:
-    env = {**os.environ, "HANDRAIL_LEDGER__DSN": f"chdb://{place / 'ledger'}"}
+    env = {**os.environ, "HANDRAIL_LEDGER__DSN": f"chdb://{place / 'ledger'}", "COLUMNS": "500"}
     shown = subprocess.run(
         [sys.executable, "-m", "handrail", "ledger", "verify"], env=env, cwd=place,
         capture_output=True, text=True, timeout=120, check=False,
