@@ -3,10 +3,15 @@
 The workers decode each Avro message once, turn it into an ``Observation`` and pass that
 on (also between workers, as compact JSON). Times are epoch seconds (floats): ``time`` is
 the producer's clock; absence is always measured on the processor's clock instead.
+A payload number JSON cannot hold (NaN, ±inf, which the schema's doubles allow) is carried
+by its name, ``"nan"``, ``"inf"`` or ``"-inf"``: as JSON would turn it into ``null``, the
+detectors would otherwise see one value in one process and another after the keyed topic.
+They take neither for a number (``detectors/numbers.py``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,6 +24,8 @@ from handrail.schemas import EventRecord, event_type
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.timestamp()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value
 
 

@@ -5,12 +5,17 @@ keys (``detection.routes``) and judged there by ``Detection``; ``tick`` lets tim
 what is absent, visiting the keys ``TickSchedule`` names. There is one reader, so the
 clock for absence is simply whether the pipeline has read everything (``ReadMark``). ``changed``
 collects the keys whose state changed since the journal last took them.
+
+A detector that fails on one key (a bug; hostile numbers are refused by the detectors
+themselves) must not stop the pipeline, nor every start after it, as the Faust worker
+goes on past such a message: that key's event or tick is skipped and logged, once per key
+until it works again, and the other keys are judged.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -37,6 +42,7 @@ class Detectors:
         self.schedule = TickSchedule(full_pass_s=FULL_PASS_S)  # first tick: every key
         self.state = state
         self.changed: set[str] = set()
+        self._failing: set[str] = set()
 
     def observe(self, records: Iterable[EventRecord], now: float) -> list[Finding]:
         findings: list[Finding] = []
@@ -48,7 +54,7 @@ class Detectors:
                 continue
             for key in routes(obs):
                 current = self.state.setdefault(key, {})
-                findings += self.detection.observe(key, current, obs, now)
+                findings += self._judge(key, self.detection.observe, current, obs, now)
                 self.changed.add(key)
                 self.schedule.update(_ONE, key, self.detection.pending(key, current))
         return findings
@@ -60,7 +66,7 @@ class Detectors:
             if current is None:
                 continue
             before = orjson.dumps(current, option=orjson.OPT_NON_STR_KEYS)
-            findings += self.detection.tick(key, current, now)
+            findings += self._judge(key, self.detection.tick, current, now)
             if not current:
                 del self.state[key]
                 self.changed.add(key)
@@ -69,6 +75,17 @@ class Detectors:
             pending = bool(current) and self.detection.pending(key, current)
             self.schedule.update(_ONE, key, pending)
         return findings
+
+    def _judge(self, key: str, judge: Callable[..., list[Finding]], *args: Any) -> list[Finding]:
+        try:
+            found = judge(key, *args)
+        except Exception:
+            if key not in self._failing:
+                log.exception("detectors: failed on %s; skipped (logged once until it works)", key)
+            self._failing.add(key)
+            return []
+        self._failing.discard(key)
+        return found
 
     def take_changed(self) -> set[str]:
         changed, self.changed = self.changed, set()

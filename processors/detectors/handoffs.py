@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
+from handrail.processors.detectors.numbers import finite
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules
@@ -49,8 +50,9 @@ class Handoffs:
         edge = f"{obs.agent}->{p['to_agent']}"
         rules = self._rules.for_(p["to_agent"], edge=edge).handoff
         deadline_s = rules.deadline_s
-        if p.get("deadline") is not None:  # the sender's clock: keep only the duration
-            deadline_s = max(0.0, p["deadline"] - obs.time)
+        deadline = finite(p.get("deadline"))  # none, or not a number: the rules' deadline
+        if deadline is not None:  # the sender's clock: keep only the duration
+            deadline_s = max(0.0, deadline - obs.time)
         state.setdefault("pending", {})[p["handoff_id"]] = {
             "edge": edge, "due": now + deadline_s, "deadline_s": deadline_s,
             "offer": obs.event_id, "workflow": obs.workflow_id, "task": p["task"],

@@ -12,6 +12,16 @@ has been read (``processors/watermark.py``), never on an event's own time: a wor
 catching up on a backlog reads partitions unevenly, and a bucket closed when one
 partition's events passed it would be folded into the baseline without the spend the
 other partitions still hold for it (a baseline too low, then a false drift).
+
+A spend whose ``usd`` is not a number from 0 to ``MAX_USD`` (NaN, ±inf, negative, missing)
+cannot be added up: it counts as $0 toward drift (it can neither poison the baseline nor,
+being negative, hide other spend) and raises ``spend-unreadable:<agent>``, naming the event
+and its value, since such a cost is suspect in itself. Where a per-call cap applies, the
+cost cannot be shown to be under it, so it counts as over: critical, and the agent is
+halted; where none applies, a warning. It clears like a cap alert, after ``cap_clear_s``
+without another. State saved by earlier versions, which added any amount up, may hold
+``null`` (a NaN or an infinity, through JSON) or negative sums: they count as $0, and a
+baseline made of them is learned again.
 """
 
 from __future__ import annotations
@@ -20,11 +30,16 @@ import math
 from typing import Any
 
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
+from handrail.processors.detectors.numbers import amount
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.thresholds import DetectorRules, SpendRules
 
 _MAX_FOLD = 1000  # buckets folded one by one; older idle buckets decay in closed form
+MAX_USD = 1e9
+"""The most one call can cost and still be added up: no call costs a billion dollars, and
+the bound keeps every sum and rate finite."""
+UNREADABLE = "spend-unreadable"
 
 
 class SpendDrift:
@@ -36,11 +51,14 @@ class SpendDrift:
     def observe(self, state: State, obs: Observation, now: float) -> Step:
         if obs.kind != "spend":
             return state, []
-        usd, action = float(obs.payload["usd"]), obs.payload.get("action")
+        action = obs.payload.get("action")
         state["who"], state["workflow"] = [obs.agent, obs.owner], obs.workflow_id
         state["clock"] = now - obs.time  # how far the producer's clock is behind ours
-        findings: list[Finding] = []
         cap = self._rules.for_(obs.agent, action or "").spend.request_cap_usd
+        usd = amount(obs.payload.get("usd"), MAX_USD)
+        if usd is None:
+            return state, self._unreadable(state, obs, cap, now)
+        findings: list[Finding] = []
         if cap is not None and usd > cap:
             key = f"spend-cap:{obs.agent}:{action or '*'}"
             caps = state.setdefault("caps", {})
@@ -58,6 +76,7 @@ class SpendDrift:
         for scope in ("*", action) if action else ("*",):
             rules = self._rules.for_(obs.agent, "" if scope == "*" else scope).spend
             s = series.setdefault(scope, _new_series())
+            _mend(s)
             bucket = math.floor(obs.time / rules.bucket_s)
             s["buckets"][str(bucket)] = s["buckets"].get(str(bucket), 0.0) + usd
             window_add(s["ids"], obs.time, obs.event_id, rules.short_window_s)
@@ -69,6 +88,28 @@ class SpendDrift:
             )
         return state, findings
 
+    def _unreadable(
+        self, state: State, obs: Observation, cap: float | None, now: float
+    ) -> list[Finding]:
+        """A spend that cannot be added up: $0 toward drift, one alert while they go on."""
+        key = f"{UNREADABLE}:{obs.agent}"
+        caps = state.setdefault("caps", {})
+        known = key in caps
+        caps[key] = {"last": now, "workflow": obs.workflow_id, "action": None}
+        if known:
+            return []
+        p, action = obs.payload, obs.payload.get("action")
+        over = "" if cap is None else f", and as over the per-call cap of ${cap:.2f}"
+        return [Finding(
+            self.name, key,
+            f"{obs.agent} recorded a spend that cannot be added up: usd={p.get('usd')} "
+            f"on one {p.get('provider')}/{p.get('model')} call"
+            f"{f' for {action}' if action else ''} (event {obs.event_id}); it counts as $0 "
+            f"toward spend drift{over}",
+            obs.agent, obs.owner, obs.workflow_id, "warning" if cap is None else "critical",
+            None, (obs.event_id,), halt=None if cap is None else "agent",
+        )]  # fmt: skip
+
     def tick(self, state: State, now: float) -> Step:
         if "who" not in state:
             return state, []
@@ -78,13 +119,15 @@ class SpendDrift:
             clear = self._rules.for_(agent, cap["action"] or "").spend.cap_clear_s
             if now - cap["last"] >= clear:
                 del state["caps"][key]
+                what = "unreadable spend" if key.startswith(UNREADABLE) else "call over the cap"
                 findings.append(Finding(
-                    self.name, key, f"no call over the cap for {clear:g}s", agent, owner,
+                    self.name, key, f"no {what} for {clear:g}s", agent, owner,
                     cap["workflow"], "critical", cap["action"], resolved=True,
                 ))  # fmt: skip
         for scope, s in state.get("series", {}).items():
             rules = self._rules.for_(agent, "" if scope == "*" else scope).spend
             producer_now = now - state.get("clock", 0.0)
+            _mend(s)
             _advance(s, max(s["current"], math.floor(producer_now / rules.bucket_s)), rules)
             findings.extend(
                 self._check(s, agent, owner, scope, workflow=state["workflow"], rules=rules)
@@ -122,6 +165,17 @@ class SpendDrift:
 def _new_series() -> dict[str, Any]:
     return {"buckets": {}, "current": -1, "folded": None, "baseline": 0.0, "samples": 0,
             "open": False, "ids": []}  # fmt: skip
+
+
+def _mend(s: dict[str, Any]) -> None:
+    """Mend a series saved by an earlier version, which added any amount up: a bucket
+    holding ``null`` (a NaN or an infinity, through JSON) or a negative sum counts as $0,
+    and a baseline made of such amounts is learned again."""
+    buckets = s["buckets"]
+    for b in [b for b, usd in buckets.items() if usd is None or not usd >= 0]:
+        del buckets[b]
+    if amount(s["baseline"]) is None:
+        s["baseline"], s["samples"] = 0.0, 0
 
 
 def _rate(s: dict[str, Any], window_s: float, rules: SpendRules) -> float:

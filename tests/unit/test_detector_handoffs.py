@@ -145,6 +145,14 @@ def test_stalled_once_past_the_deadline(
     assert detector.tick(state, T0 + 10_000)[1] == []
 
 
+@pytest.mark.parametrize("deadline", ["nan", "inf", float("nan"), float("inf"), True])
+def test_a_deadline_that_is_no_time_gives_the_rules_deadline(deadline: object) -> None:
+    detector, state = Handoffs(DetectorRules()), {}
+    detector.observe(state, offer(deadline=deadline), T0)
+    assert detector.tick(state, T0 + 299)[1] == []
+    assert [f.dedup_key for f in detector.tick(state, T0 + 300)[1]] == [STALLED]
+
+
 def test_stalled_resolves_when_finally_answered() -> None:
     detector, state = Handoffs(DetectorRules()), {}
     detector.observe(state, offer(), T0)

@@ -99,3 +99,29 @@ def test_missed_heartbeats_overridden_by_agent() -> None:
     beat(detector, state, T0)
     assert detector.tick(state, T0 + 99)[1] == []
     assert len(detector.tick(state, T0 + 100)[1]) == 1
+
+
+@pytest.mark.parametrize(
+    "interval",
+    [float("nan"), float("inf"), float("-inf"), -10.0, 0.0, 1e308, "nan", "inf"],
+    ids=["nan", "inf", "-inf", "negative", "zero", "overflows", "nan-by-name", "inf-by-name"],
+)
+def test_an_interval_that_is_no_positive_number_counts_as_unsaid(interval: object) -> None:
+    """The rules' interval (60 s, 3 missed) applies: a hostile interval neither hides
+    silence nor puts a non-number in the state."""
+    detector, state = Silence(DetectorRules()), {}
+    assert beat(detector, state, T0, interval_s=interval) == []
+    assert state["sessions"] == {"s-1": T0 + 180.0}
+    assert detector.tick(state, T0 + 179)[1] == []
+    assert [f.dedup_key for f in detector.tick(state, T0 + 180)[1]] == [KEY]
+
+
+def test_a_deadline_an_older_version_saved_as_null_starts_over_at_the_next_tick() -> None:
+    """Earlier versions kept ``now + inf`` (or NaN), which JSON turned into null."""
+    detector, state = Silence(DetectorRules()), {}
+    beat(detector, state, T0, session="live")
+    state["sessions"]["odd"] = None
+    assert detector.tick(state, T0 + 100)[1] == []  # an earlier version: TypeError
+    assert state["sessions"] == {"live": T0 + 30.0, "odd": T0 + 100 + 180.0}
+    assert detector.tick(state, T0 + 279)[1] == []
+    assert [f.dedup_key for f in detector.tick(state, T0 + 280)[1]] == [KEY]

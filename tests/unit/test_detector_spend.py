@@ -16,7 +16,7 @@ DRIFT = "spend-drift:analyst:*"
 
 
 def spend(
-    detector: SpendDrift, state: State, usd: float, now: float, *, skew: float = 0.0,
+    detector: SpendDrift, state: State, usd: object, now: float, *, skew: float = 0.0,
     **fields: object,
 ) -> list[Finding]:  # fmt: skip
     """One spend seen at processor time ``now``, stamped ``now + skew`` by its producer."""
@@ -190,3 +190,99 @@ def test_no_false_drift_when_a_backlog_is_read_one_partition_after_another() -> 
     assert found == []
     # $3 a 10 s bucket, then a little less after the idle stretch before the live part
     assert state["series"]["*"]["baseline"] == pytest.approx(0.3, rel=0.05)
+
+
+# -- spends that cannot be added up ------------------------------------------------------
+
+UNREADABLE = "spend-unreadable:analyst"
+NOT_AMOUNTS = [
+    pytest.param(float("nan"), "nan", id="nan"),
+    pytest.param(float("inf"), "inf", id="inf"),
+    pytest.param(float("-inf"), "-inf", id="-inf"),
+    pytest.param(-0.01, "-0.01", id="negative"),
+    pytest.param(2e9, "2000000000.0", id="over-a-billion"),
+    pytest.param("nan", "nan", id="nan-as-carried-between-workers"),
+    pytest.param(None, "None", id="null-from-an-older-worker"),
+]
+
+
+@pytest.mark.parametrize(("usd", "shown"), NOT_AMOUNTS)
+def test_an_unreadable_spend_alerts_names_the_event_and_halts_under_a_cap(
+    usd: object, shown: str
+) -> None:
+    state: State = {}
+    (found,) = spend(SpendDrift(DetectorRules()), state, usd, T0, event_id="odd")
+    assert (found.dedup_key, found.severity, found.halt, found.evidence, found.operation) == (
+        UNREADABLE, "critical", "agent", ("odd",), None,
+    )  # fmt: skip
+    assert f"usd={shown} on one openai/gpt-x call (event odd)" in found.summary
+    assert "counts as $0 toward spend drift, and as over the per-call cap of $5.00" in found.summary
+    assert "series" not in state  # nothing added up
+
+
+@pytest.mark.parametrize(("usd", "shown"), NOT_AMOUNTS[:4])
+def test_without_a_cap_an_unreadable_spend_is_a_warning(usd: float, shown: str) -> None:
+    detector = SpendDrift(rules(spend={"request_cap_usd": None}))
+    (found,) = spend(detector, {}, usd, T0, action="summarize")
+    assert (found.dedup_key, found.severity, found.halt) == (UNREADABLE, "warning", None)
+    assert f"usd={shown} on one openai/gpt-x call for summarize" in found.summary
+    assert found.summary.endswith("toward spend drift")
+
+
+def test_unreadable_spends_alert_once_and_clear_after_quiet() -> None:
+    detector, state = SpendDrift(DetectorRules()), {}
+    first = spend(detector, state, float("nan"), T0)
+    again = spend(detector, state, float("inf"), T0 + 100, action="other")
+    assert (len(first), again) == (1, [])
+    assert detector.tick(state, T0 + 100 + 899)[1] == []
+    (cleared,) = detector.tick(state, T0 + 100 + 900)[1]
+    assert (cleared.dedup_key, cleared.resolved, cleared.halt) == (UNREADABLE, True, None)
+    assert cleared.summary == "no unreadable spend for 900s"
+    assert len(spend(detector, state, -1.0, T0 + 2000)) == 1  # a new one alerts again
+
+
+@pytest.mark.parametrize("usd", [float("nan"), float("inf"), float("-inf"), -50.0])
+def test_unreadable_spends_change_neither_baseline_nor_drift(usd: float) -> None:
+    """Interleaved with the readable spends (an odd one each bucket), they count as $0: a
+    negative one cannot hide a rise, a NaN or an infinity cannot poison the baseline."""
+    plain, mixed = SpendDrift(rules(spend=FAST)), SpendDrift(rules(spend=FAST))
+    plain_state: State = {}
+    mixed_state: State = {}
+    expected = buckets(plain, plain_state, RISE)
+    found = []
+    for b, amount in enumerate(RISE):
+        now = T0 + b * 10 + 1
+        found += spend(mixed, mixed_state, usd, now - 0.5, event_id=f"odd{b}")
+        found += [f for f in spend(mixed, mixed_state, amount, now, event_id=f"b{b}")]
+        found += mixed.tick(mixed_state, now + 5)[1]
+    assert [f.dedup_key for f in found] == [UNREADABLE, DRIFT]
+    assert found[1] == expected[0][1]  # the same drift, in the same words
+    assert mixed_state["series"] == plain_state["series"]
+
+
+def test_state_an_older_version_saved_with_nulls_and_negatives_is_mended() -> None:
+    """Earlier versions added any amount up, and JSON turned a NaN or an infinity into
+    null: such buckets count as $0 and such a baseline is learned again; nothing raises."""
+    detector, state = SpendDrift(rules(spend=FAST)), {}
+    buckets(detector, state, [1.0] * 12)
+    s = state["series"]["*"]
+    current = s["current"]
+    s["buckets"].update({str(current - 1): None, str(current - 2): -4.0, str(current): None})
+    s["baseline"] = None
+    assert detector.tick(state, T0 + 11 * 10 + 7)[1] == []  # an earlier version: TypeError
+    assert None not in s["buckets"].values()
+    assert all(usd >= 0 for usd in s["buckets"].values())
+    assert (s["baseline"], s["samples"]) == (0.0, 0)
+    found = buckets(detector, state, [1.0] * 8 + [3.0] * 10, start=13)
+    assert keys(found) == [(DRIFT, False)]  # learned again, and watching
+    assert 0 < s["baseline"] <= 0.1
+
+
+def test_an_observe_right_after_restoring_nulls_does_not_raise() -> None:
+    detector, state = SpendDrift(rules(spend=FAST)), {}
+    buckets(detector, state, [1.0] * 3)
+    s = state["series"]["*"]
+    b = s["current"]
+    s["buckets"].update({str(b - 1): None, str(b): None, str(b + 1): None})
+    assert spend(detector, state, 1.0, (b + 1) * 10 + 1) == []
+    assert s["buckets"] == {str(b - 2): 1.0, str(b + 1): 1.0}
