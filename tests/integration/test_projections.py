@@ -1,0 +1,24 @@
+"""The ``by_agent`` projection of ``events`` is held against the table (real chdb)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handrail.ledger.projections import check, projections
+from tests.integration.test_ledger_ingest import samples, write
+
+
+def test_an_untouched_ledger_has_the_same_rows_in_its_projection(chdb_ledger: Any) -> None:
+    write(chdb_ledger, samples())
+    assert projections(chdb_ledger) == ["by_agent"]
+    assert check(chdb_ledger) == []
+
+
+def test_a_projection_cleared_behind_the_table_is_named(chdb_ledger: Any) -> None:
+    write(chdb_ledger, samples())
+    chdb_ledger.command(
+        "ALTER TABLE events CLEAR PROJECTION by_agent", settings={"mutations_sync": 2}
+    )
+    [finding] = check(chdb_ledger)
+    assert (finding.projection, finding.agent) == ("by_agent", "a")
+    assert "0 rows, the table 40" in str(finding)
