@@ -31,30 +31,52 @@ written before then, before the chain's first chained quarantine row. Anywhere e
 quarantine row without hashes is named.
 
 ``Walk`` checks each row as it comes: its link (``prev_hash`` follows the previous row),
-its own hash, and for an event row its ``event_json`` against the event decoded from its
-raw message (as JSON values: the text may come from ClickHouse or from Python) and its
-typed columns recomputed from its ``event_json``. After a broken link it goes on from the
-row's own hash, so every later break is found on its own: an edited row, a deleted row, an
-inserted row (also one with a correct hash, or a second row at an offset) are each named
-once; then the chain must end exactly at its checkpoint. ``breaks`` is that walk as a
-generator over a stream of rows (no I/O: ``verify.py`` reads the rows page by page).
+its own hash, and for an event row its ``event_json`` and its typed columns recomputed from
+that. ``event_json`` must be, byte for byte, the text that one of the ledger's two writers
+makes of the row's raw message: Python's (``careful_json``, the careful path) or
+ClickHouse's (the fast path: ``verify.py`` has ClickHouse make it again, with the ingest
+view's own SQL, for each row it could have written, and hands it over as the row's
+``RENDERED``). Which writer wrote a row is not recorded: either text passes, no other
+(another spelling of the same value, duplicate keys, other escapes or spaces, fail).
+
+After a broken link the walk goes on from the row's own hash, so every later break is found
+on its own: an edited row, a deleted row, an inserted row (also one with a correct hash, or
+a second row at an offset) are each named once; then the chain must end exactly at its
+checkpoint. ``breaks`` is that walk as a generator over a stream of rows (no I/O:
+``verify.py`` reads the rows page by page; without their ``RENDERED``, a row that ClickHouse
+wrote is named).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, NamedTuple
 
 import orjson
 
+from handrail.ledger.ingest_sql import TIME_RANGE_US
 from handrail.ledger.rows import TYPED_COLUMNS, to_row, typed_columns
-from handrail.schemas import DecodeError, decode
+from handrail.schemas import DecodeError, SchemaVersion, decode, registry
+from handrail.schemas.registry import MAGIC
+from handrail.schemas.wire import HEADER_SIZE
 
 GENESIS = "0" * 64
 QUARANTINE_TAG = b"\x00handrail quarantine row"
 """Ends a quarantine row's hash input (see the module's docstring)."""
+RENDERED = "rendered_json"
+"""An event row's key for a rendering of its raw message already made (``to_render``): its
+``event_json`` is compared with it first."""
+FAST_PATH_SINCE = 2
+"""The first schema version that the fast path took (it takes the current version only, and
+2 was current when it came): earlier versions' rows were all written in Python."""
+_UUID_TEXT = 0x48
+"""The Avro length of a 36-character string: an envelope's first byte after the header."""
+_CANONICAL_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CLICKHOUSE_SHAPE = '"payload":{"type":'
 
 
 def row_hash(prev_hash: str, raw: bytes, row: dict[str, Any]) -> str:
@@ -107,32 +129,101 @@ def chain(rows: Iterable[dict[str, Any]], head: str) -> str:
 
 def _as_json(value: Any) -> Any:
     """A stored value as its ``event_json`` counterpart (the ledger returns naive UTC)."""
+    if type(value) is str or type(value) is int:  # most columns: as JSON has them already
+        return value
     if isinstance(value, datetime):
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return orjson.loads(orjson.dumps(value))
 
 
-def expected_event(raw: bytes, row: dict[str, Any]) -> Any:
-    """The event of a raw message as its ``event_json`` should hold it (in its writer's
-    shape: no later schema changes it), parsed; None if the message does not decode.
-    A NaN or infinite number is ``null``: so both orjson and ClickHouse write it."""
+def careful_json(row: dict[str, Any]) -> str | None:
+    """An event row's ``event_json`` as the careful path writes it of the row's raw message
+    (``rows.to_row``: in its writer's shape, keys sorted, NaN and infinities ``null``); None
+    if the message does not decode."""
     try:
-        version, record = decode(raw, logical=False, resolve=False)
+        version, record = decode(bytes.fromhex(row["raw_hex"]), logical=False, resolve=False)
     except DecodeError:
         return None
     made = to_row(record, version.version, row["topic"], row["partition"], row["offset"])
-    return orjson.loads(made["event_json"])
+    return str(made["event_json"])
+
+
+def fast_path_input(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The ingest row (``ingest_block``) of an event row's raw message when the fast path
+    could have written the row, else None: a message of a schema version that the fast path
+    takes (``FAST_PATH_SINCE`` on) whose envelope starts as the fast path needs
+    (``batches``: a 36-character event id, canonical here too, as the view needs, then a
+    time the ledger can hold). Its hashes are placeholders and its raw message is left out:
+    the rendering reads neither."""
+    version = _fast_path_versions().get(row["schema_version"])
+    raw = bytes.fromhex(row["raw_hex"])
+    if version is None or raw[:HEADER_SIZE] != MAGIC + version.fingerprint:
+        return None
+    if len(raw) < HEADER_SIZE + 38 or raw[HEADER_SIZE] != _UUID_TEXT:
+        return None
+    if not _CANONICAL_UUID.fullmatch(raw[HEADER_SIZE + 1 : HEADER_SIZE + 37]):
+        return None
+    micros = _avro_long(raw, HEADER_SIZE + 37)
+    if micros is None or not TIME_RANGE_US[0] <= micros <= TIME_RANGE_US[1]:
+        return None
+    return {
+        "topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
+        "schema_version": version.version, "prev_hash": GENESIS, "row_hash": GENESIS,
+        "raw": b"", "body": raw[HEADER_SIZE:],
+    }  # fmt: skip
+
+
+@cache
+def _fast_path_versions() -> dict[int, SchemaVersion]:
+    return {v.version: v for v in registry().versions if v.version >= FAST_PATH_SINCE}
+
+
+def _avro_long(data: bytes, pos: int) -> int | None:
+    """The Avro long (zig-zag varint) at ``pos``; None if it does not end within ``data``."""
+    n, shift = 0, 0
+    while pos < len(data) and shift <= 63:
+        byte = data[pos]
+        n |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return (n >> 1) ^ -(n & 1)
+        shift += 7
+    return None
+
+
+def to_render(row: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``verify`` has ClickHouse render for an event row (``fast_path_input``), or None
+    when ClickHouse could not have written the row or Python's rendering is its text.
+
+    Each row is checked against one rendering first, kept as its ``RENDERED``: Python's
+    (``careful_json``), unless its text looks like ClickHouse's (its payload starts with
+    its ``type``: Python sorts keys, and every payload has a field before ``type``); a row
+    whose text is not Python's is rendered by ClickHouse too, and ``edited_column`` makes
+    Python's of a row whose text is not ClickHouse's. So every row is held against both
+    before it is named, and each writer's rows cost one rendering."""
+    try:
+        made = fast_path_input(row)
+        if made is not None and _CLICKHOUSE_SHAPE in row["event_json"]:
+            return made
+        row[RENDERED] = careful_json(row)
+    except (ValueError, OverflowError):  # not hex, or not an event the ledger holds
+        return None
+    return made if row[RENDERED] != row["event_json"] else None
 
 
 def edited_column(row: dict[str, Any]) -> str | None:
     """The first column of a stored event row that differs from its raw message's event
-    (``event_json``), or from its ``event_json`` (a typed column)."""
+    (``event_json``), or from its ``event_json`` (a typed column).
+
+    ``event_json`` is compared byte for byte with the text its writer makes of the raw
+    message: the row's ``RENDERED`` if it has one (``to_render``), else Python's
+    (``careful_json``). The typed columns are then those of the parsed text."""
+    text = row["event_json"]
     try:
-        event = orjson.loads(row["event_json"])
-        if event != expected_event(bytes.fromhex(row["raw_hex"]), row):
+        if text != row.get(RENDERED) and text != careful_json(row):
             return "event_json"
-        expected = typed_columns(event)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        expected = typed_columns(orjson.loads(text))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError):
         return "event_json"
     for column in TYPED_COLUMNS:
         if _as_json(row[column]) != expected[column]:
@@ -229,7 +320,11 @@ class Walk:
     @staticmethod
     def _own_problems(row: dict[str, Any], quarantine: bool) -> list[str]:
         """What is wrong with a row in itself: its hash, then its columns."""
-        if hash_of(row["prev_hash"], row) != row["row_hash"]:
+        try:
+            own = hash_of(row["prev_hash"], row)
+        except ValueError:  # a hash or a message that is not hex
+            own = None
+        if own != row["row_hash"]:
             return ["was edited: its hash does not match"]
         column = None if quarantine else edited_column(row)
         return [] if column is None else [f"was edited: {column} differs from its event"]

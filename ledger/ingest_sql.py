@@ -13,6 +13,10 @@ canonical text), time or sequence the ledger cannot hold, or whose JSON would no
 fails the whole insert; the sink
 then writes that stretch of the partition the careful way (``ledger/sink.py``).
 
+The view's JSON is made by SQL that ``rendering_select`` shares: it makes the same text of
+stored rows' raw messages read back through ``avro_input``, without writing anything, so
+that ``verify`` can hold each fast-path row's ``event_json`` against it byte for byte.
+
 ClickHouse reads the payload union into a ``Variant`` of ``Tuple`` types, one per payload
 record, which needs every record's shape to differ: the fields of a record shaped like an
 earlier one (``ApprovalDenied`` like ``ApprovalGranted``) get the suffix ``__<type>`` in
@@ -22,6 +26,7 @@ suffix off again when it writes the JSON.
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 from typing import Any
@@ -173,21 +178,25 @@ def _payload_json(event: dict[str, Any]) -> str:
     ).replace("payload_body", body)
 
 
-def ingest_statements(version: SchemaVersion) -> list[str]:
-    """``CREATE`` statements (idempotent) of ``version``'s ingest table and view."""
+def ingest_columns(version: SchemaVersion) -> str:
+    """The ingest table's columns (``name Type``, one a line): its ``CREATE TABLE``'s, and the
+    structure ``avro_input`` reads a container with."""
+    return _columns(row_schema(version.schema))
+
+
+def _rendering(version: SchemaVersion) -> str:
+    """SQL: the ``WITH`` items that make of each ingest row its event's JSON (``json``, the
+    ``event_json`` the view writes), its offset (``position``) and whether the fast path
+    refuses it (``refused``); the view and ``rendering_select`` share them."""
     row = row_schema(version.schema)
     event = next(f["type"] for f in row["fields"] if f["name"] == "event")
     payload = next(f["type"] for f in event["fields"] if f["name"] == "payload")
     named = short_named_types(row)
     kinds = [(clickhouse_type(r, named), _TYPE_NAMES[r["name"]]) for r in payload]
-    table = table_name(version)
     low, high = TIME_RANGE_US
     names = ", ".join(literal(t) for t, _ in kinds)
     tags = ", ".join(f"'{k}'" for _, k in kinds)
-    create = f"CREATE TABLE IF NOT EXISTS {table}\n(\n{_columns(row)}\n)\nENGINE = Null"
-    view = f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv TO events AS
-WITH
-    transform(variantType(event.payload), [{names}], [{tags}], '') AS kind,
+    return f"""    transform(variantType(event.payload), [{names}], [{tags}], '') AS kind,
     {_payload_json(event)} AS payload_json,
     fromUnixTimestamp64Micro(event.time, 'UTC') AS at,
     concat(
@@ -202,15 +211,43 @@ WITH
         '","workflow_id":', toJSONString(event.workflow_id), '}}'
     ) AS json,
     reinterpretAsUInt64(offset) AS position,
+    (
+        kind = '' OR reinterpretAsUInt64(sentinel) != position OR event.sequence < 0
+        OR toString(toUUID(event.event_id)) != event.event_id
+        OR event.time < {low} OR event.time > {high} OR NOT isValidJSON(json)
+    ) AS refused"""
+
+
+def rendering_select(version: SchemaVersion, source: str) -> str:
+    """SQL, read-only: the ``event_json`` that the view writes of each ingest row in
+    ``source`` (a table, or ``avro_input``), NULL for a row the fast path refuses, with the
+    row's offset, in ``source``'s order. ``verify`` holds stored rows against it (run with
+    the settings of the sink's ingest inserts: the text depends on some)."""
+    return (
+        f"WITH\n{_rendering(version)}\n"
+        f"SELECT position AS offset, if(refused, NULL, json) AS event_json FROM {source}"
+    )
+
+
+def avro_input(version: SchemaVersion, container: bytes) -> str:
+    """SQL: a table function that reads ``container`` (an Avro object container file of
+    ``version``'s ingest rows, ``ingest_block.BlockWriter``) as the ingest table does."""
+    columns = " ".join(ingest_columns(version).split())
+    data = base64.b64encode(container).decode()
+    return f"format(Avro, {literal(columns)}, base64Decode('{data}'))"
+
+
+def ingest_statements(version: SchemaVersion) -> list[str]:
+    """``CREATE`` statements (idempotent) of ``version``'s ingest table and view."""
+    table = table_name(version)
+    create = f"CREATE TABLE IF NOT EXISTS {table}\n(\n{ingest_columns(version)}\n)\nENGINE = Null"
+    view = f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv TO events AS
+WITH
+{_rendering(version)},
     JSONExtractString(payload_json, 'rationale') AS rationale,
     JSONExtractString(payload_json, 'reason') AS reason_text,
     JSONExtractArrayRaw(payload_json, 'checks') AS checks,
-    throwIf(
-        kind = '' OR reinterpretAsUInt64(sentinel) != position OR event.sequence < 0
-        OR toString(toUUID(event.event_id)) != event.event_id
-        OR event.time < {low} OR event.time > {high} OR NOT isValidJSON(json),
-        'an event the fast path cannot take'
-    ) AS rejected
+    throwIf(refused, 'an event the fast path cannot take') AS rejected
 SELECT
     toUUID(event.event_id) AS event_id,
     kind AS type,

@@ -9,25 +9,49 @@ never split), so memory stays bounded whatever the ledger's size. Each page stil
 partition's ``offset`` column: time grows with rows squared over ``page_rows``, a few
 milliseconds per page per 200,000 rows. Every finding of every check is a ``Finding``; a
 check added later appends its own to ``Report.broken``.
+
+Each page of event rows is first given ClickHouse's text of the rows it could have written
+(``render``): their messages go back to ClickHouse as the ingest table reads them (an Avro
+container, ``ingest_block``, read by ``format(Avro, ...)``) and the ingest view's own SQL
+(``ingest_sql.rendering_select``) makes each row's ``event_json`` again, in a ``SELECT`` that
+writes nothing, with the settings the sink's ingest inserts use. A query takes at most
+``RENDER_BYTES`` of messages, so memory stays bounded there too. On a server, the user
+needs what ``format`` needs (``CREATE TEMPORARY TABLE``) and may set ``max_query_size``.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
 from handrail.ledger import rollups
 from handrail.ledger.batches import QUARANTINE_COLUMNS
-from handrail.ledger.chain import Walk
+from handrail.ledger.chain import RENDERED, Walk, to_render
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.digest import ChainHead, Digest, extends
+from handrail.ledger.errors import QueryError
+from handrail.ledger.ingest_block import BlockWriter
+from handrail.ledger.ingest_sql import avro_input, rendering_select
+from handrail.ledger.inserter import INGEST_SETTINGS
+from handrail.ledger.migrate import SETTINGS as DDL_SETTINGS
 from handrail.ledger.rows import COLUMNS
+from handrail.schemas import registry
 
 PAGE_ROWS = 10_000
 """Rows read per query (some tens of MB of Python objects, at most)."""
 _HASHES = ("prev_hash", "row_hash")
+RENDER_BYTES = 1 << 18
+"""Events (their Avro bodies) rendered per query, at most (and one more): ClickHouse holds
+some tens of times their size meanwhile, and each query costs some tens of milliseconds."""
+RENDERING_SETTINGS = {**DDL_SETTINGS, **INGEST_SETTINGS}
+"""ClickHouse renders ``event_json`` with the sink's ingest settings (its text depends on
+some), reading the ingest rows' types as the ingest table does."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +160,8 @@ def _quarantine_columns(client: Any) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class _Rows:
-    """Reads chains, a page at a time."""
+    """Reads chains, a page at a time; each page of event rows with ClickHouse's renderings
+    (``render``)."""
 
     client: Any
     quarantine: tuple[str, ...]
@@ -147,13 +172,18 @@ class _Rows:
         """The rows of one chain in offset order: events and quarantine rows merged."""
         events = self._pages("events", COLUMNS, topic, partition)
         quarantined = self._pages("quarantine", self.quarantine, topic, partition)
-        return heapq.merge(events, quarantined, key=lambda row: int(row["offset"]))
+        return heapq.merge(
+            (row for page in events for row in render(self.client, page)),
+            (row for page in quarantined for row in page),
+            key=lambda row: int(row["offset"]),
+        )
 
     def _pages(
         self, table: str, columns: tuple[str, ...], topic: str, partition: int
-    ) -> Iterator[dict[str, Any]]:
-        """The rows of one (topic, partition) of ``table`` in offset order. A page's rows
-        at its last offset are read again with the next page (more may follow them)."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of one (topic, partition) of ``table`` in offset order, a page at a time.
+        A page's rows at its last offset are read again with the next page (more may follow
+        them)."""
         names = [c.rsplit(" AS ", 1)[-1] for c in columns]
         at = names.index("offset")
         select = (
@@ -168,13 +198,11 @@ class _Rows:
                 parameters={**params, "low": low},
             ).result_rows
             if len(page) < self.page_rows:
-                for values in page:
-                    yield dict(zip(names, values, strict=True))
+                yield [dict(zip(names, values, strict=True)) for values in page]
                 return
             last = int(page[-1][at])
             rows = [r for r in page if r[at] != last]
-            for values in rows:
-                yield dict(zip(names, values, strict=True))
+            yield [dict(zip(names, values, strict=True)) for values in rows]
             if not rows:  # a page of rows at one offset: that offset alone, page by page
                 yield from self._offset(select, names, {**params, "low": last})
                 low, op = last, ">"
@@ -183,7 +211,7 @@ class _Rows:
 
     def _offset(
         self, select: str, names: list[str], params: dict[str, Any]
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[list[dict[str, Any]]]:
         """Every row at one offset (many only in a tampered ledger), a page at a time."""
         skip = 0
         while True:
@@ -192,8 +220,72 @@ class _Rows:
                 "LIMIT {n:UInt32} OFFSET {skip:UInt64}",
                 parameters={**params, "skip": skip},
             ).result_rows
-            for values in page:
-                yield dict(zip(names, values, strict=True))
+            yield [dict(zip(names, values, strict=True)) for values in page]
             if len(page) < self.page_rows:
                 return
             skip += len(page)
+
+
+def render(client: Any, page: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A page of event rows, each that ClickHouse could have written and whose text is not
+    Python's given ClickHouse's text of its raw message as its ``RENDERED``
+    (``chain.to_render``): a query per schema version and ``RENDER_BYTES`` of messages,
+    that reads them and writes nothing."""
+    asked: dict[int, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+    for row in page:
+        made = to_render(row)
+        if made is not None:
+            asked[made["schema_version"]].append((row, made))
+    for version, pairs in asked.items():
+        start, size = 0, 0
+        for end, (_, made) in enumerate(pairs, 1):
+            size += len(made["body"])
+            if size >= RENDER_BYTES or end == len(pairs):
+                chunk = pairs[start:end]
+                texts = _Renderer.of(version).rendered(client, [made for _, made in chunk])
+                for (row, _), text in zip(chunk, texts, strict=True):
+                    row[RENDERED] = text
+                start, size = end, 0
+    return page
+
+
+@dataclass(frozen=True)
+class _Renderer:
+    """Has ClickHouse render one schema version's ingest rows (``ingest_sql``)."""
+
+    writer: BlockWriter
+    sql: tuple[str, str]
+    """The rendering's SQL before and after its input."""
+
+    @staticmethod
+    @cache
+    def of(version: int) -> _Renderer:
+        schema = next(v for v in registry().versions if v.version == version)
+        before, after = rendering_select(schema, "\x00").split("\x00")
+        return _Renderer(BlockWriter(schema), (before, after))
+
+    def rendered(self, client: Any, rows: list[dict[str, Any]]) -> list[str | None]:
+        """ClickHouse's ``event_json`` of each ingest row (None: the view refuses it). When
+        ClickHouse cannot read the rows (one is not an event; only in a ledger rewritten
+        with its hashes), they are split in two until that one stands alone (None); when
+        it cannot even read none, it cannot render at all: raise."""
+        source = avro_input(self.writer.version, self.writer.block(rows))
+        sql = source.join(self.sql)
+        settings = {**RENDERING_SETTINGS, "max_query_size": len(sql) + 4096}
+        error: DatabaseError | None = None
+        result: list[Any] = []
+        try:
+            result = client.query(sql, settings=settings).result_rows
+        except DatabaseError as exc:
+            if isinstance(exc, OperationalError):
+                raise
+            error = exc
+        if error is None and [int(o) for o, _ in result] == [row["offset"] for row in rows]:
+            return [None if text is None else str(text) for _, text in result]
+        if len(rows) > 1:
+            half = len(rows) // 2
+            return self.rendered(client, rows[:half]) + self.rendered(client, rows[half:])
+        if rows and self.rendered(client, []) == []:
+            return [None]  # this message: ClickHouse cannot read it
+        what = error or f"{len(result)} rows for {len(rows)}"
+        raise QueryError(f"ClickHouse cannot render the fast path's rows: {what}") from error

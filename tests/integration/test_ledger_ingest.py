@@ -1,6 +1,7 @@
 """ClickHouse decodes the events itself (``ledger/ingest_sql.py``), on the real engine (chdb):
 every event type gives the row that Python builds from the same message, and a message it
-cannot take is refused, never stored wrong."""
+cannot take is refused, never stored wrong. ``verify`` has ClickHouse render stored rows'
+messages again with the view's own SQL, writing nothing: the text the fast path wrote."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import orjson
 import pytest
 
 from handrail.ledger.batches import build, inserts, runs
-from handrail.ledger.chain import GENESIS, chain, first_break
+from handrail.ledger.chain import GENESIS, RENDERED, careful_json, chain, first_break
 from handrail.ledger.client import connect
 from handrail.ledger.errors import IngestRefused
 from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
 from handrail.ledger.rows import COLUMNS, TYPED_COLUMNS
+from handrail.ledger.verify import render
 from handrail.schemas import encode
 from tests.support.samples import event_record, sample_payloads
 
@@ -60,9 +62,10 @@ def samples() -> list[bytes]:
 def test_every_event_type_gives_the_row_python_builds(chdb_ledger: Any, tmp_path: Path) -> None:
     messages = samples()
     head = write(chdb_ledger, messages)
-    fast = stored(chdb_ledger)
+    fast = render(chdb_ledger, stored(chdb_ledger))  # with ClickHouse's renderings
     assert len(fast) == len(messages)
     assert first_break(fast, (fast[-1]["offset"], head)) is None  # verify's every check
+    assert [row["event_json"] for row in fast] == [row[RENDERED] for row in fast]
     chdb_ledger.close()  # one embedded ledger per process: the careful way into a second
     python_ledger = connect(f"chdb://{tmp_path / 'python'}")
     try:
@@ -74,6 +77,7 @@ def test_every_event_type_gives_the_row_python_builds(chdb_ledger: Any, tmp_path
     for a, b in zip(fast, slow, strict=True):
         assert {c: a[c] for c in TYPED_COLUMNS} == {c: b[c] for c in TYPED_COLUMNS}
         assert orjson.loads(a["event_json"]) == orjson.loads(b["event_json"])
+        assert b["event_json"] == careful_json(b)  # Python's text, byte for byte
         assert (a["raw_hex"], a["row_hash"], a["schema_version"]) == (
             b["raw_hex"], b["row_hash"], b["schema_version"],
         )  # fmt: skip
@@ -95,3 +99,21 @@ def test_a_message_it_cannot_take_is_refused(chdb_ledger: Any, change: Any) -> N
     with pytest.raises(IngestRefused):
         write(chdb_ledger, [good[0], change(good[1]), good[2]])
     assert stored(chdb_ledger) == []  # the whole insert, not part of it
+
+
+def test_clickhouse_renders_stored_rows_again_without_writing(chdb_ledger: Any) -> None:
+    """``verify.render``: each row's ``event_json`` again, byte for byte, from its raw
+    message; nothing is written. A row whose message ClickHouse cannot read (not one event:
+    only in a ledger rewritten with its hashes) gets no rendering, the others keep theirs."""
+    write(chdb_ledger, samples())
+    rows = stored(chdb_ledger)
+    counts = "SELECT (SELECT count() FROM events), (SELECT count() FROM system.tables)"
+    before = chdb_ledger.query(counts).result_rows
+    cut = {**rows[5], "raw_hex": rows[5]["raw_hex"][:-6], "event_json": "{}"}  # truncated
+    page = render(chdb_ledger, [*rows[:5], cut, *rows[5:]])
+    assert [row.get(RENDERED) for row in page] == [
+        *(row["event_json"] for row in rows[:5]),
+        None,
+        *(row["event_json"] for row in rows[5:]),
+    ]
+    assert chdb_ledger.query(counts).result_rows == before

@@ -1,8 +1,10 @@
 """``verify`` on real ledgers (chdb, no Kafka), written by the embedded pipeline's writer
 with the default checkpoint setting: every tampering named with the count (quarantine rows
-too), the ledger and its checkpoints rewritten together caught against an earlier digest,
-untouched ledgers with NaN/inf numbers clean, the demo's ledger clean with default
-settings, and chains far longer than a page read page by page."""
+too; an edit of ``event_json``'s text that keeps its value, whichever writer wrote it), the
+ledger and its checkpoints rewritten together caught against an earlier digest, untouched
+ledgers (every event type of every schema version, both writers; NaN/inf numbers) clean,
+the demo's ledger clean with default settings, and chains far longer than a page read page
+by page."""
 
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import math
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from handrail.demo.show import demo_settings
@@ -23,7 +26,7 @@ from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.embedded.writer import LedgerWriter, own_rows
 from handrail.ledger.batches import build, inserts, runs
-from handrail.ledger.chain import GENESIS, chain
+from handrail.ledger.chain import GENESIS, careful_json, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest
@@ -38,6 +41,7 @@ from tests.support.samples import event_record, sample_payloads
 
 pytestmark = pytest.mark.timeout(300)
 TOPIC = "spool:agents"
+CAREFUL = "spool:careful"
 KINDS = sorted(sample_payloads())
 
 
@@ -56,6 +60,18 @@ def write(client: Any, settings: LedgerSettings, offsets: range | list[int],
     try:
         writer.resume(TOPIC)
         writer.write({TOPIC: own_rows(TOPIC, [(o, b"k", make(o)) for o in offsets])})
+    finally:
+        writer.close()
+
+
+def write_careful(client: Any, settings: LedgerSettings, messages: list[bytes]) -> None:
+    """The messages into a chain of their own (``CAREFUL``) the careful way: every one
+    decoded in Python, none by ClickHouse."""
+    writer = LedgerWriter(client, Checkpoints(settings.checkpoint_path))
+    try:
+        writer.resume(CAREFUL)
+        rows = build(CAREFUL, 0, [(o, None, m) for o, m in enumerate(messages)], careful=True)
+        writer.write({CAREFUL: rows})
     finally:
         writer.close()
 
@@ -315,15 +331,7 @@ def test_untouched_ledgers_with_nan_and_infinite_numbers_verify_clean(
     ]
     assert len(messages) >= 2 * 6 * 3
     write(chdb_ledger, settings, range(len(messages)), make=lambda o: messages[o])
-    writer = LedgerWriter(chdb_ledger, Checkpoints(settings.checkpoint_path))
-    try:  # the same messages the careful way: every one decoded in Python
-        writer.resume("spool:careful")
-        careful = build(
-            "spool:careful", 0, [(o, None, m) for o, m in enumerate(messages)], careful=True
-        )
-        writer.write({"spool:careful": careful})
-    finally:
-        writer.close()
+    write_careful(chdb_ledger, settings, messages)
     spends = chdb_ledger.query(
         "SELECT schema_version, cost_usd, JSONExtractRaw(event_json, 'payload', 'usd') "
         "FROM events WHERE type = 'spend' AND topic = {t:String}",
@@ -408,3 +416,105 @@ def test_the_demos_ledger_verifies_clean_with_default_settings(
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "0 findings; " in shown.stdout
     assert "ledger intact" in shown.stdout
+
+
+def every_event(version: SchemaVersion) -> list[bytes]:
+    """Every event type of a schema version, twice: as sampled, and with a cause, ``/`` and
+    text beyond ASCII (also in labels, where the version has them) and times with micros."""
+    kinds = {avro.rsplit(".", 1)[-1]: kind for kind, avro in AVRO_NAMES.items()}
+    [payload] = [f["type"] for f in version.schema["fields"] if f["name"] == "payload"]
+    out = []
+    for i, kind in enumerate(sorted(kinds[r["name"]] for r in payload)):
+        plain = event_record(kind, sequence=i)
+        other = event_record(kind, sequence=i + 100, agent="agent/ü 名前")
+        other.update(causation_id=plain["event_id"], workflow_id="wf/ß", session_id="s</x>",
+                     time=other["time"] + timedelta(microseconds=1234 * i + 1))  # fmt: skip
+        other["labels"] = {"path": "a/b", "text": "é ✓ 😀", "quote": 'say "hi" \\ \t'}
+        out += [encode(plain, version), encode(other, version)]
+    return out
+
+
+@pytest.fixture
+def two_paths(chdb_ledger: Any, tmp_path: Path) -> tuple[Any, LedgerSettings]:
+    """Every event type of every schema version written twice: by the embedded pipeline's
+    writer (``TOPIC``: ClickHouse writes the current version's ``event_json``, Python the
+    older ones') and the careful way (``CAREFUL``: Python writes all). Untouched, it
+    verifies clean; ClickHouse's text differs from Python's for every event it wrote."""
+    settings = LedgerSettings(dsn=f"chdb://{tmp_path / 'ledger'}")
+    messages = [m for version in registry().versions for m in every_event(version)]
+    write(chdb_ledger, settings, range(len(messages)), make=lambda o: messages[o])
+    write_careful(chdb_ledger, settings, messages)
+    report = check(chdb_ledger, settings)
+    assert report.ok, report.broken
+    assert (report.chains, report.rows) == (2, 2 * len(messages))
+    rows = {
+        (topic, version): [careful_json(row) == row["event_json"] for row in rows]
+        for topic in (TOPIC, CAREFUL)
+        for version, rows in stored_by_version(chdb_ledger, topic).items()
+    }
+    current = registry().current.version
+    assert not any(rows[TOPIC, current])  # ClickHouse's text, never Python's
+    assert all(same for (topic, version), r in rows.items() if (topic, version) != (TOPIC, current)
+               for same in r)  # fmt: skip
+    return chdb_ledger, settings
+
+
+def stored_by_version(client: Any, topic: str) -> dict[int, list[dict[str, Any]]]:
+    columns = ("topic", "partition", "offset", "event_json", "raw_hex", "schema_version")
+    result = client.query(
+        f"SELECT {', '.join(columns)} FROM events WHERE topic = {{t:String}} ORDER BY offset",
+        parameters={"t": topic},
+    ).result_rows
+    out: dict[int, list[dict[str, Any]]] = {}
+    for values in result:
+        row = dict(zip(columns, values, strict=True))
+        out.setdefault(row["schema_version"], []).append(row)
+    return out
+
+
+TEXT_EDITS = {
+    "duplicate-key": """replaceOne(event_json, '"payload":{', """
+    """'"payload":{"approver":"mallory@evil","reason":"forged",')""",
+    "escape": r"""replaceOne(event_json, '"alice"', '"\\u0061lice"')""",
+    "whitespace": """replaceOne(event_json, '"sequence":', '"sequence": ')""",
+    "number": r"""replaceRegexpOne(event_json, '"sequence":([0-9]+)', '"sequence":\\1e0')""",
+}
+"""Edits of an ``event_json``'s text that keep its value as Python parses it."""
+SEEN = {
+    "duplicate-key": ("JSONExtractString(event_json, 'payload', 'approver')", "alice",
+                      "mallory@evil"),
+    "escape": ("event_json LIKE '%\"approver\":\"alice\"%'", 1, 0),
+}  # fmt: skip
+"""What SQL sees of some of the edited rows: before, after."""
+
+
+@pytest.mark.parametrize("topic", [TOPIC, CAREFUL], ids=["clickhouse-wrote", "python-wrote"])
+@pytest.mark.parametrize("edit", list(TEXT_EDITS))
+def test_an_edit_of_event_jsons_text_is_named_even_when_its_value_stays(
+    two_paths: tuple[Any, LedgerSettings], topic: str, edit: str
+) -> None:
+    """On an ``approval_granted`` row of the current schema version: Python parses the
+    edited text to the same value (the check that compared values passed it, with a digest
+    too), but what SQL sees of it changed."""
+    client, settings = two_paths
+    where = (
+        f"topic = '{topic}' AND type = 'approval_granted' AND "
+        f"schema_version = {registry().current.version}"
+    )
+    seen = SEEN.get(edit, ("1", 1, 1))
+    [(offset, before, seen_before)] = client.query(
+        f"SELECT offset, event_json, {seen[0]} FROM events WHERE {where} ORDER BY offset LIMIT 1"
+    ).result_rows
+    digest = Digest(datetime.now(UTC).isoformat(), tuple(check(client, settings).heads))
+    run(client, f"ALTER TABLE events UPDATE event_json = {TEXT_EDITS[edit]} "
+                f"WHERE {where} AND offset = {offset}")  # fmt: skip
+    [(after, seen_after)] = client.query(
+        f"SELECT event_json, {seen[0]} FROM events WHERE {where} AND offset = {offset}"
+    ).result_rows
+    assert after != before
+    assert orjson.loads(after) == orjson.loads(before)
+    assert (seen_before, seen_after) == seen[1:]
+    for report in (check(client, settings), check(client, settings, digest)):
+        [finding] = report.broken
+        assert (finding.check, finding.topic, finding.offset) == ("chain", topic, offset)
+        assert "was edited: event_json differs from its event" in finding.what
