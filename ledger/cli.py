@@ -82,8 +82,7 @@ def verify_command(
     every broken link, then their count; exit 1 if any."""
     settings = Settings()
     earlier = _digest_file(digest) if digest is not None else None
-    client = _client(settings)
-    report = verify(client, Checkpoints(settings.ledger.checkpoint_path), earlier)
+    report = _verify(settings, earlier)
     for finding in report.broken:
         console.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
     _summary(report)
@@ -106,7 +105,7 @@ def digest_command(
     away from this machine; ``ledger verify --digest`` proves the ledger still extends it.
     Taken only from a ledger that verifies (exit 1 and the findings otherwise)."""
     settings = Settings()
-    report = verify(_client(settings), Checkpoints(settings.ledger.checkpoint_path))
+    report = _verify(settings)
     if not report.ok:
         for finding in report.broken:
             errors.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
@@ -150,6 +149,16 @@ def _client(settings: Settings) -> Any:
     except LedgerBusyError as exc:
         console.print(f"[red]{exc}: stop that process (handrail run, handrail sink run) first[/]")
         raise typer.Exit(1) from None
+
+
+def _verify(settings: Settings, earlier: Digest | None = None) -> Report:
+    """``verify`` of the configured ledger; a check the ledger cannot run (a server user
+    without the grants verify needs) exits 2 with the reason."""
+    try:
+        return verify(_client(settings), Checkpoints(settings.ledger.checkpoint_path), earlier)
+    except QueryError as exc:
+        console.print(f"[red]verify could not run: {escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
 
 
 def _count(findings: list[Any]) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-from handrail.ledger import rollups
+from handrail.ledger import projections, rollups
 from handrail.ledger.batches import QUARANTINE_COLUMNS
 from handrail.ledger.chain import RENDERED, Walk, to_render
 from handrail.ledger.checkpoints import Checkpoints
@@ -60,7 +60,8 @@ class Finding:
 
     what: str
     check: str = "chain"
-    """Which check: ``chain`` (links, hashes, columns, checkpoints), ``digest``, ``rollup``."""
+    """Which check: ``chain`` (links, hashes, columns, checkpoints), ``digest``, ``rollup``,
+    ``projection``."""
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
@@ -96,7 +97,8 @@ def verify(
     page_rows: int = PAGE_ROWS,
 ) -> Report:
     """Check every chain found in the ledger, in the checkpoints or in ``digest``, then
-    the rollups against the events (``rollups.check``)."""
+    the rollups against the events (``rollups.check``) and the projections against the
+    table (``projections.check``)."""
     report = Report()
     anchors = {(h.topic, h.partition): h for h in digest.chains} if digest else {}
     found = client.query(
@@ -111,6 +113,7 @@ def verify(
             source, report, checkpoints, (topic, partition), anchors.get((topic, partition))
         )
     report.broken += [Finding(str(found), "rollup") for found in rollups.check(client)]
+    report.broken += [Finding(str(found), "projection") for found in projections.check(client)]
     return report
 
 
