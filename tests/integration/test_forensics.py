@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
-from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
 from handrail.ledger.reader import ClientReader
 from handrail.producers.spool import read_all
 from handrail.schemas import Event, EventRecord, encode, to_record
 from handrail.settings import ReadSettings, Settings, SpoolSettings
 from tests.support import ticket_workflows
+from tests.support.ledger_inserts import insert
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "forensics.md"
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -120,13 +120,7 @@ def _write(client: Any, records: list[EventRecord]) -> int:
     messages = [(offset, b"k", encode(r)) for offset, r in enumerate(records)]
     items = build("handrail.events", 0, messages)
     chain([row for _, row in items], GENESIS)
-    inserter = Inserter(client, lambda insert: None)
-    try:
-        for table, rows, token in inserts("handrail.events", {0: runs(items)}):
-            inserter.submit(Insert.of(table, rows, token))
-        inserter.wait()
-    finally:
-        inserter.close()
+    insert(client, "handrail.events", {0: items})
     return len(records)
 
 

@@ -12,15 +12,15 @@ from typing import Any
 import orjson
 import pytest
 
-from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, RENDERED, careful_json, chain, first_break
 from handrail.ledger.client import connect
 from handrail.ledger.errors import IngestRefused
-from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
 from handrail.ledger.rows import COLUMNS, TYPED_COLUMNS
 from handrail.ledger.verify import render
 from handrail.schemas import encode
+from tests.support.ledger_inserts import insert
 from tests.support.samples import event_record, sample_payloads
 
 TOPIC = "handrail.events"
@@ -30,13 +30,7 @@ def write(client: Any, messages: list[bytes], careful: bool = False) -> str:
     """Write the messages as the sink does (one partition); the chain head."""
     items = build(TOPIC, 0, [(i, b"k", m) for i, m in enumerate(messages)], careful=careful)
     head = chain([row for table, row in items if table != "quarantine"], GENESIS)
-    inserter = Inserter(client, lambda insert: None)
-    try:
-        for table, rows, token in inserts(TOPIC, {0: runs(items)}):
-            inserter.submit(Insert.of(table, rows, token))
-        inserter.wait()
-    finally:
-        inserter.close()
+    insert(client, TOPIC, {0: items})
     return head
 
 

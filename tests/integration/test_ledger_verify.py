@@ -25,18 +25,18 @@ from handrail.demo.show import demo_settings
 from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.embedded.writer import LedgerWriter, own_rows
-from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, careful_json, chain
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest
-from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.migrate import migrate
 from handrail.ledger.rollups import rollups
 from handrail.ledger.verify import Report, verify
 from handrail.schemas import AVRO_NAMES, SchemaVersion, encode, registry
 from handrail.settings import LedgerSettings
 from tests.integration.test_embedded_crash import drive, idle, record_storm
+from tests.support.ledger_inserts import insert
 from tests.support.samples import event_record, sample_payloads
 
 pytestmark = pytest.mark.timeout(300)
@@ -179,13 +179,7 @@ def test_a_ledger_written_before_quarantine_rows_were_chained_still_verifies(
     for table, row in items:
         if table == "quarantine":
             row["prev_hash"] = row["row_hash"] = ""
-    inserter = Inserter(chdb_ledger, lambda insert: None)
-    try:
-        for table, rows, token in inserts(TOPIC, {0: runs(items)}):
-            inserter.submit(Insert.of(table, rows, token))
-        inserter.wait()
-    finally:
-        inserter.close()
+    insert(chdb_ledger, TOPIC, {0: items})
     settings.checkpoint_path.joinpath(TOPIC).mkdir(parents=True)
     old = {"offset": events[-1]["offset"], "row_hash": head}
     settings.checkpoint_path.joinpath(TOPIC, "0.json").write_text(json.dumps(old))

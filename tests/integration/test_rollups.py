@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.batches import build, inserts, runs
+from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, chain
-from handrail.ledger.inserter import Insert, Inserter
 from handrail.ledger.rollups import RollupFinding, check, rollups
 from handrail.schemas import encode
+from tests.support.ledger_inserts import insert
 from tests.support.samples import NOW, SAMPLE_FIELDS, event_record
 
 TOPIC = "handrail.events"
@@ -34,16 +34,10 @@ def _alter(client: Any, statement: str) -> None:
 def _write(client: Any, partition: int, records: list[Any], careful: bool) -> None:
     """One insert per record, as the sink writes them (careful: decoded in Python)."""
     head = GENESIS
-    inserter = Inserter(client, lambda insert: None)
-    try:
-        for offset, record in enumerate(records):
-            items = build(TOPIC, partition, [(offset, b"k", encode(record))], careful=careful)
-            head = chain([row for _, row in items], head)
-            for table, rows, token in inserts(TOPIC, {partition: runs(items)}):
-                inserter.submit(Insert.of(table, rows, token))
-        inserter.wait()
-    finally:
-        inserter.close()
+    for offset, record in enumerate(records):
+        items = build(TOPIC, partition, [(offset, b"k", encode(record))], careful=careful)
+        head = chain([row for _, row in items], head)
+        insert(client, TOPIC, {partition: items})
 
 
 def _odd_costs(client: Any) -> None:
