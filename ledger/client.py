@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ProgrammingError
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from handrail.files import PRIVATE, FileModes
 from handrail.ledger.errors import LedgerBusyError
@@ -33,7 +33,7 @@ def connect(dsn: str, wait_s: float = 0.0, modes: FileModes | None = None) -> An
     while True:
         try:
             return clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        except ProgrammingError as exc:
+        except DatabaseError as exc:  # refused (ProgrammingError) or the lock taken meanwhile
             if time.monotonic() >= deadline:
                 raise LedgerBusyError(
                     f"the embedded ledger at {path} is open elsewhere (another process "
