@@ -160,6 +160,7 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:>26}: {value:,.2f}")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
