@@ -59,25 +59,32 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def __init__(self, address: str, owner: OwnerServer) -> None:
         self.owner = owner
         self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self.refusing = threading.BoundedSemaphore(MAX_CLIENTS)
         super().__init__(address, _Handler)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        found = peer(request)
-        if found is None or found.uid == os.geteuid() or found.gid == self.owner.group:
-            return True
-        _refuse(request, 403, f"uid {found.uid} may not read this ledger")
-        return False
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], OSError):  # a client gone is no error
             log.exception("ledger owner: a request failed")
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            _refuse(request, 503, "too many readers at once; try again")
-            self.shutdown_request(request)
+        found = peer(request)
+        if found is not None and found.uid != os.geteuid() and found.gid != self.owner.group:
+            refusal = (403, f"uid {found.uid} may not read this ledger")
+        elif not self.slots.acquire(blocking=False):
+            refusal = (503, "too many readers at once; try again")
+        else:
+            super().process_request(request, client_address)
             return
-        super().process_request(request, client_address)
+        if self.refusing.acquire(blocking=False):
+            threading.Thread(target=self._refuse, args=(request, *refusal), daemon=True).start()
+        else:  # a flood: no answer
+            request.close()
+
+    def _refuse(self, request: socket.socket, status: int, error: str) -> None:
+        try:
+            _refuse(request, status, error)
+        finally:
+            self.refusing.release()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -87,10 +94,16 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 def _refuse(request: socket.socket, status: int, error: str) -> None:
+    """Answer ``status`` and close, on a thread of its own (it waits up to a second)."""
     body = json.dumps({"error": error}).encode()
     head = f"HTTP/1.0 {status} Refused\r\nContent-Type: application/json\r\n"
     with contextlib.suppress(OSError):
         request.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        request.shutdown(socket.SHUT_WR)
+        request.settimeout(1.0)  # read what the client sent, so that closing does not
+        while request.recv(65536):  # reset the connection before it reads the answer
+            pass
+    request.close()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -20,6 +20,7 @@ from handrail.embedded.errors import PipelineBusyError
 from handrail.embedded.pipeline import Pipeline, PipelineStats
 from handrail.embedded.supervise import CHILDREN, Child, handrail_argv, supervise
 from handrail.files import FileModes
+from handrail.ledger import rollups
 from handrail.ledger.client import connect
 from handrail.ledger.errors import OwnerError
 from handrail.ledger.migrate import migrate
@@ -65,6 +66,9 @@ def run(
     modes = FileModes.of(settings.files)
     client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)
+    if stale := rollups.check(client):  # a crash between an insert's parts, at most
+        console.print(f"[yellow]rebuilding the rollups from events ({len(stale)} keys off)[/]")
+        rollups.rebuild(client)
     try:
         pipeline = Pipeline(settings, client)
     except PipelineBusyError as exc:

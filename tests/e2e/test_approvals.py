@@ -32,11 +32,12 @@ WRITE = ["db-writer", "db.customers.write", "db.customers"]
 
 
 def channel_env(tmp: Path, bootstrap: str | None, on_timeout: str = "deny") -> dict[str, str]:
-    """HANDRAIL_* for one test: the essay's rules with a 4 s approval timeout, and either
-    a fresh events and control topic or the embedded control log."""
+    """HANDRAIL_* for one test: the essay's rules with an 8 s approval timeout (each
+    `handrail` call takes about a second to start), and either a fresh events and control
+    topic or the embedded control log."""
     governance = tmp / "governance.yaml"
     rules = EXAMPLE.read_text().replace("timeout_s: 900, on_timeout: deny",
-                                        f"timeout_s: 4, on_timeout: {on_timeout}")  # fmt: skip
+                                        f"timeout_s: 8, on_timeout: {on_timeout}")  # fmt: skip
     governance.write_text(rules)
     env = {"HANDRAIL_GOVERNANCE__FILE": str(governance),
            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp / "control.log")}  # fmt: skip
@@ -160,7 +161,7 @@ def test_nobody_decides_and_the_request_expires_into_a_deny(
     request = pending(settings)
     result = outcome(agent)
     assert (result["ran"], result["outcome"]) == (False, "approval_expired")
-    assert result["time"] - request.requested_at.timestamp() == pytest.approx(4.0, abs=1.0)
+    assert result["time"] - request.requested_at.timestamp() == pytest.approx(8.0, abs=1.0)
     assert result["time"] - started < 15
     assert read_control(settings).approvals[request.approval_id].state == "expired"
     kinds = recorded(env, tmp_path, 3)
@@ -178,4 +179,4 @@ def test_an_expiry_can_escalate_instead(tmp_path: Path) -> None:
     escalation = next(r["payload"][1] for r in records if event_type(r) == "escalation")
     assert escalation["to"] == "pagerduty:data"  # db-writer's on-call route
     assert escalation["action"] == "db.customers.write"
-    assert "expired after 4 s" in escalation["reason"]
+    assert "expired after 8 s" in escalation["reason"]

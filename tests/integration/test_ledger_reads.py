@@ -235,12 +235,14 @@ def test_idle_and_slow_clients_are_cut_and_a_crowd_is_bounded(place: Path) -> No
             sock.sendall(b"POST /query HTTP/1.0\r\nContent-Len")
         crowd.append(sock)
     threads = threading.active_count()
-    assert threads <= 8 + MAX_CLIENTS * 2, f"{threads} threads for 40 idle clients"
+    # served: a thread and its deadline each; refused: a thread each; and a few of pytest's
+    assert threads <= 8 + MAX_CLIENTS * 3, f"{threads} threads for 40 idle clients"
     try:
         started = time.monotonic()
         for sock in crowd:
             sock.settimeout(REQUEST_S + 5)
-            sock.recv(1024)  # answered (503 beyond the cap) or cut at the deadline
+            with contextlib.suppress(ConnectionResetError):  # a flood is hung up on
+                sock.recv(1024)  # answered (503 beyond the cap) or cut at the deadline
         assert time.monotonic() - started < REQUEST_S + 3
         reader = owner_reader(place)
         assert reader.query(PLAIN, {"w": "x"}) == [{"n": 0}]
