@@ -144,7 +144,7 @@ TARGETS: tuple[Target, ...] = (
            "thread/flat_out_cpu_p99_us", "µs", goal=("<=", 50),
            note="p50 {thread/flat_out_cpu_p50_us:.1f} µs"),
     # At a steady rate every call meets cold caches: figures beside the baseline's own
-    # per-event step and the machine's floor at that rate (README, Performance).
+    # per-event step and the machine's floor at that rate (docs/performance.md).
     Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
            "CPU p99", "process/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
            "the baseline's encode + send on the caller at 2,000/s, CPU p99",
