@@ -109,9 +109,10 @@ def _build(
     return items
 
 
-def _ingest_row(value: bytes, header: bytes, version: int) -> dict[str, Any] | None:
-    """The ``ingest`` row of a current-version message whose envelope starts as the
-    writer's does (a 36-character event id, then a time the ledger can hold); else None."""
+def envelope(value: bytes, header: bytes) -> tuple[str, int] | None:
+    """The event id (text) and time (micros) a message starts with, when it has ``header``
+    and its envelope starts as the writer's does (a 36-character event id, then a time the
+    ledger can hold); else None. Also ``verify``'s test of what the fast path could take."""
     if value[:HEADER_SIZE] != header or len(value) < HEADER_SIZE + 38:
         return None
     if value[HEADER_SIZE] != _UUID_TEXT:
@@ -133,6 +134,15 @@ def _ingest_row(value: bytes, header: bytes, version: int) -> dict[str, Any] | N
     micros = (n >> 1) ^ -(n & 1)
     if not TIME_RANGE_US[0] <= micros <= TIME_RANGE_US[1]:
         return None
+    return event_id, micros
+
+
+def _ingest_row(value: bytes, header: bytes, version: int) -> dict[str, Any] | None:
+    """The ``ingest`` row of a current-version message (``envelope``); else None."""
+    found = envelope(value, header)
+    if found is None:
+        return None
+    event_id, micros = found
     day = micros // _DAY_US
     month = _MONTHS.get(day)
     if month is None:

@@ -58,7 +58,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from handrail.ledger.ingest_sql import TIME_RANGE_US
+from handrail.ledger.batches import envelope
 from handrail.ledger.rows import TYPED_COLUMNS, to_row, typed_columns
 from handrail.schemas import DecodeError, SchemaVersion, decode, registry
 from handrail.schemas.registry import MAGIC
@@ -73,9 +73,7 @@ RENDERED = "rendered_json"
 FAST_PATH_SINCE = 2
 """The first schema version that the fast path took (it takes the current version only, and
 2 was current when it came): earlier versions' rows were all written in Python."""
-_UUID_TEXT = 0x48
-"""The Avro length of a 36-character string: an envelope's first byte after the header."""
-_CANONICAL_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CLICKHOUSE_SHAPE = '"payload":{"type":'
 
 
@@ -157,14 +155,10 @@ def fast_path_input(row: dict[str, Any]) -> dict[str, Any] | None:
     the rendering reads neither."""
     version = _fast_path_versions().get(row["schema_version"])
     raw = bytes.fromhex(row["raw_hex"])
-    if version is None or raw[:HEADER_SIZE] != MAGIC + version.fingerprint:
+    if version is None:
         return None
-    if len(raw) < HEADER_SIZE + 38 or raw[HEADER_SIZE] != _UUID_TEXT:
-        return None
-    if not _CANONICAL_UUID.fullmatch(raw[HEADER_SIZE + 1 : HEADER_SIZE + 37]):
-        return None
-    micros = _avro_long(raw, HEADER_SIZE + 37)
-    if micros is None or not TIME_RANGE_US[0] <= micros <= TIME_RANGE_US[1]:
+    found = envelope(raw, MAGIC + version.fingerprint)
+    if found is None or not _CANONICAL_UUID.fullmatch(found[0]):
         return None
     return {
         "topic": row["topic"], "partition": row["partition"], "offset": row["offset"],
@@ -176,19 +170,6 @@ def fast_path_input(row: dict[str, Any]) -> dict[str, Any] | None:
 @cache
 def _fast_path_versions() -> dict[int, SchemaVersion]:
     return {v.version: v for v in registry().versions if v.version >= FAST_PATH_SINCE}
-
-
-def _avro_long(data: bytes, pos: int) -> int | None:
-    """The Avro long (zig-zag varint) at ``pos``; None if it does not end within ``data``."""
-    n, shift = 0, 0
-    while pos < len(data) and shift <= 63:
-        byte = data[pos]
-        n |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            return (n >> 1) ^ -(n & 1)
-        shift += 7
-    return None
 
 
 def to_render(row: dict[str, Any]) -> dict[str, Any] | None:
