@@ -359,10 +359,3 @@ def breaks(
     for row in rows:
         yield from walk.step(row)
     yield from walk.end()
-
-
-def first_break(
-    rows: Iterable[dict[str, Any]], checkpoint: tuple[int, str] | None
-) -> tuple[int, str] | None:
-    """The first broken link of one chain, as ``(offset, what)``; None when it is whole."""
-    return next(breaks(rows, checkpoint), None)

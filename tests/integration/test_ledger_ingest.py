@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from handrail.ledger.batches import build
-from handrail.ledger.chain import GENESIS, RENDERED, careful_json, chain, first_break
+from handrail.ledger.chain import GENESIS, RENDERED, breaks, careful_json, chain
 from handrail.ledger.client import connect
 from handrail.ledger.errors import IngestRefused
 from handrail.ledger.migrate import migrate
@@ -58,7 +58,7 @@ def test_every_event_type_gives_the_row_python_builds(chdb_ledger: Any, tmp_path
     head = write(chdb_ledger, messages)
     fast = render(chdb_ledger, stored(chdb_ledger))  # with ClickHouse's renderings
     assert len(fast) == len(messages)
-    assert first_break(fast, (fast[-1]["offset"], head)) is None  # verify's every check
+    assert next(breaks(fast, (fast[-1]["offset"], head)), None) is None  # verify's every check
     assert [row["event_json"] for row in fast] == [row[RENDERED] for row in fast]
     chdb_ledger.close()  # one embedded ledger per process: the careful way into a second
     python_ledger = connect(f"chdb://{tmp_path / 'python'}")

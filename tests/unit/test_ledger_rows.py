@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from handrail.ledger.batches import build, inserts, runs
-from handrail.ledger.chain import GENESIS, chain, first_break
+from handrail.ledger.chain import GENESIS, breaks, chain
 from handrail.ledger.rows import to_row
 from handrail.schemas import EventRecord, decode, encode, registry
 from tests.support.samples import SAMPLE_FIELDS, event_record, sample_payloads
@@ -74,8 +74,8 @@ def head(r: list[dict[str, Any]]) -> tuple[int, str]:
 
 def test_an_intact_chain_passes() -> None:
     r = rows(5)
-    assert first_break(r, head(r)) is None
-    assert first_break([], None) is None
+    assert next(breaks(r, head(r)), None) is None
+    assert next(breaks([], None), None) is None
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def test_damage_is_named(damage: Any, offset: int, what: str) -> None:
     checkpoint = head(r)
     damaged = copy.deepcopy(r)
     damage(damaged)
-    found = first_break(damaged, checkpoint)
+    found = next(breaks(damaged, checkpoint), None)
     assert found is not None
     assert found[0] == offset
     assert what in found[1]
@@ -125,12 +125,12 @@ def test_a_valid_looking_append_after_the_checkpoint_is_caught() -> None:
     checkpoint = head(r)
     [extra] = rows(1, start=5)
     chain([extra], r[-1]["row_hash"])  # whoever appends knows the algorithm
-    found = first_break([*r, extra], checkpoint)
+    found = next(breaks([*r, extra], checkpoint), None)
     assert found == (5, "rows after the last checkpoint (offset 4) were inserted: 1 (offsets 5..5)")
 
 
 def test_rows_without_a_checkpoint_are_unanchored() -> None:
-    assert first_break(rows(2), None) == (1, "rows exist but no checkpoint anchors them")
+    assert next(breaks(rows(2), None), None) == (1, "rows exist but no checkpoint anchors them")
 
 
 def test_undecodable_messages_become_quarantine_rows() -> None:
@@ -184,4 +184,4 @@ def test_an_older_versions_event_is_kept_as_its_writer_wrote_it() -> None:
     r = [row for _, row in build("t", 0, [(0, b"k", old)], careful=True)]
     chain(r, GENESIS)
     assert "labels" not in orjson.loads(r[0]["event_json"])
-    assert first_break(r, head(r)) is None
+    assert next(breaks(r, head(r)), None) is None
