@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RELEASED = {
     1: "3065dca5f332c20c",
     2: "834137778d8a1cc7",
+    3: "4180c5cc27888949",
 }
 
 
