@@ -189,6 +189,14 @@ class GovernanceSettings(BaseModel):
     file: Path | None = Field(
         None, description="The governance file; the SDK refuses to start if it is invalid."
     )
+    control_wait_s: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        allow_inf_nan=False,
+        description="The first authorize() waits at most this long for the control channel to "
+        "be read to its end; unread past it, authorize() denies (fails closed) until it is.",
+    )
 
 
 class FileSettings(BaseModel):

@@ -13,6 +13,12 @@ from handrail.producers.control import ApprovalRequest, HandoffAnswer
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.events import Request
 
+UNREAD = (
+    "the control channel is unreachable: it was not read to its end within "
+    "governance.control_wait_s, so a halt in force may be unknown; authorize() denies until "
+    "it is read"
+)
+
 
 class Authorizer:
     def __init__(
@@ -37,6 +43,8 @@ class Authorizer:
 
     def decide(self, request: Request, operation_id: str | None = None) -> Verdict:
         """The verdict on a (checked) request: (action, resource, cost in USD, attempt)."""
+        if self.control is not None and not self.control.caught_up():
+            return Verdict("deny", "control", UNREAD)  # fails closed, never shadowed
         halt = None if self._halt is None else self._halt(self._agent, operation_id)
         if halt is not None:  # a halt is never shadowed: the processors asked for it
             return Verdict("deny", "halt", halt)

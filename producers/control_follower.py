@@ -1,9 +1,13 @@
 """Following the control channel (I/O): a daemon thread reads it into a ``ControlState``
 and wakes whoever waits for a decision. The channel is the control topic when Kafka is
 configured, else the control log file (the embedded default). ``read_control`` reads the
-channel once, to its current end (the CLI).
+channel once, to its current end (the CLI). On Kafka the channel is two topics: the
+control topic and the halts topic (``control_topics``).
 
-The follower never blocks the agent: until the channel answers, no halt is known.
+An agent is bound by the channel from its first ``authorize``: that call waits (at most
+``governance.control_wait_s``) until the follower has read the channel to the end it had
+when the follower opened it (``caught_up``); until then ``authorize`` denies. Later calls
+never wait.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from typing import Protocol, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 
+from handrail.governance.authority import Authority
 from handrail.producers.control import ApprovalRequest, ControlState, HandoffAnswer
 from handrail.producers.control_log import Tail
+from handrail.producers.control_topics import halts_topic
 from handrail.schemas import DecodeError, decode
 from handrail.settings import Settings
 
@@ -36,28 +42,47 @@ class Source(Protocol):
 
 
 class TopicSource:
-    """Every partition of the control topic, from the beginning."""
+    """Every partition of the control topics, from the beginning. A topic that does not
+    exist yet holds nothing (nothing was ever sent to it): it counts as read, and is looked
+    for again at most once a second until it exists."""
 
     def __init__(self, settings: Settings, poll_ms: int = 100) -> None:
-        kafka, topic = settings.kafka, settings.processors.control_topic
+        kafka, control = settings.kafka, settings.processors.control_topic
         self._poll_ms = poll_ms
+        self._missing = [control, halts_topic(control)]
+        self._looked = 0.0
+        self._end: dict[TopicPartition, int] = {}
         self._consumer = KafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
-            fetch_max_wait_ms=poll_ms, **kafka.client_options,
+            fetch_max_wait_ms=poll_ms, **kafka.client_config,
         )  # fmt: skip
         try:
-            partitions = self._consumer.partitions_for_topic(topic)
-            if not partitions:
-                raise RuntimeError(f"no topic {topic} yet")
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            self._consumer.assign(tps)
-            self._consumer.seek_to_beginning(*tps)
-            self._end = self._consumer.end_offsets(tps)
+            self._assign()
         except Exception:
             self._consumer.close()
             raise
 
+    def _assign(self) -> None:
+        """Read, from their start, the topics that exist now and were missing."""
+        self._looked = time.monotonic()
+        found = {t: self._consumer.partitions_for_topic(t) for t in self._missing}
+        new = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps)]
+        if not new:
+            return
+        self._missing = [t for t, ps in found.items() if not ps]
+        positions = {tp: self._consumer.position(tp) for tp in self._end}
+        self._consumer.assign([*self._end, *new])
+        for tp, position in positions.items():  # assigning anew keeps where they were
+            self._consumer.seek(tp, position)
+        self._consumer.seek_to_beginning(*new)
+        self._end |= self._consumer.end_offsets(new)
+
     def poll(self) -> list[bytes]:
+        if self._missing and time.monotonic() - self._looked >= 1.0:
+            self._assign()
+        if not self._end:
+            time.sleep(self._poll_ms / 1000)
+            return []
         batches = self._consumer.poll(timeout_ms=self._poll_ms).values()
         return [m.value for records in batches for m in records]
 
@@ -100,9 +125,9 @@ def _apply(state: ControlState, values: list[bytes]) -> None:
             log.warning("control channel: skipping an undecodable message: %s", exc)
 
 
-def read_control(settings: Settings) -> ControlState:
+def read_control(settings: Settings, authority: Authority | None = None) -> ControlState:
     """The whole control channel as it is now (for the CLI); raises when unreachable."""
-    state, source = ControlState(), open_source(settings)
+    state, source = ControlState(authority=authority), open_source(settings)
     try:
         while not source.at_end():
             _apply(state, source.poll())
@@ -114,10 +139,14 @@ def read_control(settings: Settings) -> ControlState:
 class ControlFollower:
     """Keeps ``state`` (what concerns ``agent``) current on a daemon thread."""
 
-    def __init__(self, settings: Settings, agent: str) -> None:
-        self.state = ControlState(agent)
+    def __init__(self, settings: Settings, agent: str, authority: Authority | None = None) -> None:
+        self.state = ControlState(agent, authority)
         self._settings = settings
         self._changed = threading.Condition()
+        self._read = threading.Event()
+        """Set once the channel was read to the end it had when the follower opened it."""
+        self._deadline: float | None = None
+        """When the first ``caught_up`` stops waiting (monotonic s)."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="handrail-control", daemon=True)
         self._thread.start()
@@ -131,6 +160,16 @@ class ControlFollower:
     def answer(self, handoff_id: str, timeout: float) -> HandoffAnswer | None:
         """Wait up to ``timeout`` s for the receiver's answer to a handoff."""
         return self._wait(lambda: self.state.answers.get(handoff_id), timeout, lambda a: True)
+
+    def caught_up(self) -> bool:
+        """Whether the channel was read to its end. The first call waits for it up to
+        ``governance.control_wait_s``, and so do the calls made meanwhile; later calls
+        never wait."""
+        if self._read.is_set():
+            return True
+        if self._deadline is None:
+            self._deadline = time.monotonic() + self._settings.governance.control_wait_s
+        return self._read.wait(max(0.0, self._deadline - time.monotonic()))
 
     def close(self) -> None:
         self._stop.set()
@@ -163,6 +202,8 @@ class ControlFollower:
                         with self._changed:
                             _apply(self.state, values)
                             self._changed.notify_all()
+                    if not self._read.is_set() and source.at_end():
+                        self._read.set()  # after applying what was read: a halt is known
             except Exception as exc:
                 log.warning("control channel: %s", exc)
                 self._stop.wait(1.0)

@@ -40,6 +40,7 @@ from kafka.errors import (
 
 from handrail.files import FileModes
 from handrail.producers.control import CONTROL_KINDS
+from handrail.producers.control_topics import destination
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.session import Session
 from handrail.producers.spool import Segment, Spool
@@ -360,7 +361,8 @@ class Shipper:
             value, key = encode(record), record["workflow_id"].encode()
             future = self._producer.send(self._topic, value=value, key=key)
             if self._control_topic and record["payload"][0] in _CONTROL_NAMES:
-                copy = self._producer.send(self._control_topic, value=value, key=key)
+                topic, control_key = destination(record, self._control_topic)
+                copy = self._producer.send(topic, value=value, key=control_key)
                 future = _Both(future, copy)
         except PERMANENT_ERRORS as exc:
             self._reject(record, origin, index, exc)
