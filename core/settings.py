@@ -54,6 +54,12 @@ class SpoolSettings(BaseModel):
     dir: Path = Field(Path(".handrail/spool"), description="Spool directory.")
     fsync: bool = Field(False, description="fsync every spool write (survives power loss).")
     segment_max_events: int = Field(10_000, gt=0, description="Events per spool file.")
+    read_max_block_bytes: int = Field(
+        16 << 20,
+        gt=0,
+        description="The largest spool block `handrail run` reads, compressed or inflated; "
+        "a bigger one is quarantined.",
+    )
     control_log: Path = Field(
         Path(".handrail/control.log"),
         description="The control channel without Kafka: halts, resumes, approvals, answers.",

@@ -209,7 +209,8 @@ class Pipeline:
             if topic not in self.sources:
                 ingested = self.writer.resume(topic)
                 start = lowest(ingested, self.detected.get(topic))
-                self.sources[topic] = Source(directory, start, self.modes)
+                max_block = self.settings.spool.read_max_block_bytes
+                self.sources[topic] = Source(directory, start, self.modes, max_block)
 
     def _write(self, spool: dict[str, list[Item]], own: list[Message]) -> int:
         batch = {topic: spool_rows(topic, items) for topic, items in spool.items()}

@@ -6,7 +6,11 @@ hash chain (the session id is a random UUID's hex: one directory per session, ev
 offset of the record at ``index`` (0-based) of segment ``seg-NNNNNNNN.avro`` is
 ``NNNNNNNN << 32 | index``: it grows in reading order, and the ledger's highest offset of a
 source says exactly where reading resumes. ``REST`` as the index stands for the unreadable
-remainder of a segment (a torn or corrupt tail, quarantined as one row).
+remainder of a segment (a torn or corrupt tail, quarantined as one row); the indexes from
+``STRAY`` on are the *strays* quarantined when a segment is finished: files of the
+directory that look like segments but may not be read as one (a name off the layout, a
+number out of range, a symlink). Segment numbers stop at ``MAX_SEGMENT``, so every offset
+fits a signed 64-bit integer (the ledger's ``UInt64``, Avro's ``long``, the journal's JSON).
 
 The pipeline's own events (alerts, halts, deliveries) are the source ``pipeline:<app id>``,
 numbered 0, 1, 2, ...
@@ -21,7 +25,11 @@ PIPELINE = "pipeline:"
 INDEX_BITS = 32
 REST = (1 << INDEX_BITS) - 1
 """The index of a segment's unreadable remainder (no record has it: segments are smaller)."""
-_SEGMENT = re.compile(r"seg-(\d+)\.avro")
+STRAY = 1 << (INDEX_BITS - 1)
+"""The index of a segment's first stray; records stop below it (the reader sees to it)."""
+MAX_SEGMENT = (1 << (63 - INDEX_BITS)) - 1
+"""The highest segment number read: ``position(MAX_SEGMENT, REST)`` < 2**63."""
+_SEGMENT = re.compile(r"seg-(\d{8,10})\.avro")
 _SESSION_DIR = re.compile(r"\d+-([0-9a-f]+)")
 
 
@@ -29,6 +37,8 @@ def position(segment: int, index: int) -> int:
     """The offset of record ``index`` of segment number ``segment``."""
     if not 0 <= index <= REST:
         raise ValueError(f"record index out of range: {index}")
+    if not 0 <= segment <= MAX_SEGMENT:
+        raise ValueError(f"segment number out of range: {segment}")
     return segment << INDEX_BITS | index
 
 
@@ -63,9 +73,27 @@ def pipeline_topic(app_id: str) -> str:
 
 
 def segment_number(name: str) -> int | None:
-    """``7`` for ``seg-00000007.avro``; None for any other file name."""
+    """``7`` for ``seg-00000007.avro``; None for any other file name, a number written
+    otherwise than the spool writes it (``seg-7.avro``, ``seg-000000007.avro``: two names
+    for one number) or out of range (``seg-4294967296.avro``)."""
     match = _SEGMENT.fullmatch(name)
-    return int(match[1]) if match else None
+    if match is None:
+        return None
+    number = int(match[1])
+    return number if segment_name(number) == name and number <= MAX_SEGMENT else None
+
+
+def segment_name(number: int) -> str:
+    """The file name of segment ``number``, as the spool writes it."""
+    return f"seg-{number:08d}.avro"
+
+
+def looks_like_segment(name: str) -> bool:
+    """A name that may be meant for a segment (``seg-*`` or ``*.avro``), its cursor aside:
+    what the reader quarantines when it may not read it."""
+    if name.endswith(".cursor") and segment_number(name[: -len(".cursor")] + ".avro"):
+        return False
+    return name.startswith("seg-") or name.endswith(".avro")
 
 
 def lowest(*offsets: int | None) -> int | None:

@@ -4,8 +4,15 @@ A segment is an Avro object container file: a header (magic, metadata with the w
 schema, a 16-byte sync marker), then blocks of ``count, size, records, sync``. The writer
 appends and flushes whole blocks, but a reader can catch it mid-write, so ``frames`` takes
 only the blocks whose bytes and sync marker are all there; the rest is read next time.
-Bytes that can never become a block (a sync marker out of place) are reported as corrupt;
-a header that is not one raises ``CorruptSegmentError``.
+Bytes that can never become a block (a sync marker out of place, a size past
+``max_block``) are reported as corrupt; a header that is not one raises
+``CorruptSegmentError``.
+
+Every segment is hostile until read: the header must end within ``MAX_HEADER`` bytes and
+name a writer schema the registry knows (by its fingerprint; records are then read with the
+registry's copy, so nothing the header adds, such as an extra field, is silently dropped);
+a block may take at most ``max_block`` bytes, compressed and decompressed alike
+(decompression stops there).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, cast
 
-from fastavro import parse_schema, schemaless_reader
+from fastavro import schemaless_reader
 
 from handrail.embedded.errors import CorruptSegmentError
 from handrail.schemas import EventRecord, registry
@@ -24,6 +31,9 @@ from handrail.schemas.registry import crc64_avro
 
 MAGIC = b"Obj\x01"
 SYNC_SIZE = 16
+MAX_HEADER = 1 << 20
+"""A header longer than this is refused (ours take about 22 KB: the schema)."""
+CODECS = ("null", "deflate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +43,9 @@ class Header:
     sync: bytes
     codec: str
     schema_version: int
-    """The registry version of the writer schema (0 when the registry does not know it)."""
+    """The registry version of the writer schema."""
     writer: Any
-    """The writer schema, parsed."""
+    """The writer schema, parsed: the registry's copy of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +90,30 @@ def parse_header(data: bytes) -> Header | None:
     """The header at the start of ``data``; None while it is incomplete."""
     if data[: len(MAGIC)] != MAGIC[: len(data)]:
         raise CorruptSegmentError(f"not an Avro container: starts with {data[:4]!r}")
-    if len(data) < len(MAGIC):
+    meta = _metadata(data[:MAX_HEADER])
+    if meta is None:
+        if len(data) >= MAX_HEADER:
+            raise CorruptSegmentError(f"a header longer than {MAX_HEADER} bytes")
         return None
+    pos, values = meta
+    codec = values.get("avro.codec", b"null").decode("utf-8", "replace")
+    if codec not in CODECS:
+        raise CorruptSegmentError(f"unsupported codec {codec[:40]!r}")
+    try:
+        schema = json.loads(values["avro.schema"])
+        fingerprint = crc64_avro(schema)
+    except KeyError:
+        raise CorruptSegmentError("no writer schema in the header") from None
+    except Exception as exc:  # hostile JSON: anything from ValueError to RecursionError
+        raise CorruptSegmentError(f"an unreadable writer schema ({type(exc).__name__})") from None
+    known = registry().by_fingerprint(fingerprint)
+    if known is None:
+        raise CorruptSegmentError(f"an unknown writer schema (fingerprint {fingerprint.hex()})")
+    return Header(pos + SYNC_SIZE, data[pos : pos + SYNC_SIZE], codec, known.version, known.parsed)
+
+
+def _metadata(data: bytes) -> tuple[int, dict[str, bytes]] | None:
+    """The header's metadata map and where its sync marker starts; None while incomplete."""
     pos, meta = len(MAGIC), {}
     while True:
         got = _long(data, pos)
@@ -103,55 +135,47 @@ def parse_header(data: bytes) -> Header | None:
             value = _bytes(data, key[1])
             if value is None:
                 return None
-            meta[key[0].decode()] = value[0]
+            meta[key[0].decode("utf-8", "replace")] = value[0]
             pos = value[1]
     if pos + SYNC_SIZE > len(data):
         return None
-    try:
-        schema = json.loads(meta["avro.schema"])
-        writer = parse_schema(schema)
-    except (KeyError, ValueError) as exc:
-        raise CorruptSegmentError(f"no readable writer schema in the header: {exc}") from exc
-    known = registry().by_fingerprint(crc64_avro(schema))
-    codec = meta.get("avro.codec", b"null").decode()
-    version = known.version if known else 0
-    return Header(pos + SYNC_SIZE, data[pos : pos + SYNC_SIZE], codec, version, writer)
+    return pos, meta
 
 
-def frames(data: bytes, start: int, sync: bytes, limit: int) -> tuple[list[Frame], bool]:
+def frames(
+    data: bytes, start: int, sync: bytes, limit: int, max_block: int
+) -> tuple[list[Frame], str]:
     """The whole blocks from ``start`` on, until ``limit`` records or an incomplete block;
-    and whether the bytes after them can never be a block (corrupt)."""
+    and why the bytes after them can never be a block ("" if they still may)."""
     out: list[Frame] = []
     pos, records = start, 0
     while records < limit:
         try:
             count = _long(data, pos)
             size = None if count is None else _long(data, count[1])
-        except CorruptSegmentError:
-            return out, True
+        except CorruptSegmentError as exc:
+            return out, str(exc)
         if count is None or size is None:
             break
+        if not 0 <= count[0] <= max_block or not 0 <= size[0] <= max_block:
+            return out, f"a block of {count[0]} records in {size[0]} bytes (at most {max_block})"
         end = size[1] + size[0] + SYNC_SIZE
-        if count[0] < 0 or size[0] < 0:
-            return out, True
         if end > len(data):
             break
         if data[end - SYNC_SIZE : end] != sync:
-            return out, True
+            return out, "a sync marker out of place"
         out.append(Frame(pos, end, count[0], size[1]))
         records += count[0]
         pos = end
-    return out, False
+    return out, ""
 
 
-def decode(header: Header, data: bytes, block: Frame) -> list[EventRecord]:
+def decode(header: Header, data: bytes, block: Frame, max_block: int) -> list[EventRecord]:
     """The records of one block (``block`` is relative to ``data``), read with the current
-    schema."""
+    schema; a block that decompresses past ``max_block`` bytes is refused."""
     body = data[block.body : block.end - SYNC_SIZE]
     if header.codec == "deflate":
-        body = zlib.decompress(body, -15)
-    elif header.codec != "null":
-        raise CorruptSegmentError(f"unsupported codec {header.codec!r}")
+        body = inflate(body, max_block)
     current = registry().current
     reader = None if header.schema_version == current.version else current.parsed
     stream = io.BytesIO(body)
@@ -164,3 +188,17 @@ def decode(header: Header, data: bytes, block: Frame) -> list[EventRecord]:
     if stream.tell() != len(body):
         raise CorruptSegmentError(f"a block of {block.count} records has bytes left over")
     return records
+
+
+def inflate(body: bytes, max_bytes: int) -> bytes:
+    """A raw deflate stream decompressed, never past ``max_bytes`` (a bomb stops there)."""
+    inflater = zlib.decompressobj(-15)
+    try:
+        out = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise CorruptSegmentError(f"a block that does not inflate: {exc}") from None
+    if len(out) > max_bytes or inflater.unconsumed_tail:
+        raise CorruptSegmentError(f"a block that inflates past {max_bytes} bytes")
+    if not inflater.eof:
+        raise CorruptSegmentError("a block whose deflate stream is cut short")
+    return out

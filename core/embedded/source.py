@@ -5,8 +5,19 @@ position after ``start`` (the least of what the ledger and the detectors already
 Reading a segment is *finished* once it can no longer grow: a later segment exists (the
 writer moved on) or the session is gone (its ``flock`` is free, or it was adopted); both
 are checked *before* the last read, so no block written in between is missed. Bytes of a
-finished segment that form no whole block (a writer killed mid-block) come out as one
-quarantine item at index ``REST``.
+finished segment that form no whole block (a writer killed mid-block, a sync marker out
+of place, a block past ``max_block``, an unknown writer schema) come out as one quarantine
+item at index ``REST``, with the reason.
+
+Everything in the directory is hostile until read. A segment is opened without following
+a symlink (``O_NOFOLLOW``) and read only when it is a regular file this user owns, a bounded
+chunk at a time. Files that look like segments but may not be read as one (*strays*: a name
+off the layout, a number out of range, a symlink, a directory) are quarantined with their
+reason when a segment is finished (from index ``STRAY`` of that segment), or, once the
+session is gone with no segment left to read, at the next segment number; a stray's bytes
+are kept only when it is a regular file of ours, and never more than ``RAW_MAX`` of any
+item. A stray is deleted once both positions cover it, as a segment is. A session
+directory that is itself a symlink or another user's is one stray: nothing in it is read.
 
 Once the session is gone the source keeps its lock, so no recorder adopts the directory
 while the pipeline consumes it. A finished segment may be deleted once the ledger and the
@@ -16,25 +27,32 @@ removed. The newest segment of a live session is never deleted.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
+import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from handrail.embedded.errors import CorruptSegmentError
+from handrail.embedded.errors import CorruptSegmentError, UnreadableSegmentError
 from handrail.embedded.positions import (
+    MAX_SEGMENT,
     REST,
+    STRAY,
     covered,
+    looks_like_segment,
     next_position,
     position,
     segment_number,
     session_of,
     source_topic,
+    split,
 )
-from handrail.embedded.segments import Frame, Header, decode, frames, parse_header
+from handrail.embedded.segments import MAX_HEADER, Frame, Header, decode, frames, parse_header
 from handrail.files import PRIVATE, FileModes
 from handrail.producers.spool import ADOPTED
 from handrail.schemas import EventRecord
@@ -44,6 +62,13 @@ log = logging.getLogger(__name__)
 YOUNG_S = 5.0
 """A directory younger than this is never probed for liveness: its recorder may be between
 ``mkdir`` and taking its lock."""
+MAX_BLOCK = 16 << 20
+"""The default bound on a block's bytes, compressed and decompressed
+(``spool.read_max_block_bytes``)."""
+RAW_MAX = 64 << 10
+"""The most bytes of one quarantined item (a block, a tail, a stray) kept in the ledger."""
+STRAYS_PER_FINISH = 100
+"""Strays quarantined at one finish at most (the rest at the next): memory stays bounded."""
 
 
 @dataclass(slots=True)
@@ -75,6 +100,79 @@ class _Cursor:
     header: Header | None = None
     last: int | None = None
     """The offset of the last item of this segment handed out."""
+    error: str = ""
+    """Why the rest of the segment can never be read (quarantined at the finish)."""
+
+
+def open_segment(path: Path) -> IO[bytes]:
+    """``path`` opened for reading, never through a symlink (``OSError`` ``ELOOP``), and
+    only if it is a regular file this user owns (``UnreadableSegmentError``)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        refusal = refused(os.fstat(fd))
+        if refusal:
+            raise UnreadableSegmentError(refusal)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def refused(st: os.stat_result) -> str:
+    """Why a file with this status may not be read as a segment ("" when it may)."""
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink (not followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not by this user"
+    return ""
+
+
+def _why_not(error: BaseException) -> str:
+    """The reason an ``open_segment`` failed, for a quarantine row."""
+    if isinstance(error, OSError) and error.errno == errno.ELOOP:
+        return "a symlink (not followed)"
+    if isinstance(error, OSError):
+        return f"cannot be opened ({errno.errorcode.get(error.errno or 0, error.errno)})"
+    return str(error)
+
+
+def bounded(raw: bytes, total: int) -> tuple[bytes, str]:
+    """At most ``RAW_MAX`` of ``raw`` and a note saying so when it was cut."""
+    if total <= RAW_MAX:
+        return raw, ""
+    return raw[:RAW_MAX], f" (the first {RAW_MAX} of {total} bytes kept)"
+
+
+def stray(path: Path) -> tuple[bytes, str]:
+    """A stray's bytes to keep (none unless it is a regular file of ours) and why it may
+    not be read as a segment."""
+    name = repr(path.name[:80])
+    if segment_number(path.name) is not None:
+        why = f"{name} is not a regular file"
+    elif path.name.startswith("seg-") and path.name[4:-5].isdigit() and path.suffix == ".avro":
+        why = f"{name}: a segment number out of range or not written as the spool writes it"
+    else:
+        why = f"{name}: a name off the spool's layout"
+    try:
+        with open_segment(path) as handle:
+            total = os.fstat(handle.fileno()).st_size
+            raw, note = bounded(handle.read(RAW_MAX), total)
+    except (OSError, UnreadableSegmentError) as exc:
+        return b"", f"{name}: {_why_not(exc)}"
+    return raw, f"{why}, {total} bytes{note}"
+
+
+def _refused_directory(directory: Path) -> str:
+    """Why a session directory may not be read (a symlink, another user's; "" if it may)."""
+    try:
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return ""
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
+        return ""
+    return refused(st) or "not a directory"
 
 
 def session_age(name: str, now_ns: int) -> float:
@@ -84,16 +182,30 @@ def session_age(name: str, now_ns: int) -> float:
 
 
 class Source:
-    def __init__(self, directory: Path, start: int | None, modes: FileModes = PRIVATE) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        start: int | None,
+        modes: FileModes = PRIVATE,
+        max_block: int = MAX_BLOCK,
+    ) -> None:
         self.dir = directory
         self._modes = modes
         """For the lock file, if the session has none yet."""
+        self._max_block = max_block
+        self._chunk = max(MAX_HEADER, max_block + 64)
+        """Bytes read at once: a header, or a whole block of ``max_block`` and its framing."""
         self.topic = source_topic(session_of(directory.name) or directory.name)
         segment, index = next_position(start)
         self._next = (segment, index)
         self._cursor: _Cursor | None = None
         self._lock: IO[str] | None = None
-        self._finished: list[tuple[Path, int | None]] = []
+        self._finished: list[tuple[Path, int | None, bool]] = []
+        """Finished segments (True) and quarantined strays (False) and their last offsets."""
+        self._strayed: set[str] = set()
+        """Strays quarantined and not yet deleted: never quarantined twice by this process."""
+        self._refusal = _refused_directory(directory)
+        """Why nothing in the directory may be read ("" when it may)."""
         self.exhausted = False
         """The session is gone and every segment was read to its end."""
 
@@ -101,7 +213,7 @@ class Source:
 
     def gone(self) -> bool:
         """Will this session never write again? Takes its lock when it is free."""
-        if self._lock is not None or (self.dir / ADOPTED).exists():
+        if self._refusal or self._lock is not None or (self.dir / ADOPTED).exists():
             return True
         if session_age(self.dir.name, time.time_ns()) < YOUNG_S:
             return False
@@ -119,21 +231,37 @@ class Source:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _segments(self) -> list[tuple[int, Path]]:
+    def _listing(self) -> tuple[list[tuple[int, Path]], list[Path]]:
+        """The segments to read (number order) and the strays not yet quarantined."""
+        if self._refusal:
+            return [], [] if self.dir.name in self._strayed else [self.dir]
         try:
-            entries = list(self.dir.iterdir())
-        except FileNotFoundError:
-            return []
-        found = ((segment_number(p.name), p) for p in entries)
-        return sorted((n, p) for n, p in found if n is not None)
+            entries = list(os.scandir(self.dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return [], []
+        segments, strays = [], []
+        for entry in entries:
+            number = segment_number(entry.name)
+            if number is not None and entry.is_file(follow_symlinks=False):
+                segments.append((number, Path(entry.path)))
+            elif (number is not None or looks_like_segment(entry.name)) and (
+                entry.name not in self._strayed
+            ):
+                strays.append(Path(entry.path))
+        return sorted(segments), sorted(strays)
 
     def poll(self, limit: int) -> Read:
         """Up to about ``limit`` new items (whole blocks), in offset order."""
         read = Read()
         while len(read.items) < limit:
             gone = self.gone()  # before listing and reading: see the module docstring
-            pending = [(n, p) for n, p in self._segments() if n >= self._next[0]]
+            segments, strays = self._listing()
+            pending = [(n, p) for n, p in segments if n >= self._next[0]]
             if not pending:
+                if gone and strays and self._next[0] <= MAX_SEGMENT:
+                    self._quarantine(strays, position(*self._next), read.items)
+                    self._next = (self._next[0] + 1, 0)
+                    continue
                 self.exhausted = gone
                 return read
             number, path = pending[0]
@@ -145,36 +273,51 @@ class Source:
                 break  # the limit, not the end of what is written
             if not (gone or len(pending) > 1):
                 return read  # the newest segment of a live session: more will come
-            self._finish(cursor, read.items)
+            self._finish(cursor, strays, read.items)
         read.drained = False
         return read
 
     def _read(self, cursor: _Cursor, out: list[Item], limit: int) -> bool:
-        """Read whole blocks into ``out``; True when it stopped at ``limit``."""
-        try:
-            if cursor.header is not None and cursor.path.stat().st_size <= cursor.byte:
-                return False  # nothing new (the usual case of an idle agent)
-            with cursor.path.open("rb") as handle:
-                handle.seek(cursor.byte)
-                data = handle.read()
-        except FileNotFoundError:
-            log.warning("spool segment %s vanished before it was read to its end", cursor.path)
-            return False
-        if cursor.header is None:
+        """Read whole blocks into ``out``, a bounded chunk at a time; True when it stopped
+        at ``limit``."""
+        taken = 0
+        while taken < limit and not cursor.error:
             try:
-                cursor.header = parse_header(data)
-            except CorruptSegmentError:
-                return False  # quarantined once the segment is finished
-            if cursor.header is None:
+                with open_segment(cursor.path) as handle:
+                    if os.fstat(handle.fileno()).st_size <= cursor.byte:
+                        return False  # nothing new (the usual case of an idle agent)
+                    handle.seek(cursor.byte)
+                    data = handle.read(self._chunk)
+            except FileNotFoundError:
+                log.warning("spool segment %s vanished before it was read to its end", cursor.path)
                 return False
-            data, cursor.byte = data[cursor.header.size :], cursor.header.size
-        blocks, _ = frames(data, 0, cursor.header.sync, limit)  # corrupt: quarantined at finish
-        for block in blocks:
-            self._take(cursor, data, block, out)
-        return sum(b.count for b in blocks) >= limit
+            except (OSError, UnreadableSegmentError) as exc:
+                cursor.error = _why_not(exc)  # quarantined once the segment is finished
+                return False
+            if cursor.header is None:
+                try:
+                    cursor.header = parse_header(data)
+                except CorruptSegmentError as exc:
+                    cursor.error = str(exc)
+                    return False
+                if cursor.header is None:
+                    return False
+                data, cursor.byte = data[cursor.header.size :], cursor.header.size
+            blocks, cursor.error = frames(
+                data, 0, cursor.header.sync, limit - taken, self._max_block
+            )
+            for block in blocks:
+                self._take(cursor, data, block, out)
+            taken += sum(b.count for b in blocks)
+            if not blocks:
+                return False
+        return taken >= limit
 
     def _take(self, cursor: _Cursor, data: bytes, block: Frame, out: list[Item]) -> None:
         first = cursor.index
+        if first + block.count > STRAY:
+            cursor.error = f"more than {STRAY} records in one segment"
+            return
         cursor.index += block.count
         cursor.byte += block.end - block.start
         offsets = [position(cursor.segment, first + i) for i in range(block.count)]
@@ -183,10 +326,11 @@ class Source:
             return
         assert cursor.header is not None
         try:
-            records = decode(cursor.header, data, block)
+            records = decode(cursor.header, data, block, self._max_block)
         except Exception as exc:  # a whole block that does not decode: keep its bytes
-            raw = data[block.start : block.end]
-            out.append(Item(offsets[-1], None, raw=raw, error=f"{type(exc).__name__}: {exc}"))
+            raw, note = bounded(data[block.start : block.end], block.end - block.start)
+            error = f"{type(exc).__name__}: {exc}{note}"
+            out.append(Item(offsets[-1], None, raw=raw, error=error))
             cursor.last = offsets[-1]
             return
         skip = len(offsets) - len(wanted)
@@ -194,45 +338,85 @@ class Source:
         out.extend(Item(o, r, version) for o, r in zip(wanted, records[skip:], strict=True))
         cursor.last = wanted[-1]
 
-    def _finish(self, cursor: _Cursor, out: list[Item]) -> None:
+    def _finish(self, cursor: _Cursor, strays: list[Path], out: list[Item]) -> None:
         """The segment can no longer grow and everything whole was read: quarantine the
-        rest, note the segment for deletion, go on with the next one."""
-        try:
-            rest = cursor.path.read_bytes()[cursor.byte :]
-        except FileNotFoundError:
-            rest = b""
+        strays and the rest, note the segment for deletion, go on with the next one."""
+        self._quarantine(strays, cursor.skip_below, out, cursor.segment)
         tail = position(cursor.segment, REST)
-        if rest and tail >= cursor.skip_below:
-            what = "a torn or corrupt tail" if cursor.header else "not an Avro container"
-            log.warning("spool segment %s: %d bytes (%s) quarantined", cursor.path, len(rest), what)
-            out.append(Item(tail, None, raw=rest, error=f"CorruptSegmentError: {what}"))
-            cursor.last = tail
-        self._finished.append((cursor.path, cursor.last))
+        if tail >= cursor.skip_below:
+            item = self._tail(cursor)
+            if item is not None:
+                log.warning("spool segment %s quarantined from byte %d: %s",
+                            cursor.path, cursor.byte, item.error)  # fmt: skip
+                out.append(item)
+                cursor.last = tail
+        self._finished.append((cursor.path, cursor.last, True))
         self._next = (cursor.segment + 1, 0)
         self._cursor = None
+
+    def _tail(self, cursor: _Cursor) -> Item | None:
+        """The quarantine item of what is left of a finished segment (None: nothing)."""
+        tail = position(cursor.segment, REST)
+        try:
+            with open_segment(cursor.path) as handle:
+                total = os.fstat(handle.fileno()).st_size - cursor.byte
+                handle.seek(cursor.byte)
+                raw, note = bounded(handle.read(RAW_MAX), total)
+        except FileNotFoundError:
+            return None
+        except (OSError, UnreadableSegmentError) as exc:
+            return Item(tail, None, error=f"UnreadableSegmentError: {_why_not(exc)}")
+        if total <= 0:
+            return None
+        what = cursor.error or ("a torn or corrupt tail" if cursor.header else "a torn header")
+        return Item(tail, None, raw=raw, error=f"CorruptSegmentError: {what}, {total} bytes{note}")
+
+    def _quarantine(
+        self, strays: list[Path], skip_below: int, out: list[Item], segment: int | None = None
+    ) -> None:
+        """One quarantine item per stray (at most ``STRAYS_PER_FINISH``), from index
+        ``STRAY`` of ``segment`` (``skip_below``'s by default); those below ``skip_below``
+        are in the ledger already (a crash before their deletion): only deleted."""
+        number = split(skip_below)[0] if segment is None else segment
+        for j, path in enumerate(strays[:STRAYS_PER_FINISH]):
+            offset = position(number, STRAY + j)
+            self._strayed.add(path.name)
+            self._finished.append((path, offset, False))
+            if offset < skip_below:
+                continue
+            raw, why = stray(path)
+            log.warning("spool file %s quarantined: %s", path, why)
+            out.append(Item(offset, None, raw=raw, error=f"UnreadableSegmentError: {why}"))
 
     # -- deleting -------------------------------------------------------------------------
 
     def delete(self, ingested: int | None, detected: int | None) -> int:
-        """Delete the finished segments whose last item both the ledger (``ingested``) and
-        the detectors (``detected``) have; remove the directory once nothing is left.
-        Returns how many segments were deleted."""
+        """Delete the finished segments and strays whose last item both the ledger
+        (``ingested``) and the detectors (``detected``) have; remove the directory once
+        nothing is left. Returns how many segments were deleted."""
         keep, deleted = [], 0
-        for path, last in self._finished:
-            if covered(last, ingested, detected):
+        for path, last, segment in self._finished:
+            if not covered(last, ingested, detected):
+                keep.append((path, last, segment))
+            elif segment:
                 path.unlink(missing_ok=True)
                 path.with_suffix(".cursor").unlink(missing_ok=True)
                 deleted += 1
             else:
-                keep.append((path, last))
+                try:
+                    path.unlink(missing_ok=True)  # a symlink itself, never its target
+                except OSError as exc:  # a directory: stays, quarantined once by this run
+                    log.warning("spool stray %s kept: %s", path, exc)
+                else:
+                    self._strayed.discard(path.name)
         self._finished = keep
-        if self.exhausted and not keep and not self._segments():
+        if self.exhausted and not keep and not self._refusal and not self._listing()[0]:
             self._remove()
         return deleted
 
     @property
     def removed(self) -> bool:
-        return not self.dir.exists()
+        return not os.path.lexists(self.dir)
 
     def _remove(self) -> None:
         leftovers = [p.name for p in self.dir.iterdir() if p.name not in ("lock", ADOPTED)]

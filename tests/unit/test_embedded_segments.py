@@ -9,6 +9,7 @@ import pytest
 
 from handrail.embedded.errors import CorruptSegmentError
 from handrail.embedded.segments import decode, frames, parse_header
+from handrail.embedded.source import MAX_BLOCK
 from handrail.producers.spool import Spool
 from handrail.schemas import registry
 from tests.support.samples import event_record
@@ -29,9 +30,9 @@ def read_all(data: bytes) -> list[int]:
     if header is None:
         return []
     body = data[header.size :]
-    blocks, corrupt = frames(body, 0, header.sync, 10**6)
+    blocks, corrupt = frames(body, 0, header.sync, 10**6, MAX_BLOCK)
     assert not corrupt
-    return [r["sequence"] for block in blocks for r in decode(header, body, block)]
+    return [r["sequence"] for block in blocks for r in decode(header, body, block, MAX_BLOCK)]
 
 
 def test_the_header_names_the_writer_schema_version(tmp_path: Path) -> None:
@@ -58,7 +59,7 @@ def test_the_limit_stops_after_whole_blocks(tmp_path: Path) -> None:
     data = segment_bytes(tmp_path, [[1, 2, 3], [4], [5, 6]])
     header = parse_header(data)
     assert header is not None
-    blocks, _ = frames(data[header.size :], 0, header.sync, 4)
+    blocks, _ = frames(data[header.size :], 0, header.sync, 4, MAX_BLOCK)
     assert [b.count for b in blocks] == [3, 1]
 
 
@@ -67,7 +68,7 @@ def test_a_sync_marker_out_of_place_is_corrupt_after_the_good_blocks(tmp_path: P
     header = parse_header(bytes(data))
     assert header is not None
     data[-1] ^= 0xFF  # the last block's sync marker
-    blocks, corrupt = frames(bytes(data[header.size :]), 0, header.sync, 100)
+    blocks, corrupt = frames(bytes(data[header.size :]), 0, header.sync, 100, MAX_BLOCK)
     assert corrupt
     assert [b.count for b in blocks] == [2]
 
