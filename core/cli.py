@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from handrail import __version__
@@ -45,6 +46,9 @@ def start(ctx: typer.Context) -> None:
         FileModes.of(Settings().files).restrict_umask()
     except FileGroupError as exc:
         Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    except ValidationError as exc:  # names each setting, never its value (it may be a secret)
+        Console(stderr=True).print(f"invalid settings: {exc}", style="red", markup=False)
         raise typer.Exit(2) from None
 
 

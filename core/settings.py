@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,8 +21,19 @@ from pydantic_settings import (
 from handrail.processors.router.config import RouterSettings
 from handrail.processors.thresholds import DetectorRules
 
+SECRET_OPTION_WORDS = ("password", "secret", "token")
+"""A Kafka client option whose name holds one of these is a secret (``sasl_plain_password``,
+``ssl_password``, ...): kept as ``SecretStr``, shown as ``**********``."""
 
-class AgentIdentity(BaseModel):
+
+class Section(BaseModel):
+    """A settings section. A validation error never repeats the value it refused (it may
+    be a secret): it names the setting and says what is wrong."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+
+class AgentIdentity(Section):
     """Who emits events: stamped on every event's envelope."""
 
     name: str = Field(min_length=1, description="Agent name, e.g. 'summarizer'.")
@@ -30,7 +41,7 @@ class AgentIdentity(BaseModel):
     owner: str = Field("unowned", description="Team or person accountable for the agent.")
 
 
-class KafkaSettings(BaseModel):
+class KafkaSettings(Section):
     """Where events go. No ``bootstrap_servers`` means the embedded default: the spool only."""
 
     bootstrap_servers: str | None = Field(
@@ -39,8 +50,27 @@ class KafkaSettings(BaseModel):
     events_topic: str = Field("handrail.events", description="Topic of decision events.")
     client_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Extra kafka-python options (security_protocol, sasl_*, ssl_*, ...).",
+        description="Extra kafka-python options (security_protocol, sasl_*, ssl_*, ...); "
+        "the ones named *password*, *secret* or *token* are kept secret.",
     )
+
+    @field_validator("client_options")
+    @classmethod
+    def _secret_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: SecretStr(value)
+            if isinstance(value, str) and any(w in name.lower() for w in SECRET_OPTION_WORDS)
+            else value
+            for name, value in options.items()
+        }
+
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """``client_options`` as kafka-python takes them: the secrets revealed."""
+        return {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in self.client_options.items()
+        }
 
     @property
     def servers(self) -> list[str]:
@@ -48,7 +78,7 @@ class KafkaSettings(BaseModel):
         return [s.strip() for s in (self.bootstrap_servers or "").split(",") if s.strip()]
 
 
-class SpoolSettings(BaseModel):
+class SpoolSettings(Section):
     """The durable on-disk spool (Avro container files) used when Kafka is away or slow."""
 
     dir: Path = Field(Path(".handrail/spool"), description="Spool directory.")
@@ -71,7 +101,7 @@ class SpoolSettings(BaseModel):
     )
 
 
-class ProducerSettings(BaseModel):
+class ProducerSettings(Section):
     """How the SDK buffers and ships events."""
 
     buffer_max_events: int = Field(
@@ -102,7 +132,7 @@ class ProducerSettings(BaseModel):
     )
 
 
-class ReadSettings(BaseModel):
+class ReadSettings(Section):
     """Bounds on every forensic query (``handrail sql``, ``explain``, the ledger's owner)."""
 
     max_seconds: float = Field(60.0, gt=0, description="A query running longer is stopped.")
@@ -116,7 +146,7 @@ class ReadSettings(BaseModel):
     )
 
 
-class LedgerSettings(BaseModel):
+class LedgerSettings(Section):
     """The ClickHouse ledger and the sink that fills it."""
 
     dsn: str = Field(
@@ -150,7 +180,7 @@ class LedgerSettings(BaseModel):
         return Path(".handrail/checkpoints")
 
 
-class ProcessorSettings(BaseModel):
+class ProcessorSettings(Section):
     """The Faust workers that detect silent failures, and where their findings go."""
 
     app_id: str = Field(
@@ -189,7 +219,7 @@ class ProcessorSettings(BaseModel):
         return f"{self.app_id}-ingest"
 
 
-class GovernanceSettings(BaseModel):
+class GovernanceSettings(Section):
     """Decision rights and handoff contracts (``docs/governance.example.yaml``)."""
 
     file: Path | None = Field(
@@ -205,7 +235,7 @@ class GovernanceSettings(BaseModel):
     )
 
 
-class FileSettings(BaseModel):
+class FileSettings(Section):
     """Who may read what handrail writes (spool, control log, ledger, checkpoints, journal)."""
 
     group: str | None = Field(
@@ -224,6 +254,7 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         toml_file="handrail.toml",
+        hide_input_in_errors=True,  # an invalid value may be a secret: never repeated
     )
 
     agent: AgentIdentity | None = Field(None, description="Default agent identity.")

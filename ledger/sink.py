@@ -145,7 +145,7 @@ class Sink:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self._ledger.batch_max_events,
-            **self._kafka.client_options,
+            **self._kafka.client_config,
         )
         sink = self
 

@@ -13,6 +13,6 @@ from handrail.settings import Settings
 def run(settings: Settings, loglevel: str = "info") -> None:
     use_uvloop()
     processors = Processors(settings)
-    declare(processors.topic_specs(), settings.kafka.servers, settings.kafka.client_options)
+    declare(processors.topic_specs(), settings.kafka.servers, settings.kafka.client_config)
     worker = faust.Worker(processors.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

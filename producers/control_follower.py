@@ -54,7 +54,7 @@ class TopicSource:
         self._end: dict[TopicPartition, int] = {}
         self._consumer = KafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
-            fetch_max_wait_ms=poll_ms, **kafka.client_options,
+            fetch_max_wait_ms=poll_ms, **kafka.client_config,
         )  # fmt: skip
         try:
             self._assign()

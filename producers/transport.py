@@ -26,7 +26,7 @@ def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> 
         "reconnect_backoff_max_ms": 1000,
         "client_id": "handrail-sdk",
         "partitioner": WorkflowPartitioner(),
-        **kafka.client_options,
+        **kafka.client_config,
     }
 
     def build() -> KafkaProducer:

@@ -17,14 +17,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from handrail.schemas.models import Severity
 
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
 
-class PagerDutyChannel(BaseModel):
+class Section(BaseModel):
+    """Router settings: a validation error never repeats the value it refused (a routing
+    key, a webhook URL or secret): it names the setting and says what is wrong."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+
+class PagerDutyChannel(Section):
     """A PagerDuty service, reached through the Events API v2."""
 
     type: Literal["pagerduty"] = Field(description="Channel type.")
@@ -34,7 +49,7 @@ class PagerDutyChannel(BaseModel):
     )
 
 
-class SlackChannel(BaseModel):
+class SlackChannel(Section):
     """A Slack incoming webhook."""
 
     type: Literal["slack"] = Field(description="Channel type.")
@@ -53,7 +68,7 @@ class SlackChannel(BaseModel):
         return value
 
 
-class WebhookChannel(BaseModel):
+class WebhookChannel(Section):
     """Any HTTP endpoint: the alert as JSON, signed with HMAC-SHA256 (see ``signing``)."""
 
     type: Literal["webhook"] = Field(description="Channel type.")
@@ -61,7 +76,7 @@ class WebhookChannel(BaseModel):
     secret: SecretStr = Field(description="Shared secret of the X-Handrail-Signature HMAC.")
 
 
-class TerminalChannel(BaseModel):
+class TerminalChannel(Section):
     """One line per alert on the terminal (rich)."""
 
     type: Literal["terminal"] = Field(description="Channel type.")
@@ -77,7 +92,7 @@ Channel = Annotated[
 """One channel's settings, told apart by ``type``."""
 
 
-class Route(BaseModel):
+class Route(Section):
     """Alerts of an owner at or above a severity go to some channels."""
 
     owner: str = Field("*", description="Alert owner matched exactly, or '*' for any owner.")
@@ -88,7 +103,7 @@ class Route(BaseModel):
     stop: bool = Field(False, description="When this route matches, skip the routes after it.")
 
 
-class RetrySettings(BaseModel):
+class RetrySettings(Section):
     """How HTTP deliveries are retried: exponential backoff, bounded attempts."""
 
     max_attempts: int = Field(4, ge=1, description="Attempts per delivery, the first included.")
@@ -107,7 +122,7 @@ def _terminal_only() -> dict[str, Channel]:
     return {"terminal": TerminalChannel(type="terminal")}
 
 
-class RouterSettings(BaseModel):
+class RouterSettings(Section):
     """The alert router: where alerts go (channels and routes) and how delivery retries."""
 
     channels: dict[str, Channel] = Field(

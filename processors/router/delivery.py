@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -39,9 +39,9 @@ class HttpTarget:
 
     channel: str
     kind: str
-    url: str
+    url: str = field(repr=False)  # a Slack webhook URL is a secret
     target: str
-    secrets: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)
     """Strings that must never appear in a recorded error (keys, secret URLs)."""
 
 
