@@ -17,6 +17,7 @@ from time import time_ns
 
 from handrail.files import FileModes
 from handrail.governance import GovernanceError, Verdict, load
+from handrail.governance.authority import Authority
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
 from handrail.producers.control import CONTROL_KINDS
@@ -220,4 +221,4 @@ def _authorizer(settings: Settings, agent: str) -> Authorizer | None:
     if file is None:
         return None
     governance = load(file)
-    return Authorizer(governance, agent, ControlFollower(settings, agent))
+    return Authorizer(governance, agent, ControlFollower(settings, agent, Authority(governance)))

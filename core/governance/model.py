@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from handrail.governance.signing import SigningError, fingerprint, parse_public_key
 from handrail.schemas.models import Effect
 
 Mode = Literal["enforce", "shadow"]
@@ -26,6 +27,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+GROUP = "group:"
+"""A principal naming a group (``group:payments-leads``) rather than a person."""
+Principals = tuple[str, ...]
+"""People (by name) and groups (``group:NAME``) who hold a right."""
+
+
+class KeyHolder(_Strict):
+    """A person or a processor that signs decisions, with its public keys."""
+
+    keys: tuple[str, ...] = Field(
+        min_length=1,
+        description="Ed25519 public keys, `ssh-ed25519 AAAA...` (several while rotating).",
+    )
+
+    @model_validator(mode="after")
+    def _parse(self) -> KeyHolder:
+        for key in self.keys:
+            try:
+                parse_public_key(key)
+            except SigningError as exc:
+                raise ValueError(str(exc)) from None
+        return self
+
+
 class AgentDecl(_Strict):
     owner: str = Field(description="Team that owns the agent.")
     oncall: str | None = Field(None, description="On-call route for its alerts.")
@@ -33,6 +58,9 @@ class AgentDecl(_Strict):
         None, gt=0, description="Spend per UTC day; a request beyond it gets `over_budget`."
     )
     over_budget: Stricter = Field("needs_approval", description="Effect past the budget.")
+    resumers: Principals = Field(
+        (), description="Who may also lift this agent's halts (besides `halts.resumers`)."
+    )
 
 
 class SpendCap(_Strict):
@@ -48,6 +76,9 @@ class RetryBudget(_Strict):
 class Approval(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="How long an agent waits for a human.")
     on_timeout: Literal["deny", "escalate"] = Field("deny", description="Then what.")
+    approvers: Principals = Field(
+        (), description="Who may approve or deny (people, `group:NAME`); none: nobody can."
+    )
 
 
 class Right(_Strict):
@@ -99,9 +130,67 @@ class HandoffDecl(_Strict):
     deadline_s: float = Field(300.0, gt=0, description="Unanswered this long = stalled.")
 
 
+class Halts(_Strict):
+    resumers: Principals = Field((), description="Who may lift any halt; none: nobody can.")
+
+
 class Governance(_Strict):
     version: Literal[1] = 1
     mode: Mode = Field("enforce", description="shadow: record verdicts, never block.")
     agents: dict[str, AgentDecl] = Field(default_factory=dict)
     rights: tuple[Right, ...] = ()
     handoffs: tuple[HandoffDecl, ...] = ()
+    people: dict[str, KeyHolder] = Field(
+        default_factory=dict, description="Who signs approvals and resumes, with their keys."
+    )
+    groups: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="Named sets of people, `group:NAME` in a right."
+    )
+    processors: dict[str, KeyHolder] = Field(
+        default_factory=dict, description="The processors that sign halts, with their keys."
+    )
+    halts: Halts = Field(default_factory=Halts)
+
+    @model_validator(mode="after")
+    def _identities(self) -> Governance:
+        """Every name a right uses is declared, and every key has one holder: a signature
+        then names exactly one person (or processor), never an agent."""
+        clash = set(self.people) & (set(self.processors) | set(self.agents))
+        if clash:
+            raise ValueError(f"{sorted(clash)} are declared as people and as agents or "
+                             "processors; a signer must be only a person")  # fmt: skip
+        for group, members in self.groups.items():
+            unknown = sorted(set(members) - set(self.people))
+            if unknown:
+                raise ValueError(f"group {group!r} names {unknown}, not under `people`")
+        holders: dict[str, str] = {}
+        for name, holder in (*self.people.items(), *self.processors.items()):
+            for key in holder.keys:
+                seen = holders.setdefault(fingerprint(parse_public_key(key)), name)
+                if seen != name:
+                    raise ValueError(f"{name!r} and {seen!r} hold the same public key")
+        named = [("halts.resumers", self.halts.resumers)]
+        named += [(f"agents.{a}.resumers", d.resumers) for a, d in self.agents.items()]
+        named += [(f"rights.{i}.approval.approvers", r.approval.approvers)
+                  for i, r in enumerate(self.rights)]  # fmt: skip
+        for where, principals in named:
+            for principal in principals:
+                if not self._declared(principal):
+                    raise ValueError(f"{where}: {principal!r} is not declared under `people` "
+                                     "(or `groups` for group:NAME)")  # fmt: skip
+        return self
+
+    def _declared(self, principal: str) -> bool:
+        if principal.startswith(GROUP):
+            return principal.removeprefix(GROUP) in self.groups
+        return principal in self.people
+
+    def members(self, principals: Principals) -> frozenset[str]:
+        """The people ``principals`` name, groups expanded."""
+        found: set[str] = set()
+        for principal in principals:
+            if principal.startswith(GROUP):
+                found.update(self.groups.get(principal.removeprefix(GROUP), ()))
+            elif principal in self.people:
+                found.add(principal)
+        return frozenset(found)

@@ -1,6 +1,7 @@
-"""The control channel's state: halts (latest by time), approvals (the first decision in
-channel order stands), handoff answers (visible to the sender), and what an agent keeps;
-the control log that carries them without Kafka."""
+"""The control channel's state: halts (the last applied; a resume lifts the halt it names),
+approvals (the first signed decision in channel order stands), handoff answers (visible to
+the sender), and what an agent keeps; the control log that carries them without Kafka.
+Unsigned or wrongly signed entries are ignored and kept as forged."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from handrail.producers.control import ControlState
 from handrail.producers.control_log import ControlLog
 from handrail.schemas import encode
 from tests.support.samples import NOW, event_record
+from tests.support.signers import authority, decision_fields, halt_fields, resume_fields
 
 
 def at(seconds: float, kind: str, agent: str = "writer", **fields: Any) -> dict[str, Any]:
@@ -22,16 +24,23 @@ def at(seconds: float, kind: str, agent: str = "writer", **fields: Any) -> dict[
     return record
 
 
+REQUESTS: dict[str, dict[str, Any]] = {}
+
+
 def request(approval_id: str = "ap-1", agent: str = "writer") -> dict[str, Any]:
-    return at(0, "approval_requested", agent, approval_id=approval_id,
-              action="db.customers.write", reason="needs a human")  # fmt: skip
+    """The approval request ``approval_id`` (the same record each time: decisions sign it)."""
+    key = f"{approval_id}/{agent}"
+    if key not in REQUESTS:
+        REQUESTS[key] = at(0, "approval_requested", agent, approval_id=approval_id,
+                           action="db.customers.write", reason="needs a human")  # fmt: skip
+    return REQUESTS[key]
 
 
-def decision(kind: str, approval_id: str = "ap-1", seconds: float = 5) -> dict[str, Any]:
-    fields = {"approval_id": approval_id}
-    if kind != "approval_expired":
-        fields |= {"approver": "alice", "reason": "ok"}
-    return at(seconds, kind, "handrail-cli", **fields)
+def decision(kind: str, approval_id: str = "ap-1", seconds: float = 5,
+             signer: str = "alice") -> dict[str, Any]:  # fmt: skip
+    if kind == "approval_expired":
+        return at(seconds, kind, "writer", approval_id=approval_id)
+    return at(seconds, kind, "handrail-cli", **decision_fields(kind, request(approval_id), signer))
 
 
 @pytest.mark.parametrize(
@@ -40,15 +49,15 @@ def decision(kind: str, approval_id: str = "ap-1", seconds: float = 5) -> dict[s
         ([], "pending", None),
         (["approval_granted"], "granted", "alice"),
         (["approval_denied"], "denied", "alice"),
-        (["approval_expired"], "expired", "handrail-cli"),
-        (["approval_expired", "approval_granted"], "expired", "handrail-cli"),  # too late
+        (["approval_expired"], "expired", "writer"),
+        (["approval_expired", "approval_granted"], "expired", "writer"),  # too late
         (["approval_granted", "approval_denied"], "granted", "alice"),  # first one stands
     ],
 )
 def test_an_approval_takes_its_first_decision(
     decisions: list[str], state: str, by: str | None
 ) -> None:
-    control = ControlState()
+    control = ControlState(authority=authority())
     control.apply(request())
     for n, kind in enumerate(decisions):
         control.apply(decision(kind, seconds=5 - n))  # later in the channel, earlier clock
@@ -58,7 +67,7 @@ def test_an_approval_takes_its_first_decision(
 
 
 def test_a_decision_on_an_unknown_approval_is_ignored_and_a_repeat_request_too() -> None:
-    control = ControlState()
+    control = ControlState(authority=authority())
     control.apply(decision("approval_granted", "ap-9"))
     control.apply(request("ap-1"))
     control.apply(decision("approval_denied", "ap-1"))
@@ -83,13 +92,12 @@ def test_an_agent_keeps_only_its_own_approvals_and_handoff_answers() -> None:
     assert answer.failed_checks == ("has_customer_id",)
 
 
-def test_a_halt_holds_until_a_later_resume_whatever_the_arrival_order() -> None:
-    halt = at(10, "halt", "handrail-processors", scope="operation", target_agent="payer",
-              operation_id="op-1", reason="retry storm", alert_dedup_key="storm")  # fmt: skip
-    resume = at(20, "resume", "handrail-cli", scope="operation", target_agent="payer",
-                operation_id="op-1", reason="fixed", by="alice")  # fmt: skip
+def test_a_halt_holds_until_the_resume_that_names_it_whatever_the_arrival_order() -> None:
+    halt = at(10, "halt", "handrail-processors", **halt_fields("payer", "op-1", "retry storm"))
+    resume = at(20, "resume", "handrail-cli",
+                **resume_fields("payer", "op-1", str(halt["event_id"])))  # fmt: skip
     for order in ([halt], [halt, resume], [resume, halt]):
-        control = ControlState("payer")
+        control = ControlState("payer", authority())
         for record in order:
             control.apply(record)
         why = control.halt("payer", "op-1")
@@ -116,7 +124,7 @@ def test_the_control_log_returns_whole_entries_only(tmp_path: Path) -> None:
 
 
 def test_settled_approvals_and_answers_are_forgotten_after_a_day_pending_ones_never() -> None:
-    control = ControlState()
+    control = ControlState(authority=authority())
     control.apply(request("ap-pending"))
     for n in range(1500):  # a busy day: everything stays
         control.apply(request(f"ap-{n}"))
