@@ -5,10 +5,12 @@ and the control channel's decisions on its approvals and answers to its handoffs
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
 from handrail.governance import Governance, Rights, Verdict
+from handrail.governance.rights import UNTRUSTED
 from handrail.producers.control import ApprovalRequest, HandoffAnswer
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.events import Request
@@ -37,6 +39,13 @@ class Authorizer:
         self._spent = 0.0
 
     def spent(self, usd: float) -> None:
+        """Count a recorded spend against today's budget. Fails closed on a number it cannot
+        trust (validation refuses them first): a refund (negative) never lowers the total;
+        an amount that is not a finite number (or not a number) spends the whole budget."""
+        if type(usd) is not float and type(usd) is not int:
+            usd = math.inf
+        elif not 0 <= usd < math.inf:
+            usd = 0.0 if usd < 0 else math.inf
         with self._lock:
             self._roll()
             self._spent += usd
@@ -55,7 +64,9 @@ class Authorizer:
         verdict = self._rights.decide(
             self._agent, action, resource, cost_usd, attempt, spent_today_usd=self._spent
         )
-        return verdict._replace(shadow=True) if self.mode == "shadow" else verdict
+        if self.mode == "shadow" and verdict.rule != UNTRUSTED:  # a bad number never passes
+            return verdict._replace(shadow=True)
+        return verdict
 
     def wait_approval(self, approval_id: str, timeout: float) -> ApprovalRequest | None:
         """The decision on an approval, waiting up to ``timeout`` s; None if none came."""

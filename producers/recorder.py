@@ -20,9 +20,7 @@ from handrail.governance import GovernanceError, Verdict, load
 from handrail.governance.authority import Authority
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
-from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.control_follower import ControlFollower
-from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import (
     EventMethods,
@@ -38,7 +36,7 @@ from handrail.producers.refs import EventRef, Fields
 from handrail.producers.session import Session
 from handrail.producers.shipper import ShipperStats
 from handrail.producers.shipping import start_shipper
-from handrail.schemas import AVRO_NAMES, Payload, encode
+from handrail.schemas import AVRO_NAMES, Payload
 from handrail.settings import AgentIdentity, Settings
 
 
@@ -65,12 +63,11 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._default_workflow = f"session-{session.id}"
         self._seq = 0
         self._closed = False
-        modes = FileModes.of(settings.files)  # an unknown group fails here, at start
+        FileModes.of(settings.files)  # an unknown group fails here, at start
         self._shipper = start_shipper(settings, session)
         self._exit_timeout = settings.producer.send_timeout_s
-        # Without Kafka, control events also go to the control log (the embedded channel).
-        embedded = not settings.kafka.bootstrap_servers
-        self._control_log = ControlLog.of(settings.spool, modes) if embedded else None
+        # Without Kafka, the shipper's thread also appends control events to the control
+        # log (the embedded channel): the agent's thread never waits on that file's lock.
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 
@@ -189,14 +186,15 @@ class Recorder(EventMethods, GovernedHandoffs):
         if self._closed:
             raise RecorderClosedError("the recorder is closed")
         tag, values = fields
-        if tag == "spend" and self._authorizer is not None:  # against the daily budget
-            self._authorizer.spent(values["usd"])
         current = scope.current.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
         cause = caused_by if caused_by is None or type(caused_by) is str else _id(caused_by)
         if not cause and in_scope and current is not None:
             cause = current[1]
+        # Against the daily budget once every check passed: a refused spend never counts.
+        if tag == "spend" and self._authorizer is not None:
+            self._authorizer.spent(values["usd"])
         if labels is not None:
             labels = {**self._session.labels, **labels}
         shipper = self._shipper
@@ -206,8 +204,6 @@ class Recorder(EventMethods, GovernedHandoffs):
             # time: timestamp-micros; the shipper completes the record (``session.py``)
             event = (event_id, seq, time_ns() // 1000, wf, cause, labels, AVRO_NAMES[tag], values)
             shipper.put(dumps(event, VERSION))  # ``packing.pack`` minus a frame
-        if self._control_log is not None and tag in CONTROL_KINDS:
-            self._control_log.append([encode(self._session.record(event))])
         if in_scope:
             scope.current.set(tuple.__new__(scope.Scope, (wf, event_id)))  # minus a frame
         return tuple.__new__(EventRef, (event_id, wf, tag, seq))  # EventRef(...) minus a frame

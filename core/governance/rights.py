@@ -8,10 +8,16 @@ escalate, then needs_approval, then allow); between equals the first declared ru
 the verdict. No matching rule, or an undeclared agent, is a deny that says what to declare.
 Matching rules are cached per (agent, action, resource), so a decision costs a few
 microseconds whatever the number of rules.
+
+Numbers fail closed: a cost that is not a finite amount from $0 to ``MAX_COST_USD`` (NaN,
+infinite, negative, a bool), or an attempt that is not a whole number from 0 to
+``MAX_ATTEMPT``, is denied whatever the rules say (rule ``UNTRUSTED``, never shadowed). A
+spend so far today that is not a number counts as past the daily budget.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fnmatch import translate
@@ -22,6 +28,13 @@ from handrail.schemas.models import Effect
 
 RANK: dict[str, int] = {"allow": 0, "needs_approval": 1, "escalate": 2, "deny": 3}
 _CACHE_MAX = 10_000
+MAX_COST_USD = 1e12
+"""The most one request may claim to cost: beyond it a figure is a mistake (or a trick),
+not a price, and sums of such figures lose their cents."""
+MAX_ATTEMPT = 2**63 - 1
+"""The largest attempt the ledger can hold (an Avro ``long``)."""
+UNTRUSTED = "untrusted-number"
+"""The rule named by the deny of a cost or attempt that cannot be trusted."""
 
 
 class Verdict(NamedTuple):
@@ -98,22 +111,28 @@ class Rights:
             on = f" on {resource}" if resource else ""
             return Verdict("deny", "", f"no rule lets {agent} {action}{on}: declare one "
                            "under `rights`")  # fmt: skip
+        untrusted = _untrusted(cost_usd, attempt)
+        if untrusted is not None:
+            return Verdict("deny", UNTRUSTED, untrusted)
         best = _apply(rules[0], cost_usd, attempt)
         for rule in rules[1:]:
             verdict = _apply(rule, cost_usd, attempt)
             if RANK[verdict.effect] > RANK[best.effect]:
                 best = verdict
         budget, over = declared.daily_budget_usd, declared.over_budget
-        if (
-            budget is not None
-            and cost_usd is not None
-            and spent_today_usd + cost_usd > budget
-            and RANK[over] > RANK[best.effect]
-        ):
-            why = (f"${spent_today_usd + cost_usd:.2f} today would pass {agent}'s daily "
-                   f"budget of ${budget:.2f}")  # fmt: skip
-            best = Verdict(over, f"agent:{agent}", why, best.approval)
-        return best
+        if budget is None or cost_usd is None or RANK[over] <= RANK[best.effect]:
+            return best
+        # A refund never lowers the day's spend; NaN fails every comparison, so each test
+        # is written to hold only for a number within the budget.
+        spent = 0.0 if spent_today_usd < 0 else spent_today_usd
+        total = spent + cost_usd
+        if total <= budget:
+            return best
+        if math.isfinite(total):
+            why = f"${total:.2f} today would pass {agent}'s daily budget of ${budget:.2f}"
+        else:
+            why = f"spend today that is not a number counts as past {agent}'s daily budget"
+        return Verdict(over, f"agent:{agent}", why, best.approval)
 
     def _rules_for(self, agent: str, action: str, resource: str) -> tuple[_Compiled, ...]:
         key = (agent, action, resource)
@@ -134,11 +153,11 @@ def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> 
     rule, verdict = compiled.rule, compiled.verdict
     cap, budget = rule.spend, rule.retries
     effect = verdict.effect
-    capped = (
+    capped = (  # ``not <=``: a NaN that got this far is over every cap
         cap
         if cap is not None
         and cost_usd is not None
-        and cost_usd > cap.per_request_usd
+        and not cost_usd <= cap.per_request_usd
         and RANK[cap.over] > RANK[effect]
         else None
     )
@@ -147,7 +166,7 @@ def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> 
     if (
         budget is not None
         and attempt is not None
-        and attempt > budget.max_retries
+        and not attempt <= budget.max_retries
         and RANK[budget.then] > RANK[effect]
     ):
         return compiled.retried(attempt)
@@ -155,3 +174,26 @@ def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> 
         why = f"${cost_usd:.2f} is over the ${capped.per_request_usd:.2f} per-request cap"
         return Verdict(effect, verdict.rule, why, rule.approval)
     return verdict
+
+
+def _untrusted(cost_usd: object, attempt: object) -> str | None:
+    """Why a cost or an attempt cannot be decided on; None when both can. Exact types:
+    a bool is an int to Python, not an amount or a count to an auditor."""
+    if cost_usd is not None and (
+        (type(cost_usd) is not float and type(cost_usd) is not int)
+        or not 0 <= cost_usd <= MAX_COST_USD
+    ):
+        return (f"cost_usd {_shown(cost_usd)} is not an amount from $0 to "
+                f"${MAX_COST_USD:,.0f}: a cost that cannot be trusted is refused")  # fmt: skip
+    if attempt is not None and (type(attempt) is not int or not 0 <= attempt <= MAX_ATTEMPT):
+        return (f"attempt {_shown(attempt)} is not a count from 0 to {MAX_ATTEMPT}: an "
+                "attempt that cannot be trusted is refused")  # fmt: skip
+    return None
+
+
+def _shown(value: object) -> str:
+    """A refused number as a reason may show it: short, and never the value of a type that
+    is not a number (its repr is the caller's code, and may hold anything)."""
+    if type(value) is float or (type(value) is int and abs(value) < 10**19):
+        return repr(value)
+    return f"(a {type(value).__name__})"
