@@ -20,7 +20,9 @@ from handrail.governance import GovernanceError, Verdict, load
 from handrail.governance.authority import Authority
 from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
+from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.control_follower import ControlFollower
+from handrail.producers.control_log import ControlLog
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import (
     EventMethods,
@@ -36,7 +38,7 @@ from handrail.producers.refs import EventRef, Fields
 from handrail.producers.session import Session
 from handrail.producers.shipper import ShipperStats
 from handrail.producers.shipping import start_shipper
-from handrail.schemas import AVRO_NAMES, Payload
+from handrail.schemas import AVRO_NAMES, Payload, encode
 from handrail.settings import AgentIdentity, Settings
 
 
@@ -63,11 +65,12 @@ class Recorder(EventMethods, GovernedHandoffs):
         self._default_workflow = f"session-{session.id}"
         self._seq = 0
         self._closed = False
-        FileModes.of(settings.files)  # an unknown group fails here, at start
+        modes = FileModes.of(settings.files)  # an unknown group fails here, at start
         self._shipper = start_shipper(settings, session)
         self._exit_timeout = settings.producer.send_timeout_s
-        # Without Kafka, the shipper's thread also appends control events to the control
-        # log (the embedded channel): the agent's thread never waits on that file's lock.
+        # Without Kafka, control events also go to the control log (the embedded channel).
+        embedded = not settings.kafka.bootstrap_servers
+        self._control_log = ControlLog.of(settings.spool, modes) if embedded else None
         self._authorizer = _authorizer(settings, identity.name)
         atexit.register(self.close, self._exit_timeout)
 
@@ -204,6 +207,8 @@ class Recorder(EventMethods, GovernedHandoffs):
             # time: timestamp-micros; the shipper completes the record (``session.py``)
             event = (event_id, seq, time_ns() // 1000, wf, cause, labels, AVRO_NAMES[tag], values)
             shipper.put(dumps(event, VERSION))  # ``packing.pack`` minus a frame
+        if self._control_log is not None and tag in CONTROL_KINDS:
+            self._control_log.append([encode(self._session.record(event))])
         if in_scope:
             scope.current.set(tuple.__new__(scope.Scope, (wf, event_id)))  # minus a frame
         return tuple.__new__(EventRef, (event_id, wf, tag, seq))  # EventRef(...) minus a frame
