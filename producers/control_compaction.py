@@ -2,12 +2,17 @@
 one append-only file that every agent reads from its start, so ``ControlLog`` rewrites it
 with only these entries once it grows past ``spool.control_log_max_bytes``.
 
-An entry is kept when a reader's ``ControlState`` could still need it:
+Compaction cannot check a signature (it runs in whichever process appends, which need not
+hold the governance file), so it never lets one entry stand in for another whose
+signature a reader may find good and this one's not:
 
-* per halt target, the entry that decides it (the latest by event time; on a tie, the
-  later one), halt or resume alike, so a late, older halt cannot win afterwards;
-* every approval still pending, and one decided less than a day before the newest entry
-  (``control.FORGET``): its request and its first decision;
+* every halt and every resume is kept, in its place: a halt stays in force until a
+  permitted person lifts it, however long that takes, and no entry (a forged resume dated
+  in 2299, say) can push it out. They are few: one per incident and one per lift. (The
+  halts topic does the same on Kafka: ``control_topics``.)
+* an approval's request and every decision on it, while it is pending or its latest
+  decision is less than a day older than the newest entry (``control.FORGET``): a forged
+  first decision never hides the real one after it;
 * the first answer to a handoff, when less than a day old;
 * an entry that does not decode (it is logged by every reader; it is not ours to drop).
 
@@ -20,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from handrail.producers.control import DECISIONS, FORGET, Target, halt_target
+from handrail.producers.control import DECISIONS, FORGET
 from handrail.schemas import DecodeError, decode, event_type
 
 
@@ -40,33 +45,26 @@ def compact(entries: list[bytes]) -> list[bytes]:
 
 
 def _halts(records: list[tuple[int, dict[str, Any]]]) -> set[int]:
-    latest: dict[Target, tuple[datetime, int]] = {}
-    for index, record in records:
-        if event_type(record) in ("halt", "resume"):
-            target = halt_target(record["payload"][1])
-            current = latest.get(target)
-            if current is None or record["time"] >= current[0]:
-                latest[target] = (record["time"], index)
-    return {index for _, index in latest.values()}
+    return {index for index, record in records if event_type(record) in ("halt", "resume")}
 
 
 def _approvals(records: list[tuple[int, dict[str, Any]]], cutoff: datetime) -> set[int]:
     requests: dict[str, int] = {}
-    decisions: dict[str, tuple[int, datetime]] = {}
+    decisions: dict[str, list[int]] = {}
+    latest: dict[str, datetime] = {}
     for index, record in records:
         kind = event_type(record)
         approval_id = record["payload"][1].get("approval_id")
         if kind == "approval_requested":
             requests.setdefault(approval_id, index)
         elif kind in DECISIONS and approval_id in requests:
-            decisions.setdefault(approval_id, (index, record["time"]))
+            decisions.setdefault(approval_id, []).append(index)
+            latest[approval_id] = max(latest.get(approval_id, record["time"]), record["time"])
     keep = set()
     for approval_id, index in requests.items():
-        decided = decisions.get(approval_id)
-        if decided is None:
-            keep.add(index)
-        elif decided[1] > cutoff:
-            keep |= {index, decided[0]}
+        decided = latest.get(approval_id)
+        if decided is None or decided > cutoff:
+            keep |= {index, *decisions.get(approval_id, ())}
     return keep
 
 

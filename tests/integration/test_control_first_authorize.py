@@ -25,20 +25,14 @@ from handrail.settings import (
     SpoolSettings,
 )
 from tests.support.samples import event_record
+from tests.support.signers import governance_yaml, halt_fields
 
 pytestmark = pytest.mark.timeout(120)
-
-GOVERNANCE = """
-agents:
-  payer: {owner: team-pay}
-rights:
-  - {action: api.charge, effect: allow, reason: charges are fine}
-"""
 
 
 def settings(tmp: Path, kafka: str | None = None, control: str = "control", wait_s: float = 5.0,
              control_log: Path | None = None) -> Settings:  # fmt: skip
-    (tmp / "governance.yaml").write_text(GOVERNANCE)
+    (tmp / "governance.yaml").write_text(governance_yaml())
     return Settings(
         kafka=KafkaSettings(bootstrap_servers=kafka, events_topic=f"{control}.events"),
         spool=SpoolSettings(dir=tmp / "spool", control_log=control_log or tmp / "control.log"),
@@ -48,10 +42,8 @@ def settings(tmp: Path, kafka: str | None = None, control: str = "control", wait
 
 
 def halt_record() -> dict[str, object]:
-    record = event_record(
-        "halt", agent="handrail-processors", scope="operation", target_agent="payer",
-        operation_id="op-1", reason="retry storm",
-    )  # fmt: skip
+    fields = halt_fields("payer", "op-1", reason="retry storm")  # signed by the processors
+    record = event_record("halt", agent="handrail-processors", **fields)
     record["workflow_id"] = "wf-pay"
     return record
 

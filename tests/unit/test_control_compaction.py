@@ -15,6 +15,7 @@ from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, encode
 from handrail.settings import Settings, SpoolSettings
 from tests.support.samples import NOW, event_record
+from tests.support.signers import authority, decision_fields, halt_fields, resume_fields
 
 DAY = 24 * 3600
 
@@ -25,20 +26,32 @@ def at(seconds: float, kind: str, agent: str = "writer", **fields: Any) -> bytes
     return encode(record)
 
 
-def halt(seconds: float, kind: str, agent: str, operation: str | None = None) -> bytes:
-    scope = {"scope": "operation", "operation_id": operation} if operation else {
-        "scope": "agent", "operation_id": None}  # fmt: skip
-    return at(seconds, kind, "handrail-processors", target_agent=agent, reason="storm", **scope)
+def halt(seconds: float, kind: str, agent: str, operation: str | None = None,
+         lifts: bytes | None = None) -> bytes:  # fmt: skip
+    """A halt signed by the processors, or a resume by alice of the halt ``lifts``."""
+    if kind == "halt":
+        return at(seconds, kind, "handrail-processors", **halt_fields(agent, operation))
+    assert lifts is not None
+    halt_id = str(decode(lifts)[1]["event_id"])
+    return at(seconds, kind, "handrail-cli", **resume_fields(agent, operation, halt_id))
+
+
+ASKED: dict[str, dict[str, Any]] = {}
+"""The requests made, by approval id: what a decision on one signs."""
 
 
 def request(seconds: float, approval_id: str) -> bytes:
-    return at(seconds, "approval_requested", approval_id=approval_id, action="db.write",
-              reason="needs a human")  # fmt: skip
+    value = at(seconds, "approval_requested", approval_id=approval_id,
+               action="db.customers.write", reason="needs a human")  # fmt: skip
+    ASKED[approval_id] = decode(value)[1]
+    return value
 
 
-def decided(seconds: float, approval_id: str, kind: str = "approval_granted") -> bytes:
-    return at(seconds, kind, "handrail-cli", approval_id=approval_id, approver="alice",
-              reason="ok")  # fmt: skip
+def decided(seconds: float, approval_id: str, kind: str = "approval_granted",
+            signer: str = "alice") -> bytes:  # fmt: skip
+    """``signer``'s signed decision (alice may decide; mallory may not)."""
+    fields = decision_fields(kind, ASKED[approval_id], signer)  # type: ignore[arg-type]
+    return at(seconds, kind, "handrail-cli", **fields)
 
 
 def answer(seconds: float, handoff_id: str, kind: str = "handoff_accepted") -> bytes:
@@ -46,15 +59,16 @@ def answer(seconds: float, handoff_id: str, kind: str = "handoff_accepted") -> b
 
 
 def state(entries: list[bytes]) -> ControlState:
-    control = ControlState()
+    control = ControlState(authority=authority())
     for value in entries:
         control.apply(decode(value)[1])
     return control
 
 
+PAYER_HALTED = halt(0, "halt", "payer")
 LOG = {
-    "payer halted": halt(0, "halt", "payer"),
-    "payer resumed": halt(10, "resume", "payer"),
+    "payer halted": PAYER_HALTED,
+    "payer resumed": halt(10, "resume", "payer", lifts=PAYER_HALTED),
     "payer halted late, with an older time": halt(3, "halt", "payer"),
     "op halted": halt(5, "halt", "payer", "op-1"),
     "old request": request(0, "ap-old"),
@@ -70,8 +84,9 @@ LOG = {
     "not an event": b"\x00junk",
 }
 KEPT = [
-    "payer resumed", "op halted", "pending request", "recent request", "recent denial",
-    "recent answer", "not an event",
+    "payer halted", "payer resumed", "payer halted late, with an older time", "op halted",
+    "pending request", "recent request", "recent denial", "second decision", "recent answer",
+    "not an event",
 ]  # fmt: skip
 
 
@@ -115,7 +130,7 @@ def test_an_append_past_the_limit_compacts_and_a_tailing_reader_follows(tmp_path
     seen = [decode(v)[1]["payload"][1] for v in source.poll()]  # the new file, from its start
     assert [p.get("approval_id") or p.get("target_agent") for p in seen] == [
         "ap-pending", "payer", "ap-late"]  # fmt: skip
-    control = read_control(s)
+    control = read_control(s, authority())
     assert [a.approval_id for a in control.pending()] == ["ap-pending", "ap-late"]
     assert control.halt("payer") is not None
 
@@ -140,3 +155,25 @@ def test_concurrent_writers_lose_nothing_that_counts_across_compactions(tmp_path
     ids = [decode(v)[1]["payload"][1]["approval_id"] for v in ControlLog(path).read()[0]]
     assert sorted(ids) == sorted(f"ap-{w}-{i}" for w in range(4) for i in range(100))
     assert not (tmp_path / "control.log.compacting").exists()
+
+
+def test_a_forged_resume_dated_in_the_future_never_pushes_a_halt_out() -> None:
+    """Compaction cannot check signatures: it keeps every halt and resume, so a forged
+    resume (unsigned, dated 2299) cannot make it drop the halt it claims to lift."""
+    real = halt(0, "halt", "payer")
+    forged = at(100 * 365 * DAY, "resume", "mallory", scope="agent", target_agent="payer",
+                operation_id=None, reason="nothing to see", by="alice")  # fmt: skip
+    filler = [request(n, f"ap-{n}") for n in range(3)]
+    kept = compact([real, forged, *filler])
+    assert real in kept
+    control = state([v for v in kept])
+    assert control.halt("payer") is not None
+    assert [f.kind for f in control.forged] == ["resume"]
+
+
+def test_a_forged_first_decision_never_hides_the_real_one_after_it() -> None:
+    ask = request(0, "ap-1")
+    forged = decided(1, "ap-1", signer="mallory")  # a key, and no right to decide
+    real = decided(2, "ap-1", "approval_denied")
+    assert compact([ask, forged, real]) == [ask, forged, real]
+    assert state([ask, forged, real]).approvals["ap-1"].state == "denied"
