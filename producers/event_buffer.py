@@ -5,8 +5,10 @@ The agent side (``put``) makes no system call while events flow: the collector p
 every ``LINGER_S`` on its own clock, and a ``put`` wakes it only after it dozed off
 (idle). When the buffer is full, ``put`` wakes the collector and waits up to
 ``max_block_s`` for room, then goes on over the limit and counts an overflow: a record
-call never blocks longer. The collector frees room as it takes events; a waiting agent
-goes on once the buffer is below its low-water mark.
+call never blocks longer. Past twice the limit (a collector that cannot keep up or is
+stuck) the event is dropped and counted instead: the buffer is always bounded. The
+collector frees room as it takes events; a waiting agent goes on once the buffer is below
+its low-water mark.
 
 A collector's loop::
 
@@ -39,7 +41,10 @@ class EventBuffer(Generic[T]):
         """Events ``put`` so far."""
         self.overflowed = 0
         """``put`` calls that waited ``max_block_s`` and went on over the limit."""
+        self.dropped = 0
+        """Events ``put`` found the buffer at its hard bound (twice the limit) for: lost."""
         self._max = max_events
+        self._hard_max = 2 * max_events
         self._low_water = max_events - max(1, min(1024, max_events // 4))
         self._max_block = max_block_s
         self._wake = threading.Event()
@@ -60,8 +65,11 @@ class EventBuffer(Generic[T]):
                 self._room.wait(self._max_block)
             if len(events) >= self._max:
                 self.overflowed += 1
-        events.append(event)
         self.added += 1
+        if len(events) >= self._hard_max:
+            self.dropped += 1
+            return
+        events.append(event)
         if self._dozing:
             self._dozing = False
             self._wake.set()

@@ -12,7 +12,18 @@ thread alone talks to Kafka and to the spool, so order is simple to keep.
   acknowledges them after all, the segment notes it), and new events are appended to the
   spool (durable once flushed). While degraded the shipper replays the spool oldest
   first, window by window, and goes back online when the spool is empty.
-* **embedded** (no Kafka configured): every event goes to the spool.
+* **embedded** (no Kafka configured): every event goes to the spool, and control events
+  (approval requests and decisions, handoff answers, halts) also to the control log
+  (``control_log.py``), from this thread: the agent's thread never waits on a disk.
+
+The shipper cannot die. An event it cannot encode (a lone surrogate, an int past Avro's
+``long``) goes to the spool's rejected file with the reason and the events after it ship.
+When the spool cannot be written (disk full, a read-only or removed directory), events
+wait in memory, up to ``buffer_max_events``, and are written when it can be; past that
+bound they are dropped and counted (``stats().lost``): the agent goes on either way. Any
+other error restarts the loop (logged once per kind, counted in ``stats().restarts``).
+``flush`` and ``close`` return by their timeout; without one, they give up once nothing
+progressed for ``2 * send_timeout_s``.
 
 The Kafka producer is idempotent with ``acks=all``; it is never abandoned while it has
 events in flight, so a broker outage creates no duplicates. Only a process crash in the
@@ -40,10 +51,11 @@ from kafka.errors import (
 
 from handrail.files import FileModes
 from handrail.producers.control import CONTROL_KINDS
+from handrail.producers.control_log import ControlLog
 from handrail.producers.control_topics import destination
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.session import Session
-from handrail.producers.spool import Segment, Spool
+from handrail.producers.spool import Segment, Spool, SpoolWriteError
 from handrail.producers.transport import kafka_producer_factory
 from handrail.schemas import AVRO_NAMES, EventRecord, decode, encode
 from handrail.settings import Settings
@@ -128,8 +140,54 @@ class ShipperStats:
     overflowed: int
     """Record calls that waited ``max_block_ms`` and went on over the buffer limit."""
     rejected: int
-    """Events Kafka refused for good (e.g. too large); kept in the spool's rejected file."""
+    """Events Kafka refused for good (e.g. too large) or that could not be encoded; kept in
+    the spool's rejected file (they count as durable)."""
     state: str
+    held: int = 0
+    """Events waiting in memory because the spool could not be written at the last try."""
+    lost: int = 0
+    """Events that could not be kept: dropped past the memory bound while the spool could
+    not be written (or the shipper was stuck), or the spool's rejected file could not take
+    them."""
+    restarts: int = 0
+    """Times the shipper's loop met an unexpected error and started again."""
+    control_lost: int = 0
+    """Control events (embedded) whose copy could not be kept in the control log."""
+
+
+def await_kept(
+    read: Callable[[], ShipperStats],
+    target: int,
+    timeout: float | None,
+    changed: threading.Condition,
+    *,
+    stall_s: float,
+    poke: Callable[[], None] = lambda: None,
+) -> bool:
+    """Wait until the first ``target`` accepted events are durable or counted lost; True
+    when none was ever lost. Returns False sooner when what is missing waits in memory for
+    a spool that cannot be written, after ``timeout``, or (no timeout) once nothing
+    progressed for ``stall_s``. The one flush of both shippers."""
+    now = time.monotonic()
+    deadline = None if timeout is None else now + timeout
+    seen, since = None, now
+    with changed:
+        while True:
+            stats = read()
+            kept = stats.durable + stats.lost
+            if kept >= target:
+                return stats.lost == 0
+            if stats.held and kept + stats.held >= target:
+                return False  # the rest waits for the disk
+            now = time.monotonic()
+            progress = (stats.durable, stats.lost, stats.held)
+            if progress != seen:
+                seen, since = progress, now
+            left = since + stall_s - now if deadline is None else deadline - now
+            if left <= 0:
+                return False
+            poke()
+            changed.wait(min(left, 0.05))
 
 
 class Shipper:
@@ -140,6 +198,7 @@ class Shipper:
         """The shipper of one recorder session: Kafka when configured, else the spool only."""
         kafka, p, s = settings.kafka, settings.producer, settings.spool
         factory = kafka_producer_factory(kafka, p) if kafka.bootstrap_servers else None
+        modes = FileModes.of(settings.files)
         return cls(
             session=session,
             topic=kafka.events_topic,
@@ -149,8 +208,9 @@ class Shipper:
                 session.id,
                 fsync=s.fsync,
                 segment_max_events=s.segment_max_events,
-                modes=FileModes.of(settings.files),
+                modes=modes,
             ),
+            control_log=None if factory else ControlLog.of(s, modes),
             producer_factory=factory,
             buffer_max_events=p.buffer_max_events,
             max_block_ms=p.max_block_ms,
@@ -166,6 +226,7 @@ class Shipper:
         topic: str,
         control_topic: str | None = None,
         spool: Spool,
+        control_log: ControlLog | None = None,
         producer_factory: ProducerFactory | None,
         buffer_max_events: int,
         max_block_ms: float,
@@ -177,11 +238,23 @@ class Shipper:
         self._topic = topic
         self._control_topic = control_topic
         self._spool = spool
+        self._control_log = control_log
         self._factory = producer_factory
         self._batch = batch_max_events
         self._send_timeout = send_timeout_s
         self._backoff_max = retry_backoff_max_s
         self._buffer: EventBuffer[bytes] = EventBuffer(buffer_max_events, max_block_ms / 1000)
+        self._held: deque[EventRecord] = deque()
+        """Events taken from the buffer for the spool and not yet written (degraded or
+        embedded), oldest first; at most ``buffer_max_events``."""
+        self._held_max = buffer_max_events
+        self._control: deque[bytes] = deque()
+        """Control events (embedded, encoded) not yet in the control log."""
+        self._failing = False
+        """The last spool or control log write failed: the next waits ``_write_at``."""
+        self._write_at = 0.0
+        self._write_backoff = 0.1
+        self._stall = 2 * send_timeout_s
         self.lock = threading.Lock()
         """Held by the recorder while it numbers and buffers an event (keeps order)."""
         self._changed = threading.Condition(threading.Lock())
@@ -199,6 +272,11 @@ class Shipper:
         self._durable = 0
         self._overflow_seen = 0
         self._rejected = 0
+        self._lost = 0
+        self._control_lost = 0
+        self._restarts = 0
+        self._logged: set[str] = set()
+        """Kinds of trouble already logged (each is logged once, then only counted)."""
         self._thread = threading.Thread(target=self._run, name="handrail-shipper", daemon=True)
         self._thread.start()
 
@@ -210,39 +288,37 @@ class Shipper:
         return self._buffer.added
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every event accepted so far is delivered or spooled."""
-        target = self.accepted
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._changed:
-            while self._durable < target:
-                self._buffer.wake()
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._changed.wait(0.05 if left is None else min(left, 0.05))
-        return True
+        """Wait until every event accepted so far is delivered or spooled (``await_kept``):
+        True when it is and none was ever lost."""
+        if not self._thread.is_alive():
+            return False
+        return await_kept(
+            self.stats, self.accepted, timeout, self._changed,
+            stall_s=self._stall, poke=self._buffer.wake,
+        )  # fmt: skip
 
     def close(self, timeout: float | None = None) -> bool:
         """Deliver what it can within ``timeout`` (spool included), then stop.
 
         Returns True when everything reached Kafka (or, embedded, the spool); what is
-        left stays in the spool and is replayed by the next recorder on this spool.
+        left stays in the spool and is replayed by the next recorder on this spool. Without
+        a timeout, it waits while the shipper makes progress (``2 * send_timeout_s``).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = time.monotonic() + (self._stall if timeout is None else timeout)
         done = self.flush(timeout)
         while done and self._factory is not None and not self._settled():
-            if deadline is not None and time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 done = False
                 break
             self._buffer.wake()
             time.sleep(0.02)
         self._stopping = True
         self._buffer.wake()
-        self._thread.join(timeout)
-        return done
+        self._thread.join(max(0.0, deadline - time.monotonic()) + self._send_timeout)
+        return done and self.stats().lost == 0
 
     def _settled(self) -> bool:
-        return not (self._degraded or self._inflight or self._buffer)
+        return not (self._degraded or self._inflight or self._buffer or self._held)
 
     def stats(self) -> ShipperStats:
         return ShipperStats(
@@ -253,6 +329,10 @@ class Shipper:
             overflowed=self._buffer.overflowed,
             rejected=self._rejected,
             state=self.state,
+            held=len(self._held) if self._failing else 0,
+            lost=self._lost + self._buffer.dropped,
+            restarts=self._restarts,
+            control_lost=self._control_lost,
         )
 
     @property
@@ -264,16 +344,30 @@ class Shipper:
     # -- shipper thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            buffer = self._buffer
-            while not (self._stopping and not buffer):
-                buffer.begin_pass()
-                buffer.rest(self._step() or bool(self._inflight))
-            self._shutdown()
-        except Exception:  # never die silently: a dead shipper would lose events
-            log.exception("handrail shipper failed; spooling what it holds")
-            self._spill(self._buffer.take())
-            self._spool.close()
+        """The loop, started again after any unexpected error (a dead shipper would make
+        every later record call wait and keep its events in memory for good)."""
+        buffer = self._buffer
+        while True:
+            try:
+                while not (self._stopping and not buffer):
+                    buffer.begin_pass()
+                    buffer.rest(self._step() or bool(self._inflight))
+                self._shutdown()
+                return
+            except Exception as exc:
+                self._restarts += 1
+                self._once(f"loop:{type(exc).__name__}", "handrail shipper: unexpected error; "
+                           "its loop starts again", exc_info=True)  # fmt: skip
+                if self._stopping and self._restarts > 3:  # cannot even stop: give up
+                    self._lost += len(self._held) + len(buffer)
+                    return
+                time.sleep(min(1.0, 0.01 * 2 ** min(self._restarts, 7)))
+
+    def _once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:
+        """Log a kind of trouble the first time only (it is counted in ``stats``)."""
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.error(message, *args, exc_info=exc_info)
 
     def _step(self) -> bool:
         """One pass; True when there was work."""
@@ -290,15 +384,86 @@ class Shipper:
             return busy
         batch = self._buffer.take()
         if batch:
-            self._spill(batch)
+            self._hold(batch)
+        wrote = False
+        if (self._held or self._control) and time.monotonic() >= self._write_at:
+            wrote = self._write()
         if self._factory is not None:
             self._replay()
-        return bool(batch)
+        return bool(batch) or wrote
 
-    def _spill(self, batch: list[bytes]) -> None:
-        self._spool.append([self._record(packed) for packed in batch])
-        self._spooled += len(batch)
-        self._add_durable(len(batch))
+    def _unpack(self, packed: bytes) -> EventRecord | None:
+        """The full record of a buffered event; None (set aside) when it cannot be built."""
+        try:
+            return self._record(packed)
+        except Exception as exc:
+            self._reject({"packed": packed.hex()}, error=exc, why="cannot be read")
+            self._add_durable(1)
+            return None
+
+    def _hold(self, batch: list[bytes]) -> None:
+        """Events taken for the spool wait in ``_held`` (at most ``buffer_max_events``:
+        past that, while the spool cannot be written, they are dropped and counted);
+        embedded, control events are queued for the control log too."""
+        room = self._held_max - len(self._held)
+        if len(batch) > room:
+            self._lost += len(batch) - room
+            self._once("lost", "handrail: the spool cannot be written and %d events wait in "
+                       "memory: dropping newer events (counted in stats().lost)",
+                       self._held_max)  # fmt: skip
+            batch = batch[:room]
+            with self._changed:
+                self._changed.notify_all()
+        for packed in batch:
+            record = self._unpack(packed)
+            if record is None:
+                continue
+            if self._control_log is not None and record["payload"][0] in _CONTROL_NAMES:
+                message = self._encode(record, None, 0)
+                if message is None:
+                    self._add_durable(1)  # set aside
+                    continue
+                if len(self._control) < self._held_max:
+                    self._control.append(message)
+                else:
+                    self._control_lost += 1
+            self._held.append(record)
+
+    def _write(self) -> bool:
+        """Write what waits: control events to the control log, then events to the spool.
+        On failure what was not written waits, and the next try waits longer."""
+        error: Exception | None = None
+        if self._control and self._control_log is not None:
+            try:
+                self._control_log.append(list(self._control))
+                self._control.clear()
+            except OSError as exc:
+                error = exc
+        if self._held:
+            records = list(self._held)
+            try:
+                rejected, done = self._spool.append(records), len(records)
+            except SpoolWriteError as exc:
+                error, done, rejected = exc, exc.done, 0
+            for _ in range(done):
+                self._held.popleft()
+            self._rejected += rejected
+            self._spooled += done - rejected
+            self._add_durable(done)
+        if error is None:
+            if self._failing:
+                log.warning("handrail: the spool is written again (%s)", self._spool.directory)
+            self._failing, self._write_backoff = False, 0.1
+            return True
+        if not self._failing:
+            log.warning("handrail: %s; up to %d events wait in memory and are written when "
+                        "it can be", error, self._held_max)  # fmt: skip
+        self._failing = True
+        with self._changed:
+            self._changed.notify_all()
+        self._write_at = time.monotonic() + self._write_backoff
+        self._write_backoff = min(self._write_backoff * 2, self._backoff_max)
+        return False
 
     def _add_durable(self, n: int) -> None:
         with self._changed:
@@ -337,9 +502,12 @@ class Shipper:
             chunk = buffer.take(min(64, left))
             left -= len(chunk)
             for i, packed in enumerate(chunk):
-                error = self._hand_over(self._record(packed), None, 0)
+                record = self._unpack(packed)
+                if record is None:
+                    continue
+                error = self._hand_over(record, None, 0)
                 if error is not None:
-                    unsent = [self._record(p) for p in chunk[i:]]
+                    unsent = [record, *(r for p in chunk[i + 1 :] if (r := self._unpack(p)))]
                     self._degrade(f"Kafka send failed: {error}", unsent)
                     return True
         return True
@@ -356,9 +524,15 @@ class Shipper:
     def _hand_over(
         self, record: EventRecord, origin: Segment | None, index: int
     ) -> Exception | None:
-        """Give one event to the Kafka producer; return the error if Kafka seems away."""
+        """Give one event to the Kafka producer; return the error if Kafka seems away. One
+        that cannot be encoded is set aside (the rejected file) and counts as handled."""
+        value = self._encode(record, origin, index)
+        if value is None:
+            if origin is None:
+                self._add_durable(1)
+            return None
         try:
-            value, key = encode(record), record["workflow_id"].encode()
+            key = record["workflow_id"].encode()
             future = self._producer.send(self._topic, value=value, key=key)
             if self._control_topic and record["payload"][0] in _CONTROL_NAMES:
                 topic, control_key = destination(record, self._control_topic)
@@ -373,6 +547,14 @@ class Shipper:
             origin.sent.add(index)
         self._inflight.append(Flight(value, future, time.monotonic(), origin, index))
         return None
+
+    def _encode(self, record: EventRecord, origin: Segment | None, index: int) -> bytes | None:
+        """The event's message; None when it cannot be encoded (it is set aside)."""
+        try:
+            return encode(record)
+        except Exception as exc:  # hostile values: surrogates, ints past Avro's long, ...
+            self._reject(record, origin, index, exc, "cannot be encoded")
+            return None
 
     def _reap(self) -> None:
         """Resolve finished flights in order; successes count, failures wait for replay."""
@@ -418,16 +600,28 @@ class Shipper:
         self._delivered += len(acked)
         pending = [(f, look) for f, look in looks if look != "acked"]
         sealed = [f.record for f, _ in pending] + (unsent or [])
+        kept = 0
         if sealed:
-            segment = self._spool.seal(sealed)
-            for i, (flight, look) in enumerate(pending):
-                if look == "failed":  # the replay resends it
-                    self._inflight.remove(flight)
-                    continue
-                flight.origin, flight.index = segment, i
-                segment.sent.add(i)
-            self._spooled += len(sealed)
-        self._add_durable(len(acked) + len(sealed))
+            try:
+                segment: Segment | None = self._spool.seal(sealed)
+            except SpoolWriteError as exc:
+                # In flight: they stay tracked as live sends (a failure degrades again and
+                # seals them then). Unsent: they wait in memory ahead of newer events.
+                self._held.extendleft(reversed(unsent or []))
+                self._failing = True
+                self._once("seal", "handrail: %s; events wait in memory", exc)
+                segment = None
+            if segment is not None:
+                for i, (flight, look) in enumerate(pending):
+                    if look == "failed":  # the replay resends it
+                        self._inflight.remove(flight)
+                        continue
+                    flight.origin, flight.index = segment, i
+                    segment.sent.add(i)
+                kept = len(sealed)
+                self._spooled += len(segment.records)
+                self._rejected += kept - len(segment.records)
+        self._add_durable(len(acked) + kept)
         if not self._degraded:
             log.warning("handrail: %s; degraded: spooling to %s", why, self._spool.directory)
         self._degraded = True
@@ -440,7 +634,7 @@ class Shipper:
             return
         segment = self._spool.head()
         if segment is None:
-            if not self._inflight:
+            if not self._inflight and not self._held:
                 self._degraded = False
                 self._overflow_seen = (
                     self._buffer.overflowed
@@ -452,11 +646,23 @@ class Shipper:
             self._send_replay(segment, indexes)
 
     def _reject(
-        self, record: EventRecord, origin: Segment | None, index: int, error: BaseException | None
+        self,
+        record: Any,
+        origin: Segment | None = None,
+        index: int = 0,
+        error: BaseException | None = None,
+        why: str = "Kafka refused it for good",
     ) -> None:
-        log.error("handrail: Kafka refused event %s for good: %s", record["event_id"], error)
-        self._spool.reject(record, repr(error))
-        self._rejected += 1
+        """Set an event aside in the spool's rejected file (counted rejected, or lost when
+        that file cannot be written) and confirm it in its segment."""
+        event_id = record.get("event_id", "?") if isinstance(record, dict) else "?"
+        log.error("handrail: event %.60s set aside: %s: %.300r", event_id, why, error)
+        try:
+            self._spool.reject(record, f"{why}: {error!r}"[:500])
+            self._rejected += 1
+        except OSError as exc:
+            self._lost += 1
+            self._once("reject", "handrail: the rejected file cannot be written: %s", exc)
         if origin is not None:
             self._spool.confirm(origin, index)
 
@@ -465,8 +671,23 @@ class Shipper:
             self._producer.flush(self._send_timeout)
             self._reap()
             self._producer.close(timeout=0)
+            self._producer = None
         # Whatever is still unconfirmed and not in the spool goes there now.
         loose = [f.record for f in self._inflight if f.origin is None]
+        self._inflight.clear()
         if loose:
-            self._spool.seal(loose)
+            try:
+                self._spool.seal(loose)
+            except SpoolWriteError as exc:
+                self._lost += len(loose)
+                log.error("handrail: %s; %d events in flight are lost", exc, len(loose))
+        if self._held or self._control:
+            self._write()
+        if self._held or self._control:
+            log.error("handrail: the spool cannot be written; %d events (%d control log "
+                      "entries) are lost", len(self._held), len(self._control))  # fmt: skip
+            self._lost += len(self._held)
+            self._control_lost += len(self._control)
+            self._held.clear()
+            self._control.clear()
         self._spool.close()

@@ -14,32 +14,89 @@ the directories it opens again are set to them.
 A segment is replayed from its cursor (how many leading records are confirmed delivered);
 a crash during replay can resend at most the unconfirmed window, and consumers drop those
 by event id. Not thread-safe: the shipper thread is its only user.
+
+Writes are whole Avro blocks at known offsets: each ``append`` encodes its records (the
+compiled writer, ``schemas.wire.encode``), and one that cannot be encoded goes to
+``rejected.jsonl`` with the reason while the others are written. A write that fails (disk
+full, read-only) is cut back to the last whole block and raises ``SpoolWriteError``
+saying how many records were dealt with first, so the caller keeps the rest and tries
+again. A session directory removed while the tail is open is made again and the tail's
+whole blocks are written there again (the removed file's bytes are still readable through
+the open descriptor), so nothing already counted as spooled is lost with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
 import os
+import reprlib
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
+import fastavro
 from fastavro import reader as avro_reader
-from fastavro.write import Writer
 
 from handrail.files import PRIVATE, FileModes
 from handrail.producers.errors import SpoolError
-from handrail.schemas import EventRecord, registry
+from handrail.schemas import EventRecord, encode, registry
+from handrail.schemas.compiled_writer import avro_long
+from handrail.schemas.wire import HEADER_SIZE
 
 log = logging.getLogger(__name__)
 
 ADOPTED = "adopted"
 """Marker file in a session directory another session adopted (its writer is gone)."""
+REJECTED = "rejected.jsonl"
+"""Events set aside for good (Kafka refused them, or they cannot be encoded) and why."""
+_REASON_MAX = 500
+
+
+class SpoolWriteError(SpoolError):
+    """Writing to the spool failed (disk full, read-only, removed): the first ``done`` of
+    the records given were dealt with (written or set aside) before it; none after."""
+
+    def __init__(self, cause: OSError, done: int) -> None:
+        super().__init__(f"cannot write the spool: {cause}")
+        self.done = done
+
+
+def _body(record: EventRecord) -> bytes:
+    """The record's Avro body in the current schema; raises when it cannot be encoded."""
+    return encode(record)[HEADER_SIZE:]
+
+
+def _reason(exc: BaseException) -> str:
+    return f"cannot be encoded: {type(exc).__name__}: {exc}"[:_REASON_MAX]
+
+
+def rejected_line(record: Any, reason: str) -> str:
+    """One line of ``rejected.jsonl``; a record JSON cannot carry (nested too deep, say)
+    is kept as a bounded repr instead."""
+    try:
+        return json.dumps({"reason": reason, "event": record}, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps({"reason": reason, "event_repr": reprlib.repr(record)})
+
+
+@dataclass(eq=False)
+class _Tail:
+    """The segment being appended to: written with ``os.pwrite`` only (nothing buffered)."""
+
+    path: Path
+    file: IO[bytes]
+    size: int
+    """Bytes of whole blocks (the header included)."""
+    count: int = 0
+    orphan: bool = False
+    """Its file was unlinked (the directory removed) and is not yet written again."""
 
 
 @dataclass(eq=False)
@@ -142,8 +199,12 @@ class Spool:
             self._adopted.append(_Session(other, handle))
             self._closed.extend(sorted(other.glob("seg-*.avro")))
         self._next = 1
-        self._tail: tuple[Writer, IO[bytes], Path] | None = None
-        self._tail_count = 0
+        self._sync = os.urandom(16)
+        header = BytesIO()
+        fastavro.writer(header, registry().current.parsed, [], codec="null",
+                        sync_marker=self._sync)  # fmt: skip
+        self._header = header.getvalue()
+        self._tail: _Tail | None = None
         self._head: Segment | None = None
 
     @property
@@ -152,49 +213,88 @@ class Spool:
 
     def is_empty(self) -> bool:
         """No event waits in the spool (nothing closed, nothing in the tail)."""
-        return self._head is None and not self._closed and self._tail_count == 0
+        return self._head is None and not self._closed and not self._tail_count
 
-    def append(self, records: list[EventRecord]) -> None:
-        """Append records to the tail segment and flush them to the operating system."""
-        for record in records:
-            if self._tail is None:
-                self._open_tail()
-            assert self._tail is not None
-            self._tail[0].write(record)
-            self._tail_count += 1
-            if self._tail_count >= self._segment_max:
-                self._close_tail()
-        self.flush()
+    @property
+    def _tail_count(self) -> int:
+        return 0 if self._tail is None else self._tail.count
 
-    def seal(self, records: list[EventRecord]) -> Segment:
+    def append(self, records: Sequence[EventRecord]) -> int:
+        """Append records to the tail segment, written to the operating system (and
+        fsync'd when asked) before it returns. A record that cannot be encoded goes to
+        ``rejected.jsonl``; returns how many did. Raises ``SpoolWriteError`` (see there)."""
+        done = rejected = 0
+        bodies: list[bytes] = []
+        try:
+            if self._tail is not None and self._tail.orphan:
+                self._rehome(self._tail)
+            for record in records:
+                try:
+                    bodies.append(_body(record))
+                except Exception as exc:  # hostile values: surrogates, huge ints, ...
+                    done += self._commit(bodies)
+                    bodies = []
+                    self.reject(record, _reason(exc))
+                    done += 1
+                    rejected += 1
+                    continue
+                if len(bodies) >= self._segment_max - self._tail_count:
+                    done += self._commit(bodies)
+                    bodies = []
+            done += self._commit(bodies)
+        except OSError as exc:
+            raise SpoolWriteError(exc, done) from exc
+        return rejected
+
+    def seal(self, records: Sequence[EventRecord]) -> Segment:
         """Write ``records`` as a closed segment of their own, at the head of the replay order.
 
         Used for events in flight when Kafka went away: they stay in flight, and the
-        returned segment tracks which of them get confirmed after all.
+        returned segment tracks which of them get confirmed after all. A record that cannot
+        be encoded goes to ``rejected.jsonl`` and is not in the segment. Raises
+        ``SpoolWriteError`` (``done`` 0: no segment was written).
         """
-        self._close_tail()
-        path = self._segment_path()
-        self._write_segment(path, records)
-        segment = Segment(path, list(records), [False] * len(records), 0)
+        kept: list[EventRecord] = []
+        bodies: list[bytes] = []
+        try:
+            self._close_tail()
+            for record in records:
+                try:
+                    bodies.append(_body(record))
+                except Exception as exc:
+                    self.reject(record, _reason(exc))
+                    continue
+                kept.append(record)
+            path = self._segment_path()
+            self._write_segment(path, self._header + self._block(bodies))
+        except OSError as exc:
+            raise SpoolWriteError(exc, 0) from exc
+        segment = Segment(path, kept, [False] * len(kept), 0)
         if self._head is not None:
             self._closed.insert(0, self._head.path)
         self._head = segment
         return segment
 
     def head(self) -> Segment | None:
-        """The oldest segment to replay, loading it (and closing the tail) when needed."""
-        if self._head is not None:
-            return self._head
-        if not self._closed and self._tail_count:
-            self._close_tail()
-        if not self._closed:
-            return None
-        path = self._closed.pop(0)
-        records = _read(path)
-        cursor_file = path.with_suffix(".cursor")
-        cursor = int(cursor_file.read_text() or 0) if cursor_file.exists() else 0
-        cursor = min(cursor, len(records))
-        self._head = Segment(path, records, [i < cursor for i in range(len(records))], cursor)
+        """The oldest segment to replay, loading it (and closing the tail) when needed; a
+        segment with nothing left to replay (all confirmed, or its file gone) is dropped."""
+        while self._head is None or self._head.done:
+            if self._head is not None:
+                self._drop(self._head)
+            if not self._closed and self._tail_count:
+                self._close_tail()
+            if not self._closed:
+                return None
+            path = self._closed.pop(0)
+            records = _read(path)
+            cursor_file = path.with_suffix(".cursor")
+            try:
+                cursor = int(cursor_file.read_text() or 0) if cursor_file.exists() else 0
+            except (OSError, ValueError):
+                cursor = 0  # replayed again: consumers drop what they have by event id
+            cursor = min(cursor, len(records))
+            confirmed = [i < cursor for i in range(len(records))]
+            self._head = Segment(path, records, confirmed, cursor)
         return self._head
 
     def confirm(self, segment: Segment, index: int) -> None:
@@ -208,30 +308,32 @@ class Spool:
             self._drop(segment)
         elif segment.cursor != before:
             cursor = segment.path.with_suffix(".cursor")
-            self._modes.write(cursor, str(segment.cursor), fsync=False)  # one lost: a resend
+            try:
+                self._modes.write(cursor, str(segment.cursor), fsync=False)
+            except OSError as exc:  # one lost: a resend of what it confirmed
+                log.warning("spool cursor %s not saved: %s", cursor, exc)
 
-    def reject(self, record: EventRecord, reason: str) -> None:
-        """Set aside an event Kafka refused for good: ``rejected.jsonl`` keeps it and why."""
-        line = json.dumps({"reason": reason, "event": record}, default=str)
-        with self._modes.open(self._own.dir / "rejected.jsonl", "a") as handle:
+    def reject(self, record: Any, reason: str) -> None:
+        """Set aside an event for good (Kafka refused it, or it cannot be encoded):
+        ``rejected.jsonl`` keeps it and why. Raises ``OSError`` when it cannot be written."""
+        line = rejected_line(record, reason)
+        self._ensure_own()
+        with self._modes.open(self._own.dir / REJECTED, "a") as handle:
             handle.write(line + "\n")
 
     def flush(self) -> None:
+        """Make the tail durable (``fsync``); every append already wrote it to the OS."""
         if self._tail is not None:
-            writer, handle, _ = self._tail
-            writer.flush()
-            handle.flush()
-            if self._fsync:
-                os.fsync(handle.fileno())
+            os.fsync(self._tail.file.fileno())
 
     def close(self) -> None:
         """Close the tail and release the locks; remove directories left empty."""
-        self._close_tail()
+        try:
+            self._close_tail()
+        except OSError as exc:
+            log.error("spool: the tail segment could not be written again: %s", exc)
         for session in [self._own, *self._adopted]:
-            if (
-                not any(session.dir.glob("seg-*.avro"))
-                and not (session.dir / "rejected.jsonl").exists()
-            ):
+            if not any(session.dir.glob("seg-*.avro")) and not (session.dir / REJECTED).exists():
                 shutil.rmtree(session.dir, ignore_errors=True)
             session.lock.close()
 
@@ -242,35 +344,110 @@ class Spool:
         self._next += 1
         return path
 
-    def _open_tail(self) -> None:
+    def _block(self, bodies: list[bytes]) -> bytes:
+        data = b"".join(bodies)
+        return b"".join((avro_long(len(bodies)), avro_long(len(data)), data, self._sync))
+
+    def _commit(self, bodies: list[bytes]) -> int:
+        """Write ``bodies`` as one block of the tail (closing it when full); how many."""
+        if not bodies:
+            return 0
+        tail = self._tail or self._open_tail()
+        self._write(tail, self._block(bodies))
+        tail.count += len(bodies)
+        if tail.count >= self._segment_max:
+            self._close_tail()
+        return len(bodies)
+
+    def _write(self, tail: _Tail, data: bytes) -> None:
+        """Write one whole block at the tail's end; on failure, cut the file back to it."""
+        fd = tail.file.fileno()
+        try:
+            _pwrite_all(fd, data, tail.size)
+            if self._fsync:
+                os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):  # else the next block is written over it
+                os.ftruncate(fd, tail.size)
+            raise
+        tail.size += len(data)
+        if os.fstat(fd).st_nlink == 0:  # the file was removed, with its directory maybe
+            tail.orphan = True
+            try:
+                self._rehome(tail)
+            except OSError:
+                tail.size -= len(data)  # not counted: the caller keeps it and tries again
+                raise
+
+    def _rehome(self, tail: _Tail) -> None:
+        """Write the whole blocks of a removed tail again, under a recreated directory."""
+        data = os.pread(tail.file.fileno(), tail.size, 0)
+        self._ensure_own()
         path = self._segment_path()
-        handle = self._modes.open(path, "wb")
-        writer = Writer(handle, registry().current.parsed, codec="null")
-        self._tail = (writer, handle, path)
-        self._tail_count = 0
-
-    def _close_tail(self) -> None:
-        if self._tail is None:
-            return
-        self.flush()
-        _, handle, path = self._tail
-        handle.close()
-        self._tail = None
-        if self._tail_count:
-            self._closed.append(path)
-        else:
-            path.unlink(missing_ok=True)
-        self._tail_count = 0
-
-    def _write_segment(self, path: Path, records: list[EventRecord]) -> None:
-        with self._modes.open(path, "wb") as handle:
-            writer = Writer(handle, registry().current.parsed, codec="null")
-            for record in records:
-                writer.write(record)
-            writer.flush()
-            handle.flush()
+        handle = self._modes.open(path, "w+b")
+        try:
+            _pwrite_all(handle.fileno(), data, 0)
             if self._fsync:
                 os.fsync(handle.fileno())
+        except OSError:
+            handle.close()
+            path.unlink(missing_ok=True)
+            raise
+        log.warning("spool: %s was removed; its %d events are written again as %s",
+                    tail.path, tail.count, path)  # fmt: skip
+        tail.file.close()
+        tail.path, tail.file, tail.orphan = path, handle, False
+
+    def _ensure_own(self) -> None:
+        """Make the session directory again if it was removed (and lock it again)."""
+        own = self._own
+        if own.dir.is_dir():
+            return
+        self._modes.directory(own.dir)
+        lock = _lock(own.dir, self._modes)
+        if lock is not None:
+            own.lock.close()
+            own.lock = lock
+        log.warning("spool: %s was removed; made again", own.dir)
+
+    def _open_tail(self) -> _Tail:
+        self._ensure_own()
+        path = self._segment_path()
+        handle = self._modes.open(path, "w+b")
+        try:
+            _pwrite_all(handle.fileno(), self._header, 0)
+        except OSError:
+            handle.close()
+            path.unlink(missing_ok=True)
+            raise
+        self._tail = _Tail(path, handle, len(self._header))
+        return self._tail
+
+    def _close_tail(self) -> None:
+        """Close the tail: a segment to replay when it holds events. A removed one is written
+        again first (raises ``OSError`` when it cannot be: it stays the tail)."""
+        tail = self._tail
+        if tail is None:
+            return
+        if tail.orphan:
+            self._rehome(tail)
+        tail.file.close()
+        self._tail = None
+        if tail.count:
+            self._closed.append(tail.path)
+        else:
+            tail.path.unlink(missing_ok=True)
+
+    def _write_segment(self, path: Path, data: bytes) -> None:
+        self._ensure_own()
+        try:
+            with self._modes.open(path, "wb") as handle:
+                _pwrite_all(handle.fileno(), data, 0)
+                if self._fsync:
+                    os.fsync(handle.fileno())
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
 
     def _drop(self, segment: Segment) -> None:
         segment.path.unlink(missing_ok=True)
@@ -282,3 +459,10 @@ class Spool:
                 shutil.rmtree(session.dir, ignore_errors=True)
                 session.lock.close()
                 self._adopted.remove(session)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.pwrite(fd, view, offset)
+        view, offset = view[n:], offset + n
