@@ -187,7 +187,11 @@ class ProcessorSettings(Section):
         "handrail-processors", description="Faust app id = its consumer group; see ingest_group."
     )
     alerts_topic: str = Field("handrail.alerts", description="Alerts raised and resolved.")
-    control_topic: str = Field("handrail.control", description="Halts for the SDK to honour.")
+    control_topic: str = Field(
+        "handrail.control",
+        description="Approvals and handoff answers; halts and resumes go to `<this>.halts`, "
+        "kept forever.",
+    )
     dead_letter_topic: str = Field(
         "handrail.events.dlq", description="Undecodable messages, with their bytes and reason."
     )
@@ -210,6 +214,18 @@ class ProcessorSettings(Section):
     )
     rules: DetectorRules = Field(
         default_factory=DetectorRules, description="Detector thresholds and overrides."
+    )
+    signing_key: Path | None = Field(
+        None,
+        description="The processors' Ed25519 private key file (0600; `handrail keys new`): "
+        "they sign their halts with it. Unset: halts go unsigned, and agents under a "
+        "governance file ignore them.",
+    )
+    signer: str = Field(
+        "handrail-processors",
+        min_length=1,
+        description="The name under which the governance file's `processors:` holds the "
+        "public key of `signing_key`.",
     )
 
     @property

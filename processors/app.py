@@ -1,7 +1,7 @@
 """The Faust app: thin wiring around the pure detectors (``detection``), the finding
 encoder (``publisher``) and the alert router.
 
-    events topic --ingest, route--> <app>-keyed (by agent / workflow) --detect--> alerts, control
+    events topic --ingest, route--> <app>-keyed (by agent / workflow) --detect--> alerts, halts
     alerts topic --deliver--> PagerDuty, Slack, webhook, terminal (+ alert_delivered events)
 
 ``route`` takes each batch that ``Ingest`` fetched from the events topic (a plain aiokafka
@@ -29,18 +29,21 @@ import orjson
 from aiokafka import ConsumerRecord
 from kafka.partitioner.default import murmur2
 
+from handrail.governance import load
+from handrail.governance.authority import Authority
 from handrail.processors.dead_letter import dead_letter_headers
 from handrail.processors.detection import Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
 from handrail.processors.observation import Observation, dumps, loads
-from handrail.processors.publisher import FindingEvents
+from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.router import AlertRouter, MalformedAlertError
 from handrail.processors.runtime import app_options
 from handrail.processors.schedule import TickSchedule
 from handrail.processors.topics import TopicSpec, spec_of
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
+from handrail.producers.control_topics import HALTS_TOPIC_CONFIG, halts_topic
 from handrail.schemas import DecodeError, decode
 from handrail.settings import AgentIdentity, Settings
 
@@ -72,8 +75,12 @@ class Processors:
         self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)
         self.outputs = {
             "alerts": app.topic(p.alerts_topic, partitions=n),
-            "control": app.topic(p.control_topic, partitions=n),
+            "halts": app.topic(
+                halts_topic(p.control_topic), partitions=n, config=HALTS_TOPIC_CONFIG
+            ),
         }
+        self.control = app.topic(p.control_topic, partitions=n)
+        """Approvals and answers: the SDK writes them; declared here so they have a topic."""
         self.dead = app.topic(p.dead_letter_topic, partitions=n)
         self.ledger_copy = app.topic(kafka.events_topic)
         """Alerts and halts are events too: a copy goes to the events topic, for the ledger."""
@@ -85,8 +92,9 @@ class Processors:
             "alert-state", partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
-        self.detection = Detection(p.rules)
-        self.encoder = FindingEvents(p.app_id, p.owners)
+        governance = settings.governance.file
+        self.detection = Detection(p.rules, Authority(load(governance)) if governance else None)
+        self.encoder = FindingEvents(p.app_id, p.owners, HaltSigner.load(p.signer, p.signing_key))
         self.events_topic = kafka.events_topic
         self.progress, self.watermarks = ReadProgress(), Watermarks()
         self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
@@ -103,7 +111,7 @@ class Processors:
 
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic the worker reads or writes, as Faust would create it."""
-        topics = [self.keyed, *self.outputs.values(), self.dead, self.ledger_copy,
+        topics = [self.keyed, *self.outputs.values(), self.control, self.dead, self.ledger_copy,
                   self.state.changelog_topic, self.alert_state.changelog_topic]  # fmt: skip
         return [spec_of(t, self.partitions, self.settings.replication_factor) for t in topics]
 

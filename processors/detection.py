@@ -3,16 +3,19 @@
 State is keyed so that one partition owns each key: ``agent:<name>`` holds what is judged
 per agent (its sessions' sequences, silence, retries, spend, bursts, and the handoffs it
 receives: an offer is routed to its receiver too), ``workflow:<id>`` what is judged per
-workflow (decision rights). ``routes`` says where an event goes; ``Detection`` runs the
-detectors of a key over its state, skipping duplicates.
+workflow (decision rights, and forged control entries when the processors hold the
+governance file). ``routes`` says where an event goes; ``Detection`` runs the detectors
+of a key over its state, skipping duplicates.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from handrail.governance.authority import Authority
 from handrail.processors.detectors import Detector, State
 from handrail.processors.detectors.bursts import Bursts
+from handrail.processors.detectors.forged import ForgedControl
 from handrail.processors.detectors.handoffs import Handoffs
 from handrail.processors.detectors.retries import RetryStorm
 from handrail.processors.detectors.rights import DecisionRights
@@ -27,6 +30,8 @@ RIGHTS_KINDS = frozenset({
     "policy_verdict", "action_executed", "handoff_rejected", "approval_requested",
     "approval_granted", "approval_denied", "approval_expired",
 })  # fmt: skip
+PER_WORKFLOW = RIGHTS_KINDS | {"halt", "resume"}
+"""Kinds judged per workflow: decision rights, and the control entries' signatures."""
 HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
 _SEEN_MEMORY = 5_000
 
@@ -36,7 +41,7 @@ def routes(obs: Observation) -> list[str]:
     keys = [f"agent:{obs.agent}"]
     if obs.kind == "handoff_offered" and obs.payload["to_agent"] != obs.agent:
         keys.append(f"agent:{obs.payload['to_agent']}")
-    if obs.kind in RIGHTS_KINDS:
+    if obs.kind in PER_WORKFLOW:
         keys.append(f"workflow:{obs.workflow_id}")
     return keys
 
@@ -44,10 +49,14 @@ def routes(obs: Observation) -> list[str]:
 class Detection:
     """Every detector, dispatched by key."""
 
-    def __init__(self, rules: DetectorRules) -> None:
+    def __init__(self, rules: DetectorRules, authority: Authority | None = None) -> None:
+        """``authority``: the governance file's signers and rights; None (no governance
+        file): control entries are not judged."""
         self.sequence = SequenceGaps(rules)
         self.handoffs = Handoffs(rules)
         self.rights = DecisionRights(rules)
+        self.per_workflow: tuple[Detector, ...] = (self.rights,) if authority is None else (
+            self.rights, ForgedControl(authority))  # fmt: skip
         self.per_agent: tuple[Detector, ...] = (
             RetryStorm(rules), SpendDrift(rules), Silence(rules), Bursts(rules),
         )  # fmt: skip
@@ -62,7 +71,10 @@ class Detection:
             seen[obs.event_id] = 1
             if len(seen) > _SEEN_MEMORY:
                 del seen[next(iter(seen))]
-            return _run(self.rights, state, obs, now)
+            findings = []
+            for detector in self.per_workflow:
+                findings += _run(detector, state, obs, now)
+            return findings
         if obs.agent != name:  # an offer, kept under its receiver
             return _run(self.handoffs, state, obs, now)
         if duplicate(state.get("sequence", {}), obs):
@@ -84,7 +96,7 @@ class Detection:
     def tick(self, key: str, state: State, now: float) -> list[Finding]:
         """What absence or time reveals for one key; empties ``state`` when it is done."""
         detectors: tuple[Detector, ...] = (
-            (self.rights,)
+            self.per_workflow
             if key.startswith("workflow:")
             else (self.sequence, self.handoffs, *self.per_agent)
         )
@@ -97,7 +109,7 @@ class Detection:
                     state[detector.name] = part
                 else:
                     del state[detector.name]
-        if key.startswith("workflow:") and "rights" not in state:
+        if key.startswith("workflow:") and not {d.name for d in self.per_workflow} & set(state):
             state.clear()
         return findings
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from handrail.governance.authority import Authority
 from handrail.processors.detection import Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
@@ -37,8 +38,11 @@ _ONE = 0  # the schedule's partition: one process owns every key
 class Detectors:
     """Every detector over ``state`` (key -> state), which the caller keeps durable."""
 
-    def __init__(self, rules: DetectorRules, state: dict[str, Any]) -> None:
-        self.detection = Detection(rules)
+    def __init__(
+        self, rules: DetectorRules, state: dict[str, Any], authority: Authority | None = None
+    ) -> None:
+        """``authority``: judge control entries' signatures by it (None: they are not)."""
+        self.detection = Detection(rules, authority)
         self.schedule = TickSchedule(full_pass_s=FULL_PASS_S)  # first tick: every key
         self.state = state
         self.changed: set[str] = set()

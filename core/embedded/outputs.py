@@ -75,7 +75,7 @@ class Outputs:
             queue = self.outbox if out.topic == "alerts" else self.control
             queue[str(offset)] = out.value.hex()
             alerts += out.topic == "alerts"
-            halts += out.topic == "control"
+            halts += out.topic == "halts"
         return alerts, halts
 
     def messages(self, after: int | None) -> list[Message]:

@@ -43,10 +43,12 @@ from handrail.embedded.positions import lowest, pipeline_topic, session_of, sour
 from handrail.embedded.source import Item, Read, Source
 from handrail.embedded.writer import LedgerWriter, own_rows, spool_rows
 from handrail.files import FileModes
+from handrail.governance import load
+from handrail.governance.authority import Authority
 from handrail.ledger.batches import Message
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.processors.findings import Finding
-from handrail.processors.publisher import FindingEvents
+from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.router import AlertRouter, MalformedAlertError
 from handrail.producers.control_log import ControlLog
 from handrail.schemas import DecodeError, EventRecord, decode
@@ -82,14 +84,16 @@ class Pipeline:
         self.journal = Journal(directory, JOURNAL, fsync=settings.spool.fsync, modes=self.modes)
         self.writer = LedgerWriter(client, Checkpoints(directory, self.modes))
         self.detected = Tracked(self.journal.map("detected"))
-        self.detectors = Detectors(p.rules, self.journal.map("state"))
+        governance = settings.governance.file
+        authority = Authority(load(governance)) if governance else None
+        self.detectors = Detectors(p.rules, self.journal.map("state"), authority)
         self.router_state = Tracked(self.journal.map("router"))
         self.own_topic = pipeline_topic(p.app_id)
         self.outputs = Outputs(
             Tracked(self.journal.map("own")), Tracked(self.journal.map("outbox")),
             Tracked(self.journal.map("control")), self.writer.resume(self.own_topic),
         )  # fmt: skip
-        self.encoder = FindingEvents(p.app_id, p.owners)
+        self.encoder = FindingEvents(p.app_id, p.owners, HaltSigner.load(p.signer, p.signing_key))
         self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
         self.control_log = ControlLog.of(settings.spool, self.modes)
         self.sources: dict[str, Source] = {}

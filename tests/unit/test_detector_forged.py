@@ -1,0 +1,188 @@
+"""Forged control entries on the events stream: the processors sign their own halts, and
+the forged-control detector raises a critical "forged control entry" for every halt,
+resume or approval decision the agents would ignore (judged by the agents' own
+``ControlState``), in the Faust detection and the embedded pipeline's alike."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from handrail.embedded.detect import Detectors
+from handrail.processors.detection import Detection
+from handrail.processors.findings import Finding
+from handrail.processors.observation import Observation
+from handrail.processors.publisher import FindingEvents, HaltSigner
+from handrail.processors.thresholds import DetectorRules
+from handrail.producers.control import ControlState
+from handrail.schemas import decode, encode
+from tests.support.samples import NOW, event_record
+from tests.support.signers import (
+    PROCESSOR,
+    authority,
+    decision_fields,
+    halt_fields,
+    key,
+    key_file,
+    resume_fields,
+    signed,
+)
+
+STORM = Finding(
+    "retry_storm",
+    "retry-storm:payer:op-1",
+    "4 retries",
+    "payer",
+    "team-pay",
+    "wf-1",
+    "critical",
+    "op-1",
+    ("e1",),
+    halt="operation",
+)
+
+
+def record(kind: str, agent: str, workflow: str = "wf-1", **fields: Any) -> dict[str, Any]:
+    r = event_record(kind, agent=agent, **fields)
+    r["workflow_id"] = workflow
+    return r
+
+
+def ask(agent: str = "writer", approval_id: str = "ap-1") -> dict[str, Any]:
+    return record(
+        "approval_requested",
+        agent,
+        approval_id=approval_id,
+        action="db.customers.write",
+        resource="db.customers",
+        reason="a human",
+    )
+
+
+def judged(*records: dict[str, Any]) -> list[Finding]:
+    """Every record through the detection, as the worker routes them (through JSON)."""
+    detection, states, findings = Detection(DetectorRules(), authority()), {}, []
+    for r in records:
+        obs = Observation.from_list(
+            orjson.loads(orjson.dumps(Observation.from_record(decode(encode(r))[1]).to_list()))
+        )
+        key = f"workflow:{obs.workflow_id}"
+        findings += detection.observe(key, states.setdefault(key, {}), obs, NOW.timestamp())
+    return [f for f in findings if f.detector == "forged"]
+
+
+def test_signed_entries_by_permitted_signers_raise_nothing() -> None:
+    request = ask()
+    halt = record("halt", PROCESSOR, **halt_fields("payer", "op-1"))
+    lift = record("resume", "handrail-cli", **resume_fields("payer", "op-1", str(halt["event_id"])))
+    grant = record(
+        "approval_granted", "handrail-cli", **decision_fields("approval_granted", request, "alice")
+    )
+    assert judged(request, halt, lift, grant) == []
+
+
+def test_each_forgery_is_a_critical_alert_naming_it() -> None:
+    request = ask()
+    other = ask(approval_id="ap-2")
+    by_mallory = decision_fields("approval_granted", request, "mallory")  # a key, no right
+    replayed = {**decision_fields("approval_granted", request, "alice"), "approval_id": "ap-2"}
+    changed = decision_fields("approval_denied", request, "alice")
+    changed["signature"] = signed_by_other(changed)
+    forged = {
+        "unsigned halt": record(
+            "halt",
+            PROCESSOR,
+            scope="agent",
+            target_agent="payer",
+            operation_id=None,
+            reason="x",
+            alert_dedup_key=None,
+        ),
+        "halt signed by a person": record(
+            "halt", "alice", **{**halt_fields("payer", None), **signed_as("halt", "alice", "payer")}
+        ),
+        "resume by mallory": record(
+            "resume", "mallory", **resume_fields("payer", None, "some-halt", signer="mallory")
+        ),
+        "future resume, unsigned": future(
+            record(
+                "resume",
+                "handrail-cli",
+                scope="agent",
+                target_agent="payer",
+                operation_id=None,
+                reason="all good",
+                by="alice",
+            )
+        ),
+        "grant by mallory": record("approval_granted", "handrail-cli", **by_mallory),
+        "replayed onto another request": record("approval_granted", "handrail-cli", **replayed),
+        "changed signature": record("approval_denied", "handrail-cli", **changed),
+        "self-approval": record(
+            "approval_granted", "writer", approval_id="ap-1", approver="writer", reason="me"
+        ),
+    }
+    findings = judged(request, other, *forged.values())
+    ids = [str(r["event_id"]) for r in forged.values()]
+    assert [f.evidence for f in findings] == [(i,) for i in ids]
+    assert {f.severity for f in findings} == {"critical"}
+    assert all(f.summary.startswith("forged control entry: ") for f in findings)
+    assert all(f.halt is None for f in findings)
+    assert findings[0].agent == "payer"
+    assert findings[-1].agent == "writer"
+    assert "mallory" in findings[2].summary
+
+
+def signed_as(kind: str, signer: str, agent: str) -> dict[str, str]:
+    from handrail.governance.signing import Decision
+
+    return signed(Decision(kind, signer, agent, "", "storm", "storm"))  # type: ignore[arg-type]
+
+
+def signed_by_other(fields: dict[str, Any]) -> str:
+    from handrail.governance.signing import Decision, encode_signature, sign
+
+    return encode_signature(sign(Decision.parse(fields["signed"]), key("bob")))
+
+
+def future(r: dict[str, Any]) -> dict[str, Any]:
+    r["time"] = NOW + timedelta(days=100 * 365)
+    return r
+
+
+def test_the_processors_sign_their_halts_and_agents_honour_them(tmp_path: Path) -> None:
+    signer = HaltSigner.load(PROCESSOR, key_file(tmp_path, PROCESSOR))
+    outgoing = FindingEvents("handrail-processors", {}, signer).encode([STORM])
+    assert [(o.topic, o.key) for o in outgoing] == [
+        ("alerts", b"retry-storm:payer:op-1"),
+        ("halts", b"payer"),
+    ]
+    halt = decode(outgoing[1].value)[1]
+    control = ControlState("payer", authority())
+    control.apply(halt)
+    assert control.forged_count == 0
+    assert "operation op-1 of payer is halted: 4 retries" in (control.halt("payer", "op-1") or "")
+    unsigned = decode(FindingEvents("handrail-processors", {}).encode([STORM])[1].value)[1]
+    assert unsigned["payload"][1]["signature"] is None
+    assert judged(halt) == []
+
+
+def test_the_embedded_detectors_flag_forgeries_too() -> None:
+    detectors = Detectors(DetectorRules(), {}, authority())
+    lie = record(
+        "resume",
+        "handrail-cli",
+        scope="agent",
+        target_agent="payer",
+        operation_id=None,
+        reason="trust me",
+        by="alice",
+    )
+    findings = detectors.observe([decode(encode(lie))[1]], NOW.timestamp())
+    assert [(f.detector, f.severity, f.evidence) for f in findings] == [
+        ("forged", "critical", (str(lie["event_id"]),))
+    ]
+    assert Detectors(DetectorRules(), {}).observe([decode(encode(lie))[1]], 0.0) == []
