@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 import pytest
 
 from handrail.embedded.errors import CorruptSegmentError
-from handrail.embedded.segments import decode, frames, parse_header
+from handrail.embedded.segments import MAX_HEADER, decode, frames, parse_header
 from handrail.embedded.source import MAX_BLOCK
 from handrail.producers.spool import Spool
 from handrail.schemas import registry
+from tests.support import containers as avro
 from tests.support.samples import event_record
 
 
@@ -77,3 +79,39 @@ def test_a_file_that_is_no_avro_container_is_refused() -> None:
     with pytest.raises(CorruptSegmentError, match="not an Avro container"):
         parse_header(b"PK\x03\x04zip")
     assert parse_header(b"Ob") is None  # could still become one
+
+
+def hostile_header(meta: dict[bytes, bytes]) -> bytes:
+    body = b"".join(avro.long(len(k)) + k + avro.long(len(v)) + v for k, v in meta.items())
+    return avro.MAGIC + avro.long(len(meta)) + body + avro.long(0) + avro.SYNC
+
+
+SCHEMA = json.dumps(registry().current.schema).encode()
+
+
+@pytest.mark.parametrize(
+    ("meta", "reason"),
+    [
+        ({b"\xff\xfe": b"x", b"avro.schema": SCHEMA}, None),  # a key that is not UTF-8
+        ({b"avro.schema": b"[" * 100_000}, "unreadable writer schema"),  # RecursionError
+        ({b"avro.schema": b'{"type": 7}'}, "unreadable writer schema"),
+        ({b"avro.schema": SCHEMA, b"avro.codec": b"snappy"}, "unsupported codec"),
+        ({b"avro.codec": b"null"}, "no writer schema"),
+    ],
+)
+def test_a_hostile_header_is_refused_with_its_reason(
+    meta: dict[bytes, bytes], reason: str | None
+) -> None:
+    data = hostile_header(meta)
+    if reason is None:  # harmless: the key is read with replacement characters
+        assert parse_header(data) is not None
+        return
+    with pytest.raises(CorruptSegmentError, match=reason):
+        parse_header(data)
+
+
+def test_a_header_that_never_ends_is_refused_past_the_bound() -> None:
+    endless = avro.MAGIC + avro.long(1) + avro.long(11) + b"avro.schema" + avro.long(1 << 40)
+    endless += b" " * MAX_HEADER
+    with pytest.raises(CorruptSegmentError, match="a header longer than"):
+        parse_header(endless)
