@@ -12,7 +12,7 @@ from rich.console import Console
 from handrail import __version__
 from handrail.embedded.cli import run
 from handrail.files import FileGroupError, FileModes
-from handrail.governance.cli import approvals_app, resume
+from handrail.governance.cli import approvals_app, keys_app, resume
 from handrail.ledger.cli import ledger_app, sink_app, top_level
 from handrail.processors.cli import processors_app
 from handrail.producers.spool import read_all
@@ -28,6 +28,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(sink_app, name="sink")
 app.add_typer(processors_app, name="processors")
 app.add_typer(approvals_app, name="approvals")
+app.add_typer(keys_app, name="keys")
 for name, command in top_level:
     app.command(name)(command)
 app.command("resume")(resume)

@@ -29,6 +29,12 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
+from handrail.governance.signing import (
+    generate,
+    load_private_key,
+    public_key_line,
+    write_private_key,
+)
 from handrail.processors.thresholds import DetectorRules
 from handrail.producers import ActionBlockedError, HandoffTicket, Recorder
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings
@@ -58,14 +64,36 @@ ANALYST_CHECKS = {"summary_not_empty": lambda p: p["summary"].strip()}
 WRITER_CHECKS = {"refund_within_policy": lambda p: p["refund_usd"] <= 200}
 
 
+DEMO_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICphJ8hgoIw2ViP+XR1P9JaSl71J4ID9n2oUvge/3ChT"
+"""alice's key in the packaged governance file; nobody holds its private half."""
+
+
 def governance_file() -> Path:
     return Path(str(resources.files("handrail.demo") / "governance.yaml"))
+
+
+def approver_key(settings: Settings) -> Path:
+    """The demo approver's private key, beside the control log (made on first use)."""
+    return settings.spool.control_log.parent / "demo-alice.key"
+
+
+def signed_governance(settings: Settings) -> Path:
+    """The demo's governance file with alice's key made in the demo's working directory:
+    the supervisor signs with it."""
+    key_path = approver_key(settings)
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    if not key_path.exists():
+        write_private_key(key_path, generate())
+    line = public_key_line(load_private_key(key_path).public_key())
+    path = key_path.parent / "demo-governance.yaml"
+    path.write_text(governance_file().read_text().replace(DEMO_KEY, line))
+    return path
 
 
 def demo_settings(settings: Settings) -> Settings:
     """``settings`` with the demo's governance file and detector thresholds."""
     settings = settings.model_copy(deep=True)
-    settings.governance = GovernanceSettings(file=governance_file())
+    settings.governance = GovernanceSettings(file=signed_governance(settings))
     settings.processors = settings.processors.model_copy(update={"rules": RULES})
     return settings
 

@@ -1,22 +1,29 @@
 """The person on duty in the demo: approves what the agents ask for, a moment after they
-ask, the way `handrail approvals approve` would (a recorded decision, who and why)."""
+ask, the way `handrail approvals approve` would (a signed, recorded decision: who and why)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
+from handrail.demo.scenario import approver_key
+from handrail.governance import load
+from handrail.governance.authority import Authority
+from handrail.governance.signing import Decision, encode_signature, load_private_key, sign
 from handrail.producers import Recorder
 from handrail.producers.control_follower import read_control
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, Settings
 
-APPROVER = "alice@example.com"
+APPROVER = "alice"
 
 
 class Supervisor:
     def __init__(self, settings: Settings, progress: Callable[[str], None]) -> None:
         self._settings = settings.model_copy(deep=True)
+        file = self._settings.governance.file
+        self._authority = Authority(load(file) if file is not None else None)
+        self._key = load_private_key(approver_key(settings))
         self._settings.governance.file = None  # a person, not an agent under rules
         self._say = progress
         self.approved = 0
@@ -35,10 +42,16 @@ class Supervisor:
         identity = AgentIdentity(name="handrail-cli", owner=APPROVER)
         with Recorder(self._settings, identity) as rec:
             while not self._stop.wait(0.2):
-                for request in read_control(self._settings).pending():
+                for request in read_control(self._settings, self._authority).pending():
+                    why = "checked against the ticket"
+                    decision = Decision("approval_granted", APPROVER, request.agent,
+                                        request.approval_id, request.event_id, why,
+                                        request.workflow_id)  # fmt: skip
+                    signature = encode_signature(sign(decision, self._key))
                     rec.record(
                         ApprovalGranted(approval_id=request.approval_id, approver=APPROVER,
-                                        reason="checked against the ticket"),
+                                        reason=why, signed=decision.canonical(),
+                                        signature=signature),
                         workflow_id=request.workflow_id, caused_by=request.event_id,
                     )  # fmt: skip
                     self.approved += 1

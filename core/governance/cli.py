@@ -1,7 +1,11 @@
 """What people decide on the control channel: ``handrail resume`` lifts a halt;
-``handrail approvals list | approve | deny`` answers the agents waiting for a human.
-Every decision is recorded as an event (who, why) on the events topic and the control
-channel; with no Kafka configured, in the spool and the control log (the embedded default).
+``handrail approvals list | approve | deny`` answers the agents waiting for a human;
+``handrail keys new`` makes the key pair a person signs with.
+Every decision is signed with the person's private key (``--key FILE`` or
+``HANDRAIL_SIGNING_KEY``) and recorded as an event (who, why, the signed text) on the
+events topic and the control channel; with no Kafka configured, in the spool and the
+control log (the embedded default). The governance file says who the key belongs to and
+whether that person may decide; agents act only on decisions that verify.
 """
 
 from __future__ import annotations
@@ -9,20 +13,47 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
+from handrail.governance.authority import Authority
+from handrail.governance.loader import GovernanceError, load
+from handrail.governance.signing import (
+    KEY_ENV,
+    Decision,
+    DecisionKind,
+    SigningError,
+    encode_signature,
+    generate,
+    private_key,
+    public_key_line,
+    sign,
+    write_private_key,
+)
 from handrail.schemas.models import ApprovalDenied, ApprovalGranted, Payload, Resume
 from handrail.settings import AgentIdentity, KafkaSettings, Settings
 
 approvals_app = typer.Typer(help="Answer agents waiting for a human.", no_args_is_help=True)
+keys_app = typer.Typer(help="Key pairs that sign decisions.", no_args_is_help=True)
 console = Console()
 
 Kafka = Annotated[str | None, typer.Option(help="Kafka bootstrap servers (default: settings).")]
-By = Annotated[str, typer.Option(help="Who decides (recorded).")]
+By = Annotated[
+    str | None, typer.Option(help="Who decides: must be the key's owner (default: the owner).")
+]
 Reason = Annotated[str, typer.Option(help="Why (recorded).")]
+Key = Annotated[
+    Path | None,
+    typer.Option(help=f"Your private key file (mode 0600; default: ${KEY_ENV}).", dir_okay=False),
+]
+GovernanceFile = Annotated[
+    Path | None,
+    typer.Option("--governance", help="The governance file (default: HANDRAIL_GOVERNANCE__FILE)."),
+]
 
 
 def _settings(kafka: str | None) -> Settings:
@@ -31,8 +62,45 @@ def _settings(kafka: str | None) -> Settings:
         settings.kafka = KafkaSettings(
             **{**settings.kafka.model_dump(), "bootstrap_servers": kafka}
         )
-    settings.governance.file = None  # a person at the CLI is not an agent under rules
     return settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _authority(settings: Settings, file: Path | None) -> Authority:
+    """The governance file's people and rights; the recorder the CLI records with is no agent
+    under rules, so the settings' file is cleared afterwards."""
+    file = file or settings.governance.file
+    settings.governance.file = None  # a person at the CLI is not an agent under rules
+    if file is None:
+        raise _fail("the governance file says who may decide: give --governance FILE or set "
+                    "HANDRAIL_GOVERNANCE__FILE")  # fmt: skip
+    try:
+        return Authority(load(file))
+    except GovernanceError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _signer(authority: Authority, key_file: Path | None, by: str | None) -> tuple[
+    str, Ed25519PrivateKey]:  # fmt: skip
+    """Who the private key belongs to, as the governance file names them; ``--by``, when
+    given, must be that person."""
+    try:
+        key = private_key(key_file)
+    except SigningError as exc:
+        raise _fail(str(exc)) from None
+    public = key.public_key()
+    owners = [name for name, held in authority.people_keys.items() if public in held]
+    if not owners:
+        raise _fail("this key belongs to nobody under `people` in the governance file "
+                    "(`handrail keys new NAME` prints the line to add)")  # fmt: skip
+    owner = owners[0]
+    if by is not None and by != owner:
+        raise _fail(f"--by {by} does not match the key, which is {owner}'s")
+    return owner, key
 
 
 def _publish(settings: Settings, by: str, payload: Payload, workflow_id: str | None = None,
@@ -48,19 +116,39 @@ def _publish(settings: Settings, by: str, payload: Payload, workflow_id: str | N
             raise typer.Exit(1)
 
 
+def _signed(decision: Decision, key: Ed25519PrivateKey) -> dict[str, str]:
+    return {"signed": decision.canonical(), "signature": encode_signature(sign(decision, key))}
+
+
 def resume(
     agent: Annotated[str, typer.Argument(help="The halted agent.")],
-    by: By,
+    *,
     reason: Reason,
+    by: By = None,
     operation: Annotated[str | None, typer.Option(help="Lift only this operation's halt.")] = None,
+    key: Key = None,
+    governance: GovernanceFile = None,
     kafka: Kafka = None,
 ) -> None:
-    """Lift a halt: the agent's next authorize() is decided by its rules again."""
-    scope = "operation" if operation else "agent"
-    lift = Resume(scope=scope, target_agent=agent, operation_id=operation, reason=reason, by=by)
-    _publish(_settings(kafka), by, lift)
+    """Lift a halt, signed: the agent's next authorize() is decided by its rules again."""
+    from handrail.producers.control_follower import read_control  # noqa: PLC0415
+
+    settings = _settings(kafka)
+    authority = _authority(settings, governance)
+    signer, private = _signer(authority, key, by)
+    if signer not in authority.resumers(agent):
+        raise _fail(f"{signer} may not lift halts of {agent} (`halts.resumers`, "
+                    f"`agents.{agent}.resumers`)")  # fmt: skip
     what = f"operation {operation} of {agent}" if operation else agent
-    typer.echo(f"resumed {what} (by {by}: {reason})")
+    halt = read_control(settings, authority).in_force((agent, operation))
+    if halt is None:
+        raise _fail(f"{what} is not halted")
+    decision = Decision("resume", signer, agent, operation or "", halt.event_id, reason)
+    scope = "operation" if operation else "agent"
+    lift = Resume(scope=scope, target_agent=agent, operation_id=operation, reason=reason,
+                  by=signer, **_signed(decision, private))  # fmt: skip
+    _publish(settings, signer, lift)
+    typer.echo(f"resumed {what} (by {signer}: {reason})")
 
 
 def _age(since: datetime, until: datetime | None = None) -> str:
@@ -73,11 +161,13 @@ def list_(
     kafka: Kafka = None,
     all_: Annotated[bool, typer.Option("--all", help="Also the decided ones.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    governance: GovernanceFile = None,
 ) -> None:
     """Approvals waiting for a human, oldest first, with their age."""
     from handrail.producers.control_follower import read_control  # noqa: PLC0415
 
-    state = read_control(_settings(kafka))
+    settings = _settings(kafka)
+    state = read_control(settings, _authority(settings, governance))
     shown = sorted(state.approvals.values(), key=lambda a: a.requested_at) if all_ else (
         state.pending())  # fmt: skip
     if as_json:
@@ -99,44 +189,84 @@ def list_(
         console.print(f"    why: {a.reason}\n    workflow: {a.workflow_id}", highlight=False)
 
 
-def _decide(approval_id: str, by: str, reason: str, kafka: str | None, grant: bool) -> None:
+def _decide(approval_id: str, *, by: str | None, reason: str, key: Path | None,
+            governance: Path | None, kafka: str | None, grant: bool) -> None:  # fmt: skip
     from handrail.producers.control_follower import read_control  # noqa: PLC0415
 
     settings = _settings(kafka)
-    request = read_control(settings).approvals.get(approval_id)
+    authority = _authority(settings, governance)
+    signer, private = _signer(authority, key, by)
+    request = read_control(settings, authority).approvals.get(approval_id)
     if request is None:
-        typer.echo(f"no approval {approval_id} was requested (see `handrail approvals list`)",
-                   err=True)  # fmt: skip
-        raise typer.Exit(2)
+        raise _fail(f"no approval {approval_id} was requested (see `handrail approvals list`)")
     if request.state != "pending":
-        typer.echo(f"approval {approval_id} is already {request.state} "
-                   f"(by {request.decided_by}: {request.decision_reason})", err=True)  # fmt: skip
-        raise typer.Exit(2)
+        raise _fail(f"approval {approval_id} is already {request.state} "
+                    f"(by {request.decided_by}: {request.decision_reason})")  # fmt: skip
+    if signer not in authority.approvers(request.agent, request.action, request.resource,
+                                         request.cost_usd):  # fmt: skip
+        raise _fail(f"{signer} may not decide {request.agent}'s {request.action} "
+                    "(the rule's `approval.approvers`)")  # fmt: skip
+    kind: DecisionKind = "approval_granted" if grant else "approval_denied"
+    decision = Decision(kind, signer, request.agent, approval_id, request.event_id, reason,
+                        request.workflow_id)  # fmt: skip
     payload = (ApprovalGranted if grant else ApprovalDenied)(
-        approval_id=approval_id, approver=by, reason=reason
+        approval_id=approval_id, approver=signer, reason=reason, **_signed(decision, private)
     )
-    _publish(settings, by, payload, request.workflow_id, request.event_id)
+    _publish(settings, signer, payload, request.workflow_id, request.event_id)
     verb = "approved" if grant else "denied"
-    typer.echo(f"{verb} {request.action} for {request.agent} ({approval_id}; by {by}: {reason})")
+    typer.echo(f"{verb} {request.action} for {request.agent} ({approval_id}; by {signer}: "
+               f"{reason})")  # fmt: skip
 
 
 @approvals_app.command("approve")
 def approve(
     approval_id: Annotated[str, typer.Argument(help="From `handrail approvals list`.")],
-    by: By,
+    *,
     reason: Reason,
+    by: By = None,
+    key: Key = None,
+    governance: GovernanceFile = None,
     kafka: Kafka = None,
 ) -> None:
-    """Approve: the waiting agent proceeds within a second."""
-    _decide(approval_id, by, reason, kafka, grant=True)
+    """Approve, signed: the waiting agent proceeds within a second."""
+    _decide(
+        approval_id, by=by, reason=reason, key=key, governance=governance, kafka=kafka, grant=True
+    )
 
 
 @approvals_app.command("deny")
 def deny(
     approval_id: Annotated[str, typer.Argument(help="From `handrail approvals list`.")],
-    by: By,
+    *,
     reason: Reason,
+    by: By = None,
+    key: Key = None,
+    governance: GovernanceFile = None,
     kafka: Kafka = None,
 ) -> None:
-    """Deny: the waiting agent gets ActionBlockedError within a second."""
-    _decide(approval_id, by, reason, kafka, grant=False)
+    """Deny, signed: the waiting agent gets ActionBlockedError within a second."""
+    _decide(
+        approval_id, by=by, reason=reason, key=key, governance=governance, kafka=kafka, grant=False
+    )
+
+
+@keys_app.command("new")
+def keys_new(
+    name: Annotated[str, typer.Argument(help="Whose key: the name under `people`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="The private key file to create (default: NAME.key).")
+    ] = None,
+) -> None:
+    """Make a key pair: the private key in a new file only you can read; prints the public
+    key line for the governance file."""
+    path = out or Path(f"{name}.key")
+    key = generate()
+    try:
+        write_private_key(path, key)
+    except SigningError as exc:
+        raise _fail(str(exc)) from None
+    line = public_key_line(key.public_key(), name)
+    typer.echo(f"private key: {path} (mode 0600; keep it secret)", err=True)
+    typer.echo(f"add to the governance file under `people`:\n  {name}: {{keys: ['{line}']}}",
+               err=True)  # fmt: skip
+    typer.echo(line)

@@ -1,0 +1,159 @@
+"""Signed decisions end to end on the embedded default, in separate processes: an agent
+waits on ``authorize`` for an approval; decisions by someone without the right, by an
+unknown key, under another name, and forged ones written straight into the control log
+(the agent's own, unsigned or with a changed signature) are each refused and the agent
+keeps waiting; ``handrail approvals approve`` with a permitted key lets it go on within a
+second, and the recorded decision proves, with the public keys alone, who approved."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handrail.governance import load
+from handrail.governance.authority import Authority
+from handrail.governance.signing import Decision, generate, verify_signed, write_private_key
+from handrail.producers import Recorder
+from handrail.producers.control import ApprovalRequest
+from handrail.producers.control_follower import read_control
+from handrail.producers.spool import read_all
+from handrail.schemas import event_type
+from handrail.schemas.models import ApprovalGranted
+from handrail.settings import AgentIdentity, Settings
+from tests.support.signers import governance_yaml, key_file, signed
+
+pytestmark = pytest.mark.timeout(180)
+
+WRITE = ["db-writer", "db.customers.write", "db.customers"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    file = tmp_path / "governance.yaml"
+    file.write_text(governance_yaml(extra_agents=("db-writer",)))
+    return {"HANDRAIL_GOVERNANCE__FILE": str(file),
+            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log")}  # fmt: skip
+
+
+def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, spool: Path) -> Settings:
+    for name, value in {**env, "HANDRAIL_SPOOL__DIR": str(spool)}.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cli_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}
+    cli_env.pop("HANDRAIL_SIGNING_KEY", None)
+    command = [sys.executable, "-m", "handrail", *args]
+    return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
+
+
+def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        waiting = read_control(settings).pending()
+        if waiting:
+            (request,) = waiting
+            return request
+        time.sleep(0.1)
+    raise AssertionError("the agent never asked for an approval")
+
+
+def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-agent")}
+    agent = subprocess.Popen([sys.executable, "-m", "tests.support.guarded_agent", *WRITE],
+                             env=agent_env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    settings = settings_for(env, monkeypatch, tmp_path / "spool-forger")
+    request = pending(settings)
+    approve = ("approvals", "approve", request.approval_id, "--reason", "checked")
+
+    refused = {
+        "no right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "mallory"))),
+        "other's right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "bob"))),
+        "another name": cli(
+            env, tmp_path, *approve, "--by", "alice", "--key", str(key_file(tmp_path, "mallory"))
+        ),
+    }
+    stranger = tmp_path / "stranger.key"
+    write_private_key(stranger, generate())
+    refused["unknown key"] = cli(env, tmp_path, *approve, "--key", str(stranger))
+    for what, run in refused.items():
+        assert run.returncode == 2, what
+    assert "mallory may not decide db-writer's db.customers.write" in refused["no right"].stderr
+    assert "--by alice does not match the key, which is mallory's" in refused["another name"].stderr
+    assert "belongs to nobody" in refused["unknown key"].stderr
+
+    # Forgeries appended to the control log by a process that holds no permitted key.
+    forger_settings = settings.model_copy(deep=True)
+    forger_settings.governance.file = None
+    mine = Decision("approval_granted", "alice", request.agent, request.approval_id,
+                    request.event_id, "forged", request.workflow_id)  # fmt: skip
+    fields = signed(mine)
+    changed = fields["signature"][:5] + ("B" if fields["signature"][5] == "A" else "A") + (
+        fields["signature"][6:])  # fmt: skip
+    other = Decision("approval_granted", "alice", request.agent, "ap-other", request.event_id,
+                     "forged", request.workflow_id)  # fmt: skip
+    forgeries = [
+        (
+            request.agent,
+            ApprovalGranted(
+                approval_id=request.approval_id, approver=request.agent, reason="I approve myself"
+            ),
+        ),
+        (
+            "handrail-cli",
+            ApprovalGranted(
+                approval_id=request.approval_id,
+                approver="alice",
+                reason="forged",
+                signed=fields["signed"],
+                signature=changed,
+            ),
+        ),
+        (
+            "handrail-cli",
+            ApprovalGranted(
+                approval_id=request.approval_id, approver="alice", reason="forged", **signed(other)
+            ),
+        ),
+    ]
+    for name, payload in forgeries:
+        with Recorder(forger_settings, AgentIdentity(name=name, owner="alice")) as rec:
+            rec.record(payload, workflow_id=request.workflow_id)
+    authority = Authority(load(Path(env["HANDRAIL_GOVERNANCE__FILE"])))
+    state = read_control(settings, authority)
+    assert state.approvals[request.approval_id].state == "pending"
+    assert [f.reason for f in state.forged] == [
+        "unsigned",
+        "the signature does not verify with 'alice''s keys",
+        "signed for another subject",
+    ]
+    assert agent.poll() is None  # still waiting
+
+    done = cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "alice")))
+    assert done.returncode == 0, done.stderr
+    out, _ = agent.communicate(timeout=60)
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    decided = read_control(settings, authority).approvals[request.approval_id]
+    assert (decided.state, decided.decided_by) == ("granted", "alice")
+    assert decided.decided_at is not None
+    assert result["ran"] is True
+    assert result["time"] - decided.decided_at.timestamp() < 1.0
+
+    # What was recorded proves who approved, with the public keys alone.
+    grants = [r for r in read_all(tmp_path / "spool-cli") if event_type(r) == "approval_granted"]
+    (grant,) = grants
+    p = grant["payload"][1]
+    proof = verify_signed(p["signed"], p["signature"], authority.people_keys)
+    assert isinstance(proof, Decision)
+    assert (proof.signer, proof.subject, proof.refers_to) == (
+        "alice", request.approval_id, request.event_id)  # fmt: skip
