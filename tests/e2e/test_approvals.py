@@ -1,8 +1,12 @@
 """Approvals end to end, in separate processes: an agent's guarded write to the customer
-database waits for a human; ``handrail approvals approve | deny`` (another process)
-decides, and the agent proceeds (or not) within a second of the decision; nobody
-deciding expires the request into a deny or an escalation. Over a real Kafka broker and
-over the embedded control log (no Kafka)."""
+database waits for a human; ``handrail approvals approve | deny`` (another process, with
+the approver's key) decides, and the agent proceeds (or not) within a second of the
+decision; nobody deciding expires the request into a deny or an escalation. Over a real
+Kafka broker and over the embedded control log (no Kafka).
+
+No decision races a timeout the test guessed: the test waits until the request is on the
+channel before it decides, and the agent waits for a decision longer than the test may
+run (``DECIDED_BY_THE_TEST``); only the expiry tests use a short timeout."""
 
 from __future__ import annotations
 
@@ -18,26 +22,43 @@ from typing import Any
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from handrail.producers.control import ApprovalRequest
+from handrail.governance import load
+from handrail.governance.authority import Authority
+from handrail.producers.control import ApprovalRequest, ControlState
 from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.settings import Settings
 from tests.support.kafka_io import read_topic
+from tests.support.signers import governance_yaml, key_file
 
-pytestmark = pytest.mark.timeout(180)
+TEST_TIMEOUT_S = 180
+pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "governance.example.yaml"
+DECIDED_BY_THE_TEST = 2 * TEST_TIMEOUT_S
+"""The agent's approval timeout when a person decides: the test ends (or fails) first."""
+EXPIRES = 8
+"""The approval timeout of the expiry tests: nobody decides, so nothing races it."""
 WRITE = ["db-writer", "db.customers.write", "db.customers"]
 
 
-def channel_env(tmp: Path, bootstrap: str | None, on_timeout: str = "deny") -> dict[str, str]:
-    """HANDRAIL_* for one test: the essay's rules with an 8 s approval timeout (each
-    `handrail` call takes about a second to start), and either a fresh events and control
+def channel_env(
+    tmp: Path, bootstrap: str | None, timeout_s: float = DECIDED_BY_THE_TEST,
+    on_timeout: str = "deny",
+) -> dict[str, str]:  # fmt: skip
+    """HANDRAIL_* for one test: rules where alice (group leads) approves db-writer's writes
+    to the customer database within ``timeout_s``, and either a fresh events and control
     topic or the embedded control log."""
     governance = tmp / "governance.yaml"
-    rules = EXAMPLE.read_text().replace("timeout_s: 900, on_timeout: deny",
-                                        f"timeout_s: 8, on_timeout: {on_timeout}")  # fmt: skip
+    rules = governance_yaml(extra_agents=("db-writer",))
+    for old, new in (
+        ('approval: {timeout_s: 30, approvers: ["group:leads"]}',
+         f'approval: {{timeout_s: {timeout_s}, on_timeout: {on_timeout}, '
+         'approvers: ["group:leads"]}'),
+        ("  db-writer: {owner: team}", "  db-writer: {owner: team-data, oncall: pagerduty:data}"),
+    ):  # fmt: skip
+        assert old in rules
+        rules = rules.replace(old, new)
     governance.write_text(rules)
     env = {"HANDRAIL_GOVERNANCE__FILE": str(governance),
            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp / "control.log")}  # fmt: skip
@@ -53,15 +74,21 @@ def channel_env(tmp: Path, bootstrap: str | None, on_timeout: str = "deny") -> d
 
 
 @pytest.fixture(params=["kafka", "embedded"])
-def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    kafka = request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
-    return channel_env(tmp_path, kafka)
+def bootstrap(request: pytest.FixtureRequest) -> str | None:
+    """The broker (kafka), or None (the embedded control log)."""
+    return request.getfixturevalue("kafka_bootstrap") if request.param == "kafka" else None
 
 
 def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Settings()
+
+
+def channel(settings: Settings) -> ControlState:
+    """The control channel as an agent under the governance file judges it."""
+    assert settings.governance.file is not None
+    return read_control(settings, Authority(load(settings.governance.file)))
 
 
 def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
@@ -72,6 +99,7 @@ def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
 
 def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cli_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}
+    cli_env.pop("HANDRAIL_SIGNING_KEY", None)
     command = [sys.executable, "-m", "handrail", "approvals", *args]
     return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
 
@@ -79,7 +107,7 @@ def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProce
 def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        waiting = read_control(settings).pending()
+        waiting = channel(settings).pending()
         if waiting:
             (request,) = waiting
             return request
@@ -111,29 +139,32 @@ def recorded(env: dict[str, str], tmp: Path, expect: int) -> list[str]:
 
 @pytest.mark.parametrize("decision", ["approve", "deny"])
 def test_a_human_decides_and_the_waiting_agent_follows_within_a_second(
-    env: dict[str, str], decision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bootstrap: str | None, decision: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    env = channel_env(tmp_path, bootstrap)
     settings = settings_for(env, monkeypatch)
     agent = start_agent(env, tmp_path)
-    request = pending(settings)
+    request = pending(settings)  # on the channel: the agent waits for a human from now on
     assert (request.agent, request.action, request.resource) == tuple(WRITE)
-    assert "customer database need a human" in request.reason
+    assert request.expires_at is not None
+    assert request.expires_at.timestamp() - time.time() > TEST_TIMEOUT_S  # nothing races it
 
     listing = cli(env, tmp_path, "list")
     assert listing.returncode == 0, listing.stderr
     assert request.approval_id in listing.stdout
     assert "db.customers.write" in listing.stdout
 
-    done = cli(env, tmp_path, decision, request.approval_id, "--by", "alice",
+    alice = str(key_file(tmp_path, "alice"))
+    done = cli(env, tmp_path, decision, request.approval_id, "--key", alice,
                "--reason", "checked the summary")  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = outcome(agent)
-    decided = read_control(settings).approvals[request.approval_id]
+    decided = channel(settings).approvals[request.approval_id]
     assert decided.state == ("granted" if decision == "approve" else "denied")
     assert decided.decided_by == "alice"
     assert decided.decision_reason == "checked the summary"
     assert decided.decided_at is not None
-    assert result["time"] - decided.decided_at.timestamp() < 1.0
+    assert result["time"] - decided.decided_at.timestamp() < 1.0  # of its publication
     assert result["approval_id"] == request.approval_id
     if decision == "approve":
         assert result["ran"] is True
@@ -147,32 +178,32 @@ def test_a_human_decides_and_the_waiting_agent_follows_within_a_second(
             "policy_verdict", "approval_requested", "approval_denied",
         ]  # fmt: skip
 
-    again = cli(env, tmp_path, "approve", request.approval_id, "--by", "bob", "--reason", "x")
+    again = cli(env, tmp_path, "approve", request.approval_id, "--key", alice, "--reason", "x")
     assert again.returncode == 2
     assert "already" in again.stderr  # the first decision stands
 
 
 def test_nobody_decides_and_the_request_expires_into_a_deny(
-    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bootstrap: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    env = channel_env(tmp_path, bootstrap, timeout_s=EXPIRES)
     settings = settings_for(env, monkeypatch)
-    started = time.time()
     agent = start_agent(env, tmp_path)
     request = pending(settings)
     result = outcome(agent)
     assert (result["ran"], result["outcome"]) == (False, "approval_expired")
-    assert result["time"] - request.requested_at.timestamp() == pytest.approx(8.0, abs=1.0)
-    assert result["time"] - started < 15
-    assert read_control(settings).approvals[request.approval_id].state == "expired"
+    assert result["time"] - request.requested_at.timestamp() == pytest.approx(EXPIRES, abs=1.0)
+    assert channel(settings).approvals[request.approval_id].state == "expired"
     kinds = recorded(env, tmp_path, 3)
     assert kinds == ["policy_verdict", "approval_requested", "approval_expired"]
-    late = cli(env, tmp_path, "approve", request.approval_id, "--by", "bob", "--reason", "late")
+    alice = str(key_file(tmp_path, "alice"))
+    late = cli(env, tmp_path, "approve", request.approval_id, "--key", alice, "--reason", "late")
     assert late.returncode == 2
     assert "already expired" in late.stderr
 
 
 def test_an_expiry_can_escalate_instead(tmp_path: Path) -> None:
-    env = channel_env(tmp_path, None, on_timeout="escalate")  # the same path on either channel
+    env = channel_env(tmp_path, None, timeout_s=EXPIRES, on_timeout="escalate")  # either channel
     result = outcome(start_agent(env, tmp_path))
     assert (result["ran"], result["outcome"]) == (False, "escalated")
     records = list(read_all(tmp_path / "spool-agent"))
