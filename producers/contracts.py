@@ -1,18 +1,18 @@
-"""Handoff contracts, evaluated (pure apart from importing the model a contract names):
+"""Handoff contracts, evaluated (pure apart from importing the model a contract names, which
+the loader checked when the agent loaded the governance file):
 which declared edge a handoff travels, whether its payload conforms to the edge's
 contract, and the receiver's checks run on it."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
-from functools import cache
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
-from handrail.governance import Governance, GovernanceError
+from handrail.governance import Governance
+from handrail.governance.loader import contract_model
 from handrail.governance.model import Contract, HandoffDecl
 from handrail.producers.errors import ConfigurationError
 from handrail.producers.handoff import payload_digest
@@ -31,26 +31,12 @@ def contract_name(contract: Contract) -> str:
     return contract.model or "json_schema"
 
 
-@cache
-def _model(path: str) -> type[BaseModel]:
-    module, _, name = path.partition(":")
-    try:
-        found: Any = importlib.import_module(module)
-        for part in name.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise GovernanceError(f"handoff contract model {path} cannot be imported: {exc}") from exc
-    if not (isinstance(found, type) and issubclass(found, BaseModel)):
-        raise GovernanceError(f"handoff contract model {path} is not a pydantic model")
-    return found
-
-
 def conform(contract: Contract, payload: Any) -> tuple[Any, list[str]]:
     """The payload as the contract gives it (a model instance for a model contract), and
     what is wrong with it (``field: problem``; empty when it conforms)."""
     if contract.model is not None:
         try:
-            return _model(contract.model).model_validate(payload), []
+            return contract_model(contract.model).model_validate(payload), []
         except ValidationError as exc:
             return payload, [
                 f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['msg']}" for e in exc.errors()

@@ -216,5 +216,5 @@ def _authorizer(settings: Settings, agent: str) -> Authorizer | None:
     file = settings.governance.file
     if file is None:
         return None
-    governance = load(file)
+    governance = load(file, agent=agent)  # its handoff contracts imported now
     return Authorizer(governance, agent, ControlFollower(settings, agent, Authority(governance)))

@@ -1,60 +1,140 @@
 """Read a governance file: YAML, validated by the pydantic models; every error names the
-file, the line and the field."""
+file, the line and the field. The file means exactly what it says: a key given twice, a
+number that is not finite (``.inf``, ``1e400``, ``"nan"``) and YAML that is not valid are
+refused at their line (``strict_yaml``); given the agent that loads it, each handoff
+contract on that agent's edges is imported and checked at load, not at the first handoff.
+Processes that are not that agent (the CLI, the processors) never import agent code."""
 
 from __future__ import annotations
 
+import importlib
+import math
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from yaml.nodes import MappingNode, Node, SequenceNode
 
 from handrail.errors import HandrailError
 from handrail.governance.model import Governance
+from handrail.governance.strict_yaml import StrictYamlError, line_at
+from handrail.governance.strict_yaml import load as load_yaml
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""A governance file is a page or two; a larger one is a mistake (or a trick)."""
 
 
 class GovernanceError(HandrailError):
     """The governance file cannot be read or is not valid; the message says where."""
 
 
-def load(path: Path) -> Governance:
+def load(path: Path, *, agent: str | None = None) -> Governance:
+    """The governance file at ``path``; ``agent``: the agent that will apply it (its
+    handoff contracts are imported and checked now)."""
     try:
-        text = path.read_text()
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise GovernanceError(f"{path}: cannot read the governance file: {exc}") from exc
-    return parse(text, str(path))
+    if len(data) > MAX_FILE_BYTES:
+        raise GovernanceError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise GovernanceError(f"{path}:{line}: not UTF-8 (byte {exc.start})") from None
+    # Newlines as a text file reads them (``\r\n`` and ``\r`` alike), so lines match.
+    return parse(text.replace("\r\n", "\n").replace("\r", "\n"), str(path), agent=agent)
 
 
-def parse(text: str, source: str = "<governance>") -> Governance:
+def parse(text: str, source: str = "<governance>", *, agent: str | None = None) -> Governance:
+    """A governance file's text; ``source`` names it in errors; ``agent`` as for ``load``."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise GovernanceError(f"{source}{line}: not valid YAML: {exc}") from exc
+        root, data = load_yaml(text)
+    except StrictYamlError as exc:
+        line = "" if exc.line is None else f":{exc.line}"
+        raise GovernanceError(f"{source}{line}: {exc.message}") from None
     try:
-        return Governance.model_validate(data or {})
+        governance = Governance.model_validate(data or {})
     except ValidationError as exc:
         problems = [
-            f"{source}:{_line(root, err['loc'])}: {'.'.join(map(str, err['loc'])) or '(top)'}: "
-            f"{err['msg']}"
+            f"{source}:{_line(text, root, err['loc'])}: {_dotted(err['loc'])}: {err['msg']}"
             for err in exc.errors()
         ]
-        raise GovernanceError("invalid governance file:\n  " + "\n  ".join(problems)) from exc
+        raise GovernanceError("invalid governance file:\n  " + "\n  ".join(problems)) from None
+    problems = [
+        f"{source}:{_line(text, root, loc)}: {_dotted(loc)}: {number!r} is not a finite number"
+        for loc, number in _non_finite(governance.model_dump(by_alias=True), ())
+    ]  # a string the models read as a number ("inf", "Infinity"): YAML had no float there
+    if agent is not None:
+        problems += _contract_problems(governance, agent, text, root, source)
+    if problems:
+        raise GovernanceError("invalid governance file:\n  " + "\n  ".join(problems))
+    return governance
 
 
-def _line(node: Any, loc: tuple[Any, ...]) -> int:
+@cache
+def contract_model(path: str) -> type[BaseModel]:
+    """The pydantic model a handoff contract names (``pkg.mod:Name``), imported."""
+    module, _, name = path.partition(":")
+    try:
+        found: Any = importlib.import_module(module)
+        for part in name.split("."):
+            found = getattr(found, part)
+    except Exception as exc:  # importing runs the module: any error means no contract
+        raise GovernanceError(
+            f"handoff contract model {path} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from None
+    if not (isinstance(found, type) and issubclass(found, BaseModel)) or found is BaseModel:
+        raise GovernanceError(f"handoff contract model {path} is not a pydantic model")
+    return found
+
+
+def _contract_problems(
+    governance: Governance, agent: str, text: str, root: Node | None, source: str
+) -> list[str]:
+    problems = []
+    for n, edge in enumerate(governance.handoffs):
+        contract = edge.contract
+        if contract is None or contract.model is None or agent not in (edge.sender, edge.receiver):
+            continue
+        try:
+            contract_model(contract.model)
+        except GovernanceError as exc:
+            loc = ("handoffs", n, "contract", "model")
+            problems.append(f"{source}:{_line(text, root, loc)}: {_dotted(loc)}: {exc}")
+    return problems
+
+
+def _non_finite(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], float]]:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            yield loc, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _non_finite(item, (*loc, key))
+    elif isinstance(value, list | tuple):
+        for n, item in enumerate(value):
+            yield from _non_finite(item, (*loc, n))
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(map(str, loc)) or "(top)"
+
+
+def _line(text: str, node: Node | None, loc: tuple[Any, ...]) -> int:
     """The line of the deepest YAML node on the error's path (1-based)."""
-    line = node.start_mark.line + 1 if node is not None else 1
+    line = 1 if node is None else line_at(text, node.start_mark.index)
     for part in loc:
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, MappingNode):
             node = next((v for k, v in node.value if k.value == str(part)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        elif isinstance(node, SequenceNode) and isinstance(part, int):
             node = node.value[part] if part < len(node.value) else None
         else:
             node = None
         if node is None:
             break
-        line = node.start_mark.line + 1
+        line = line_at(text, node.start_mark.index)
     return line
