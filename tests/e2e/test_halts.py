@@ -1,6 +1,9 @@
-"""The closed loop, end to end: a retry storm the processors detect halts the operation;
-the agent's next authorize() is denied within a second of the alert, naming the halt,
-until ``handrail resume`` (another process) lifts it."""
+"""The closed loop, end to end: a retry storm the processors detect halts the operation
+(a halt they sign with their own key, on the halts topic); the agent's next authorize()
+is denied within a second of the alert, naming the halt. A forged resume dated in 2299
+is ignored by the agent and raises a "forged control entry" page; an agent that starts
+while the halt is in force is denied from its first authorize(); ``handrail resume``
+(another process, with a permitted person's key) lifts the halt."""
 
 from __future__ import annotations
 
@@ -8,11 +11,15 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from kafka import KafkaProducer
 
 from handrail.producers import Recorder
+from handrail.producers.control_topics import destination
+from handrail.schemas import encode
 from handrail.settings import (
     AgentIdentity,
     GovernanceSettings,
@@ -23,22 +30,16 @@ from handrail.settings import (
 )
 from tests.support.processors_worker import Worker, WorkerTopics
 from tests.support.receiver import Receiver
+from tests.support.samples import event_record
+from tests.support.signers import PROCESSOR, governance_yaml, key_file
 
 pytestmark = pytest.mark.timeout(300)
 
-GOVERNANCE = """
-agents:
-  payer: {owner: team-pay}
-rights:
-  - {action: api.charge, effect: allow, reason: charges are fine}
-"""
 
-
-def payer(topics: WorkerTopics, tmp: Path) -> Recorder:
-    (tmp / "governance.yaml").write_text(GOVERNANCE)
+def payer(topics: WorkerTopics, tmp: Path, name: str = "spool-payer") -> Recorder:
     settings = Settings(
         kafka=KafkaSettings(bootstrap_servers=topics.bootstrap, events_topic=topics.events),
-        spool=SpoolSettings(dir=tmp / "spool-payer"),
+        spool=SpoolSettings(dir=tmp / name),
         processors=ProcessorSettings(control_topic=topics.control),
         governance=GovernanceSettings(file=tmp / "governance.yaml"),
     )
@@ -54,12 +55,41 @@ def first_allowed(rec: Recorder, attempt: int, timeout: float = 10.0) -> float:
     raise AssertionError("still halted")
 
 
+def forge_resume(topics: WorkerTopics) -> str:
+    """An unsigned resume of payer's op-1, dated 2299, sent where a real one goes (the
+    halts topic, and the events topic for the ledger); its event id."""
+    lie = event_record("resume", agent="handrail-cli", scope="operation", target_agent="payer",
+                       operation_id="op-1", reason="all good", by="alice")  # fmt: skip
+    lie["time"], lie["workflow_id"] = datetime(2299, 1, 1, tzinfo=UTC), "wf-pay"
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap)
+    topic, key = destination(lie, topics.control)
+    producer.send(topic, value=encode(lie), key=key).get(30)
+    producer.send(topics.events, value=encode(lie), key=b"wf-pay").get(30)
+    producer.close()
+    return str(lie["event_id"])
+
+
+def resume(topics: WorkerTopics, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """``handrail resume`` of payer's op-1 by alice, with her key, in another process."""
+    command = [sys.executable, "-m", "handrail", "resume", "payer", "--operation", "op-1",
+               "--reason", "card fixed", "--key", str(key_file(tmp, "alice")),
+               "--kafka", topics.bootstrap]  # fmt: skip
+    cli_env = {**os.environ, "HANDRAIL_PROCESSORS__CONTROL_TOPIC": topics.control,
+               "HANDRAIL_GOVERNANCE__FILE": str(tmp / "governance.yaml"),
+               "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}  # fmt: skip
+    cli_env.pop("HANDRAIL_SIGNING_KEY", None)
+    return subprocess.run(command, check=False, env=cli_env, capture_output=True, text=True)
+
+
 def test_a_retry_storm_halts_the_operation_until_resumed(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topics = WorkerTopics(kafka_bootstrap)
+    (tmp_path / "governance.yaml").write_text(governance_yaml())
     with Receiver() as receiver:
         env = topics.env(receiver.url("").rstrip("/"), tmp_path / "spool")
+        env |= {"HANDRAIL_GOVERNANCE__FILE": str(tmp_path / "governance.yaml"),
+                "HANDRAIL_PROCESSORS__SIGNING_KEY": str(key_file(tmp_path, PROCESSOR))}  # fmt: skip
         worker = Worker(env, tmp_path / "w.log").start()
         try:
             with payer(topics, tmp_path) as rec, rec.workflow("wf-pay"):
@@ -77,14 +107,14 @@ def test_a_retry_storm_halts_the_operation_until_resumed(
                 assert denied is not None, "never halted"
                 (trigger,) = receiver.wait_for("/pd", 1, timeout=30)
                 other = rec.authorize("api.charge", operation_id="op-2")
-                command = [sys.executable, "-m", "handrail", "resume", "payer",
-                           "--operation", "op-1", "--by", "alice", "--reason", "card fixed",
-                           "--kafka", topics.bootstrap]  # fmt: skip
-                cli_env = {**os.environ, "HANDRAIL_PROCESSORS__CONTROL_TOPIC": topics.control,
-                           "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-cli")}  # fmt: skip
-                done = subprocess.run(
-                    command, check=False, env=cli_env, capture_output=True, text=True
-                )
+
+                forged_id = forge_resume(topics)
+                pages = receiver.wait_for("/pd", 2, timeout=30)
+                still = rec.authorize("api.charge", operation_id="op-1", attempt=attempt)
+                with payer(topics, tmp_path, "spool-late") as late:  # starts while halted
+                    late_first = late.authorize("api.charge", operation_id="op-1")
+
+                done = resume(topics, tmp_path)
                 resumed_at = time.time()
                 allowed_at = first_allowed(rec, attempt)
         finally:
@@ -97,6 +127,12 @@ def test_a_retry_storm_halts_the_operation_until_resumed(
     assert "operation op-1 of payer is halted" in verdict.reason
     assert "handrail resume payer --operation op-1" in verdict.reason
     assert other.allowed  # only the storming operation is halted
+    forged_page = pages[1].json
+    assert forged_page["dedup_key"] == f"forged-control:{forged_id}"
+    assert forged_page["payload"]["severity"] == "critical"
+    assert "forged control entry" in forged_page["payload"]["summary"]
+    assert (still.effect, still.rule) == ("deny", "halt")  # the forged resume lifted nothing
+    assert (late_first.effect, late_first.rule) == ("deny", "halt")  # bound from its first call
     assert done.returncode == 0, done.stderr
     assert "resumed operation op-1 of payer" in done.stdout
     assert allowed_at - resumed_at < 1.5
