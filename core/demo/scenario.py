@@ -64,8 +64,14 @@ ANALYST_CHECKS = {"summary_not_empty": lambda p: p["summary"].strip()}
 WRITER_CHECKS = {"refund_within_policy": lambda p: p["refund_usd"] <= 200}
 
 
-DEMO_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICphJ8hgoIw2ViP+XR1P9JaSl71J4ID9n2oUvge/3ChT"
-"""alice's key in the packaged governance file; nobody holds its private half."""
+DEMO_KEYS = {
+    "demo-alice.key":
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICphJ8hgoIw2ViP+XR1P9JaSl71J4ID9n2oUvge/3ChT",
+    "demo-processors.key":
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE7zBkQ9T/WLv5U7zXUw/8ChqJmYgdrKGyXtaNucroBf",
+}  # fmt: skip
+"""The key files the demo makes, and the keys they replace in the packaged governance file
+(alice's and the processors'; nobody holds those keys' private halves)."""
 
 
 def governance_file() -> Path:
@@ -77,16 +83,24 @@ def approver_key(settings: Settings) -> Path:
     return settings.spool.control_log.parent / "demo-alice.key"
 
 
+def processors_key(settings: Settings) -> Path:
+    """The key the demo's processors sign their halts with (``signed_governance`` makes it)."""
+    return settings.spool.control_log.parent / "demo-processors.key"
+
+
 def signed_governance(settings: Settings) -> Path:
-    """The demo's governance file with alice's key made in the demo's working directory:
-    the supervisor signs with it."""
-    key_path = approver_key(settings)
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    if not key_path.exists():
-        write_private_key(key_path, generate())
-    line = public_key_line(load_private_key(key_path).public_key())
-    path = key_path.parent / "demo-governance.yaml"
-    path.write_text(governance_file().read_text().replace(DEMO_KEY, line))
+    """The demo's governance file with alice's and the processors' keys made in the demo's
+    working directory (beside the control log): the supervisor and the processors sign."""
+    directory = settings.spool.control_log.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    text = governance_file().read_text()
+    for name, placeholder in DEMO_KEYS.items():
+        if not (directory / name).exists():
+            write_private_key(directory / name, generate())
+        line = public_key_line(load_private_key(directory / name).public_key())
+        text = text.replace(placeholder, line)
+    path = directory / "demo-governance.yaml"
+    path.write_text(text)
     return path
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from rich.console import Console
 
-from handrail.demo.scenario import BAD_WORKFLOW, RULES, Scenario
+from handrail.demo.scenario import BAD_WORKFLOW, RULES, Scenario, signed_governance
 from handrail.demo.supervisor import Supervisor
 from handrail.files import FileModes
 from handrail.ledger.errors import QueryError
@@ -76,6 +76,7 @@ def demo_settings(base: Path, kafka: str | None) -> Settings:
             control_topic=f"handrail.{run}.control",
             dead_letter_topic=f"handrail.{run}.dlq",
             rules=RULES,
+            signing_key=base / "demo-processors.key",  # made by signed_governance
         ),
     )
 
@@ -94,7 +95,10 @@ def run_env(settings: Settings) -> dict[str, str]:
         "HANDRAIL_PROCESSORS__CONTROL_TOPIC": p.control_topic,
         "HANDRAIL_PROCESSORS__DEAD_LETTER_TOPIC": p.dead_letter_topic,
         "HANDRAIL_PROCESSORS__RULES": p.rules.model_dump_json(),
+        "HANDRAIL_PROCESSORS__SIGNER": p.signer,
     }
+    if p.signing_key is not None:
+        env["HANDRAIL_PROCESSORS__SIGNING_KEY"] = str(p.signing_key)
     if s.kafka.bootstrap_servers:
         env["HANDRAIL_KAFKA__BOOTSTRAP_SERVERS"] = s.kafka.bootstrap_servers
     if s.files.group is not None:
@@ -155,6 +159,7 @@ class Demo:
         if self.base.exists():
             shutil.rmtree(self.base)  # the demo's own directory: a fresh start each time
         self.modes.directory(self.base)
+        signed_governance(self.settings)  # the keys the processors and the supervisor sign with
         if self.settings.kafka.bootstrap_servers:
             create_topics(self.settings)
         log = self.modes.open(self.base / "run.log", "wb")

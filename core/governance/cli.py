@@ -270,3 +270,39 @@ def keys_new(
     typer.echo(f"add to the governance file under `people`:\n  {name}: {{keys: ['{line}']}}",
                err=True)  # fmt: skip
     typer.echo(line)
+
+
+@approvals_app.command("prove")
+def prove(
+    approval_id: Annotated[
+        str | None, typer.Argument(help="One approval (default: every one in the ledger).")
+    ] = None,
+    *,
+    governance: GovernanceFile = None,
+) -> None:
+    """Who approved what, from the ledger and the governance file's public keys alone:
+    each decision's signature is checked, and that its signer held the right. Exits 1 when
+    an approval has a decision that proves nothing."""
+    from handrail.governance.proof import PROOF_SQL  # noqa: PLC0415
+    from handrail.governance.proof import prove as prove_rows  # noqa: PLC0415
+    from handrail.ledger.reader import open_reader  # noqa: PLC0415
+
+    settings = _settings(None)
+    authority = _authority(settings, governance)
+    reader = open_reader(settings.ledger.dsn, settings.ledger.reads)
+    try:
+        rows = reader.query(PROOF_SQL, {"approval_id": approval_id or ""})
+    finally:
+        reader.close()
+    proofs = prove_rows((r["event_json"] for r in rows), authority)
+    if approval_id is not None and not proofs:
+        raise _fail(f"no approval {approval_id} was requested in the ledger")
+    for p in proofs:
+        decided = f"{p.state} by {p.signer} (event {p.decision_event_id})" if p.signer else (
+            "no proven decision")  # fmt: skip
+        typer.echo(f"{p.approval_id}  {p.agent}: {p.action}  {decided}")
+        for forged in p.refused:
+            typer.echo(f"    REFUSED {forged.kind} {forged.event_id} (recorded by "
+                       f"{forged.agent}): {forged.reason}")  # fmt: skip
+    if any(p.refused for p in proofs):
+        raise typer.Exit(1)

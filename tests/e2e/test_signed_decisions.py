@@ -3,12 +3,15 @@ waits on ``authorize`` for an approval; decisions by someone without the right, 
 unknown key, under another name, and forged ones written straight into the control log
 (the agent's own, unsigned or with a changed signature) are each refused and the agent
 keeps waiting; ``handrail approvals approve`` with a permitted key lets it go on within a
-second, and the recorded decision proves, with the public keys alone, who approved."""
+second. Then ``handrail run`` takes it all into the ledger, raises a "forged control
+entry" alert for each forgery, and ``handrail approvals prove`` shows from the ledger and
+the public keys alone who approved, and which decisions proved nothing."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +23,8 @@ import pytest
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Decision, generate, verify_signed, write_private_key
+from handrail.ledger.owner_socket import socket_path
+from handrail.ledger.reader import open_reader
 from handrail.producers import Recorder
 from handrail.producers.control import ApprovalRequest
 from handrail.producers.control_follower import read_control
@@ -39,17 +44,20 @@ def env(tmp_path: Path) -> dict[str, str]:
     file = tmp_path / "governance.yaml"
     file.write_text(governance_yaml(extra_agents=("db-writer",)))
     return {"HANDRAIL_GOVERNANCE__FILE": str(file),
-            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log")}  # fmt: skip
+            "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool"),
+            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log"),
+            "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
+            "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints")}  # fmt: skip
 
 
-def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, spool: Path) -> Settings:
-    for name, value in {**env, "HANDRAIL_SPOOL__DIR": str(spool)}.items():
+def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
     return Settings()
 
 
 def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cli_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}
+    cli_env = {**os.environ, **env}
     cli_env.pop("HANDRAIL_SIGNING_KEY", None)
     command = [sys.executable, "-m", "handrail", *args]
     return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
@@ -66,33 +74,10 @@ def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
     raise AssertionError("the agent never asked for an approval")
 
 
-def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
-    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    agent_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-agent")}
-    agent = subprocess.Popen([sys.executable, "-m", "tests.support.guarded_agent", *WRITE],
-                             env=agent_env, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    settings = settings_for(env, monkeypatch, tmp_path / "spool-forger")
-    request = pending(settings)
-    approve = ("approvals", "approve", request.approval_id, "--reason", "checked")
-
-    refused = {
-        "no right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "mallory"))),
-        "other's right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "bob"))),
-        "another name": cli(
-            env, tmp_path, *approve, "--by", "alice", "--key", str(key_file(tmp_path, "mallory"))
-        ),
-    }
-    stranger = tmp_path / "stranger.key"
-    write_private_key(stranger, generate())
-    refused["unknown key"] = cli(env, tmp_path, *approve, "--key", str(stranger))
-    for what, run in refused.items():
-        assert run.returncode == 2, what
-    assert "mallory may not decide db-writer's db.customers.write" in refused["no right"].stderr
-    assert "--by alice does not match the key, which is mallory's" in refused["another name"].stderr
-    assert "belongs to nobody" in refused["unknown key"].stderr
-
-    # Forgeries appended to the control log by a process that holds no permitted key.
+def forge(settings: Settings, request: ApprovalRequest) -> None:
+    """Grants appended to the control log (and the spool) by a process that holds no
+    permitted key: the agent's own, one with a changed signature, one moved from another
+    approval."""
     forger_settings = settings.model_copy(deep=True)
     forger_settings.governance.file = None
     mine = Decision("approval_granted", "alice", request.agent, request.approval_id,
@@ -129,6 +114,35 @@ def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
     for name, payload in forgeries:
         with Recorder(forger_settings, AgentIdentity(name=name, owner="alice")) as rec:
             rec.record(payload, workflow_id=request.workflow_id)
+
+
+def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent_env = {**os.environ, **env}
+    agent = subprocess.Popen([sys.executable, "-m", "tests.support.guarded_agent", *WRITE],
+                             env=agent_env, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    settings = settings_for(env, monkeypatch)
+    request = pending(settings)
+    approve = ("approvals", "approve", request.approval_id, "--reason", "checked")
+
+    refused = {
+        "no right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "mallory"))),
+        "other's right": cli(env, tmp_path, *approve, "--key", str(key_file(tmp_path, "bob"))),
+        "another name": cli(
+            env, tmp_path, *approve, "--by", "alice", "--key", str(key_file(tmp_path, "mallory"))
+        ),
+    }
+    stranger = tmp_path / "stranger.key"
+    write_private_key(stranger, generate())
+    refused["unknown key"] = cli(env, tmp_path, *approve, "--key", str(stranger))
+    for what, run in refused.items():
+        assert run.returncode == 2, what
+    assert "mallory may not decide db-writer's db.customers.write" in refused["no right"].stderr
+    assert "--by alice does not match the key, which is mallory's" in refused["another name"].stderr
+    assert "belongs to nobody" in refused["unknown key"].stderr
+
+    forge(settings, request)
     authority = Authority(load(Path(env["HANDRAIL_GOVERNANCE__FILE"])))
     state = read_control(settings, authority)
     assert state.approvals[request.approval_id].state == "pending"
@@ -150,10 +164,56 @@ def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
     assert result["time"] - decided.decided_at.timestamp() < 1.0
 
     # What was recorded proves who approved, with the public keys alone.
-    grants = [r for r in read_all(tmp_path / "spool-cli") if event_type(r) == "approval_granted"]
-    (grant,) = grants
-    p = grant["payload"][1]
-    proof = verify_signed(p["signed"], p["signature"], authority.people_keys)
-    assert isinstance(proof, Decision)
+    grants = [r for r in read_all(tmp_path / "spool") if event_type(r) == "approval_granted"]
+    proofs = [verify_signed(r["payload"][1]["signed"] or "", r["payload"][1]["signature"] or "",
+                            authority.people_keys) for r in grants]  # fmt: skip
+    (proof,) = [p for p in proofs if isinstance(p, Decision) and p.subject == request.approval_id]
     assert (proof.signer, proof.subject, proof.refers_to) == (
         "alice", request.approval_id, request.event_id)  # fmt: skip
+
+    prove_from_the_ledger(env, tmp_path, request)
+
+
+def prove_from_the_ledger(env: dict[str, str], tmp_path: Path, request: ApprovalRequest) -> None:
+    """``handrail run`` ingests it all and alerts each forgery; ``handrail approvals prove``
+    names alice and refuses the rest."""
+    run = subprocess.Popen([sys.executable, "-m", "handrail", "run"], cwd=tmp_path,
+                           env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        alerts = wait_for_alerts(tmp_path / "ledger", run, 3)
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(60)
+    assert {a["approval_id"] for a in alerts} <= {request.approval_id, ""}
+    proved = cli(env, tmp_path, "approvals", "prove", request.approval_id)
+    assert proved.returncode == 1, proved.stderr  # the forgeries prove nothing
+    lines = proved.stdout.splitlines()
+    assert lines[0].startswith(f"{request.approval_id}  db-writer: db.customers.write  "
+                               "granted by alice (event ")  # fmt: skip
+    assert sorted(line.split(": ", 1)[1] for line in lines[1:]) == [
+        "signed for another subject",
+        "the signature does not verify with 'alice''s keys",
+        "unsigned",
+    ]
+
+
+def wait_for_alerts(
+    ledger: Path, run: subprocess.Popen[bytes], count: int, timeout: float = 120
+) -> list[dict[str, Any]]:
+    """The "forged control entry" alerts in the ledger, once there are ``count``."""
+    sql = ("SELECT event_json, approval_id FROM events WHERE type = 'alert_raised' "
+           "AND event_json LIKE '%forged control entry%'")  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert run.poll() is None, "handrail run exited"
+        if socket_path(ledger).exists():
+            reader = open_reader(f"chdb://{ledger}", wait_s=5)
+            try:
+                rows = reader.query(sql, {})
+            finally:
+                reader.close()
+            if len(rows) >= count:
+                return rows
+        time.sleep(0.5)
+    raise AssertionError(f"fewer than {count} forged-entry alerts in the ledger")

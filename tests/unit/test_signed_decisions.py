@@ -14,6 +14,7 @@ import pytest
 
 from handrail.governance import GovernanceError, parse
 from handrail.governance.authority import Authority
+from handrail.governance.proof import prove
 from handrail.governance.signing import (
     KEY_ENV,
     Decision,
@@ -31,6 +32,7 @@ from handrail.governance.signing import (
     verify_signed,
     write_private_key,
 )
+from handrail.ledger.rows import to_row
 from handrail.producers.control import ControlState
 from tests.support.samples import NOW, event_record
 from tests.support.signers import (
@@ -378,3 +380,25 @@ def test_a_resume_signed_for_one_operation_does_not_lift_another() -> None:
     control = state(op1, op2, moved)
     assert control.halt("payer", "op-2") is not None
     assert [f.reason for f in control.forged] == ["signed for another subject"]
+
+
+# The proof from the ledger
+
+
+def ledger_json(record: dict[str, Any]) -> str:
+    """``record``'s ``event_json`` as the ledger stores it."""
+    return str(to_row(record, 3, "events", 0, 0)["event_json"])
+
+
+def test_the_ledger_proves_who_approved_and_refuses_an_edited_row() -> None:
+    req, other = request(), request("ap-2")
+    edited = grant(other)
+    edited["payload"][1]["reason"] = "edited in the ledger afterwards"
+    rows = [ledger_json(r) for r in (grant(req, "mallory"), req, grant(req), other, edited)]
+    one, two = prove(rows, authority())
+    assert (one.approval_id, one.state, one.signer) == ("ap-1", "granted", "alice")
+    assert [f.reason for f in one.refused] == [
+        "'mallory' may not decide writer's db.customers.write"
+    ]
+    assert (two.approval_id, two.state, two.signer) == ("ap-2", "pending", None)
+    assert [f.reason for f in two.refused] == ["signed for another reason"]
