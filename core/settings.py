@@ -101,6 +101,29 @@ class SpoolSettings(Section):
     )
 
 
+class EventLimits(Section):
+    """Bounds on what one record call may carry (``handrail.producers.validation``); a call
+    past one raises ``InvalidEventError`` naming the field."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_identifier_chars: int = Field(
+        2_048, ge=64, le=1 << 20, description="Longest identifier (action, ids, names, refs)."
+    )
+    max_text_chars: int = Field(
+        65_536, ge=1, le=1 << 24, description="Longest free text (rationale, reason, ...)."
+    )
+    max_event_chars: int = Field(
+        262_144, ge=1, le=1 << 26, description="All the strings of one event's payload and labels."
+    )
+    max_list_items: int = Field(
+        1_000, ge=0, le=1 << 20, description="Items of a list field (checks, inputs, ...)."
+    )
+    max_payload_depth: int = Field(
+        64, ge=1, le=500, description="Nesting of a handoff's payload (lists, dicts)."
+    )
+
+
 class ProducerSettings(Section):
     """How the SDK buffers and ships events."""
 
@@ -123,6 +146,9 @@ class ProducerSettings(Section):
     )
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels stamped on every event (tenant, env, ...)."
+    )
+    limits: EventLimits = Field(
+        default_factory=EventLimits, description="Bounds on each event's values."
     )
     shipper: Literal["thread", "process"] = Field(
         "thread",

@@ -3,8 +3,10 @@
 Each method validates its arguments into plain dicts and hands them to ``_emit``: values
 of exactly the schema's types pass a cheap check (``exact_fields``), anything else goes
 through pydantic and the TypedDicts generated from the Avro schema (no model objects on
-the hot path). An invalid argument raises ``InvalidEventError`` naming the event type,
-the field and the value.
+the hot path); either way the value rules of ``validation`` apply (finite numbers in
+range, strings of scalar values, sizes within ``producer.limits``). An invalid argument
+raises ``InvalidEventError`` naming the event type, the field and the rule it breaks,
+never the value.
 """
 
 from __future__ import annotations
@@ -20,14 +22,22 @@ from pydantic import TypeAdapter, ValidationError
 from handrail.governance import Verdict
 from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError
-from handrail.producers.exact_fields import EMPTY, exact
+from handrail.producers.exact_fields import EMPTY, Check, exact
 from handrail.producers.handoff import HandoffTicket, payload_digest
 from handrail.producers.refs import EventRef, Fields
+from handrail.producers.validation import (
+    DEFAULT_LIMITS,
+    identifiers_problem,
+    is_event_id,
+    labels_problem,
+    problem,
+)
 from handrail.schemas.fields import PAYLOAD_FIELDS
-from handrail.schemas.models import Check, Effect, EnforcementMode, Evidence, Severity
-from handrail.settings import AgentIdentity
+from handrail.schemas.models import Check as CheckModel
+from handrail.schemas.models import Effect, EnforcementMode, Evidence, Severity
+from handrail.settings import AgentIdentity, EventLimits
 
-Checks = Sequence[Check | Mapping[str, Any]]
+Checks = Sequence[CheckModel | Mapping[str, Any]]
 Inputs = Sequence[Evidence | Mapping[str, Any]]
 
 
@@ -36,47 +46,94 @@ def _validator(tag: str) -> Any:
     return TypeAdapter(PAYLOAD_FIELDS[tag]).validator
 
 
-def payload_fields(tag: str, /, **values: Any) -> Fields:
-    """Validate payload arguments into plain dicts; name the field that is wrong."""
-    fields = exact(tag)(values)
-    if fields is not None:
-        return tag, fields
-    try:
-        fields = _validator(tag).validate_python(values)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err['input']!r:.60})"
-            for err in exc.errors()
-        )
-        raise InvalidEventError(f"invalid {tag} event: {problems}") from None
-    for name, value in fields.items():
-        if value == [] and type(value) is list:
-            fields[name] = EMPTY
-    return tag, fields
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error's location, each part cut short (a key may be the caller's)."""
+    return ".".join(str(part)[:40] for part in loc) or "(event)"
 
 
 Request = tuple[str, str | None, float | None, int | None]
 """What an agent asks ``authorize`` about: action, resource, cost (USD), attempt."""
 
 
-def checked_request(
-    action: Any, resource: Any, cost_usd: Any, attempt: Any, mode: EnforcementMode
-) -> Request:
-    """An ``authorize`` request as its policy_verdict event will hold it: values of exactly
-    their types pass four type tests, anything else goes through the event's validation
-    (converted, or ``InvalidEventError`` naming the field)."""
-    if (
-        type(action) is str
-        and (resource is None or type(resource) is str)
-        and (cost_usd is None or type(cost_usd) is float)
-        and (attempt is None or type(attempt) is int)
-    ):
-        return action, resource, cost_usd, attempt
-    _, v = payload_fields(
-        "policy_verdict", action=action, effect="allow", rule="", reason="", resource=resource,
-        mode=mode, cost_usd=cost_usd, attempt=attempt,
-    )  # fmt: skip
-    return v["action"], v["resource"], v["cost_usd"], v["attempt"]
+class EventChecks:
+    """The SDK's validation under one set of limits (``producer.limits``): payloads,
+    ``authorize`` requests, causations, workflow ids, labels and agent identities."""
+
+    def __init__(self, limits: EventLimits = DEFAULT_LIMITS) -> None:
+        self.limits = limits
+        self._exact: dict[str, Check] = {tag: exact(tag, limits) for tag in PAYLOAD_FIELDS}
+
+    def fields(self, tag: str, /, **values: Any) -> Fields:
+        """Validate payload arguments into plain dicts; name the field that is wrong."""
+        fields = self._exact[tag](values)
+        if fields is not None:
+            return tag, fields
+        try:
+            fields = _validator(tag).validate_python(values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise InvalidEventError(f"invalid {tag} event: {problems}") from None
+        except RecursionError:  # (pydantic's own guard catches most; never the agent's stack)
+            raise InvalidEventError(f"invalid {tag} event: nested too deeply") from None
+        found = problem(tag, fields, self.limits)
+        if found is not None:
+            raise InvalidEventError(f"invalid {tag} event: {found[0]}: {found[1]}")
+        for name, value in fields.items():
+            if value == [] and type(value) is list:
+                fields[name] = EMPTY
+        return tag, fields
+
+    def request(
+        self, action: Any, resource: Any, cost_usd: Any, attempt: Any, mode: EnforcementMode
+    ) -> Request:
+        """An ``authorize`` request as its policy_verdict event will hold it: checked as
+        that event (converted, or ``InvalidEventError`` naming the field)."""
+        _, v = self.fields(
+            "policy_verdict", action=action, effect="allow", rule="", reason="",
+            resource=resource, mode=mode, cost_usd=cost_usd, attempt=attempt,
+        )  # fmt: skip
+        return v["action"], v["resource"], v["cost_usd"], v["attempt"]
+
+    def event_id(self, ref: object, tag: str) -> str:
+        """The event id of ``ref`` (an ``EventRef`` or an event id string), the causation
+        of a ``tag`` event."""
+        value = ref.event_id if isinstance(ref, EventRef) else ref
+        if not is_event_id(value):
+            raise InvalidEventError(
+                f"invalid {tag} event: caused_by: not an EventRef or an event id (a UUID)"
+            )
+        return value  # type: ignore[return-value]  # (is_event_id: a str)
+
+    def workflow_id(self, value: object, tag: str) -> str:
+        """``value`` if it is a valid workflow id (a non-empty identifier) for a ``tag`` event."""
+        why = identifiers_problem([("workflow_id", value)], self.limits)
+        if why is not None:
+            raise InvalidEventError(f"invalid {tag} event: {why}")
+        return value  # type: ignore[return-value]  # (checked: a str)
+
+    def labels(self, labels: Mapping[str, str], tag: str = "any") -> dict[str, str]:
+        """A copy of ``labels`` if every key and value is a valid identifier."""
+        why = labels_problem(labels, self.limits)
+        if why is not None:
+            raise InvalidEventError(f"invalid {tag} event: labels: {why}")
+        return dict(labels)
+
+    def identity(self, agent: AgentIdentity) -> None:
+        """Refuse an agent identity whose name, version or owner is not an identifier."""
+        why = identifiers_problem(
+            [("name", agent.name), ("version", agent.version), ("owner", agent.owner)],
+            self.limits,
+        )
+        if why is not None:
+            raise InvalidEventError(f"invalid agent identity: {why}")
+
+
+DEFAULT_CHECKS = EventChecks()
+
+
+def payload_fields(tag: str, /, **values: Any) -> Fields:
+    """``EventChecks.fields`` under the default limits."""
+    return DEFAULT_CHECKS.fields(tag, **values)
 
 
 def verdict_fields(request: Request, verdict: Verdict, mode: EnforcementMode) -> Fields:
@@ -94,6 +151,7 @@ class EventMethods:
 
     agent: AgentIdentity
     _emit: Callable[..., EventRef]
+    _checks: EventChecks = DEFAULT_CHECKS
 
     def decision(
         self,
@@ -107,7 +165,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent decided to act: why, on what inputs, after which checks."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "decision_made",
             action=action,
             rationale=rationale,
@@ -132,7 +190,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A decision-rights verdict on an action."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "policy_verdict",
             action=action,
             effect=effect,
@@ -156,7 +214,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and succeeded."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "action_executed",
             action=action,
             resource=resource,
@@ -178,7 +236,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The action ran and failed."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "action_failed",
             action=action,
             error_type=error_type,
@@ -199,7 +257,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Another attempt at a failed operation (``attempt`` 1 = the first retry)."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "retry", action=action, operation_id=operation_id, attempt=attempt, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -216,7 +274,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Money spent on a paid call."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "spend",
             usd=usd,
             provider=provider,
@@ -240,8 +298,9 @@ class EventMethods:
     ) -> HandoffTicket:
         """Pass work to another agent; give it the returned ticket."""
         handoff_id = uuid.uuid4().hex
-        digest = None if payload is None else payload_digest(payload)
-        offer = payload_fields(
+        depth = self._checks.limits.max_payload_depth
+        digest = None if payload is None else payload_digest(payload, depth, "handoff_offered")
+        offer = self._checks.fields(
             "handoff_offered",
             handoff_id=handoff_id,
             to_agent=to_agent,
@@ -274,7 +333,7 @@ class EventMethods:
 
     def handoff_accepted(self, ticket: HandoffTicket, *, checks: Checks = ()) -> EventRef:
         """The handed-off work passed the receiver's checks and was taken."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "handoff_accepted",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
@@ -286,7 +345,7 @@ class EventMethods:
         self, ticket: HandoffTicket, reason: str, *, checks: Checks = ()
     ) -> EventRef:
         """The handed-off work failed the receiver's checks and was refused."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "handoff_rejected",
             handoff_id=ticket.handoff_id,
             from_agent=ticket.from_agent,
@@ -307,7 +366,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """The agent waits for a human to approve an action."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "approval_requested",
             approval_id=approval_id,
             action=action,
@@ -327,7 +386,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human approved."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "approval_granted", approval_id=approval_id, approver=approver, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -341,7 +400,7 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """A human denied."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "approval_denied", approval_id=approval_id, approver=approver, reason=reason
         )
         return self._emit(payload, caused_by=caused_by)
@@ -351,7 +410,7 @@ class EventMethods:
     ) -> EventRef:
         """Nobody decided in time."""
         return self._emit(
-            payload_fields("approval_expired", approval_id=approval_id), caused_by=caused_by
+            self._checks.fields("approval_expired", approval_id=approval_id), caused_by=caused_by
         )
 
     def escalation(
@@ -364,11 +423,11 @@ class EventMethods:
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
         """Hand a decision up instead of executing."""
-        payload = payload_fields(
+        payload = self._checks.fields(
             "escalation", reason=reason, to=to, action=action, severity=severity
         )
         return self._emit(payload, caused_by=caused_by)
 
     def heartbeat(self, *, status: str | None = None, interval_s: float | None = None) -> EventRef:
         """The agent is alive; ``interval_s`` says when to expect the next one."""
-        return self._emit(payload_fields("heartbeat", status=status, interval_s=interval_s))
+        return self._emit(self._checks.fields("heartbeat", status=status, interval_s=interval_s))

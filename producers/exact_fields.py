@@ -14,10 +14,15 @@ generated TypedDicts (``handrail.schemas.fields``), so they cannot drift from th
 
 Lists and nested records are copied, as pydantic copies them: an agent that changes its
 list after the call does not change the event.
+
+The check also applies the SDK's rules on values (``validation``: finite numbers in range,
+strings of scalar values without control characters, within ``EventLimits``), compiled
+from the same tables: a value that breaks one gets None too, and the slow path names it.
 """
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +31,9 @@ from typing import Any, Literal, NotRequired, Union, get_args, get_origin, get_t
 
 from typing_extensions import is_typeddict  # the TypedDicts are typing_extensions' (Python 3.11)
 
+from handrail.producers.validation import DEFAULT_LIMITS, REQUIRED, number_range, string_rule
 from handrail.schemas.fields import PAYLOAD_FIELDS
+from handrail.settings import EventLimits
 
 EMPTY: list[Any] = []
 """Every event's empty arrays: one shared list, not a new one per call (fewer young objects
@@ -109,12 +116,16 @@ def _spec(tag: str) -> _Spec:
     return _Spec(tuple((name, _types(hint)) for name, hint in hints.items()), literals, lists)
 
 
-def _source(tag: str, spec: _Spec) -> tuple[str, dict[str, object]]:
+def _source(tag: str, spec: _Spec, limits: EventLimits) -> tuple[str, dict[str, object]]:
     """The Python source of ``tag``'s check, and the constants it reads."""
     constants: dict[str, object] = {"_MISSING": _MISSING, "EMPTY": EMPTY}
     literals = dict(spec.literals)
     items = dict(spec.lists)
-    lines = [f"def exact_{tag}(v):", f"    if len(v) != {len(spec.types)}: return None"]
+    lines = [
+        f"def exact_{tag}(v):",
+        f"    if len(v) != {len(spec.types)}: return None",
+        "    n = 0",
+    ]
     for i, (name, allowed) in enumerate(spec.types):
         lines.append(f"    x = v.get({name!r}, _MISSING)")
         plain = sorted(t.__name__ for t in allowed if t is not _NONE)
@@ -122,39 +133,105 @@ def _source(tag: str, spec: _Spec) -> tuple[str, dict[str, object]]:
         if name in literals:
             constants[f"L{i}"] = literals[name]
             wrong = f"{wrong} or x not in L{i}"
+        elif len(plain) == 1 and plain[0] in ("int", "float", "str"):
+            rule = _rule(name, plain[0], "x", f"R{i}", constants=constants, limits=limits)
+            wrong = f"{wrong} or {rule}"
         if _NONE in allowed:
             wrong = f"x is not None and ({wrong})"
         lines.append(f"    if {wrong}: return None")
+        if plain == ["str"] and name not in literals:
+            lines.append("    if x: n += len(x)")
         if name in items:
-            lines += _list_lines(name, items[name], f"I{i}", constants)
+            lines += _list_lines(name, items[name], f"I{i}", constants, limits)
+    lines.append(f"    if n > {limits.max_event_chars}: return None")
+    if _most_chars(spec, limits) <= limits.max_event_chars:  # the total needs no count
+        lines = [line for line in lines if not _COUNTING.search(line)]
     return "\n".join([*lines, "    return v", ""]), constants
 
 
-def _list_lines(name: str, item: Item, const: str, constants: dict[str, object]) -> list[str]:
+_COUNTING = re.compile(r"^\s*(if \w+: )?n (\+)?= |^\s*if n > ")
+"""The lines that count an event's characters."""
+
+
+def _most_chars(spec: _Spec, limits: EventLimits) -> int:
+    """The most characters the strings of an event of ``spec`` can hold, each at its limit."""
+    items = dict(spec.lists)
+    total = 0
+    for name, allowed in spec.types:
+        if name in items:
+            item = items[name]
+            if isinstance(item, _Record):
+                each = sum(string_rule(f, limits)[0] for f, t in item.types.items() if str in t)
+            else:
+                each = string_rule(name, limits)[0] if item is not None and str in item else 0
+            total += each * limits.max_list_items
+        elif str in allowed:
+            total += string_rule(name, limits)[0]
+    return total
+
+
+def _rule(
+    name: str, kind: str, x: str, const: str, *, constants: dict[str, object], limits: EventLimits
+) -> str:
+    """The expression true when ``x`` (of exactly type ``kind``) breaks a value rule."""
+    if kind == "str":
+        limit, bad = string_rule(name, limits)
+        constants[const] = bad.search
+        empty = f"not {x} or " if name in REQUIRED else ""
+        return f"({empty}len({x}) > {limit} or (not {x}.isprintable() and {const}({x})))"
+    constants[f"{const}lo"], constants[f"{const}hi"] = number_range(
+        name, int if kind == "int" else float
+    )
+    return f"not ({const}lo <= {x} <= {const}hi)"
+
+
+def _list_lines(
+    name: str, item: Item, const: str, constants: dict[str, object], limits: EventLimits
+) -> list[str]:
     """The lines that check list field ``name`` (in ``x``) and put it into ``v`` as
     pydantic would give it (an empty one as ``EMPTY``), or return None."""
     if item is None:
         return ["    if x: return None", f"    v[{name!r}] = EMPTY"]
     if isinstance(item, frozenset):
         constants[const] = item
+        rule = "False"
+        if item == {str}:
+            rule = _rule(name, "str", "i", f"{const}s", constants=constants, limits=limits)
+        count = "n += len(i)" if item == {str} else "pass"
         return [
             "    if x:",
+            f"        if len(x) > {limits.max_list_items}: return None",
             "        for i in x:",
-            f"            if type(i) not in {const}: return None",
+            f"            if type(i) not in {const} or {rule}: return None",
+            f"            {count}",
             f"        v[{name!r}] = list(x)",
             "    else:",
             f"        v[{name!r}] = EMPTY",
         ]
     constants[const] = item.types
     required = " or ".join(f"{field!r} not in i" for field in item.required) or "False"
+    strings = []  # each string field of the record, checked once its types are known
+    for j, (field, kinds) in enumerate(item.types.items()):
+        if str in kinds:
+            rule = _rule(field, "str", "f", f"{const}f{j}", constants=constants, limits=limits)
+            if field in item.required:
+                strings += [f"            f = i[{field!r}]", f"            if {rule}: return None"]
+            else:
+                strings += [
+                    f"            f = i.get({field!r})",
+                    f"            if f is not None and {rule}: return None",
+                ]
+            strings.append("            if f: n += len(f)")
     return [
         "    if x:",
+        f"        if len(x) > {limits.max_list_items}: return None",
         "        c = []",
         "        for i in x:",
         "            if type(i) is not dict: return None",
         "            for k, f in i.items():",
         f"                if type(f) not in {const}.get(k, ()): return None",
         f"            if {required}: return None",
+        *strings,
         "            c.append(i.copy())",
         f"        v[{name!r}] = c",
         "    else:",
@@ -167,12 +244,12 @@ Check = Callable[[dict[str, Any]], "dict[str, Any] | None"]
 
 
 @cache
-def exact(tag: str) -> Check:
-    """The check of event type ``tag``: ``exact(tag)(values)`` is ``values`` as pydantic
-    would validate them, when every field is given and each is exactly its type; else
-    None. Compiled once per type into straight-line code: one frame, and no loop over
-    the type's fields."""
-    source, constants = _source(tag, _spec(tag))
+def exact(tag: str, limits: EventLimits = DEFAULT_LIMITS) -> Check:
+    """The check of event type ``tag`` under ``limits``: ``exact(tag)(values)`` is
+    ``values`` as pydantic would validate them, when every field is given, each is exactly
+    its type and meets the value rules; else None. Compiled once per type and limits into
+    straight-line code: one frame, and no loop over the type's fields."""
+    source, constants = _source(tag, _spec(tag), limits)
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, f"<exact {tag}>", "exec"), namespace)  # our own source
     check: Check = namespace[f"exact_{tag}"]

@@ -22,12 +22,7 @@ from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
-from handrail.producers.events import (
-    EventMethods,
-    checked_request,
-    payload_fields,
-    verdict_fields,
-)
+from handrail.producers.events import EventChecks, EventMethods, verdict_fields
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
@@ -40,14 +35,6 @@ from handrail.schemas import AVRO_NAMES, Payload
 from handrail.settings import AgentIdentity, Settings
 
 
-def _id(ref: EventRef | str | None) -> str | None:
-    if ref is None or isinstance(ref, str):
-        return ref
-    if isinstance(ref, EventRef):
-        return ref.event_id
-    raise InvalidEventError(f"caused_by: an EventRef or an event id string, not {ref!r:.60}")
-
-
 class Recorder(EventMethods, GovernedHandoffs):
     """Records one agent's decision events. Thread-safe; use one per agent process."""
 
@@ -57,7 +44,10 @@ class Recorder(EventMethods, GovernedHandoffs):
             raise InvalidEventError("no agent identity: pass agent= or set HANDRAIL_AGENT__NAME")
         self.agent = identity
         p = settings.producer
-        self._session = session = Session(identity.model_dump(), p.labels, p.redact)
+        self._checks = checks = EventChecks(p.limits)  # (validation: ``events.py``)
+        checks.identity(identity)
+        self._checked_workflow = ""  # the last workflow id checked (each is, once in a row)
+        self._session = session = Session(identity.model_dump(), checks.labels(p.labels), p.redact)
         self.session_id = session.id
         self._id_base = session.id_base
         self._default_workflow = f"session-{session.id}"
@@ -142,7 +132,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         ... In shadow mode a rule's verdict is recorded but ``allowed`` is True (a halt
         always denies)."""
         authorizer = self._authorizer or self.authorizer  # (the property raises)
-        request = checked_request(action, resource, cost_usd, attempt, authorizer.mode)
+        request = self._checks.request(action, resource, cost_usd, attempt, authorizer.mode)
         verdict = authorizer.decide(request, operation_id)
         self._emit(verdict_fields(request, verdict, authorizer.mode), caused_by=caused_by)
         return verdict
@@ -172,7 +162,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         labels: Mapping[str, str] | None = None,
     ) -> EventRef:
         """Record any event type given as its model (``handrail.schemas.models``)."""
-        fields = payload_fields(payload.type, **payload.model_dump(exclude={"type"}))
+        fields = self._checks.fields(payload.type, **payload.model_dump(exclude={"type"}))
         return self._emit(fields, caused_by=caused_by, workflow_id=workflow_id, labels=labels)
 
     def _emit(
@@ -189,14 +179,16 @@ class Recorder(EventMethods, GovernedHandoffs):
         current = scope.current.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
-        cause = caused_by if caused_by is None or type(caused_by) is str else _id(caused_by)
+        if wf is not self._checked_workflow:
+            self._checked_workflow = self._checks.workflow_id(wf, tag)
+        cause = caused_by if caused_by is None else self._checks.event_id(caused_by, tag)
         if not cause and in_scope and current is not None:
             cause = current[1]
+        if labels is not None:
+            labels = {**self._session.labels, **self._checks.labels(labels, tag)}
         # Against the daily budget once every check passed: a refused spend never counts.
         if tag == "spend" and self._authorizer is not None:
             self._authorizer.spent(values["usd"])
-        if labels is not None:
-            labels = {**self._session.labels, **labels}
         shipper = self._shipper
         with shipper.lock:
             self._seq = seq = self._seq + 1

@@ -12,6 +12,9 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from typing import NamedTuple
 
+from handrail.producers.errors import InvalidEventError
+from handrail.producers.validation import is_event_id
+
 
 class Scope(NamedTuple):
     workflow_id: str
@@ -27,6 +30,10 @@ class enter:  # noqa: N801 - used like a function: ``with scope.enter(wf, parent
     __slots__ = ("_scope", "_token")
 
     def __init__(self, workflow_id: str, parent_id: str | None) -> None:
+        # (the workflow id is checked by the first record call in the block, under the
+        # recorder's limits; a parent must be an event id)
+        if parent_id is not None and not is_event_id(parent_id):
+            raise InvalidEventError("invalid scope: the parent is not an event id (a UUID)")
         self._scope = Scope(workflow_id, parent_id)
         self._token: Token[Scope | None] | None = None
 
