@@ -23,7 +23,8 @@ def test_declare_creates_every_topic_ready_to_use(kafka_bootstrap: str) -> None:
     )  # fmt: skip
     specs = Processors(settings).topic_specs()
     names = {s.name for s in specs}
-    assert names == {f"t.{run}.{t}" for t in ("events", "alerts", "control", "dlq")} | {
+    topics = ("events", "alerts", "control", "control.halts", "dlq")
+    assert names == {f"t.{run}.{t}" for t in topics} | {
         f"handrail-topics-{run}-{t}"
         for t in ("keyed", "detector-state-changelog", "alert-state-changelog")
     }
@@ -40,6 +41,11 @@ def test_declare_creates_every_topic_ready_to_use(kafka_bootstrap: str) -> None:
             [ConfigResource(ConfigResourceType.TOPIC, changelog, ["cleanup.policy"])]
         )
         assert configs["topic"][changelog]["cleanup.policy"]["value"] == "compact"
+        halts = f"t.{run}.control.halts"  # a halt stays until a person lifts it: kept forever
+        wanted = ["cleanup.policy", "retention.ms", "retention.bytes"]
+        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, halts, wanted)])
+        kept = {name: configs["topic"][halts][name]["value"] for name in wanted}
+        assert kept == {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
     finally:
         admin.close()
     assert declare(specs, settings.kafka.servers, {}) == []  # the next worker: nothing new
