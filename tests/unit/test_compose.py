@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from handrail.cli import app
+from handrail.producers.control_topics import halts_topic
 from handrail.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -253,6 +254,10 @@ def test_topics_are_the_ones_the_settings_name(
     for part in ('--bootstrap-server "$$BOOTSTRAP"', '--partitions "$$PARTITIONS"', "--create",
                  "--if-not-exists", "|| exit 1"):  # fmt: skip
         assert part in script, part
+    # the halts topic (control_topics.halts_topic), kept forever as the worker declares it
+    assert halts_topic("$$CONTROL_TOPIC") == "$$CONTROL_TOPIC.halts"
+    halts = script[script.index('"$$CONTROL_TOPIC.halts"') :]
+    assert "--config retention.ms=-1 --config retention.bytes=-1" in " ".join(halts.split())
 
 
 # -- commands ----------------------------------------------------------------------------
