@@ -1,9 +1,11 @@
-"""Signed decisions end to end on the embedded default, in separate processes: an agent
+"""Signed decisions end to end, in separate processes, on the embedded default and over
+Kafka: an agent
 waits on ``authorize`` for an approval; decisions by someone without the right, by an
 unknown key, under another name, and forged ones written straight into the control log
 (the agent's own, unsigned or with a changed signature) are each refused and the agent
 keeps waiting; ``handrail approvals approve`` with a permitted key lets it go on within a
-second. Then ``handrail run`` takes it all into the ledger, raises a "forged control
+second, and the recorded grant verifies with alice's public key alone. On the embedded
+default, ``handrail run`` then takes it all into the ledger, raises a "forged control
 entry" alert for each forgery, and ``handrail approvals prove`` shows from the ledger and
 the public keys alone who approved, and which decisions proved nothing."""
 
@@ -15,10 +17,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.admin import KafkaAdminClient, NewTopic
 
 from handrail.governance import load
 from handrail.governance.authority import Authority
@@ -29,9 +33,10 @@ from handrail.producers import Recorder
 from handrail.producers.control import ApprovalRequest
 from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
-from handrail.schemas import event_type
+from handrail.schemas import decode, event_type
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, Settings
+from tests.support.kafka_io import read_topic
 from tests.support.signers import governance_yaml, key_file, signed
 
 pytestmark = pytest.mark.timeout(180)
@@ -39,15 +44,35 @@ pytestmark = pytest.mark.timeout(180)
 WRITE = ["db-writer", "db.customers.write", "db.customers"]
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(params=["embedded", "kafka"])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The embedded default (control log, spool, chdb ledger), or fresh Kafka topics."""
     file = tmp_path / "governance.yaml"
     file.write_text(governance_yaml(extra_agents=("db-writer",)))
-    return {"HANDRAIL_GOVERNANCE__FILE": str(file),
-            "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool"),
-            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log"),
-            "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
-            "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints")}  # fmt: skip
+    env = {"HANDRAIL_GOVERNANCE__FILE": str(file),
+           "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool"),
+           "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log"),
+           "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
+           "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints")}  # fmt: skip
+    if request.param == "kafka":
+        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+        events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
+        admin.close()
+        env |= {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
+                "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
+    return env
+
+
+def recorded(env: dict[str, str], tmp_path: Path, expect: int) -> list[dict[str, Any]]:
+    """Every event recorded: from the events topic, or (embedded) the spool."""
+    if "HANDRAIL_KAFKA__BOOTSTRAP_SERVERS" in env:
+        messages = read_topic(env["HANDRAIL_KAFKA__BOOTSTRAP_SERVERS"],
+                              env["HANDRAIL_KAFKA__EVENTS_TOPIC"], expect)  # fmt: skip
+        return [decode(m.value)[1] for m in messages]
+    return list(read_all(tmp_path / "spool"))
 
 
 def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
@@ -164,14 +189,16 @@ def test_only_a_permitted_signed_approval_lets_the_agent_go_on(
     assert result["time"] - decided.decided_at.timestamp() < 1.0
 
     # What was recorded proves who approved, with the public keys alone.
-    grants = [r for r in read_all(tmp_path / "spool") if event_type(r) == "approval_granted"]
+    # request, policy verdict, three forgeries, the grant, action executed
+    grants = [r for r in recorded(env, tmp_path, 7) if event_type(r) == "approval_granted"]
     proofs = [verify_signed(r["payload"][1]["signed"] or "", r["payload"][1]["signature"] or "",
                             authority.people_keys) for r in grants]  # fmt: skip
     (proof,) = [p for p in proofs if isinstance(p, Decision) and p.subject == request.approval_id]
     assert (proof.signer, proof.subject, proof.refers_to) == (
         "alice", request.approval_id, request.event_id)  # fmt: skip
 
-    prove_from_the_ledger(env, tmp_path, request)
+    if "HANDRAIL_KAFKA__BOOTSTRAP_SERVERS" not in env:  # over Kafka: the events topic above
+        prove_from_the_ledger(env, tmp_path, request)
 
 
 def prove_from_the_ledger(env: dict[str, str], tmp_path: Path, request: ApprovalRequest) -> None:
