@@ -1,13 +1,13 @@
 """Signed decisions end to end, in separate processes, on the embedded default and over
-Kafka: an agent
-waits on ``authorize`` for an approval; decisions by someone without the right, by an
-unknown key, under another name, and forged ones written straight into the control log
-(the agent's own, unsigned or with a changed signature) are each refused and the agent
-keeps waiting; ``handrail approvals approve`` with a permitted key lets it go on within a
-second, and the recorded grant verifies with alice's public key alone. On the embedded
-default, ``handrail run`` then takes it all into the ledger, raises a "forged control
-entry" alert for each forgery, and ``handrail approvals prove`` shows from the ledger and
-the public keys alone who approved, and which decisions proved nothing."""
+Kafka: an agent waits on ``authorize`` for an approval; decisions by someone without the
+right, by an unknown key, under another name, and forged ones appended to the control
+channel (the agent's own, unsigned; a changed signature; one moved from another approval)
+are each refused and the agent keeps waiting; ``handrail approvals approve`` with a
+permitted key lets it go on within a second, and the recorded grant verifies with alice's
+public key alone. On the embedded default, ``handrail run`` then takes it all into the
+ledger, raises a "forged control entry" alert for each forgery, and ``handrail approvals
+prove`` shows from the ledger and the public keys alone who approved, and which decisions
+proved nothing."""
 
 from __future__ import annotations
 
