@@ -383,12 +383,16 @@ class EventMethods:
         approver: str,
         reason: str,
         *,
+        signed: str | None = None,
+        signature: str | None = None,
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
-        """A human approved."""
+        """A human approved. ``signed``/``signature``: the decision as the approver signed it
+        (``handrail.governance.signing``); agents act only on a signed one."""
         payload = self._checks.fields(
-            "approval_granted", approval_id=approval_id, approver=approver, reason=reason
-        )
+            "approval_granted", approval_id=approval_id, approver=approver, reason=reason,
+            signed=signed, signature=signature,
+        )  # fmt: skip
         return self._emit(payload, caused_by=caused_by)
 
     def approval_denied(
@@ -397,12 +401,16 @@ class EventMethods:
         approver: str,
         reason: str,
         *,
+        signed: str | None = None,
+        signature: str | None = None,
         caused_by: EventRef | str | None = None,
     ) -> EventRef:
-        """A human denied."""
+        """A human denied. ``signed``/``signature``: the decision as the approver signed it
+        (``handrail.governance.signing``); agents act only on a signed one."""
         payload = self._checks.fields(
-            "approval_denied", approval_id=approval_id, approver=approver, reason=reason
-        )
+            "approval_denied", approval_id=approval_id, approver=approver, reason=reason,
+            signed=signed, signature=signature,
+        )  # fmt: skip
         return self._emit(payload, caused_by=caused_by)
 
     def approval_expired(
