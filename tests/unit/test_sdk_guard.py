@@ -10,17 +10,21 @@ from typing import Any
 
 import pytest
 
+from handrail.governance.signing import Decision, public_key_line
 from handrail.producers import ActionBlockedError, Recorder
 from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
 from handrail.schemas import event_type
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
+from tests.support.signers import key, signed
 
 RULES = """
 mode: {mode}
 agents:
   writer: {{owner: team-data, oncall: pagerduty:data}}
+people:
+  alice: {{keys: ['{alice}']}}
 rights:
   - {{action: db.read, effect: allow}}
   - {{action: db.drop, effect: deny, reason: never}}
@@ -28,13 +32,13 @@ rights:
   - action: db.customers.write
     effect: needs_approval
     reason: customer data
-    approval: {{timeout_s: 0.5, on_timeout: deny}}
+    approval: {{timeout_s: 0.5, on_timeout: deny, approvers: [alice]}}
 """
 
 
 def settings(tmp_path: Path, mode: str = "enforce") -> Settings:
     file = tmp_path / "governance.yaml"
-    file.write_text(RULES.format(mode=mode))
+    file.write_text(RULES.format(mode=mode, alice=public_key_line(key("alice").public_key())))
     spool = SpoolSettings(dir=tmp_path / "spool", control_log=tmp_path / "control.log")
     return Settings(spool=spool, governance=GovernanceSettings(file=file))
 
@@ -104,9 +108,13 @@ def test_a_decorated_call_waits_for_its_approval_each_time(tmp_path: Path) -> No
         while len(granted) < 2 and time.monotonic() < deadline:
             for pending in read_control(person).pending():
                 if pending.approval_id not in granted:
+                    decision = Decision("approval_granted", "alice", pending.agent,
+                                        pending.approval_id, pending.event_id, "ok",
+                                        pending.workflow_id)  # fmt: skip
                     with Recorder(person, AgentIdentity(name="cli")) as cli:
                         cli.record(ApprovalGranted(approval_id=pending.approval_id,
-                                                   approver="alice", reason="ok"))  # fmt: skip
+                                                   approver="alice", reason="ok",
+                                                   **signed(decision)))  # fmt: skip
                     granted.append(pending.approval_id)
             time.sleep(0.02)
 
