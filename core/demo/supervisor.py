@@ -9,7 +9,7 @@ from collections.abc import Callable
 from handrail.demo.scenario import approver_key
 from handrail.governance import load
 from handrail.governance.authority import Authority
-from handrail.governance.signing import Decision, encode_signature, load_private_key, sign
+from handrail.governance.signing import Decision, load_private_key, signed_fields
 from handrail.producers import Recorder
 from handrail.producers.control_follower import read_control
 from handrail.schemas.models import ApprovalGranted
@@ -47,11 +47,9 @@ class Supervisor:
                     decision = Decision("approval_granted", APPROVER, request.agent,
                                         request.approval_id, request.event_id, why,
                                         request.workflow_id)  # fmt: skip
-                    signature = encode_signature(sign(decision, self._key))
                     rec.record(
                         ApprovalGranted(approval_id=request.approval_id, approver=APPROVER,
-                                        reason=why, signed=decision.canonical(),
-                                        signature=signature),
+                                        reason=why, **signed_fields(decision, self._key)),
                         workflow_id=request.workflow_id, caused_by=request.event_id,
                     )  # fmt: skip
                     self.approved += 1

@@ -27,11 +27,10 @@ from handrail.governance.signing import (
     Decision,
     DecisionKind,
     SigningError,
-    encode_signature,
     generate,
     private_key,
     public_key_line,
-    sign,
+    signed_fields,
     write_private_key,
 )
 from handrail.schemas.models import ApprovalDenied, ApprovalGranted, Payload, Resume
@@ -65,6 +64,10 @@ def _settings(kafka: str | None) -> Settings:
     return settings
 
 
+Signer = tuple[str, Ed25519PrivateKey]
+"""A person's name in the governance file, and their private key."""
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
@@ -84,8 +87,7 @@ def _authority(settings: Settings, file: Path | None) -> Authority:
         raise _fail(str(exc)) from None
 
 
-def _signer(authority: Authority, key_file: Path | None, by: str | None) -> tuple[
-    str, Ed25519PrivateKey]:  # fmt: skip
+def _signer(authority: Authority, key_file: Path | None, by: str | None) -> Signer:
     """Who the private key belongs to, as the governance file names them; ``--by``, when
     given, must be that person."""
     try:
@@ -116,10 +118,6 @@ def _publish(settings: Settings, by: str, payload: Payload, workflow_id: str | N
             raise typer.Exit(1)
 
 
-def _signed(decision: Decision, key: Ed25519PrivateKey) -> dict[str, str]:
-    return {"signed": decision.canonical(), "signature": encode_signature(sign(decision, key))}
-
-
 def resume(
     agent: Annotated[str, typer.Argument(help="The halted agent.")],
     *,
@@ -146,7 +144,7 @@ def resume(
     decision = Decision("resume", signer, agent, operation or "", halt.event_id, reason)
     scope = "operation" if operation else "agent"
     lift = Resume(scope=scope, target_agent=agent, operation_id=operation, reason=reason,
-                  by=signer, **_signed(decision, private))  # fmt: skip
+                  by=signer, **signed_fields(decision, private))  # fmt: skip
     _publish(settings, signer, lift)
     typer.echo(f"resumed {what} (by {signer}: {reason})")
 
@@ -210,7 +208,7 @@ def _decide(approval_id: str, *, by: str | None, reason: str, key: Path | None,
     decision = Decision(kind, signer, request.agent, approval_id, request.event_id, reason,
                         request.workflow_id)  # fmt: skip
     payload = (ApprovalGranted if grant else ApprovalDenied)(
-        approval_id=approval_id, approver=signer, reason=reason, **_signed(decision, private)
+        approval_id=approval_id, approver=signer, reason=reason, **signed_fields(decision, private)
     )
     _publish(settings, signer, payload, request.workflow_id, request.event_id)
     verb = "approved" if grant else "denied"

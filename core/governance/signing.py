@@ -118,6 +118,11 @@ def sign(decision: Decision, key: Ed25519PrivateKey) -> bytes:
     return key.sign(_message(decision))
 
 
+def signed_fields(decision: Decision, key: Ed25519PrivateKey) -> dict[str, str]:
+    """The ``signed`` and ``signature`` fields an event carries ``decision`` in (schema v3)."""
+    return {"signed": decision.canonical(), "signature": encode_signature(sign(decision, key))}
+
+
 def verify(decision: Decision, signature: bytes, keys: PublicKeys) -> str | Refused:
     """The signer's name if one of ``decision.signer``'s keys signed exactly ``decision``;
     else why not. Whether the signer holds the right to decide is the caller's question."""

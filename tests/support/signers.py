@@ -14,10 +14,9 @@ from handrail.governance.authority import Authority
 from handrail.governance.signing import (
     Decision,
     DecisionKind,
-    encode_signature,
     generate,
     public_key_line,
-    sign,
+    signed_fields,
     write_private_key,
 )
 
@@ -81,8 +80,7 @@ def key_file(directory: Path, name: str) -> Path:
 def signed(decision: Decision, by: Ed25519PrivateKey | None = None) -> dict[str, str]:
     """The ``signed`` and ``signature`` payload fields of ``decision``, signed by ``by``
     (default: the key of the decision's signer)."""
-    signature = sign(decision, by or key(decision.signer))
-    return {"signed": decision.canonical(), "signature": encode_signature(signature)}
+    return signed_fields(decision, by or key(decision.signer))
 
 
 def decision_fields(
