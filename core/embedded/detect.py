@@ -16,17 +16,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from handrail.governance.authority import Authority
 from handrail.processors.detection import Detection, routes
+from handrail.processors.detectors.forged import SIGNED_KINDS
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.schedule import TickSchedule
 from handrail.processors.thresholds import DetectorRules
-from handrail.schemas import EventRecord
+from handrail.producers.control_log import Tail
+from handrail.schemas import DecodeError, EventRecord, decode, event_type
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,9 @@ class Detectors:
         self.changed: set[str] = set()
         self._failing: set[str] = set()
 
-    def observe(self, records: Iterable[EventRecord], now: float) -> list[Finding]:
+    def observe(self, records: Iterable[EventRecord], now: float, only: str = "") -> list[Finding]:
+        """Judge events under every key they route to (``only``: the keys with that
+        prefix)."""
         findings: list[Finding] = []
         for record in records:
             try:
@@ -57,11 +62,27 @@ class Detectors:
                 log.exception("detectors: cannot observe event %s", record.get("event_id"))
                 continue
             for key in routes(obs):
+                if not key.startswith(only):
+                    continue
                 current = self.state.setdefault(key, {})
                 findings += self._judge(key, self.detection.observe, current, obs, now)
                 self.changed.add(key)
                 self.schedule.update(_ONE, key, self.detection.pending(key, current))
         return findings
+
+    def observe_control(self, values: Iterable[bytes], now: float) -> list[Finding]:
+        """Control entries read from the control log, judged for forgery only (their
+        workflow's key): one written straight into the log, never recorded by an agent,
+        is alerted too. One also read from a spool is judged once (by event id)."""
+        records = []
+        for value in values:
+            try:
+                record = decode(value)[1]
+            except DecodeError:
+                continue  # readers log it; there is nothing to judge
+            if event_type(record) in SIGNED_KINDS | {"approval_requested"}:
+                records.append(record)
+        return self.observe(records, now, only="workflow:")
 
     def tick(self, now: float) -> list[Finding]:
         findings: list[Finding] = []
@@ -109,3 +130,31 @@ class ReadMark:
         if caught_up and (self.value is None or now > self.value):
             self.value = now
         return self.value
+
+
+class ControlEntries:
+    """The control log's new entries, for the forgery check. A log that cannot be read (a
+    directory in its place, no permission) is logged once and tried again at the next
+    read: it must not stop the pipeline."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._tail: Tail | None = None
+        self._failing = False
+
+    def read(self) -> list[bytes]:
+        try:
+            if self._tail is None:
+                self._tail = Tail(self._path)
+            values = self._tail.read()
+        except OSError as exc:
+            if not self._failing:
+                log.warning("cannot read the control log %s: %s", self._path, exc.strerror)
+            self._failing = True
+            return []
+        self._failing = False
+        return values
+
+    def close(self) -> None:
+        if self._tail is not None:
+            self._tail.close()

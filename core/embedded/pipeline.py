@@ -36,7 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from handrail.embedded.detect import Detectors, ReadMark
+from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
 from handrail.embedded.journal import Journal
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
 from handrail.embedded.positions import lowest, pipeline_topic, session_of, source_topic
@@ -96,6 +96,8 @@ class Pipeline:
         self.encoder = FindingEvents(p.app_id, p.owners, HaltSigner.load(p.signer, p.signing_key))
         self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
         self.control_log = ControlLog.of(settings.spool, self.modes)
+        self.control_tail = ControlEntries(settings.spool.control_log) if authority else None
+        """Entries written straight into the control log are judged for forgery too."""
         self.sources: dict[str, Source] = {}
         self.pending: dict[str, list[Item]] = defaultdict(list)
         self.mark = ReadMark()
@@ -139,6 +141,9 @@ class Pipeline:
         for topic, read in reads.items():
             self._take(topic, read, records)
         findings = self.detectors.observe(records, now)
+        if self.control_tail is not None:
+            entries = await asyncio.to_thread(self.control_tail.read)
+            findings += self.detectors.observe_control(entries, now)
         if now - self._last_tick >= self.settings.processors.tick_interval_s:
             self._last_tick = now
             mark = self.mark.update(all(r.drained for r in reads.values()), now)
@@ -294,6 +299,8 @@ class Pipeline:
     def close(self) -> None:
         for source in self.sources.values():
             source.close()
+        if self.control_tail is not None:
+            self.control_tail.close()
         self.writer.close()
         self.journal.close()
 

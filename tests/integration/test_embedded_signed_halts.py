@@ -1,11 +1,13 @@
 """The embedded pipeline (real spool, journal and chdb ledger) signs the halts it appends
 to the control log with the processors' key, and raises a critical "forged control
-entry" alert, in the ledger, for a resume nobody signed that a process recorded; the
-signed halt is the one agents honour, and the forged resume lifts nothing."""
+entry" alert, in the ledger, for a resume nobody signed that a process recorded, and for
+one dated 2299 written straight into the control log (never recorded in a spool); the
+signed halt is the one agents honour, and the forged resumes lift nothing."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from handrail.processors.thresholds import DetectorRules
 from handrail.producers import Recorder
 from handrail.producers.control import ControlState
 from handrail.producers.control_log import ControlLog
-from handrail.schemas import decode
+from handrail.schemas import decode, encode
 from handrail.schemas.models import Resume
 from handrail.settings import (
     AgentIdentity,
@@ -29,6 +31,7 @@ from handrail.settings import (
     SpoolSettings,
 )
 from tests.integration.test_nonfinite_spend import drive
+from tests.support.samples import event_record
 from tests.support.signers import PROCESSOR, authority, governance_yaml, key_file
 
 pytestmark = pytest.mark.timeout(180)
@@ -75,11 +78,16 @@ def test_halts_are_signed_and_a_forged_resume_is_alerted(tmp_path: Path, chdb_le
     with Recorder(settings(tmp_path), cli) as rec:
         lie = rec.record(Resume(scope="operation", target_agent="payer", operation_id="op-1",
                                 reason="all good", by="alice"), workflow_id="wf-pay")  # fmt: skip
+    straight = event_record("resume", agent="handrail-cli", scope="operation",
+                            target_agent="payer", operation_id="op-1", reason="trust me",
+                            by="alice")  # fmt: skip
+    straight["time"], straight["workflow_id"] = datetime(2299, 1, 1, tzinfo=UTC), "wf-pay"
+    ControlLog(tmp_path / "control.log").append([encode(straight)])
     pipeline = Pipeline(settings(tmp_path, pipeline=True), chdb_ledger)
 
     def done() -> bool:
         kinds = [kind for kind, _ in own_rows(chdb_ledger)]
-        return kinds.count("alert_raised") >= 2 and "halt" in kinds
+        return kinds.count("alert_raised") >= 3 and "halt" in kinds
 
     asyncio.run(drive(pipeline, done))
     raised = {e["payload"]["dedup_key"]: e["payload"] for kind, e in own_rows(chdb_ledger)
@@ -88,9 +96,11 @@ def test_halts_are_signed_and_a_forged_resume_is_alerted(tmp_path: Path, chdb_le
     assert forged["severity"] == "critical"
     assert forged["summary"].startswith("forged control entry: resume")
     assert forged["subject_agent"] == "payer"
+    assert raised[f"forged-control:{straight['event_id']}"]["severity"] == "critical"
 
     control = ControlState("payer", authority())
     for value in ControlLog(tmp_path / "control.log").read()[0]:
         control.apply(decode(value)[1])
     assert "operation op-1 of payer is halted" in (control.halt("payer", "op-1") or "")
-    assert [(f.kind, f.event_id) for f in control.forged] == [("resume", lie.event_id)]
+    assert [(f.kind, f.event_id) for f in control.forged] == [
+        ("resume", lie.event_id), ("resume", str(straight["event_id"]))]  # fmt: skip

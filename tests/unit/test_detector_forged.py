@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from handrail.embedded.detect import Detectors
+from handrail.embedded.detect import ControlEntries, Detectors
 from handrail.processors.detection import Detection
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
@@ -186,3 +186,11 @@ def test_the_embedded_detectors_flag_forgeries_too() -> None:
         ("forged", "critical", (str(lie["event_id"]),))
     ]
     assert Detectors(DetectorRules(), {}).observe([decode(encode(lie))[1]], 0.0) == []
+
+
+def test_an_unreadable_control_log_never_stops_the_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "control.log").mkdir()  # a directory where the log should be
+    entries = ControlEntries(tmp_path / "control.log")
+    assert entries.read() == []
+    assert entries.read() == []  # tried again, logged once
+    entries.close()
