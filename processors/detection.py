@@ -30,8 +30,12 @@ RIGHTS_KINDS = frozenset({
     "policy_verdict", "action_executed", "handoff_rejected", "approval_requested",
     "approval_granted", "approval_denied", "approval_expired",
 })  # fmt: skip
-PER_WORKFLOW = RIGHTS_KINDS | {"halt", "resume"}
-"""Kinds judged per workflow: decision rights, and the control entries' signatures."""
+PER_WORKFLOW = RIGHTS_KINDS | {"halt", "resume", "handoff_offered", "handoff_accepted"}
+"""Kinds judged per workflow: decision rights (with the handoffs an action may act on), and
+the control entries' signatures."""
+NEVER_A_CAUSE = frozenset({"heartbeat", "alert_raised", "alert_resolved", "alert_delivered"})
+"""Kinds no action is caused by; any other event with a ``caused_by`` may link an action to
+the handoff it acts on, so it goes to its workflow too."""
 HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
 _SEEN_MEMORY = 5_000
 
@@ -41,7 +45,7 @@ def routes(obs: Observation) -> list[str]:
     keys = [f"agent:{obs.agent}"]
     if obs.kind == "handoff_offered" and obs.payload["to_agent"] != obs.agent:
         keys.append(f"agent:{obs.payload['to_agent']}")
-    if obs.kind in PER_WORKFLOW:
+    if obs.kind in PER_WORKFLOW or (obs.causation_id is not None and obs.kind not in NEVER_A_CAUSE):
         keys.append(f"workflow:{obs.workflow_id}")
     return keys
 

@@ -47,16 +47,18 @@ def obs(
     session: str = "s-1",
     seq: int = 1,
     event_id: str | None = None,
+    cause: str | None = None,
     **fields: Any,
 ) -> Observation:
-    """One observation of ``kind``; ``fields`` change payload fields (named as in the schema)."""
+    """One observation of ``kind``; ``fields`` change payload fields (named as in the schema);
+    ``cause``: the event it was caused by."""
     base = _base(kind)
     unknown = set(fields) - set(base)
     if unknown:
         raise TypeError(f"{kind} has no field(s) {sorted(unknown)}")
     event_id = event_id or f"{kind}-{uuid.uuid4().hex[:10]}"
     return Observation(
-        event_id, kind, at, workflow, None, agent, owner, session, seq, {**base, **fields}
+        event_id, kind, at, workflow, cause, agent, owner, session, seq, {**base, **fields}
     )
 
 

@@ -23,10 +23,17 @@ ANALYST, WORKFLOW = "agent:analyst", "workflow:wf-1"
         pytest.param(obs("escalation"), [ANALYST], id="escalation"),
         pytest.param(obs("decision_made"), [ANALYST], id="decision"),
         pytest.param(
-            obs("handoff_offered", to_agent="writer"), [ANALYST, "agent:writer"], id="offer"
+            obs("handoff_offered", to_agent="writer"),
+            [ANALYST, "agent:writer", WORKFLOW],
+            id="offer",
         ),
-        pytest.param(obs("handoff_offered", to_agent="analyst"), [ANALYST], id="offer-to-self"),
-        pytest.param(obs("handoff_accepted"), [ANALYST], id="accepted"),
+        pytest.param(
+            obs("handoff_offered", to_agent="analyst"), [ANALYST, WORKFLOW], id="offer-to-self"
+        ),
+        pytest.param(obs("handoff_accepted"), [ANALYST, WORKFLOW], id="accepted"),
+        pytest.param(obs("decision_made", cause="e-1"), [ANALYST, WORKFLOW], id="caused-link"),
+        pytest.param(obs("spend", cause="e-1"), [ANALYST, WORKFLOW], id="caused-spend"),
+        pytest.param(obs("heartbeat", cause="e-1"), [ANALYST], id="caused-heartbeat"),
         pytest.param(obs("handoff_rejected"), [ANALYST, WORKFLOW], id="rejected"),
         pytest.param(obs("policy_verdict"), [ANALYST, WORKFLOW], id="verdict"),
         pytest.param(obs("action_executed"), [ANALYST, WORKFLOW], id="executed"),
