@@ -1,9 +1,10 @@
 """Read a governance file: YAML, validated by the pydantic models; every error names the
 file, the line and the field. The file means exactly what it says: a key given twice, a
-number that is not finite (``.inf``, ``1e400``, ``"nan"``) and YAML that is not valid are
-refused at their line (``strict_yaml``); given the agent that loads it, each handoff
-contract on that agent's edges is imported and checked at load, not at the first handoff.
-Processes that are not that agent (the CLI, the processors) never import agent code."""
+number that is not finite (``.inf``, ``1e400``, ``"nan"``), a wait or deadline longer than
+a year and YAML that is not valid are refused at their line (``strict_yaml``); given the
+agent that loads it, each handoff contract on that agent's edges is imported and checked
+at load, not at the first handoff. Processes that are not that agent (the CLI, the
+processors) never import agent code."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from handrail.governance.strict_yaml import load as load_yaml
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """A governance file is a page or two; a larger one is a mistake (or a trick)."""
+MAX_DURATION_S = 366 * 86_400
+"""The longest wait or deadline a file may give: an approval's expiry and a handoff's
+deadline are stamped on events, which the ledger holds only up to 2299 (a wait of 10^12 s
+raised ``OverflowError`` into the agent at its first approval)."""
 
 
 class GovernanceError(HandrailError):
@@ -64,10 +69,11 @@ def parse(text: str, source: str = "<governance>", *, agent: str | None = None) 
             for err in exc.errors()
         ]
         raise GovernanceError("invalid governance file:\n  " + "\n  ".join(problems)) from None
+    # A string the models read as a number ("inf", "Infinity"): YAML had no float there.
     problems = [
-        f"{source}:{_line(text, root, loc)}: {_dotted(loc)}: {number!r} is not a finite number"
-        for loc, number in _non_finite(governance.model_dump(by_alias=True), ())
-    ]  # a string the models read as a number ("inf", "Infinity"): YAML had no float there
+        f"{source}:{_line(text, root, loc)}: {_dotted(loc)}: {problem}"
+        for loc, problem in _numbers(governance.model_dump(by_alias=True), ())
+    ]
     if agent is not None:
         problems += _contract_problems(governance, agent, text, root, source)
     if problems:
@@ -108,16 +114,20 @@ def _contract_problems(
     return problems
 
 
-def _non_finite(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], float]]:
-    if isinstance(value, float):
+def _numbers(value: Any, loc: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Numbers the SDK could not act on: not finite, or a duration (a field named ``*_s``)
+    past ``MAX_DURATION_S``."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
         if not math.isfinite(value):
-            yield loc, value
+            yield loc, f"{value!r} is not a finite number"
+        elif loc and str(loc[-1]).endswith("_s") and value > MAX_DURATION_S:
+            yield loc, f"{value:g} s is longer than {MAX_DURATION_S:,} s (366 days)"
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from _non_finite(item, (*loc, key))
+            yield from _numbers(item, (*loc, key))
     elif isinstance(value, list | tuple):
         for n, item in enumerate(value):
-            yield from _non_finite(item, (*loc, n))
+            yield from _numbers(item, (*loc, n))
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

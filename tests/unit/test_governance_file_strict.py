@@ -232,3 +232,27 @@ def test_a_recorder_does_not_start_on_a_contract_it_cannot_import(tmp_path: Path
     )
     with pytest.raises(GovernanceError, match="handoff contract model os:system is not a pyd"):
         Recorder(settings, AgentIdentity(name="bot", owner="t"))
+
+
+# -- waits and deadlines the SDK can act on --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field"),
+    [
+        pytest.param(AGENTS + RIGHT + "    approval: {timeout_s: 1e12}\n", 6,
+                     "rights.0.approval.timeout_s", id="approval-timeout"),
+        pytest.param("handoffs:\n  - {from: a, to: b, owner: t, deadline_s: 31622401}\n", 2,
+                     "handoffs.0.deadline_s", id="handoff-deadline"),
+    ],
+)  # fmt: skip
+def test_a_wait_longer_than_a_year_is_refused_at_load(
+    tmp_path: Path, text: str, line: int, field: str
+) -> None:
+    """A 10^12 s approval timeout raised OverflowError into the agent at its first guarded
+    call (and a 10^10 s one InvalidEventError: an expiry past 2299)."""
+    assert refused(text, tmp_path).startswith(
+        f"invalid governance file:\n  g.yaml:{line}: {field}: "
+    )
+    assert "is longer than 31,622,400 s (366 days)" in refused(text, tmp_path)
+    assert parse(text.replace("1e12", "31622400").replace("31622401", "31622400"))
