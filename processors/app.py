@@ -32,7 +32,7 @@ from kafka.partitioner.default import murmur2
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.processors.dead_letter import dead_letter_headers
-from handrail.processors.detection import Detection, routes
+from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
 from handrail.processors.observation import Observation, dumps, loads
@@ -106,6 +106,9 @@ class Processors:
         app.task(self.ingest.run)
         app.agent(self.keyed, name="detect")(self.detect)
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
+        if self.detection.judges_control:  # entries sent straight to the channel, too
+            app.agent(self.outputs["halts"], name="watch-halts")(self.watch_control)
+            app.agent(self.control, name="watch-control")(self.watch_control)
         app.timer(p.tick_interval_s)(self.send_ticks)
         app.on_partitions_revoked.connect(self.revoked)
 
@@ -141,6 +144,23 @@ class Processors:
             await future
         for m in batch:  # routed: a tick sent from now on comes after them
             self.progress.routed(m.partition, m.offset, m.timestamp / 1000 or time.time())
+
+    async def watch_control(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+        """Control entries read from the halts and control topics go to their workflow's
+        key, to be judged for forgery: one sent straight to the channel, never to the
+        events topic, is alerted too (one sent to both is judged once, by event id)."""
+        async for event in stream.events():
+            try:
+                obs = Observation.from_record(decode(event.value or b"")[1])
+                if obs.kind in CONTROL_JUDGED:
+                    key = f"workflow:{obs.workflow_id}"
+                    partition = partition_of(key, self.partitions)
+                    sent = await self.keyed.send(key=key.encode(), value=dumps([obs]),
+                                                 partition=partition)  # fmt: skip
+                    await sent
+            except Exception as exc:  # undecodable: keep its bytes, go on
+                await self.to_dead_letters(event.message, exc, "watch-control")
+            yield None
 
     # -- stage 2: detect, per key ----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any
 from handrail.governance.authority import Authority
 from handrail.processors.detectors import Detector, State
 from handrail.processors.detectors.bursts import Bursts
-from handrail.processors.detectors.forged import ForgedControl
+from handrail.processors.detectors.forged import SIGNED_KINDS, ForgedControl
 from handrail.processors.detectors.handoffs import Handoffs
 from handrail.processors.detectors.retries import RetryStorm
 from handrail.processors.detectors.rights import DecisionRights
@@ -36,6 +36,8 @@ the control entries' signatures."""
 NEVER_A_CAUSE = frozenset({"heartbeat", "alert_raised", "alert_resolved", "alert_delivered"})
 """Kinds no action is caused by; any other event with a ``caused_by`` may link an action to
 the handoff it acts on, so it goes to its workflow too."""
+CONTROL_JUDGED = SIGNED_KINDS | {"approval_requested"}
+"""Control entries read from the control channel itself, for the forgery check."""
 HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
 _SEEN_MEMORY = 5_000
 
@@ -61,6 +63,8 @@ class Detection:
         self.rights = DecisionRights(rules)
         self.per_workflow: tuple[Detector, ...] = (self.rights,) if authority is None else (
             self.rights, ForgedControl(authority))  # fmt: skip
+        self.judges_control = authority is not None
+        """Whether control entries are judged for forgery (a governance file is held)."""
         self.per_agent: tuple[Detector, ...] = (
             RetryStorm(rules), SpendDrift(rules), Silence(rules), Bursts(rules),
         )  # fmt: skip

@@ -22,8 +22,7 @@ from typing import Any
 import orjson
 
 from handrail.governance.authority import Authority
-from handrail.processors.detection import Detection, routes
-from handrail.processors.detectors.forged import SIGNED_KINDS
+from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.schedule import TickSchedule
@@ -80,7 +79,7 @@ class Detectors:
                 record = decode(value)[1]
             except DecodeError:
                 continue  # readers log it; there is nothing to judge
-            if event_type(record) in SIGNED_KINDS | {"approval_requested"}:
+            if event_type(record) in CONTROL_JUDGED:
                 records.append(record)
         return self.observe(records, now, only="workflow:")
 
