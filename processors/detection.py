@@ -61,8 +61,10 @@ class Detection:
         self.sequence = SequenceGaps(rules)
         self.handoffs = Handoffs(rules)
         self.rights = DecisionRights(rules)
+        # Forgery first: a forged decision counts for nothing else (no forged grant
+        # covers an execution in the rights detector's eyes).
         self.per_workflow: tuple[Detector, ...] = (self.rights,) if authority is None else (
-            self.rights, ForgedControl(authority))  # fmt: skip
+            ForgedControl(authority), self.rights)  # fmt: skip
         self.judges_control = authority is not None
         """Whether control entries are judged for forgery (a governance file is held)."""
         self.per_agent: tuple[Detector, ...] = (
@@ -81,7 +83,10 @@ class Detection:
                 del seen[next(iter(seen))]
             findings = []
             for detector in self.per_workflow:
-                findings += _run(detector, state, obs, now)
+                found = _run(detector, state, obs, now)
+                findings += found
+                if any(f.detector == ForgedControl.name for f in found):
+                    break  # ignored, as the agents ignore it
             return findings
         if obs.agent != name:  # an offer, kept under its receiver
             return _run(self.handoffs, state, obs, now)

@@ -194,3 +194,20 @@ def test_an_unreadable_control_log_never_stops_the_pipeline(tmp_path: Path) -> N
     assert entries.read() == []
     assert entries.read() == []  # tried again, logged once
     entries.close()
+
+
+def test_a_forged_grant_covers_no_execution() -> None:
+    """The rights detector never takes a forged grant for a granted approval: an action run
+    under it pages as run under an approval nobody gave."""
+    detection, state = Detection(DetectorRules(), authority()), {}
+    request = ask()
+    forged = record("approval_granted", "handrail-cli",
+                    **decision_fields("approval_granted", request, "mallory"))  # fmt: skip
+    ran = record("action_executed", "writer", action="db.customers.write", approval_id="ap-1")
+    found = []
+    for r in (request, forged, ran):
+        obs = Observation.from_record(decode(encode(r))[1])
+        found += detection.observe("workflow:wf-1", state, obs, NOW.timestamp())
+    found += detection.tick("workflow:wf-1", state, NOW.timestamp() + 3600)
+    assert [f.detector for f in found] == ["forged", "rights"]
+    assert "under approval ap-1, which is unknown" in found[1].summary  # not granted
