@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 
 from handrail.governance.authority import Authority
-from handrail.producers.control import ApprovalRequest, ControlState, HandoffAnswer
+from handrail.producers.control import ApprovalRequest, ControlState, Forged, HandoffAnswer
 from handrail.producers.control_log import Tail
 from handrail.producers.control_topics import halts_topic
 from handrail.schemas import DecodeError, decode
@@ -117,6 +117,12 @@ def open_source(settings: Settings) -> Source:
     return TopicSource(settings) if settings.kafka.bootstrap_servers else LogSource(settings)
 
 
+def _ignored(entry: Forged) -> None:
+    """An agent ignores a forged entry and says so; the processors record and alert it."""
+    log.warning("control channel: ignoring a forged %s (%s, from %r): %s", entry.kind,
+                entry.event_id, entry.agent, entry.reason)  # fmt: skip
+
+
 def _apply(state: ControlState, values: list[bytes]) -> None:
     for value in values:
         try:
@@ -140,7 +146,7 @@ class ControlFollower:
     """Keeps ``state`` (what concerns ``agent``) current on a daemon thread."""
 
     def __init__(self, settings: Settings, agent: str, authority: Authority | None = None) -> None:
-        self.state = ControlState(agent, authority)
+        self.state = ControlState(agent, authority, _ignored)
         self._settings = settings
         self._changed = threading.Condition()
         self._read = threading.Event()

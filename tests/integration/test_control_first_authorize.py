@@ -116,3 +116,18 @@ def test_kafka_a_missing_halts_topic_counts_as_read(
     """Nothing was ever sent to a channel whose topics do not exist: no halt can be in force."""
     rec = start(payer, settings(tmp_path, kafka_bootstrap, f"t-{uuid.uuid4().hex[:8]}.none"))
     assert rec.authorize("api.charge", operation_id="op-1").allowed
+
+
+def test_a_forged_resume_is_ignored_and_logged_by_the_agent(
+    tmp_path: Path, payer: list[Recorder], caplog: pytest.LogCaptureFixture
+) -> None:
+    s = settings(tmp_path)
+    halt = halt_record()
+    lie = event_record("resume", agent="handrail-cli", scope="operation", target_agent="payer",
+                       operation_id="op-1", reason="all good", by="alice")  # fmt: skip
+    ControlLog(s.spool.control_log).append([encode(halt), encode(lie)])
+    rec = start(payer, s)
+    assert rec.authorize("api.charge", operation_id="op-1").rule == "halt"
+    ignored = [r.getMessage() for r in caplog.records if "ignoring a forged" in r.getMessage()]
+    assert ignored == [f"control channel: ignoring a forged resume ({lie['event_id']}, from "
+                       "'handrail-cli'): unsigned"]  # fmt: skip
