@@ -118,6 +118,23 @@ def open_segment(path: Path) -> IO[bytes]:
         raise
 
 
+def open_lock(path: Path, modes: FileModes) -> IO[str]:
+    """A session's lock file opened (created if missing) to ``flock`` it, never through a
+    symlink and only if it is a regular file this user owns: opening a planted link the
+    usual way would set its target's mode."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        refusal = refused(os.fstat(fd))
+        if refusal:
+            raise UnreadableSegmentError(refusal)
+        modes.secure(fd)
+        return os.fdopen(fd, "a")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def refused(st: os.stat_result) -> str:
     """Why a file with this status may not be read as a segment ("" when it may)."""
     if stat.S_ISLNK(st.st_mode):
@@ -206,6 +223,7 @@ class Source:
         """Strays quarantined and not yet deleted: never quarantined twice by this process."""
         self._refusal = _refused_directory(directory)
         """Why nothing in the directory may be read ("" when it may)."""
+        self._lock_refused = False
         self.exhausted = False
         """The session is gone and every segment was read to its end."""
 
@@ -218,9 +236,14 @@ class Source:
         if session_age(self.dir.name, time.time_ns()) < YOUNG_S:
             return False
         try:
-            handle = self._modes.open(self.dir / "lock", "a")
+            handle = open_lock(self.dir / "lock", self._modes)
         except FileNotFoundError:  # the directory went away
             return True
+        except (OSError, UnreadableSegmentError) as exc:  # planted: maybe live, never gone
+            if not self._lock_refused:
+                log.warning("spool session %s: its lock is refused (%s)", self.dir, _why_not(exc))
+                self._lock_refused = True
+            return False
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

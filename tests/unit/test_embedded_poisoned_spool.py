@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tracemalloc
 import uuid
 from pathlib import Path
@@ -238,3 +239,19 @@ def test_a_broken_sync_marker_quarantines_the_rest_with_its_reason(tmp_path: Pat
     (rest,) = quarantined(items)
     assert rest.offset == position(2, REST)
     assert "a sync marker out of place" in rest.error
+
+
+def test_a_planted_lock_symlink_is_never_opened(tmp_path: Path) -> None:
+    """Opening it the usual way would have set its target to 0600 (``/etc/passwd``, for a
+    pipeline run as root); the session is then taken as live."""
+    directory = dead_session(tmp_path, 1)
+    target = tmp_path / "someone-elses-file"
+    target.write_text("x")
+    target.chmod(0o644)
+    (directory / "lock").unlink()
+    (directory / "lock").symlink_to(target)
+    source = Source(directory, None)
+    assert not source.gone()
+    assert sequences(source.poll(100).items) == [1]
+    assert not source.exhausted
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
