@@ -187,9 +187,11 @@ def _refused_directory(directory: Path) -> str:
         st = os.lstat(directory)
     except FileNotFoundError:
         return ""
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid():
-        return ""
-    return refused(st) or "not a directory"
+    if not stat.S_ISDIR(st.st_mode):
+        return "a symlink (not followed)" if stat.S_ISLNK(st.st_mode) else "not a directory"
+    if st.st_uid != os.geteuid():
+        return f"owned by uid {st.st_uid}, not by this user"
+    return ""
 
 
 def session_age(name: str, now_ns: int) -> float:
@@ -407,7 +409,10 @@ class Source:
             self._finished.append((path, offset, False))
             if offset < skip_below:
                 continue
-            raw, why = stray(path)
+            if path == self.dir:
+                raw, why = b"", f"the session directory: {self._refusal}"
+            else:
+                raw, why = stray(path)
             log.warning("spool file %s quarantined: %s", path, why)
             out.append(Item(offset, None, raw=raw, error=f"UnreadableSegmentError: {why}"))
 

@@ -255,3 +255,18 @@ def test_a_planted_lock_symlink_is_never_opened(tmp_path: Path) -> None:
     assert sequences(source.poll(100).items) == [1]
     assert not source.exhausted
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a directory to another user")
+def test_another_users_session_directory_is_one_stray_left_in_place(tmp_path: Path) -> None:
+    directory = dead_session(tmp_path, 1)
+    os.chown(directory, 65534, 65534)
+    source = Source(directory, None)
+    items = drain(source)
+    (stray,) = items
+    assert stray.error == (
+        "UnreadableSegmentError: the session directory: owned by uid 65534, not by this user"
+    )
+    consume(source, items)
+    assert (directory / "seg-00000001.avro").exists()
+    assert drain(source) == []  # quarantined once
