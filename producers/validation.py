@@ -1,8 +1,9 @@
 """What the SDK accepts: the rules every event value meets at the call, so that what a
 record call accepts the shipper can encode, the ledger can store and ``verify`` passes.
 
-* Numbers are finite and within Avro's ``long`` (integers); costs, durations, tokens and
-  attempts are >= 0; a heartbeat's interval is > 0.
+* Numbers are finite; integers within the Avro type the schema writes them as (``int``
+  or ``long``); costs, durations, tokens and attempts are >= 0; a heartbeat's interval
+  is > 0.
 * Strings are Unicode scalar values: a lone surrogate (``json.loads('"\\\\ud800"')`` gives
   one) is refused, not replaced. Identifiers (action, ids, names, refs, labels) refuse
   every control character (C0, DEL, C1) and the line and paragraph separators; free text
@@ -28,12 +29,16 @@ from typing import Any, get_args, get_type_hints
 
 from pydantic import AwareDatetime
 
+from handrail.schemas import registry
 from handrail.schemas.fields import PAYLOAD_FIELDS
+from handrail.schemas.named_types import named_types
 from handrail.settings import EventLimits
 
 DEFAULT_LIMITS = EventLimits()
-LONG_RANGE = (-(1 << 63), (1 << 63) - 1)
+LONG_RANGE: tuple[float, float] = (-(1 << 63), (1 << 63) - 1)
 """Avro's ``long``."""
+INT_RANGE: tuple[float, float] = (-(1 << 31), (1 << 31) - 1)
+"""Avro's ``int``."""
 TIME_RANGE_US = (0, 10_413_791_999_999_999)
 """Times the ledger holds: 1970 to the end of ``DateTime64``'s 2299 (the ledger's own
 ``ingest_sql.TIME_RANGE_US``; a test keeps them equal)."""
@@ -60,9 +65,22 @@ _EVENT_ID = re.compile(
 )
 
 
+@cache
+def avro_ints() -> frozenset[str]:
+    """The fields the schema writes as Avro ``int`` (32 bits) in some record (``attempt``,
+    ``status_code``); every other integer is a ``long``."""
+    found = set()
+    for named in named_types(registry().current.schema).values():
+        for field in named.get("fields", []) if isinstance(named, dict) else []:
+            kinds = field["type"] if isinstance(field["type"], list) else [field["type"]]
+            if "int" in kinds:
+                found.add(field["name"])
+    return frozenset(found)
+
+
 def number_range(name: str, kind: type) -> tuple[float, float]:
     """The values field ``name`` of type ``kind`` (int or float) may take."""
-    low, high = LONG_RANGE if kind is int else FLOAT_RANGE
+    low, high = (INT_RANGE if name in avro_ints() else LONG_RANGE) if kind is int else FLOAT_RANGE
     if name in POSITIVE:
         return (sys.float_info.min * sys.float_info.epsilon if kind is float else 1), high
     return (0, high) if name in NON_NEGATIVE else (low, high)
@@ -169,7 +187,8 @@ def _range(name: str, kind: type) -> str:
         return "not a finite number > 0"
     if kind is float:
         return "negative or not finite" if name in NON_NEGATIVE else "not finite"
-    return "negative or past 2**63-1" if name in NON_NEGATIVE else "outside Avro's long"
+    bits = "2**31-1" if name in avro_ints() else "2**63-1"
+    return f"negative or past {bits}" if name in NON_NEGATIVE else f"outside -{bits}-1..{bits}"
 
 
 def labels_problem(labels: Mapping[Any, Any], limits: EventLimits) -> str | None:

@@ -65,6 +65,10 @@ REFUSED: dict[str, tuple[Call, str, str]] = {
     ),
     "negative attempt": (lambda r: r.retry("api", "op", -5, "x"), "retry", "attempt"),
     "attempt below a long": (lambda r: r.retry("api", "op", -(2**63) - 1, "x"), "retry", "attempt"),
+    "attempt past an Avro int": (  # the schema writes attempt as a 32-bit int
+        lambda r: r.policy_verdict("a", "allow", "r", "x", attempt=2**31),
+        "policy_verdict", "attempt",
+    ),
     "negative duration": (
         lambda r: r.action_executed("a", duration_ms=-1.0), "action_executed", "duration_ms"
     ),
@@ -216,10 +220,13 @@ FAST = {
                       "checks": ({"name": "c", "passed": True, "detail": None},),
                       "alternatives": ("b",)},
     "heartbeat": {"status": None, "interval_s": 5.0},
+    "policy_verdict": {"action": "a", "effect": "allow", "rule": "r", "reason": "x",
+                       "resource": None, "mode": "enforce", "cost_usd": 1.0, "attempt": 0},
 }  # fmt: skip
 BROKEN = [
     ("spend", "usd", float("nan")), ("spend", "usd", -0.5), ("spend", "usd", float("-inf")),
     ("spend", "input_tokens", -1), ("spend", "output_tokens", 2**63),
+    ("policy_verdict", "attempt", 2**31), ("policy_verdict", "cost_usd", float("nan")),
     ("spend", "provider", SURROGATE), ("spend", "model", "m\x00"), ("spend", "action", ""),
     ("spend", "provider", "p" * 5000), ("heartbeat", "interval_s", 0.0),
     ("decision_made", "rationale", "r" * 70_000), ("decision_made", "alternatives", ("\x07",)),
