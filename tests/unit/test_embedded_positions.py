@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from handrail.embedded.positions import (
+    MAX_SEGMENT,
     REST,
+    STRAY,
     covered,
+    looks_like_segment,
     lowest,
     next_position,
     position,
@@ -65,3 +68,20 @@ def test_lowest_is_unknown_when_any_side_has_nothing() -> None:
 )
 def test_covered(last: int | None, done: tuple, expected: bool) -> None:
     assert covered(last, *done) is expected
+
+
+def test_segment_names_are_read_only_as_the_spool_writes_them_and_within_range() -> None:
+    assert segment_number("seg-4294967296.avro") is None  # its offsets would pass 2**64
+    assert segment_number(f"seg-{MAX_SEGMENT + 1}.avro") is None
+    assert segment_number(f"seg-{MAX_SEGMENT}.avro") == MAX_SEGMENT
+    assert position(MAX_SEGMENT, REST) < 2**63  # a signed 64-bit integer everywhere
+    assert segment_number("seg-1.avro") is None  # a second name for segment 1
+    assert segment_number("seg-000000001.avro") is None
+    assert segment_number("seg-00000001.avro") == 1
+    with pytest.raises(ValueError, match="segment number out of range"):
+        position(MAX_SEGMENT + 1, 0)
+    assert looks_like_segment("seg-1.avro")
+    assert looks_like_segment("notes.avro")
+    assert not looks_like_segment("seg-00000001.cursor")
+    assert not looks_like_segment("rejected.jsonl")
+    assert STRAY < REST
