@@ -178,6 +178,7 @@ class LedgerSettings(Section):
     dsn: str = Field(
         "chdb://.handrail/ledger",
         description="chdb://PATH (embedded engine) or http(s)://user:pass@host:8123/db.",
+        repr=False,  # it may hold a password
     )
     checkpoint_dir: Path | None = Field(
         None,

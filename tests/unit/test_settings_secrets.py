@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError
 
 from handrail.processors.router.channels import build_channels
 from handrail.processors.router.config import RouterSettings
-from handrail.settings import KafkaSettings, Settings
+from handrail.settings import KafkaSettings, LedgerSettings, Settings
 
 SLACK = "https://hooks.slack.com/services/T000/B000/slack-secret-XYZZY"
 SASL = "sasl-secret-PLUGH"
@@ -113,8 +113,9 @@ def test_kafka_passwords_are_secret_types_revealed_only_to_the_client() -> None:
         assert isinstance(kafka.client_options[name], SecretStr)
         assert kafka.client_config[name] == SASL
     assert kafka.client_config["security_protocol"] == "SASL_SSL"
-    settings = Settings(kafka=kafka)
-    shown = f"{settings!r} {settings} {settings.model_dump()} {settings.model_dump_json()}"
+    ledger = LedgerSettings(dsn=f"https://reader:{SASL}@ch.example.com:8443/db")
+    settings = Settings(kafka=kafka, ledger=ledger)
+    shown = f"{settings!r} {settings} {settings.model_dump()['kafka']} {kafka.model_dump_json()}"
     assert SASL not in shown
 
 
