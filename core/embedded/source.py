@@ -264,6 +264,9 @@ class Source:
             entries = list(os.scandir(self.dir))
         except (FileNotFoundError, NotADirectoryError):
             return [], []
+        except OSError as exc:  # e.g. a directory of ours made unreadable: it waits
+            log.warning("spool session %s cannot be listed: %s", self.dir, exc)
+            return [], []
         segments, strays = [], []
         for entry in entries:
             number = segment_number(entry.name)
@@ -427,9 +430,13 @@ class Source:
             if not covered(last, ingested, detected):
                 keep.append((path, last, segment))
             elif segment:
-                path.unlink(missing_ok=True)
-                path.with_suffix(".cursor").unlink(missing_ok=True)
-                deleted += 1
+                try:
+                    path.unlink(missing_ok=True)
+                    path.with_suffix(".cursor").unlink(missing_ok=True)
+                except OSError as exc:  # a directory made read-only: the next run tries again
+                    log.warning("spool segment %s read but not deleted: %s", path, exc)
+                else:
+                    deleted += 1
             else:
                 try:
                     path.unlink(missing_ok=True)  # a symlink itself, never its target
@@ -447,7 +454,10 @@ class Source:
         return not os.path.lexists(self.dir)
 
     def _remove(self) -> None:
-        leftovers = [p.name for p in self.dir.iterdir() if p.name not in ("lock", ADOPTED)]
+        try:
+            leftovers = [p.name for p in self.dir.iterdir() if p.name not in ("lock", ADOPTED)]
+        except OSError:
+            leftovers = ["(unreadable)"]
         if leftovers:  # e.g. rejected.jsonl: keep it for people to see
             log.info("spool directory %s kept for %s", self.dir, ", ".join(leftovers))
         else:
