@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from handrail.embedded.source import Item
+from handrail.embedded.source import Item, bounded
 from handrail.ledger.batches import Item as Row
 from handrail.ledger.batches import Message, build, inserts, runs
 from handrail.ledger.chain import chain
@@ -32,6 +32,8 @@ from handrail.schemas import encode
 log = logging.getLogger(__name__)
 
 PARTITION = 0
+MAX_ERROR = 2_000
+"""The most characters of a quarantine row's error kept (its raw bytes: ``RAW_MAX``)."""
 Planned = tuple[str, list[dict[str, Any]], str]
 """One insert: ``(table, rows, deduplication token)``."""
 
@@ -48,8 +50,12 @@ def spool_rows(topic: str, items: list[Item]) -> list[Row]:
                 continue
             except Exception as exc:  # a decoded record that is not an event
                 error = f"{type(exc).__name__}: {exc}"
-                item.raw = orjson.dumps(item.record, default=str)
+                raw = orjson.dumps(item.record, default=str)
+                item.raw, note = bounded(raw, len(raw))
+                error += note
         error_type, _, message = error.partition(": ")
+        if len(message) > MAX_ERROR:  # an exception's text may carry a whole value
+            message = message[:MAX_ERROR] + f"... ({len(message)} characters)"
         rows.append(("quarantine", {
             "topic": topic, "partition": PARTITION, "offset": item.offset, "key_hex": "",
             "raw_hex": item.raw.hex(), "error_type": error_type, "error": message,

@@ -3,12 +3,14 @@ the control log, forgotten once written; deliveries recorded as events of their 
 
 from __future__ import annotations
 
+import orjson
+
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked
-from handrail.embedded.source import Item
-from handrail.embedded.writer import merged, spool_rows
+from handrail.embedded.source import RAW_MAX, Item
+from handrail.embedded.writer import MAX_ERROR, merged, spool_rows
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
-from handrail.schemas import decode, encode, event_type
+from handrail.schemas import decode, encode, event_type, registry
 from handrail.schemas.models import AlertDelivered
 from tests.support.samples import event_record
 
@@ -70,8 +72,19 @@ def test_spool_rows_keep_undecodable_bytes_in_quarantine() -> None:
     torn = Item(9, None, raw=b"\x01\x02", error="CorruptSegmentError: a torn tail")
     (t1, row), (t2, bad) = spool_rows("spool:x", [good, torn])
     assert (t1, row["offset"], row["raw"], row["schema_version"]) == (
-        "ingest", 5, encode(good.record or {}), 2,
+        "ingest", 5, encode(good.record or {}), registry().current.version,
     )  # fmt: skip
     assert (t2, bad["offset"], bad["raw_hex"], bad["error_type"]) == (
         "quarantine", 9, "0102", "CorruptSegmentError",
     )  # fmt: skip
+
+
+def test_a_record_that_does_not_encode_is_quarantined_within_bounds() -> None:
+    """Its JSON was kept whole (a 16 MiB block makes one that big), and its error too."""
+    record = event_record(sequence=1)
+    record["agent"] = "x" * 300_000  # decoded by a hostile writer schema, not an event
+    ((table, row),) = spool_rows("spool:x", [Item(7, record, 2)])
+    assert table == "quarantine"
+    assert len(row["raw_hex"]) == 2 * RAW_MAX
+    assert f"of {len(orjson.dumps(record))} bytes kept" in row["error"]
+    assert len(row["error"]) <= MAX_ERROR + 100
