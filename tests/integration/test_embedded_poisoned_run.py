@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from handrail.ledger.checkpoints import Checkpoints
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity, Settings, SpoolSettings
 from tests.integration.test_embedded_run import Run, ledger_rows, wait_until
@@ -101,9 +102,13 @@ def test_a_segment_number_out_of_range_neither_stops_the_run_nor_breaks_verify(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     """The old reader gave the copy offsets past 2**64: ``handrail run`` died at every
-    start, and the checkpoint it wrote first made ``verify`` report deleted rows."""
+    start, and the checkpoint it wrote first made ``verify`` report deleted rows. That
+    checkpoint, as the old run left it, is replaced by the first batch of this one."""
     directory, ids = recorded_session(tmp_path)
     shutil.copy(directory / "seg-00000001.avro", directory / "seg-4294967296.avro")
+    left = Checkpoints(tmp_path / "checkpoints")
+    left.begin(topic(directory), 0, -1)
+    left.write(topic(directory), 0, 4294967296 << 32 | 9, "ac" * 32)  # 2**64 + 9
     run = Run(tmp_path, receiver).start()
     try:
         wait_until(run, "the session", lambda: consumed(run, [topic(directory)], ids, bad=1))
