@@ -311,9 +311,11 @@ class Source:
         taken = 0
         while taken < limit and not cursor.error:
             try:
+                if cursor.header is not None and os.lstat(cursor.path).st_size <= cursor.byte:
+                    return False  # nothing new (the usual case of an idle agent)
                 with open_segment(cursor.path) as handle:
                     if os.fstat(handle.fileno()).st_size <= cursor.byte:
-                        return False  # nothing new (the usual case of an idle agent)
+                        return False
                     handle.seek(cursor.byte)
                     data = handle.read(self._chunk)
             except FileNotFoundError:
