@@ -10,8 +10,11 @@ never raises on transport trouble.
 If the shipper process dies, the recorder goes on with a thread shipper on the same spool
 directory (which adopts what the dead process spooled) and logs an error: the events that
 process held in memory and had not spooled are lost, as a thread shipper's buffer is lost
-when its process is killed. If the agent's process dies, the shipper process still reads
-what reached the pipe, delivers or spools it, and exits (``unwritten``: what had not).
+when its process is killed (they are counted in ``stats().lost``). If the agent's
+process dies, the shipper process still reads what reached the pipe, delivers or spools
+it, and exits (``unwritten``: what had not). ``flush`` and ``close`` return by their
+timeout; without one, once nothing progressed for ``2 * send_timeout_s`` (plus
+``START_GRACE_S``: the process may still be starting).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import replace
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.packing import pack
 from handrail.producers.session import Session
-from handrail.producers.shipper import Shipper, ShipperStats
+from handrail.producers.shipper import Shipper, ShipperStats, await_kept
 from handrail.producers.shipper_link import (
     CLOSE,
     CLOSED,
@@ -59,6 +62,9 @@ class RemoteShipper:
         blocks past ``max_block_ms``. Once the shipper process died: the fallback's."""
         self._moved = 0
         """Events queued here that went to the fallback when the process died."""
+        self._dead_lost = 0
+        """Events the dead process held and had not made durable: lost with it."""
+        self._stall = 2 * settings.producer.send_timeout_s + START_GRACE_S
         self._closing = False
         self._close_timeout: float | None = None
         self._written = 0
@@ -103,19 +109,12 @@ class RemoteShipper:
     # -- agent side ---------------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every event accepted so far is delivered or spooled."""
-        target = self.accepted
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._queue.wake()
-        with self._changed:
-            while self._fallback is None and self._report.durable < target:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._changed.wait(left)
-        if self._fallback is not None:
-            return self._fallback.flush(None if deadline is None else deadline - time.monotonic())
-        return True
+        """Wait until every event accepted so far is delivered or spooled (``await_kept``):
+        True when it is and none was ever lost."""
+        return await_kept(
+            self.stats, self.accepted, timeout, self._changed,
+            stall_s=self._stall, poke=self._queue.wake,
+        )  # fmt: skip
 
     def close(self, timeout: float | None = None) -> bool:
         """Send what is queued, then let the process deliver what it can within ``timeout``
@@ -125,24 +124,29 @@ class RemoteShipper:
         with self._changed:
             self._close_timeout, self._closing = timeout, True
             self._queue.wake()
+            seen, since = self._report, time.monotonic()
             while self._closed is None and self._fallback is None:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
+                now = time.monotonic()
+                if self._report != seen:  # without a timeout: wait while it progresses
+                    seen, since = self._report, now
+                left = since + self._stall - now if deadline is None else deadline - now
+                if left <= 0:
                     log.warning("handrail: the shipper process has not closed in time")
                     return False
-                self._changed.wait(left)
+                self._changed.wait(min(left, 0.5))
         if self._fallback is not None:
             return self._fallback.close(timeout)
         self._proc.wait()
-        return bool(self._closed)
+        return bool(self._closed) and self.stats().lost == 0
 
     def stats(self) -> ShipperStats:
-        report, fallback = self._report, self._fallback
+        report, fallback, queue = self._report, self._fallback, self._queue
         if fallback is None:
             return replace(
                 report,
                 accepted=self.accepted,
-                overflowed=report.overflowed + self._queue.overflowed,
+                overflowed=report.overflowed + queue.overflowed,
+                lost=report.lost + queue.dropped,
             )
         f = fallback.stats()
         return ShipperStats(
@@ -150,9 +154,14 @@ class RemoteShipper:
             delivered=report.delivered + f.delivered,
             spooled=report.spooled + f.spooled,
             durable=report.durable + f.durable,
-            overflowed=report.overflowed + self._queue.overflowed + f.overflowed,
+            overflowed=report.overflowed + queue.overflowed + f.overflowed,
             rejected=report.rejected + f.rejected,
             state=f.state,
+            held=f.held,
+            lost=report.lost + queue.dropped + self._dead_lost + f.lost,
+            restarts=report.restarts + f.restarts,
+            control_lost=report.control_lost + f.control_lost,
+            write_failures=report.write_failures + f.write_failures,
         )
 
     # -- threads ------------------------------------------------------------------------------
@@ -196,8 +205,14 @@ class RemoteShipper:
             if self._fallback is not None:
                 return
             code = self._proc.wait()
-            held = self._written - self._report.durable
-            fallback = Shipper.from_settings(self._settings, self._session)
+            report = self._report
+            held = max(0, self._written - report.durable - report.lost)
+            try:
+                fallback = Shipper.from_settings(self._settings, self._session)
+            except Exception as exc:  # no spool either: events queue here (bounded, counted)
+                log.error("handrail: the shipper process exited (code %s) and no shipper can "
+                          "start in the agent's process: %s", code, exc)  # fmt: skip
+                return
             log.error(
                 "handrail: the shipper process exited (code %s); up to %d events it held are "
                 "lost; shipping from the agent's process now",
@@ -207,6 +222,7 @@ class RemoteShipper:
             for packed in moved:
                 fallback.put(packed)
             self._moved, self.put = len(moved), fallback.put
+            self._dead_lost = held
             with self._changed:
                 self._fallback = fallback
                 self._changed.notify_all()

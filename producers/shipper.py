@@ -153,6 +153,8 @@ class ShipperStats:
     """Times the shipper's loop met an unexpected error and started again."""
     control_lost: int = 0
     """Control events (embedded) whose copy could not be kept in the control log."""
+    write_failures: int = 0
+    """Attempts to write the spool or the control log that failed."""
 
 
 def await_kept(
@@ -166,18 +168,22 @@ def await_kept(
 ) -> bool:
     """Wait until the first ``target`` accepted events are durable or counted lost; True
     when none was ever lost. Returns False sooner when what is missing waits in memory for
-    a spool that cannot be written, after ``timeout``, or (no timeout) once nothing
-    progressed for ``stall_s``. The one flush of both shippers."""
+    a spool that cannot be written (a write tried after the wait began failed), after
+    ``timeout``, or (no timeout) once nothing progressed for ``stall_s``. ``poke`` asks
+    the shipper to look (and to try a failed write again) now. The one flush of both
+    shippers."""
     now = time.monotonic()
     deadline = None if timeout is None else now + timeout
     seen, since = None, now
+    failures = read().write_failures
+    poke()
     with changed:
         while True:
             stats = read()
             kept = stats.durable + stats.lost
             if kept >= target:
                 return stats.lost == 0
-            if stats.held and kept + stats.held >= target:
+            if stats.held and kept + stats.held >= target and stats.write_failures > failures:
                 return False  # the rest waits for the disk
             now = time.monotonic()
             progress = (stats.durable, stats.lost, stats.held)
@@ -275,6 +281,7 @@ class Shipper:
         self._lost = 0
         self._control_lost = 0
         self._restarts = 0
+        self._write_failures = 0
         self._logged: set[str] = set()
         """Kinds of trouble already logged (each is logged once, then only counted)."""
         self._thread = threading.Thread(target=self._run, name="handrail-shipper", daemon=True)
@@ -294,7 +301,7 @@ class Shipper:
             return False
         return await_kept(
             self.stats, self.accepted, timeout, self._changed,
-            stall_s=self._stall, poke=self._buffer.wake,
+            stall_s=self._stall, poke=self._poke,
         )  # fmt: skip
 
     def close(self, timeout: float | None = None) -> bool:
@@ -333,7 +340,13 @@ class Shipper:
             lost=self._lost + self._buffer.dropped,
             restarts=self._restarts,
             control_lost=self._control_lost,
+            write_failures=self._write_failures,
         )
+
+    def _poke(self) -> None:
+        """Look now, and try a failed write again now (a flush waits)."""
+        self._write_at = 0.0
+        self._buffer.wake()
 
     @property
     def state(self) -> str:
@@ -459,6 +472,7 @@ class Shipper:
             log.warning("handrail: %s; up to %d events wait in memory and are written when "
                         "it can be", error, self._held_max)  # fmt: skip
         self._failing = True
+        self._write_failures += 1
         with self._changed:
             self._changed.notify_all()
         self._write_at = time.monotonic() + self._write_backoff
@@ -609,6 +623,7 @@ class Shipper:
                 # seals them then). Unsent: they wait in memory ahead of newer events.
                 self._held.extendleft(reversed(unsent or []))
                 self._failing = True
+                self._write_failures += 1
                 self._once("seal", "handrail: %s; events wait in memory", exc)
                 segment = None
             if segment is not None:
