@@ -111,10 +111,13 @@ class EventLimits(Section):
         2_048, ge=64, le=1 << 20, description="Longest identifier (action, ids, names, refs)."
     )
     max_text_chars: int = Field(
-        65_536, ge=1, le=1 << 24, description="Longest free text (rationale, reason, ...)."
+        65_536, ge=8_192, le=1 << 24, description="Longest free text (rationale, reason, ...)."
     )
     max_event_chars: int = Field(
-        262_144, ge=1, le=1 << 26, description="All the strings of one event's payload and labels."
+        262_144,
+        ge=65_536,
+        le=1 << 26,
+        description="All the strings of one event's payload and labels.",
     )
     max_list_items: int = Field(
         1_000, ge=0, le=1 << 20, description="Items of a list field (checks, inputs, ...)."

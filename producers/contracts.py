@@ -16,6 +16,7 @@ from handrail.governance.loader import contract_model
 from handrail.governance.model import Contract, HandoffDecl
 from handrail.producers.errors import ConfigurationError
 from handrail.producers.handoff import payload_digest
+from handrail.producers.validation import safe_text
 
 CheckFn = Callable[[Any], object]
 """A receiver's check: gets the payload; a falsy result or an exception fails it."""
@@ -39,12 +40,14 @@ def conform(contract: Contract, payload: Any) -> tuple[Any, list[str]]:
             return contract_model(contract.model).model_validate(payload), []
         except ValidationError as exc:
             return payload, [
-                f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['msg']}" for e in exc.errors()
+                safe_text(f"{'.'.join(map(str, e['loc'])) or '(payload)'}: {e['msg']}")
+                for e in exc.errors()
             ]
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
     errors = Draft202012Validator(contract.json_schema or {}).iter_errors(data)
     return payload, sorted(
-        f"{'.'.join(map(str, e.absolute_path)) or '(payload)'}: {e.message}" for e in errors
+        safe_text(f"{'.'.join(map(str, e.absolute_path)) or '(payload)'}: {e.message}")
+        for e in errors
     )
 
 
@@ -70,6 +73,6 @@ def run_checks(
         try:
             passed, detail = bool(checks[name](payload)), None
         except Exception as exc:  # a check that raises has failed, and says why
-            passed, detail = False, f"{type(exc).__name__}: {exc}"
+            passed, detail = False, safe_text(f"{type(exc).__name__}: {exc}")
         results.append({"name": name, "passed": passed, "detail": detail})
     return results

@@ -34,6 +34,7 @@ from handrail.producers.control import HandoffAnswer
 from handrail.producers.errors import HandoffRefusedError
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.refs import EventRef
+from handrail.producers.validation import safe_text
 
 if TYPE_CHECKING:
     from handrail.producers.authorize import Authorizer
@@ -89,7 +90,7 @@ class GovernedHandoffs:
         problems = _problems(decl, payload, sender, to_agent)
         if problems:
             action, rule = f"handoff:{to_agent}", f"handoff:{sender}->{to_agent}"
-            reason = "; ".join(problems)
+            reason = safe_text("; ".join(problems), 8_000)  # (each problem is safe text)
             self.policy_verdict(action, "deny", rule, reason, mode=authorizer.mode,
                                 caused_by=caused_by)  # fmt: skip
             if authorizer.mode == "enforce":

@@ -191,6 +191,14 @@ def _range(name: str, kind: type) -> str:
     return f"negative or past {bits}" if name in NON_NEGATIVE else f"outside -{bits}-1..{bits}"
 
 
+def safe_text(text: str, limit: int = 1_000) -> str:
+    """Free text the SDK makes from what it was given (a check's detail, a refusal's
+    reason, which can quote a hostile payload): the refused characters replaced by U+FFFD
+    and cut to ``limit`` characters, so that recording it cannot fail."""
+    text = BAD_TEXT.sub("\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 def labels_problem(labels: Mapping[Any, Any], limits: EventLimits) -> str | None:
     """What is wrong with a labels map (keys and values are identifiers), or None."""
     if len(labels) > limits.max_list_items:

@@ -18,7 +18,7 @@ from handrail.schemas.fields import PAYLOAD_FIELDS
 
 EDGE_CHARS = ["\x00", "\x07", "\t", "\n", "\r", "\x1b", "\x7f", "\x85", "\u2028", "\ud800",
               "\udfff", "\ufeff", "\u200d", "\U0001f600", "é"]  # fmt: skip
-LIMITS = (64, 2_048, 65_536)  # the smallest and the default limits
+LIMITS = (64, 2_048, 8_192, 65_536)  # the smallest and the default limits
 
 
 def often(common: st.SearchStrategy[Any], rare: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from handrail.ledger.ingest_sql import TIME_RANGE_US as LEDGER_TIME_RANGE
-from handrail.producers import HandoffTicket, InvalidEventError, Recorder
+from handrail.producers import HandoffRefusedError, HandoffTicket, InvalidEventError, Recorder
 from handrail.producers.events import EventChecks, payload_fields
 from handrail.producers.exact_fields import exact
 from handrail.producers.spool import read_all
 from handrail.producers.validation import TIME_RANGE_US
 from handrail.schemas.models import Heartbeat
 from handrail.settings import AgentIdentity, EventLimits, ProducerSettings, Settings, SpoolSettings
+from tests.unit.test_handoff_contracts import recorded, recorder
 
 SURROGATE = json.loads('"\\ud800"')  # what model output decoded with json.loads can hold
 SECRET = "sk-live-0123456789abcdef"
@@ -178,17 +179,17 @@ def test_free_text_keeps_tabs_and_newlines_and_unicode(tmp_path: Path, rec: Reco
 
 
 def test_limits_are_settings(tmp_path: Path) -> None:
-    limits = EventLimits(max_identifier_chars=64, max_text_chars=16, max_event_chars=80)
+    limits = EventLimits(max_identifier_chars=64, max_text_chars=8_192, max_event_chars=65_536)
     with Recorder(settings(tmp_path, limits=limits), AgentIdentity(name="a")) as r:
-        r.decision("a" * 64, "x" * 16)
+        r.decision("a" * 64, "x" * 8_192)
         with pytest.raises(InvalidEventError, match="action: longer than 64"):
             r.decision("a" * 65, "x")
-        with pytest.raises(InvalidEventError, match="rationale: longer than 16"):
-            r.decision("a", "x" * 17)
+        with pytest.raises(InvalidEventError, match="rationale: longer than 8192"):
+            r.decision("a", "x" * 8_193)
         with pytest.raises(InvalidEventError, match="decision_made event: alternatives: more"):
             r.decision("a", "x", alternatives=["y"] * 1001)
-        with pytest.raises(InvalidEventError, match=r"\(event\): its strings hold more than 80"):
-            r.decision("a" * 64, "x" * 16, alternatives=["y"])
+        with pytest.raises(InvalidEventError, match=r"\(event\): its strings hold more than 65536"):
+            r.decision("a", "x" * 8_192, alternatives=["y" * 8_192] * 7)
 
 
 def test_an_agent_identity_and_session_labels_are_checked(tmp_path: Path) -> None:
@@ -251,3 +252,25 @@ def test_default_checks_and_a_recorders_agree() -> None:
 
 def test_the_time_range_is_the_ledgers() -> None:
     assert TIME_RANGE_US == LEDGER_TIME_RANGE
+
+
+HOSTILE_PAYLOAD = {"customer_id": ["\x00\x1b[2J" + SURROGATE + "x" * 70_000], "summary": "s"}
+
+
+def test_a_hostile_payload_is_refused_and_recorded_never_raised(tmp_path: Path) -> None:
+    """The contract's problems quote the payload (NUL, escapes, a surrogate, 70,000
+    characters): the refusal is recorded with a clipped, clean reason, and the receiver's
+    checks may fail the same way without ``accept`` raising."""
+    with recorder(tmp_path, "summarizer") as sender, recorder(tmp_path, "analyst") as receiver:
+        with pytest.raises(HandoffRefusedError):
+            sender.handoff("analyst", "analyse", HOSTILE_PAYLOAD)
+        ticket = sender.handoff("analyst", "analyse", {"customer_id": "C1", "summary": "s"})
+        checks = {"has_customer_id": lambda p: p["customer_id"],
+                  "summary_not_empty": lambda p: 1 / 0 if p else "\x00" * 70_000}  # fmt: skip
+        got = receiver.accept(ticket, HOSTILE_PAYLOAD, checks=checks)
+    assert not got
+    ((kind, verdict), _) = recorded(tmp_path, "summarizer")
+    assert kind == "policy_verdict"
+    assert verdict["reason"].startswith("customer_id: ")
+    assert len(verdict["reason"]) <= 8_000
+    assert all(len(c["detail"] or "") <= 1_000 for c in got.checks)

@@ -27,8 +27,8 @@ from handrail.settings import EventLimits
 from tests.support.hostile_values import HOSTILE_TEXT, LABELS, arguments, event_id_like
 
 CHECKS = EventChecks()
-SMALL = EventChecks(EventLimits(max_identifier_chars=64, max_text_chars=2_048,
-                                max_event_chars=4_096, max_list_items=3))  # fmt: skip
+SMALL = EventChecks(EventLimits(max_identifier_chars=64, max_text_chars=8_192,
+                                max_event_chars=65_536, max_list_items=3))  # fmt: skip
 SESSION = Session({"name": "agent", "version": "1", "owner": "team"}, {"env": "test"})
 EXAMPLES = int(os.environ.get("HANDRAIL_PROPERTY_EXAMPLES", "400"))
 PER_TYPE = settings(
