@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from handrail.governance import Governance
 from handrail.governance.loader import contract_model
 from handrail.governance.model import Contract, HandoffDecl
-from handrail.producers.errors import ConfigurationError
+from handrail.producers.errors import ConfigurationError, InvalidEventError
 from handrail.producers.handoff import payload_digest
-from handrail.producers.validation import safe_text
+from handrail.producers.validation import DEFAULT_LIMITS, depth_problem, safe_text
 
 CheckFn = Callable[[Any], object]
 """A receiver's check: gets the payload; a falsy result or an exception fails it."""
@@ -35,6 +35,9 @@ def contract_name(contract: Contract) -> str:
 def conform(contract: Contract, payload: Any) -> tuple[Any, list[str]]:
     """The payload as the contract gives it (a model instance for a model contract), and
     what is wrong with it (``field: problem``; empty when it conforms)."""
+    too_deep = depth_problem(payload, DEFAULT_LIMITS.max_payload_depth)
+    if too_deep is not None:  # (the validators recurse: the stack would run out)
+        return payload, [f"(payload): {too_deep}"]
     if contract.model is not None:
         try:
             return contract_model(contract.model).model_validate(payload), []
@@ -53,8 +56,12 @@ def conform(contract: Contract, payload: Any) -> tuple[Any, list[str]]:
 
 def integrity(payload: Any, expected_sha256: str) -> dict[str, Any]:
     """Is this the payload the sender offered (by its SHA-256)?"""
-    same = payload_digest(payload) == expected_sha256
-    detail = None if same else "not the payload the sender offered"
+    try:
+        same, detail = payload_digest(payload) == expected_sha256, None
+    except InvalidEventError as exc:  # too deep, a lone surrogate, not JSON: not the offer
+        same, detail = False, safe_text(str(exc))
+    if not same and detail is None:
+        detail = "not the payload the sender offered"
     return {"name": "payload_sha256", "passed": same, "detail": detail}
 
 

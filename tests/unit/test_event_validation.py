@@ -274,3 +274,17 @@ def test_a_hostile_payload_is_refused_and_recorded_never_raised(tmp_path: Path) 
     assert verdict["reason"].startswith("customer_id: ")
     assert len(verdict["reason"]) <= 8_000
     assert all(len(c["detail"] or "") <= 1_000 for c in got.checks)
+
+
+def test_a_payload_nested_5000_deep_is_refused_and_recorded(tmp_path: Path) -> None:
+    """Through the governance file too: the contract's validators recursed (RecursionError
+    at the sender's ``handoff``, the receiver's ``accept``)."""
+    with recorder(tmp_path, "summarizer") as sender, recorder(tmp_path, "analyst") as receiver:
+        with pytest.raises(HandoffRefusedError, match="nested deeper than 64 levels"):
+            sender.handoff("analyst", "analyse", DEEP)
+        ticket = sender.handoff("analyst", "analyse", {"customer_id": "C1", "summary": "s"})
+        got = receiver.accept(ticket, DEEP, checks={"has_customer_id": bool,
+                                                    "summary_not_empty": bool})  # fmt: skip
+    assert not got
+    assert got.checks[0]["name"] == "payload_sha256"
+    assert "nested deeper than 64 levels" in got.checks[0]["detail"]
