@@ -158,15 +158,17 @@ def test_the_message_never_repeats_the_value(rec: Recorder) -> None:
     assert "0123456789" not in str(caught.value)
 
 
-def test_the_events_after_a_refused_one_ship(tmp_path: Path, rec: Recorder) -> None:
+@pytest.mark.parametrize("shipper", ["thread", "process"])
+def test_the_events_after_a_refused_one_ship(tmp_path: Path, shipper: str) -> None:
     """The issue's run: one good event, one with a lone surrogate, ten good ones. The
-    thread shipper used to deliver 1 of 12; now the bad one is refused at the call and
-    the eleven others reach the spool."""
-    good = [rec.decision("a", "first").event_id]
-    with pytest.raises(InvalidEventError):
-        rec.decision("a", SURROGATE)
-    good += [rec.decision("a", f"then {i}").event_id for i in range(10)]
-    assert rec.flush(10)
+    thread shipper delivered 1 of 12, the process shipper made one undecodable block of
+    all 12; now the bad one is refused at the call and the eleven others reach the spool."""
+    with Recorder(settings(tmp_path, shipper=shipper), AgentIdentity(name="agent")) as rec:
+        good = [rec.decision("a", "first").event_id]
+        with pytest.raises(InvalidEventError):
+            rec.decision("a", SURROGATE)
+        good += [rec.decision("a", f"then {i}").event_id for i in range(10)]
+        assert rec.flush(10)
     assert [str(e["event_id"]) for e in read_all(tmp_path / "spool")] == good
 
 
