@@ -51,7 +51,7 @@ NON_NEGATIVE = frozenset(
 POSITIVE = frozenset({"interval_s"})
 TEXT_FIELDS = frozenset(
     {"rationale", "reason", "error_message", "detail", "value", "task", "summary", "status",
-     "error", "alternatives"}
+     "error", "alternatives", "signed"}
 )  # fmt: skip
 REQUIRED = frozenset(
     {"action", "approval_id", "handoff_id", "operation_id", "to_agent", "from_agent", "to",
