@@ -3,7 +3,8 @@ argument set either raises ``InvalidEventError`` at the call or gives an event t
 shipper's encoder writes and reads back unchanged. Thousands of hostile argument sets
 per type (``tests.support.hostile_values``): 400 in CI (derandomized: the same ones each
 run, about 25 s in all), ``HANDRAIL_PROPERTY_EXAMPLES=5000`` for a longer hunt.
-The ledger half of the property (spool -> embedded pipeline -> chdb -> ``verify``) is
+What the exact-type fast path takes, the slow path (pydantic, then the rules) takes
+too. The ledger half of the property (spool -> embedded pipeline -> chdb -> ``verify``) is
 ``tests/integration/test_event_validation_ledger.py``."""
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from handrail.producers.errors import InvalidEventError
-from handrail.producers.events import EventChecks
+from handrail.producers.events import EventChecks, _validator
+from handrail.producers.exact_fields import exact
 from handrail.producers.session import Session
-from handrail.producers.validation import time_fields
+from handrail.producers.validation import problem, time_fields
 from handrail.schemas import AVRO_NAMES, decode, encode
 from handrail.schemas.fields import PAYLOAD_FIELDS
 from handrail.schemas.timestamps import to_micros
@@ -38,6 +40,7 @@ PER_TYPE = settings(
 
 
 def accepted_or_refused(checks: EventChecks, tag: str, values: dict[str, Any]) -> None:
+    fast_path_agrees(checks, tag, values)
     try:
         _, fields = checks.fields(tag, **values)
     except InvalidEventError as exc:
@@ -54,6 +57,18 @@ def accepted_or_refused(checks: EventChecks, tag: str, values: dict[str, Any]) -
     written = back["payload"][1]
     assert {n: normal(tag, n, written[n]) for n in fields} == {
         n: normal(tag, n, v) for n, v in fields.items()
+    }
+
+
+def fast_path_agrees(checks: EventChecks, tag: str, values: dict[str, Any]) -> None:
+    """What the exact-type fast path takes, pydantic and the rules take too, equal."""
+    fast = exact(tag, checks.limits)(dict(values))
+    if fast is None:
+        return
+    slow = _validator(tag).validate_python(dict(values))
+    assert problem(tag, slow, checks.limits) is None
+    assert {n: normal(tag, n, v) for n, v in fast.items()} == {
+        n: normal(tag, n, v) for n, v in slow.items()
     }
 
 
