@@ -16,30 +16,9 @@ from typing import Any
 
 import pytest
 
-from handrail.producers.packing import pack
-from handrail.producers.session import Session
 from handrail.producers.shipper import Shipper
 from handrail.producers.spool import Spool, read_all
-from handrail.schemas import AVRO_NAMES
-
-SESSION = Session({"name": "a", "version": "1", "owner": "t"}, {})
-
-
-def packed(seq: int, name: str = "heartbeat", **fields: Any) -> bytes:
-    """An event as the recorder buffers it (``session.py``)."""
-    values = {"status": "ok", "interval_s": 30.0} if name == "heartbeat" else {}
-    values |= fields
-    event_id = SESSION.event_id(seq)
-    return pack((event_id, seq, time.time_ns() // 1000, "wf", None, None, AVRO_NAMES[name], values))
-
-
-def hostile_twelve() -> list[bytes]:
-    """Twelve events; the 2nd holds a lone surrogate, the 7th an int past Avro's long."""
-    events = [packed(seq) for seq in range(1, 13)]
-    events[1] = packed(2, status="bad \ud800 model output")
-    events[6] = packed(7, "retry", action="api.call", operation_id="op", attempt=2**63,
-                       reason="r")  # fmt: skip
-    return events
+from tests.support.hostile_events import GOOD_OF_TWELVE, SESSION, hostile_twelve, packed
 
 
 def embedded(tmp_path: Path, cls: type[Shipper] = Shipper, **options: Any) -> Shipper:
@@ -80,9 +59,7 @@ def test_an_event_that_cannot_be_encoded_is_set_aside_and_the_rest_ship(tmp_path
     assert shipper.flush(10)
     stats = shipper.stats()
     assert (stats.spooled, stats.rejected, stats.durable, stats.restarts) == (10, 2, 12, 0)
-    assert [r["sequence"] for r in read_all(tmp_path / "spool")] == [
-        1, 3, 4, 5, 6, 8, 9, 10, 11, 12,
-    ]  # fmt: skip
+    assert [r["sequence"] for r in read_all(tmp_path / "spool")] == GOOD_OF_TWELVE
     reasons = {entry["event"]["sequence"]: entry["reason"] for entry in rejected(tmp_path)}
     assert sorted(reasons) == [2, 7]
     assert "UnicodeEncodeError" in reasons[2] or "surrogate" in reasons[2]
@@ -97,7 +74,7 @@ def test_a_sealed_segment_sets_aside_what_it_cannot_encode(tmp_path: Path) -> No
     spool = Spool(tmp_path / "spool", SESSION.id, fsync=False, segment_max_events=100)
     records = [SESSION.unpack(event) for event in hostile_twelve()]
     segment = spool.seal(records)
-    assert [r["sequence"] for r in segment.records] == [1, 3, 4, 5, 6, 8, 9, 10, 11, 12]
+    assert [r["sequence"] for r in segment.records] == GOOD_OF_TWELVE
     assert [r["sequence"] for r in read_all(tmp_path / "spool")] == [
         r["sequence"] for r in segment.records
     ]
