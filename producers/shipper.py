@@ -415,18 +415,11 @@ class Shipper:
             return None
 
     def _hold(self, batch: list[bytes]) -> None:
-        """Events taken for the spool wait in ``_held`` (at most ``buffer_max_events``:
-        past that, while the spool cannot be written, they are dropped and counted);
-        embedded, control events are queued for the control log too."""
-        room = self._held_max - len(self._held)
-        if len(batch) > room:
-            self._lost += len(batch) - room
-            self._once("lost", "handrail: the spool cannot be written and %d events wait in "
-                       "memory: dropping newer events (counted in stats().lost)",
-                       self._held_max)  # fmt: skip
-            batch = batch[:room]
-            with self._changed:
-                self._changed.notify_all()
+        """Events taken for the spool wait in ``_held`` until written; while the spool
+        cannot be written, at most ``buffer_max_events`` of them (newer ones are dropped and
+        counted). Embedded, control events are queued for the control log too."""
+        if self._failing:
+            batch = batch[: self._drop_past(self._held_max - len(self._held), len(batch))]
         for packed in batch:
             record = self._unpack(packed)
             if record is None:
@@ -441,6 +434,17 @@ class Shipper:
                 else:
                     self._control_lost += 1
             self._held.append(record)
+
+    def _drop_past(self, room: int, n: int) -> int:
+        """Of ``n`` events waiting for a spool that cannot be written, how many memory keeps
+        (``room``); the rest are counted lost."""
+        keep = max(0, min(room, n))
+        if keep < n:
+            self._lost += n - keep
+            self._once("lost", "handrail: the spool cannot be written and %d events wait in "
+                       "memory: dropping newer events (counted in stats().lost)",
+                       self._held_max)  # fmt: skip
+        return keep
 
     def _write(self) -> bool:
         """Write what waits: control events to the control log, then events to the spool.
@@ -473,6 +477,8 @@ class Shipper:
                         "it can be", error, self._held_max)  # fmt: skip
         self._failing = True
         self._write_failures += 1
+        for _ in range(self._drop_past(self._held_max, len(self._held)), len(self._held)):
+            self._held.pop()
         with self._changed:
             self._changed.notify_all()
         self._write_at = time.monotonic() + self._write_backoff

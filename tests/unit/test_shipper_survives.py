@@ -155,3 +155,31 @@ def test_a_removed_session_directory_is_made_again_and_nothing_is_lost(tmp_path:
     spool.append(records[4:])
     spool.close()
     assert [r["sequence"] for r in read_all(tmp_path / "spool")] == list(range(1, 9))
+
+
+class Parked(Shipper):
+    """A shipper whose thread does nothing: the test drives it."""
+
+    def _run(self) -> None:
+        return None
+
+
+def test_kafka_gone_and_a_spool_that_cannot_be_written_keeps_the_unsent_in_memory(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool", SESSION.id, fsync=False, segment_max_events=100)
+    parked = Parked(
+        session=SESSION, topic="t", spool=spool, producer_factory=lambda: None,
+        buffer_max_events=10, max_block_ms=1, batch_max_events=10, send_timeout_s=5,
+        retry_backoff_max_s=1,
+    )  # fmt: skip
+    root = tmp_path / "spool"
+    root.rename(tmp_path / "moved")
+    root.write_text("a file where the spool directory was")
+    parked._degrade("Kafka away", [SESSION.unpack(packed(seq)) for seq in (1, 2, 3)])
+    assert [r["sequence"] for r in parked._held] == [1, 2, 3]
+    assert parked.stats().durable == 0
+    root.unlink()
+    assert parked._write()
+    assert [r["sequence"] for r in read_all(root)] == [1, 2, 3]
+    assert parked.stats().durable == 3
