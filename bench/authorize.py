@@ -17,6 +17,11 @@ the figures are the round with the median authorize p99 (this 2-vCPU VM drifts b
 rounds by up to 2x), and every round's p99 is listed.
 
 Target (issue 5): authorize() p99 under 20 us.
+
+A control event (``Recorder.approval_requested``; ``--control-calls`` of them, fewer: each
+stays pending in the control log) is timed the same way on the embedded default, where it
+also goes to the control log (issue 23: that append, a ``flock`` and an ``fsync``, ran on
+the agent's thread; it now runs on the shipper's).
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import argparse
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--control-calls", type=int, default=5_000)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     text = governance_yaml()
@@ -98,21 +106,29 @@ def main() -> None:
     print(f"Rights.decide:                        p50 {figures['decide_p50_us']:6.1f} us  "
           f"p99 {figures['decide_p99_us']:6.1f} us")  # fmt: skip
     for shipper in SHIPPERS:
-        rounds = sorted((measure(text, shipper, args.calls) for _ in range(args.rounds)),
+        rounds = sorted((measure(text, shipper, args.calls, args.control_calls)
+                         for _ in range(args.rounds)),
                         key=lambda r: r["authorize_p99_us"])  # fmt: skip
         f = figures[shipper] = rounds[len(rounds) // 2]
         f["authorize_p99_rounds_us"] = [r["authorize_p99_us"] for r in rounds]
+        f["control_p50_rounds_us"] = sorted(r["control_p50_us"] for r in rounds)
         print(f"shipper={shipper:7}  record an event:     p50 {f['record_only_p50_us']:6.1f} us  "
               f"p99 {f['record_only_p99_us']:6.1f} us  (baseline)")  # fmt: skip
         print(f"shipper={shipper:7}  Recorder.authorize:  p50 {f['authorize_p50_us']:6.1f} us  "
               f"p99 {f['authorize_p99_us']:6.1f} us  (target p99 < 20 us; median of "
               f"{', '.join(f'{p:.1f}' for p in f['authorize_p99_rounds_us'])})")  # fmt: skip
+        print(f"shipper={shipper:7}  a control event:     p50 {f['control_p50_us']:6.1f} us  "
+              f"p99 {f['control_p99_us']:6.1f} us  (approval_requested, embedded; p50 of each "
+              f"round {', '.join(f'{p:.1f}' for p in f['control_p50_rounds_us'])})")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def measure(text: str, shipper: Literal["thread", "process"], calls: int) -> dict[str, Any]:
-    """Recording alone, then authorize, through a recorder with this shipper."""
+def measure(
+    text: str, shipper: Literal["thread", "process"], calls: int, control_calls: int
+) -> dict[str, Any]:
+    """Recording alone, then authorize, then control events, through a recorder with this
+    shipper."""
     with tempfile.TemporaryDirectory() as tmp:
         file = Path(tmp) / "governance.yaml"
         file.write_text(text)
@@ -130,7 +146,15 @@ def measure(text: str, shipper: Literal["thread", "process"], calls: int) -> dic
             authorize = timings(
                 lambda a, c, t: rec.authorize(a, cost_usd=c, attempt=t), calls, rec.flush
             )
+            expires = datetime.now(UTC) + timedelta(hours=1)
+            control = timings(
+                lambda a, c, t: rec.approval_requested(uuid.uuid4().hex[:12], a, "bench",
+                                                       cost_usd=c, expires_at=expires),
+                control_calls, rec.flush,
+            )  # fmt: skip
     return {
+        "control_p50_us": pct(control, 0.5),
+        "control_p99_us": pct(control, 0.99),
         "record_only_p50_us": pct(record, 0.5),
         "record_only_p99_us": pct(record, 0.99),
         "authorize_p50_us": pct(authorize, 0.5),
