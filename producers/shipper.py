@@ -321,7 +321,7 @@ class Shipper:
             time.sleep(0.02)
         self._stopping = True
         self._buffer.wake()
-        self._thread.join(max(0.0, deadline - time.monotonic()) + self._send_timeout)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         return done and self.stats().lost == 0
 
     def _settled(self) -> bool:

@@ -450,8 +450,11 @@ class Spool:
             raise
 
     def _drop(self, segment: Segment) -> None:
-        segment.path.unlink(missing_ok=True)
-        segment.path.with_suffix(".cursor").unlink(missing_ok=True)
+        try:
+            segment.path.unlink(missing_ok=True)
+            segment.path.with_suffix(".cursor").unlink(missing_ok=True)
+        except OSError as exc:  # a read-only directory: replayed again by a later session
+            log.warning("spool: %s is replayed but cannot be removed: %s", segment.path, exc)
         if self._head is segment:
             self._head = None
         for session in list(self._adopted):
