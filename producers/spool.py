@@ -22,7 +22,8 @@ full, read-only) is cut back to the last whole block and raises ``SpoolWriteErro
 saying how many records were dealt with first, so the caller keeps the rest and tries
 again. A session directory removed while the tail is open is made again and the tail's
 whole blocks are written there again (the removed file's bytes are still readable through
-the open descriptor), so nothing already counted as spooled is lost with it.
+the open descriptor), so nothing already counted as spooled is lost with it. A spool that
+cannot be used at start is not an error either: the first write tries again.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class Segment:
 @dataclass
 class _Session:
     dir: Path
-    lock: IO[str]
+    lock: IO[str] | None
+    """None until the directory could be made (the spool was unusable at start)."""
 
 
 def read_all(root: Path) -> Iterator[EventRecord]:
@@ -179,25 +181,23 @@ class Spool:
         self._fsync = fsync
         self._segment_max = segment_max_events
         self._modes = modes
-        try:
-            modes.directory(root)
-            own = modes.directory(root / f"{time.time_ns():020d}-{session_id}")
-        except OSError as exc:
-            raise SpoolError(f"cannot create spool directory under {root}: {exc}") from exc
-        lock = _lock(own, modes)
-        assert lock is not None  # a directory we just made
-        self._own = _Session(own, lock)
+        own = root / f"{time.time_ns():020d}-{session_id}"
+        self._own = _Session(own, None)
         self._adopted: list[_Session] = []
         self._closed: list[Path] = []  # closed segments, oldest first
-        for other in sorted(p for p in root.iterdir() if p.is_dir() and p != own):
-            handle = _lock(other, modes)
-            if handle is None:
-                continue  # a live session owns it
-            modes.secure(other)
-            with modes.open(other / ADOPTED, "w") as marker:
-                marker.write(own.name)
-            self._adopted.append(_Session(other, handle))
-            self._closed.extend(sorted(other.glob("seg-*.avro")))
+        try:
+            self._ensure_own()
+            for other in sorted(p for p in root.iterdir() if p.is_dir() and p != own):
+                handle = _lock(other, modes)
+                if handle is None:
+                    continue  # a live session owns it
+                self._adopted.append(_Session(other, handle))
+                modes.secure(other)
+                with modes.open(other / ADOPTED, "w") as marker:
+                    marker.write(own.name)
+                self._closed.extend(sorted(other.glob("seg-*.avro")))
+        except OSError as exc:  # the writes will say so again, and keep events in memory
+            log.warning("spool: cannot use %s now: %s", root, exc)
         self._next = 1
         self._sync = os.urandom(16)
         header = BytesIO()
@@ -335,7 +335,8 @@ class Spool:
         for session in [self._own, *self._adopted]:
             if not any(session.dir.glob("seg-*.avro")) and not (session.dir / REJECTED).exists():
                 shutil.rmtree(session.dir, ignore_errors=True)
-            session.lock.close()
+            if session.lock is not None:
+                session.lock.close()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -399,16 +400,21 @@ class Spool:
         tail.path, tail.file, tail.orphan = path, handle, False
 
     def _ensure_own(self) -> None:
-        """Make the session directory again if it was removed (and lock it again)."""
+        """Make (and lock) the session directory: at start, when it could not be made
+        then, and again when it was removed."""
         own = self._own
-        if own.dir.is_dir():
+        if own.lock is not None and own.dir.is_dir():
             return
+        again = own.lock is not None
+        self._modes.directory(own.dir.parent)  # the spool's root
         self._modes.directory(own.dir)
         lock = _lock(own.dir, self._modes)
         if lock is not None:
-            own.lock.close()
+            if own.lock is not None:
+                own.lock.close()
             own.lock = lock
-        log.warning("spool: %s was removed; made again", own.dir)
+        if again:
+            log.warning("spool: %s was removed; made again", own.dir)
 
     def _open_tail(self) -> _Tail:
         self._ensure_own()
@@ -460,7 +466,8 @@ class Spool:
         for session in list(self._adopted):
             if not any(session.dir.glob("seg-*.avro")):
                 shutil.rmtree(session.dir, ignore_errors=True)
-                session.lock.close()
+                if session.lock is not None:
+                    session.lock.close()
                 self._adopted.remove(session)
 
 

@@ -198,3 +198,24 @@ def test_a_control_event_never_waits_for_the_control_log(tmp_path: Path) -> None
             assert time.monotonic() < deadline, "the entry never reached the control log"
             rec.flush(0.05)
         assert decode(values[0])[1]["payload"][1]["approval_id"] == "ap-2"
+
+
+@pytest.mark.parametrize("shipper", SHIPPERS)
+def test_a_spool_unusable_at_start_leaves_the_agent_running(
+    tmp_path: Path, shipper: Shipper
+) -> None:
+    """The spool's parent is a file when the recorder starts: it starts all the same, keeps
+    the events in memory, and writes them once the directory can be made."""
+    (tmp_path / "base").write_text("a file where the spool's parent directory should be")
+    s = settings(tmp_path / "base", shipper)
+    rec = Recorder(s, AgentIdentity(name="early", owner="t"))
+    try:
+        longest = timed_calls(lambda: rec.heartbeat(status=STATUS), 20)
+        assert longest < MAX_BLOCK_MS / 1000 + SLACK_S
+        waiting = settled(rec, lambda st: accounted(st) and st.held == 20)
+        assert (waiting.durable, waiting.lost) == (0, 0)
+        (tmp_path / "base").unlink()
+        assert rec.flush(30)
+    finally:
+        rec.close(5)
+    assert spooled(tmp_path / "base") == list(range(1, 21))
