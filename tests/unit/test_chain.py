@@ -306,7 +306,8 @@ def test_verify_has_clickhouse_render_only_what_python_did_not_write() -> None:
     assert (to_render(row), row[RENDERED]) == (None, row["event_json"])
     raw = bytes.fromhex(row["raw_hex"])
     expected = {
-        "topic": "t", "partition": 0, "offset": 0, "schema_version": 2, "prev_hash": GENESIS,
+        "topic": "t", "partition": 0, "offset": 0, "schema_version": registry().current.version,
+        "prev_hash": GENESIS,
         "row_hash": GENESIS, "raw": b"", "body": raw[HEADER_SIZE:],
     }  # fmt: skip
     edited = {**row, "event_json": TEXT_EDITS["whitespace"](row["event_json"])}
@@ -332,7 +333,7 @@ def test_only_a_message_the_fast_path_takes_is_rendered_by_clickhouse(
     change: Callable[[dict[str, Any]], bytes],
 ) -> None:
     record = event_record("approval_granted")
-    row = {"topic": "t", "partition": 0, "offset": 0, "schema_version": 2}
+    row = {"topic": "t", "partition": 0, "offset": 0, "schema_version": registry().current.version}
     assert fast_path_input({**row, "raw_hex": encode(record).hex()}) is not None
     message = change(record)
     version = decode(message)[0].version

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from handrail.ledger.errors import LedgerError
-from handrail.ledger.ingest_sql import literal
+from handrail.ledger.ingest_sql import literal, table_name
 from handrail.ledger.server_ddl import (
     FORENSICS_PROFILE,
     InvalidName,
     server_ddl,
     server_statements,
 )
+from handrail.schemas import registry
 from handrail.settings import ReadSettings
 
 
@@ -58,9 +59,10 @@ def test_users_can_append_and_read_but_not_alter() -> None:
 def test_the_ingest_table_and_view_of_the_current_schema_are_included() -> None:
     ddl = server_ddl("ledger", cluster="prod")
     assert "SET allow_suspicious_variant_types = 1;" in ddl
-    assert "CREATE TABLE IF NOT EXISTS events_ingest_v2 ON CLUSTER prod" in ddl
-    assert "CREATE MATERIALIZED VIEW IF NOT EXISTS events_ingest_v2_mv ON CLUSTER prod" in ddl
-    assert ddl.index("events_ingest_v2_mv") > ddl.index("raw_hex String")
+    ingest = table_name(registry().current)
+    assert f"CREATE TABLE IF NOT EXISTS {ingest} ON CLUSTER prod" in ddl
+    assert f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ingest}_mv ON CLUSTER prod" in ddl
+    assert ddl.index(f"{ingest}_mv") > ddl.index("raw_hex String")
 
 
 EVIL = "it's\\ a ';\nDROP TABLE events; --"
@@ -144,7 +146,7 @@ def test_the_ddl_applies_on_clickhouse(engine: Any) -> None:
         "quarantine",
         "cost_by_agent_hour",
         "handoff_outcomes_mv",
-        "events_ingest_v2",
+        table_name(registry().current),
         "decision_path",
     ):
         assert f"'{name}'" in tables
