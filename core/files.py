@@ -100,9 +100,9 @@ class FileModes:
 
     def secure(self, target: Path | int) -> None:
         """Set an existing directory or file (a path or an open descriptor) to its mode, and
-        give it to the group; one that another user owns is left alone."""
-        st = os.stat(target)
-        if st.st_uid != os.geteuid():
+        give it to the group; one that another user owns, or a symlink, is left alone."""
+        st = os.fstat(target) if isinstance(target, int) else os.lstat(target)
+        if st.st_uid != os.geteuid() or stat.S_ISLNK(st.st_mode):
             return
         want = self.directory_mode if stat.S_ISDIR(st.st_mode) else self.file_mode
         gid = st.st_gid if self.gid is None else self.gid
@@ -112,7 +112,9 @@ class FileModes:
             os.chmod(target, want)
 
     def _opener(self, path: str, flags: int) -> int:
-        fd = os.open(path, flags, 0o600)
+        # never through a symlink: one planted in handrail's directories would have a
+        # file elsewhere truncated and given handrail's mode
+        fd = os.open(path, flags | os.O_NOFOLLOW, 0o600)
         try:
             self.secure(fd)
         except BaseException:

@@ -35,6 +35,7 @@ import logging
 import os
 import reprlib
 import shutil
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -134,10 +135,34 @@ class _Session:
     """None until the directory could be made (the spool was unusable at start)."""
 
 
+def _mode(path: Path) -> os.stat_result | None:
+    """``lstat``, or None for a path gone since it was listed."""
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+
+
+def _sessions(root: Path) -> list[Path]:
+    """The session directories under ``root`` that are this user's own (not symlinks)."""
+    uid = os.geteuid()
+    return sorted(
+        p for p in root.iterdir()
+        if (st := _mode(p)) and stat.S_ISDIR(st.st_mode) and st.st_uid == uid
+    )  # fmt: skip
+
+
+def _segments(session: Path) -> list[Path]:
+    """A session's segment files, regular files only (a symlink is never read)."""
+    return sorted(
+        p for p in session.glob("seg-*.avro") if (st := _mode(p)) and stat.S_ISREG(st.st_mode)
+    )
+
+
 def read_all(root: Path) -> Iterator[EventRecord]:
     """Every event waiting in a spool directory, oldest session and segment first (read-only)."""
-    for session in sorted(p for p in root.iterdir() if p.is_dir()):
-        for path in sorted(session.glob("seg-*.avro")):
+    for session in _sessions(root):
+        for path in _segments(session):
             cursor_file = path.with_suffix(".cursor")
             skip = int(cursor_file.read_text() or 0) if cursor_file.exists() else 0
             yield from _read(path)[skip:]
@@ -187,7 +212,7 @@ class Spool:
         self._closed: list[Path] = []  # closed segments, oldest first
         try:
             self._ensure_own()
-            for other in sorted(p for p in root.iterdir() if p.is_dir() and p != own):
+            for other in (p for p in _sessions(root) if p != own):
                 handle = _lock(other, modes)
                 if handle is None:
                     continue  # a live session owns it
@@ -195,7 +220,7 @@ class Spool:
                 modes.secure(other)
                 with modes.open(other / ADOPTED, "w") as marker:
                     marker.write(own.name)
-                self._closed.extend(sorted(other.glob("seg-*.avro")))
+                self._closed.extend(_segments(other))
         except OSError as exc:  # the writes will say so again, and keep events in memory
             log.warning("spool: cannot use %s now: %s", root, exc)
         self._next = 1

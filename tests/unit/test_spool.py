@@ -77,3 +77,37 @@ def test_a_torn_last_block_keeps_what_was_complete(tmp_path: Path) -> None:
     data = path.read_bytes()
     path.write_bytes(data[:-20])  # a crash in the middle of writing the last block
     assert seqs(list(read_all(tmp_path))) == [1, 2]
+
+
+def test_planted_symlinks_are_never_followed_at_adoption(tmp_path: Path) -> None:
+    """A dead session's ``lock`` and ``adopted`` planted as symlinks, a symlinked segment and
+    a session directory that is a symlink: adoption opens, chmods and truncates nothing
+    they point at, and reads no event through them (as root, the old spool made the target
+    of a ``lock`` link 0600 and wrote over the target of an ``adopted`` one)."""
+    spool, elsewhere = tmp_path / "spool", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim, kept = elsewhere / "victim", elsewhere / "kept"
+    victim.write_text("precious")
+    kept.write_text("precious")
+    victim.chmod(0o644)
+    dead = new(spool, max_events=100)
+    dead.append([record(1)])
+    dead._close_tail()
+    dead._own.lock.close()
+    session = dead.directory
+    (session / "lock").unlink()
+    (session / "lock").symlink_to(victim)
+    (session / "adopted").symlink_to(kept)
+    [segment] = session.glob("seg-*.avro")
+    (session / "seg-00000002.avro").symlink_to(segment)
+    foreign = elsewhere / "session"
+    foreign.mkdir()
+    segment.rename(foreign / segment.name)
+    (spool / "99999999999999999999-linked").symlink_to(foreign, target_is_directory=True)
+
+    heir = new(spool)
+    assert heir.head() is None
+    assert list(read_all(spool)) == []
+    heir.close()
+    assert (victim.read_text(), victim.stat().st_mode & 0o777) == ("precious", 0o644)
+    assert kept.read_text() == "precious"
