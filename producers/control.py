@@ -65,7 +65,10 @@ class HaltNotice:
     reason: str
     alert: str | None
     event_id: str = ""
-    """The halt's event id: what a resume names to lift it."""
+    """The halt's event id (shown to people)."""
+    nonce: str = ""
+    """The halt's signed nonce: what a resume names to lift it (an event id is not signed,
+    so a copy of a halt could be given a lifted one's)."""
 
     def describe(self, target: Target) -> str:
         agent, operation = target
@@ -136,9 +139,9 @@ class ControlState:
         self._authority = authority or Authority()
         self._on_forged = on_forged
         self._targets: dict[Target, HaltNotice] = {}
-        self._lifted: set[str] = set()
-        """Event ids of halts a permitted resume lifted (seen before or after the halt:
-        they may travel on different partitions)."""
+        self._lifted: set[tuple[Target, str]] = set()
+        """(target, signed nonce) of the halts a permitted resume of that target lifted
+        (seen before or after the halt)."""
         self._nonces: set[str] = set()
         """Nonces of the halts and resumes applied: a copy appended again is ignored."""
         self.forged: deque[Forged] = deque(maxlen=FORGED_KEPT)
@@ -150,12 +153,16 @@ class ControlState:
         # day with many of them costs O(1) per event amortized, not a pass over them each.
         self._approvals_bound = self._answers_bound = _KEEP
 
-    def apply(self, record: dict[str, Any]) -> None:
+    def apply(self, record: dict[str, Any], halts: bool = True) -> None:
+        """Apply one control entry. ``halts``: whether it comes from where halts and
+        resumes travel (on Kafka, the halts topic only; agents write the control topic)."""
         kind = event_type(record)
         if kind not in CONTROL_KINDS:
             return
         p = record["payload"][1]
-        if kind in ("halt", "resume"):
+        if kind in ("halt", "resume") and not halts:
+            self._forge(record, kind, "a halt or resume off the halts topic")
+        elif kind in ("halt", "resume"):
             self._halt(record, kind == "halt", p)
         elif kind == "approval_requested":
             self._request(record, p)
@@ -177,7 +184,7 @@ class ControlState:
     def in_force(self, target: Target) -> HaltNotice | None:
         """The halt in force on ``target`` exactly (not its agent's), if any."""
         notice = self._targets.get(target)
-        if notice is None or not notice.halted or notice.event_id in self._lifted:
+        if notice is None or not notice.halted or (target, notice.nonce) in self._lifted:
             return None
         return notice
 
@@ -210,9 +217,11 @@ class ControlState:
         if halted:  # the last halt applied is the one in force: channel order, not time
             event_id = str(record["event_id"])
             alert = p.get("alert_dedup_key")
-            self._targets[target] = HaltNotice(record["time"], True, p["reason"], alert, event_id)
-        else:
-            self._lifted.add(decision.refers_to)
+            self._targets[target] = HaltNotice(
+                record["time"], True, p["reason"], alert, event_id, decision.nonce
+            )
+        else:  # the resume's target was checked against what its signer signed
+            self._lifted.add((target, decision.refers_to))
 
     def _verified(
         self, record: dict[str, Any], kind: str, p: dict[str, Any], signers: Any

@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+Message = tuple[bytes, bool]
+"""A control entry's bytes, and whether it came from where halts and resumes may travel."""
+
+
 class Source(Protocol):
-    def poll(self) -> list[bytes]:
+    def poll(self) -> list[Message]:
         """The next messages (may wait up to the poll interval); raises when unreachable."""
 
     def at_end(self) -> bool:
@@ -49,7 +53,8 @@ class TopicSource:
     def __init__(self, settings: Settings, poll_ms: int = 100) -> None:
         kafka, control = settings.kafka, settings.processors.control_topic
         self._poll_ms = poll_ms
-        self._missing = [control, halts_topic(control)]
+        self._halts = halts_topic(control)
+        self._missing = [control, self._halts]
         self._looked = 0.0
         self._end: dict[TopicPartition, int] = {}
         self._consumer = KafkaConsumer(
@@ -77,14 +82,14 @@ class TopicSource:
         self._consumer.seek_to_beginning(*new)
         self._end |= self._consumer.end_offsets(new)
 
-    def poll(self) -> list[bytes]:
+    def poll(self) -> list[Message]:
         if self._missing and time.monotonic() - self._looked >= 1.0:
             self._assign()
         if not self._end:
             time.sleep(self._poll_ms / 1000)
             return []
-        batches = self._consumer.poll(timeout_ms=self._poll_ms).values()
-        return [m.value for records in batches for m in records]
+        batches = self._consumer.poll(timeout_ms=self._poll_ms).items()
+        return [(m.value, tp.topic == self._halts) for tp, records in batches for m in records]
 
     def at_end(self) -> bool:
         return all(self._consumer.position(tp) >= end for tp, end in self._end.items())
@@ -100,11 +105,11 @@ class LogSource:
         self._tail = Tail(settings.spool.control_log)
         self._poll_s = poll_ms / 1000
 
-    def poll(self) -> list[bytes]:
+    def poll(self) -> list[Message]:
         values = self._tail.read()
         if not values:
             time.sleep(self._poll_s)
-        return values
+        return [(value, True) for value in values]  # one file: signatures are the only wall
 
     def at_end(self) -> bool:
         return self._tail.at_end()
@@ -123,12 +128,15 @@ def _ignored(entry: Forged) -> None:
                 entry.event_id, entry.agent, entry.reason)  # fmt: skip
 
 
-def _apply(state: ControlState, values: list[bytes]) -> None:
-    for value in values:
+def _apply(state: ControlState, messages: list[Message]) -> None:
+    for value, halts in messages:
         try:
-            state.apply(decode(value)[1])
+            state.apply(decode(value)[1], halts)
         except DecodeError as exc:
             log.warning("control channel: skipping an undecodable message: %s", exc)
+        except Exception as exc:  # one hostile entry never stops the entries after it
+            log.warning("control channel: skipping an entry that cannot be applied (%s)",
+                        type(exc).__name__)  # fmt: skip
 
 
 def read_control(settings: Settings, authority: Authority | None = None) -> ControlState:

@@ -199,8 +199,10 @@ def safe_text(text: str, limit: int = 1_000) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def labels_problem(labels: Mapping[Any, Any], limits: EventLimits) -> str | None:
+def labels_problem(labels: object, limits: EventLimits) -> str | None:
     """What is wrong with a labels map (keys and values are identifiers), or None."""
+    if not isinstance(labels, Mapping):
+        return "labels are not a mapping"
     if len(labels) > limits.max_list_items:
         return f"more than {limits.max_list_items} labels"
     for key, value in labels.items():

@@ -141,7 +141,7 @@ def resume(
     halt = read_control(settings, authority).in_force((agent, operation))
     if halt is None:
         raise _fail(f"{what} is not halted")
-    decision = Decision("resume", signer, agent, operation or "", halt.event_id, reason)
+    decision = Decision("resume", signer, agent, operation or "", halt.nonce, reason)
     scope = "operation" if operation else "agent"
     lift = Resume(scope=scope, target_agent=agent, operation_id=operation, reason=reason,
                   by=signer, **signed_fields(decision, private))  # fmt: skip

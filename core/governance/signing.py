@@ -71,8 +71,8 @@ class Decision:
     subject: str
     """The approval id; for a halt or a resume the operation id ("" = the whole agent)."""
     refers_to: str
-    """The event it answers: the approval request's event id; for a resume the halt's event
-    id it lifts; for a halt the alert's dedup key (or "")."""
+    """What it answers: the approval request's event id; for a resume the signed nonce of
+    the halt it lifts; for a halt the alert's dedup key (or "")."""
     reason: str
     workflow_id: str = ""
     nonce: str = field(default_factory=new_nonce)

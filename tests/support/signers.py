@@ -102,9 +102,14 @@ def halt_fields(agent: str, operation: str | None, reason: str = "storm",
             "reason": reason, "alert_dedup_key": alert, **signed(decision)}  # fmt: skip
 
 
-def resume_fields(agent: str, operation: str | None, halt_event_id: str, signer: str = "alice",
+def nonce_of(halt: dict[str, Any]) -> str:
+    """The signed nonce of a halt record: what a resume names to lift it."""
+    return Decision.parse(halt["payload"][1]["signed"]).nonce
+
+
+def resume_fields(agent: str, operation: str | None, halt_nonce: str, signer: str = "alice",
                   reason: str = "fixed") -> dict[str, Any]:  # fmt: skip
-    decision = Decision("resume", signer, agent, operation or "", halt_event_id, reason)
+    decision = Decision("resume", signer, agent, operation or "", halt_nonce, reason)
     scope = "operation" if operation else "agent"
     return {"scope": scope, "target_agent": agent, "operation_id": operation,
             "reason": reason, "by": signer, **signed(decision)}  # fmt: skip

@@ -117,7 +117,7 @@ def test_an_append_past_the_limit_compacts_and_a_tailing_reader_follows(tmp_path
     log, unlimited = ControlLog.of(s.spool), ControlLog(s.spool.control_log)
     source = LogSource(s, poll_ms=1)
     log.append([request(0, "ap-pending")])
-    assert [decode(v)[1]["payload"][1]["approval_id"] for v in source.poll()] == ["ap-pending"]
+    assert [decode(v)[1]["payload"][1]["approval_id"] for v, _ in source.poll()] == ["ap-pending"]
     for n in range(20):  # settled approvals, more than a day old by the end: they go
         unlimited.append([request(n, f"ap-{n}"), decided(n + 1, f"ap-{n}")])
     assert log.path.stat().st_size > 4000
@@ -127,7 +127,7 @@ def test_an_append_past_the_limit_compacts_and_a_tailing_reader_follows(tmp_path
     assert {decode(v)[1]["payload"][0] for v in log.read()[0]} == {
         "handrail.ApprovalRequested", "handrail.Halt"}  # fmt: skip
     log.append([request(2 * DAY, "ap-late")])  # lands in the new file
-    seen = [decode(v)[1]["payload"][1] for v in source.poll()]  # the new file, from its start
+    seen = [decode(v)[1]["payload"][1] for v, _ in source.poll()]  # the new file, from its start
     assert [p.get("approval_id") or p.get("target_agent") for p in seen] == [
         "ap-pending", "payer", "ap-late"]  # fmt: skip
     control = read_control(s, authority())

@@ -42,6 +42,7 @@ from tests.support.signers import (
     governance_yaml,
     halt_fields,
     key,
+    nonce_of,
     resume_fields,
     signed,
 )
@@ -329,7 +330,7 @@ def halt(when: datetime, operation: str | None = "op-1", **changes: Any) -> dict
 def resume(when: datetime, lifts: dict[str, Any], signer: str = "alice",
            **changes: Any) -> dict[str, Any]:  # fmt: skip
     p = lifts["payload"][1]
-    fields = resume_fields("payer", p["operation_id"], str(lifts["event_id"]), signer)
+    fields = resume_fields("payer", p["operation_id"], nonce_of(lifts), signer)
     return at(when, "resume", "handrail-cli", **(fields | changes))
 
 
@@ -402,3 +403,38 @@ def test_the_ledger_proves_who_approved_and_refuses_an_edited_row() -> None:
     ]
     assert (two.approval_id, two.state, two.signer) == ("ap-2", "pending", None)
     assert [f.reason for f in two.refused] == ["signed for another reason"]
+
+
+def test_a_resume_lifts_only_a_halt_of_the_target_it_names() -> None:
+    """bob may lift payer's halts only: his signed resume of payer naming writer's halt
+    leaves writer halted (the old state lifted whatever halt id a permitted resume named,
+    whatever its target)."""
+    text = governance_yaml().replace("  payer: {owner: team}",
+                                     "  payer: {owner: team, resumers: [bob]}")  # fmt: skip
+    control = ControlState(None, Authority(parse(text)))
+    writers = at(NOW, "halt", PROCESSOR, **halt_fields("writer", None))
+    control.apply(writers)
+    fields = resume_fields("payer", None, nonce_of(writers), "bob")
+    control.apply(at(NOW + timedelta(seconds=1), "resume", "handrail-cli", **fields))
+    assert control.halt("writer") is not None
+    assert control.halt("payer") is None
+
+
+def test_a_copy_of_a_halt_under_a_lifted_halts_event_id_stays_in_force() -> None:
+    """A halt's event id is not signed: a copy of a new halt given the id of one a resume
+    lifted is the new halt, in force (the old state took it as lifted, and dropped the real
+    one after it as a copy)."""
+    first = halt(NOW)
+    second = halt(NOW + timedelta(seconds=5))
+    copy = {**second, "event_id": first["event_id"]}
+    control = state(first, resume(NOW + timedelta(seconds=1), first), copy, second)
+    assert control.halt("payer", "op-1") is not None
+
+
+def test_a_halt_off_the_halts_topic_is_ignored_and_kept_as_forged() -> None:
+    """On Kafka halts and resumes travel on the halts topic; a processor-signed halt
+    copied onto the control topic (which agents write) counts for nothing there."""
+    control = ControlState(None, authority())
+    control.apply(halt(NOW), halts=False)
+    assert control.halt("payer", "op-1") is None
+    assert [f.reason for f in control.forged] == ["a halt or resume off the halts topic"]

@@ -5,17 +5,18 @@ Unsigned or wrongly signed entries are ignored and kept as forged."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from handrail.producers.control import ControlState
+from handrail.producers.control_follower import _apply
 from handrail.producers.control_log import ControlLog
 from handrail.schemas import encode
 from tests.support.samples import NOW, event_record
-from tests.support.signers import authority, decision_fields, halt_fields, resume_fields
+from tests.support.signers import authority, decision_fields, halt_fields, nonce_of, resume_fields
 
 
 def at(seconds: float, kind: str, agent: str = "writer", **fields: Any) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def test_an_agent_keeps_only_its_own_approvals_and_handoff_answers() -> None:
 def test_a_halt_holds_until_the_resume_that_names_it_whatever_the_arrival_order() -> None:
     halt = at(10, "halt", "handrail-processors", **halt_fields("payer", "op-1", "retry storm"))
     resume = at(20, "resume", "handrail-cli",
-                **resume_fields("payer", "op-1", str(halt["event_id"])))  # fmt: skip
+                **resume_fields("payer", "op-1", nonce_of(halt)))  # fmt: skip
     for order in ([halt], [halt, resume], [resume, halt]):
         control = ControlState("payer", authority())
         for record in order:
@@ -142,3 +143,15 @@ def test_settled_approvals_and_answers_are_forgotten_after_a_day_pending_ones_ne
     assert "h-0" not in control.answers
     assert {f"ap-{n}" for n in range(1500, 3100)} <= control.approvals.keys()
     assert {f"h-{n}" for n in range(1500, 3100)} <= control.answers.keys()
+
+
+def test_an_entry_that_cannot_be_applied_never_stops_the_entries_after_it() -> None:
+    """An approval request dated year 1 decodes, then raises as it is applied (its time
+    less a day is out of range): the halt after it in the same poll is applied all the
+    same (the whole poll was dropped, and read again only after a reconnect)."""
+    poisoned = at(0, "approval_requested", approval_id="ap-1", action="x", reason="y")
+    poisoned["time"] = datetime(1, 1, 1, tzinfo=UTC)
+    real = at(1, "halt", "handrail-processors", **halt_fields("writer", None))
+    control = ControlState("writer", authority())
+    _apply(control, [(encode(poisoned), True), (encode(real), True)])
+    assert control.halt("writer") is not None

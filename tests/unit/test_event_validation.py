@@ -121,6 +121,10 @@ REFUSED: dict[str, tuple[Call, str, str]] = {
     "surrogate in a label": (
         lambda r: r.record(Heartbeat(), labels={"tenant": SURROGATE}), "heartbeat", "labels"
     ),
+    "labels not a mapping": (
+        lambda r: r.record(Heartbeat(), labels=[("k", "v")]),  # type: ignore[arg-type]
+        "heartbeat", "labels",
+    ),
     "payload nested 5,000 deep": (
         lambda r: r.handoff_offered("b", "t", payload=DEEP), "handoff_offered", "payload"
     ),
