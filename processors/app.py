@@ -148,7 +148,7 @@ class Processors:
     async def watch_control(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         """Control entries read from the halts and control topics go to their workflow's
         key, to be judged for forgery: one sent straight to the channel, never to the
-        events topic, is alerted too (one sent to both is judged once, by event id)."""
+        events topic, is alerted too (one sent to both is judged once, by its content)."""
         async for event in stream.events():
             try:
                 obs = Observation.from_record(decode(event.value or b"")[1])

@@ -5,7 +5,8 @@ per agent (its sessions' sequences, silence, retries, spend, bursts, and the han
 receives: an offer is routed to its receiver too), ``workflow:<id>`` what is judged per
 workflow (decision rights, and forged control entries when the processors hold the
 governance file). ``routes`` says where an event goes; ``Detection`` runs the detectors
-of a key over its state, skipping duplicates.
+of a key over its state, skipping duplicates: by event id, but a control entry by its
+content (a forged entry may carry a real one's event id).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from handrail.governance.authority import Authority
 from handrail.processors.detectors import Detector, State
 from handrail.processors.detectors.bursts import Bursts
-from handrail.processors.detectors.forged import SIGNED_KINDS, ForgedControl
+from handrail.processors.detectors.forged import SIGNED_KINDS, ForgedControl, entry_digest
 from handrail.processors.detectors.handoffs import Handoffs
 from handrail.processors.detectors.retries import RetryStorm
 from handrail.processors.detectors.rights import DecisionRights
@@ -61,10 +62,12 @@ class Detection:
         self.sequence = SequenceGaps(rules)
         self.handoffs = Handoffs(rules)
         self.rights = DecisionRights(rules)
+        self.forged = None if authority is None else ForgedControl(authority)
         # Forgery first: a forged decision counts for nothing else (no forged grant
         # covers an execution in the rights detector's eyes).
-        self.per_workflow: tuple[Detector, ...] = (self.rights,) if authority is None else (
-            ForgedControl(authority), self.rights)  # fmt: skip
+        self.per_workflow: tuple[Detector, ...] = (
+            (self.rights,) if self.forged is None else (self.forged, self.rights)
+        )
         self.judges_control = authority is not None
         """Whether control entries are judged for forgery (a governance file is held)."""
         self.per_agent: tuple[Detector, ...] = (
@@ -75,19 +78,7 @@ class Detection:
         """Update ``state`` (in place) with one event; return the findings."""
         kind, _, name = key.partition(":")
         if kind == "workflow":
-            seen: dict[str, Any] = state.setdefault("seen", {})
-            if obs.event_id in seen:
-                return []
-            seen[obs.event_id] = 1
-            if len(seen) > _SEEN_MEMORY:
-                del seen[next(iter(seen))]
-            findings = []
-            for detector in self.per_workflow:
-                found = _run(detector, state, obs, now)
-                findings += found
-                if any(f.detector == ForgedControl.name for f in found):
-                    break  # ignored, as the agents ignore it
-            return findings
+            return self._workflow(state, obs, now)
         if obs.agent != name:  # an offer, kept under its receiver
             return _run(self.handoffs, state, obs, now)
         if duplicate(state.get("sequence", {}), obs):
@@ -99,6 +90,30 @@ class Detection:
         if obs.kind in HANDOFF_ANSWERS or offered_to_self:
             findings += _run(self.handoffs, state, obs, now)
         return findings
+
+    def _workflow(self, state: State, obs: Observation, now: float) -> list[Finding]:
+        """Control entries are judged for forgery first, by their content whatever their
+        event id (ids are readable on the channel and predictable: a forged entry may reuse
+        a real one's); an entry judged before (the same bytes read from the events stream
+        and the control channel, or redelivered) is not judged again. A forged entry stops
+        there, as the agents ignore it, and never takes its event id from the real entry
+        that may carry it; the rest are judged once per event id."""
+        findings: list[Finding] = []
+        if self.forged is not None and obs.kind in CONTROL_JUDGED:
+            judged: dict[str, int] = state.setdefault("judged", {})
+            digest = entry_digest(obs)
+            if digest not in judged:
+                findings = _run(self.forged, state, obs, now)
+                judged[digest] = int(any(f.severity == "critical" for f in findings))
+                _bound(judged)
+            if judged[digest]:
+                return findings
+        seen: dict[str, Any] = state.setdefault("seen", {})
+        if obs.event_id in seen:
+            return findings
+        seen[obs.event_id] = 1
+        _bound(seen)
+        return findings + _run(self.rights, state, obs, now)
 
     @staticmethod
     def pending(key: str, state: State) -> bool:
@@ -125,6 +140,12 @@ class Detection:
         if key.startswith("workflow:") and not {d.name for d in self.per_workflow} & set(state):
             state.clear()
         return findings
+
+
+def _bound(memory: dict[str, int]) -> None:
+    """Forget the oldest entry of a memory past ``_SEEN_MEMORY``."""
+    if len(memory) > _SEEN_MEMORY:
+        del memory[next(iter(memory))]
 
 
 def _run(detector: Detector, state: State, obs: Observation, now: float) -> list[Finding]:

@@ -72,7 +72,7 @@ class Detectors:
     def observe_control(self, values: Iterable[bytes], now: float) -> list[Finding]:
         """Control entries read from the control log, judged for forgery only (their
         workflow's key): one written straight into the log, never recorded by an agent,
-        is alerted too. One also read from a spool is judged once (by event id)."""
+        is alerted too. One also read from a spool is judged once (by its content)."""
         records = []
         for value in values:
             try:

@@ -92,11 +92,15 @@ def test_halts_are_signed_and_a_forged_resume_is_alerted(tmp_path: Path, chdb_le
     asyncio.run(drive(pipeline, done))
     raised = {e["payload"]["dedup_key"]: e["payload"] for kind, e in own_rows(chdb_ledger)
               if kind == "alert_raised"}  # fmt: skip
-    forged = raised[f"forged-control:{lie.event_id}"]
+    # keyed forged-control:<event id>:<digest of the entry>; read twice, alerted once
+    forged_keys = [k.split(":")[1] for k in raised if k.startswith("forged-control:")]
+    assert sorted(forged_keys) == sorted([lie.event_id, str(straight["event_id"])])
+    by_id = {k.split(":")[1]: p for k, p in raised.items() if k.startswith("forged-control:")}
+    forged = by_id[lie.event_id]
     assert forged["severity"] == "critical"
     assert forged["summary"].startswith("forged control entry: resume")
     assert forged["subject_agent"] == "payer"
-    assert raised[f"forged-control:{straight['event_id']}"]["severity"] == "critical"
+    assert by_id[str(straight["event_id"])]["severity"] == "critical"
 
     control = ControlState("payer", authority())
     for value in ControlLog(tmp_path / "control.log").read()[0]:

@@ -27,6 +27,7 @@ from tests.support.signers import (
     halt_fields,
     key,
     key_file,
+    nonce_of,
     resume_fields,
     signed,
 )
@@ -77,7 +78,7 @@ def judged(*records: dict[str, Any]) -> list[Finding]:
 def test_signed_entries_by_permitted_signers_raise_nothing() -> None:
     request = ask()
     halt = record("halt", PROCESSOR, **halt_fields("payer", "op-1"))
-    lift = record("resume", "handrail-cli", **resume_fields("payer", "op-1", str(halt["event_id"])))
+    lift = record("resume", "handrail-cli", **resume_fields("payer", "op-1", nonce_of(halt)))
     grant = record(
         "approval_granted", "handrail-cli", **decision_fields("approval_granted", request, "alice")
     )
@@ -211,3 +212,102 @@ def test_a_forged_grant_covers_no_execution() -> None:
     found += detection.tick("workflow:wf-1", state, NOW.timestamp() + 3600)
     assert [f.detector for f in found] == ["forged", "rights"]
     assert "under approval ap-1, which is unknown" in found[1].summary  # not granted
+
+
+def test_a_forged_entry_carrying_a_real_event_id_is_judged_all_the_same() -> None:
+    """Event ids are readable on the channel and predictable: an entry is judged whatever
+    its id, a forged one never passes for the real entry that carries the same id, and
+    the real one read again (redelivered, or from both the events stream and the channel)
+    raises nothing."""
+    request = ask()
+    real = record("approval_granted", "handrail-cli",
+                  **decision_fields("approval_granted", request, "alice"))  # fmt: skip
+    forged = record("approval_granted", "handrail-cli",
+                    **decision_fields("approval_granted", request, "mallory"))  # fmt: skip
+    as_request = {**forged, "event_id": request["event_id"]}
+    as_grant = {**forged, "event_id": real["event_id"]}
+    findings = judged(request, real, as_request, real, as_grant, as_grant)
+    assert [f.evidence for f in findings] == [(str(request["event_id"]),), (str(real["event_id"]),)]
+    assert {f.severity for f in findings} == {"critical"}
+    assert "'mallory' may not decide" in findings[0].summary
+
+
+def test_an_alert_key_names_the_entry_not_only_its_event_id() -> None:
+    """Two different forged entries under one event id raise two alerts; one entry read
+    twice raises one."""
+    request = ask()
+    one = record("approval_granted", "handrail-cli",
+                 **decision_fields("approval_granted", request, "mallory"))  # fmt: skip
+    other = {**one, "payload": (one["payload"][0], {**one["payload"][1], "reason": "no"})}
+    findings = judged(request, one, other, one)
+    assert [f.evidence for f in findings] == [(str(one["event_id"]),)] * 2
+    keys = [f.dedup_key for f in findings]
+    assert len(set(keys)) == 2
+    assert all(k.startswith(f"forged-control:{one['event_id']}:") for k in keys)
+
+
+def test_a_forged_entry_never_takes_the_event_id_of_the_real_one_after_it() -> None:
+    """A forged grant sent first under the id the real grant will carry is alerted, and
+    the real grant still covers the execution (no rights finding)."""
+    detection, state = Detection(DetectorRules(), authority()), {}
+    request = ask()
+    real = record("approval_granted", "handrail-cli",
+                  **decision_fields("approval_granted", request, "alice"))  # fmt: skip
+    forged = {**real, "payload": (real["payload"][0], {**real["payload"][1], "reason": "me"})}
+    ran = record("action_executed", "writer", action="db.customers.write", approval_id="ap-1")
+    found = []
+    for r in (request, forged, real, ran):
+        obs = Observation.from_record(decode(encode(r))[1])
+        found += detection.observe("workflow:wf-1", state, obs, NOW.timestamp())
+    found += detection.tick("workflow:wf-1", state, NOW.timestamp() + 3600)
+    assert [(f.detector, f.evidence) for f in found] == [("forged", (str(real["event_id"]),))]
+
+
+def test_the_first_request_stands_as_in_the_agents_state() -> None:
+    """A copycat request (same approval id, another action) changes nothing: the real
+    grant raises nothing, a grant by someone without the right on the real request still
+    does, as the agent's own state judges them."""
+    request = ask()
+    copycat = ask()
+    copycat["payload"][1]["action"] = "api.other"  # bob could approve this one
+    real = record("approval_granted", "handrail-cli",
+                  **decision_fields("approval_granted", request, "alice"))  # fmt: skip
+    by_bob = record("approval_granted", "handrail-cli",
+                    **decision_fields("approval_granted", copycat, "bob"))  # fmt: skip
+    findings = judged(request, copycat, real, by_bob)
+    assert [f.evidence for f in findings] == [(str(by_bob["event_id"]),)]
+    control = ControlState("writer", authority())
+    for r in (request, copycat, real, by_bob):
+        control.apply(decode(encode(r))[1])
+    assert [f.event_id for f in control.forged] == [str(by_bob["event_id"])]
+
+
+def flooded(*decisions: dict[str, Any]) -> list[Finding]:
+    """``decisions`` on the first of more requests than the detector keeps: unknown to it."""
+    flood = [ask(approval_id=f"flood-{i}") for i in range(1_000)]
+    return judged(ask(), *flood, *decisions)
+
+
+def test_a_decision_on_a_request_no_longer_known_is_never_passed_in_silence() -> None:
+    """Pushed out by 1,000 later requests, the request is unknown: what the decision
+    carries is still judged (a self-approval, another workflow: forged), and a decision
+    that verifies raises a warning saying the signer's right could not be checked."""
+    request = ask()  # same approval id as flooded()'s first request
+    by_mallory = record("approval_granted", "handrail-cli",
+                        **decision_fields("approval_granted", request, "mallory"))  # fmt: skip
+    mine = ask(agent="mallory")  # mallory asks, then grants her own request
+    own = record("approval_granted", "handrail-cli",
+                 **decision_fields("approval_granted", mine, "mallory"))  # fmt: skip
+    elsewhere = record("approval_granted", "handrail-cli", workflow="wf-2",
+                       **decision_fields("approval_granted", request, "alice"))  # fmt: skip
+    findings = flooded(by_mallory, own, elsewhere)
+    assert [(f.severity, f.evidence) for f in findings if f.workflow_id == "wf-1"] == [
+        ("warning", (str(by_mallory["event_id"]),)),
+        ("critical", (str(own["event_id"]),)),
+    ]
+    assert "whether 'mallory' may decide it could not be checked" in findings[0].summary
+    assert findings[0].dedup_key.startswith("unjudged-control:")
+    assert "may not decide its own request" in findings[1].summary
+    assert [(f.severity, f.evidence) for f in findings if f.workflow_id == "wf-2"] == [
+        ("critical", (str(elsewhere["event_id"]),))
+    ]
