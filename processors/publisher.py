@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from handrail import __version__
-from handrail.governance.signing import Decision, encode_signature, load_private_key, sign
+from handrail.governance.signing import Decision, load_private_key, signed_fields
 from handrail.processors.findings import Finding
 from handrail.schemas import AVRO_NAMES, encode
 from handrail.schemas.models import AlertRaised, AlertResolved, Halt, Payload
@@ -80,8 +80,7 @@ class HaltSigner:
             "halt", self.name, halt.target_agent, halt.operation_id or "",
             halt.alert_dedup_key or "", halt.reason, workflow_id,
         )  # fmt: skip
-        signature = encode_signature(sign(decision, self.key))
-        return halt.model_copy(update={"signed": decision.canonical(), "signature": signature})
+        return halt.model_copy(update=signed_fields(decision, self.key))
 
 
 def halt_payload(finding: Finding, signer: HaltSigner | None = None) -> Halt | None:
