@@ -11,10 +11,15 @@ signature a reader may find good and this one's not:
   in 2299, say) can push it out. They are few: one per incident and one per lift. (The
   halts topic does the same on Kafka: ``control_topics``.)
 * an approval's request and every decision on it, while it is pending or its latest
-  decision is less than a day older than the newest entry (``control.FORGET``): a forged
-  first decision never hides the real one after it;
+  decision is less than a day old (``control.FORGET``): a forged first decision never
+  hides the real one after it;
 * the first answer to a handoff, when less than a day old;
 * an entry that does not decode (it is logged by every reader; it is not ours to drop).
+
+"A day old" counts back from the wall clock, or from the newest entry's time if that is
+earlier (a log read long after it was written): never from a time later than now, so an
+entry that claims a time in the future (2299, unsigned) cannot push out a decision or an
+answer that a waiting agent has not read yet.
 
 Reading the kept entries gives the same halts, the same pending approvals and the same
 recent decisions and answers as reading the whole log.
@@ -22,15 +27,15 @@ recent decisions and answers as reading the whole log.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from handrail.producers.control import DECISIONS, FORGET
 from handrail.schemas import DecodeError, decode, event_type
 
 
-def compact(entries: list[bytes]) -> list[bytes]:
-    """The entries that still count, in their order."""
+def compact(entries: list[bytes], now: datetime | None = None) -> list[bytes]:
+    """The entries that still count at ``now`` (None: the wall clock), in their order."""
     records: list[tuple[int, dict[str, Any]]] = []
     keep: set[int] = set()
     for index, value in enumerate(entries):
@@ -39,7 +44,8 @@ def compact(entries: list[bytes]) -> list[bytes]:
         except DecodeError:
             keep.add(index)
     if records:
-        cutoff = max(record["time"] for _, record in records) - FORGET
+        newest = max(record["time"] for _, record in records)
+        cutoff = min(now or datetime.now(UTC), newest) - FORGET
         keep |= _halts(records) | _approvals(records, cutoff) | _answers(records, cutoff)
     return [value for index, value in enumerate(entries) if index in keep]
 
