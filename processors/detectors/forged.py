@@ -145,8 +145,14 @@ def _finding(obs: Observation, subject: str, severity: Severity, summary: str) -
     """A finding on one entry, keyed by the entry's content (its event id, for the reader,
     and its digest): a forged entry reusing a real one's event id never passes for a repeat
     of another entry's alert."""
-    prefix = "forged-control" if severity == "critical" else "unjudged-control"
     return Finding(
-        "forged", f"{prefix}:{obs.event_id}:{entry_digest(obs)[:32]}", summary, subject,
+        "forged", alert_key(obs, severity), summary, subject,
         obs.owner, obs.workflow_id, severity, None, (obs.event_id,),
     )  # fmt: skip
+
+
+def alert_key(obs: Observation, severity: Severity = "critical") -> str:
+    """The dedup key of the alert on an entry: ``forged-control:<event id>:<digest>`` (a
+    warning: ``unjudged-control:...``)."""
+    prefix = "forged-control" if severity == "critical" else "unjudged-control"
+    return f"{prefix}:{obs.event_id}:{entry_digest(obs)[:32]}"

@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from handrail.processors.detectors.forged import alert_key
+from handrail.processors.observation import Observation
 from handrail.producers import Recorder
 from handrail.producers.control_topics import destination
-from handrail.schemas import encode
+from handrail.schemas import decode, encode
 from handrail.settings import (
     AgentIdentity,
     GovernanceSettings,
@@ -57,7 +59,7 @@ def first_allowed(rec: Recorder, attempt: int, timeout: float = 10.0) -> float:
 
 def forge_resume(topics: WorkerTopics) -> str:
     """An unsigned resume of payer's op-1, dated 2299, sent straight to the halts topic
-    (never to the events topic, as no recorder sent it); its event id."""
+    (never to the events topic, as no recorder sent it); its alert's dedup key."""
     lie = event_record("resume", agent="handrail-cli", scope="operation", target_agent="payer",
                        operation_id="op-1", reason="all good", by="alice")  # fmt: skip
     lie["time"], lie["workflow_id"] = datetime(2299, 1, 1, tzinfo=UTC), "wf-pay"
@@ -65,7 +67,7 @@ def forge_resume(topics: WorkerTopics) -> str:
     topic, key = destination(lie, topics.control)
     producer.send(topic, value=encode(lie), key=key).get(30)
     producer.close()
-    return str(lie["event_id"])
+    return alert_key(Observation.from_record(decode(encode(lie))[1]))
 
 
 def resume(topics: WorkerTopics, tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -119,8 +121,7 @@ def test_a_retry_storm_halts_the_operation_until_resumed(
                 (trigger,) = receiver.wait_for("/pd", 1, timeout=30)
                 other = rec.authorize("api.charge", operation_id="op-2")
 
-                forged_id = forge_resume(topics)
-                forged_page = page(receiver, f"forged-control:{forged_id}").json
+                forged_page = page(receiver, forge_resume(topics)).json
                 still = rec.authorize("api.charge", operation_id="op-1", attempt=attempt)
                 with payer(topics, tmp_path, "spool-late") as late:  # starts while halted
                     late_first = late.authorize("api.charge", operation_id="op-1")
