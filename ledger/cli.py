@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from handrail.files import FileModes
+from handrail.ledger import rollups
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest, DigestError
@@ -229,6 +230,8 @@ def sink_run(
     client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)
     path = chdb_path(settings.ledger.dsn)
+    if path:  # the ledger's only writer (a server may have several sinks)
+        rollups.repair(client)
     reads = settings.ledger.reads
     owner = OwnerServer(settings.ledger.dsn, path, reads, modes.gid) if path else None
     stop = threading.Event()

@@ -14,12 +14,15 @@ matches NaN and an infinity the same infinity.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from handrail.ledger.errors import LedgerError
 from handrail.ledger.ingest_sql import literal
 from handrail.ledger.migrate import migrations
+
+log = logging.getLogger(__name__)
 
 REL_TOL = 1e-9
 ABS_TOL = 1e-9
@@ -166,9 +169,18 @@ def _show(values: dict[str, Any]) -> str:
 
 
 def rebuild(client: Any) -> None:
-    """Every rollup recomputed from ``events`` (emptied, then its view's SELECT). For a
-    single writer at start only: a crash between an insert's ``events`` part and its
-    rollups' parts (the views are not one transaction) leaves the rollups short."""
+    """Every rollup recomputed from ``events`` (emptied, then its view's SELECT)."""
     for rollup in rollups():
         client.command(f"TRUNCATE TABLE {rollup.table}")
         client.command(f"INSERT INTO {rollup.table} {rollup.select}")
+
+
+def repair(client: Any) -> int:
+    """The rollups rebuilt if they differ from the events; the number of keys that differed.
+    For the ledger's single writer, before it writes: a writer killed between an insert's
+    ``events`` part and its rollups' parts (the views are not one transaction) leaves the
+    rollups short, and a writer resumes after the ledger's highest offset in ``events``."""
+    if stale := check(client):
+        log.warning("rebuilding the rollups from events (%d keys off)", len(stale))
+        rebuild(client)
+    return len(stale)

@@ -66,9 +66,7 @@ def run(
     modes = FileModes.of(settings.files)
     client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)
-    if stale := rollups.check(client):  # a crash between an insert's parts, at most
-        console.print(f"[yellow]rebuilding the rollups from events ({len(stale)} keys off)[/]")
-        rollups.rebuild(client)
+    rollups.repair(client)
     try:
         pipeline = Pipeline(settings, client)
     except PipelineBusyError as exc:

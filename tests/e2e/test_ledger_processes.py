@@ -159,3 +159,24 @@ def test_sink_killed_three_times_loses_and_repeats_nothing(
         assert report.ok, report.broken
     finally:
         client.close()
+
+
+def test_a_sink_started_after_a_crash_between_an_inserts_parts_rebuilds_the_rollups(
+    kafka_bootstrap: str, topic: str, tmp_path: Path
+) -> None:
+    environ = env(kafka_bootstrap, topic, tmp_path)
+    essay(kafka_bootstrap, topic, tmp_path)
+    first = handrail(["sink", "run", "--idle-exit", "2"], environ)
+    assert first.returncode == 0, first.stderr
+    client = connect(environ["HANDRAIL_LEDGER__DSN"])
+    try:  # what a kill after the events part and before the rollups' parts leaves
+        client.command("TRUNCATE TABLE cost_by_agent_hour")
+        client.command("TRUNCATE TABLE handoff_outcomes")
+    finally:
+        client.close()
+    assert handrail(["ledger", "verify"], environ).returncode == 1
+    again = handrail(["sink", "run", "--idle-exit", "2"], environ)
+    assert again.returncode == 0, again.stderr
+    assert "rebuilding the rollups from events" in again.stderr
+    verified = handrail(["ledger", "verify"], environ)
+    assert verified.returncode == 0, verified.stdout
