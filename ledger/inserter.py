@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from handrail.backoff import Backoff
 from handrail.ledger.batches import TABLE_COLUMNS
 from handrail.ledger.errors import IngestRefused, InserterError
 from handrail.ledger.ingest_block import FORMAT as INGEST_FORMAT
@@ -158,7 +159,7 @@ class Inserter:
 
     def _insert(self, insert: Insert) -> bool:
         """Insert until it succeeds (True) or the inserter is closed (False)."""
-        delay = 0.5
+        backoff = Backoff(0.5, 10.0)
         while not self._closed:
             try:
                 self._client.raw_insert(
@@ -169,9 +170,9 @@ class Inserter:
             except Exception as exc:  # the server is away: retry the same insert
                 if insert.table == "ingest" and not isinstance(exc, OperationalError):
                     raise IngestRefused(insert, exc) from exc
+                delay = backoff.next()
                 log.warning(
                     "sink: insert into %s failed (%s); retrying in %.1fs", insert.table, exc, delay
                 )
                 time.sleep(delay)
-                delay = min(delay * 2, 10.0)
         return False

@@ -49,6 +49,7 @@ from kafka.errors import (
     UnsupportedForMessageFormatError,
 )
 
+from handrail.backoff import Backoff, exponential
 from handrail.files import FileModes
 from handrail.producers.control import CONTROL_KINDS
 from handrail.producers.control_log import ControlLog
@@ -248,7 +249,6 @@ class Shipper:
         self._factory = producer_factory
         self._batch = batch_max_events
         self._send_timeout = send_timeout_s
-        self._backoff_max = retry_backoff_max_s
         self._buffer: EventBuffer[bytes] = EventBuffer(buffer_max_events, max_block_ms / 1000)
         self._held: deque[EventRecord] = deque()
         """Events taken from the buffer for the spool and not yet written (degraded or
@@ -259,7 +259,7 @@ class Shipper:
         self._failing = False
         """The last spool or control log write failed: the next waits ``_write_at``."""
         self._write_at = 0.0
-        self._write_backoff = 0.1
+        self._write_backoff = Backoff(0.1, retry_backoff_max_s)
         self._stall = 2 * send_timeout_s
         self.lock = threading.Lock()
         """Held by the recorder while it numbers and buffers an event (keeps order)."""
@@ -268,7 +268,7 @@ class Shipper:
         self._producer: Any = None
         self._degraded = producer_factory is None or not spool.is_empty()
         self._next_attempt = 0.0
-        self._backoff = 0.1
+        self._backoff = Backoff(0.1, retry_backoff_max_s)
         self._stopping = False
         self.put = self._buffer.put
         """Buffer one packed event (``session.py``). The caller holds ``self.lock``. Never
@@ -374,7 +374,7 @@ class Shipper:
                 if self._stopping and self._restarts > 3:  # cannot even stop: give up
                     self._lost += len(self._held) + len(buffer)
                     return
-                time.sleep(min(1.0, 0.01 * 2 ** min(self._restarts, 7)))
+                time.sleep(exponential(self._restarts, 0.02, 1.0))
 
     def _once(self, kind: str, message: str, *args: object, exc_info: bool = False) -> None:
         """Log a kind of trouble the first time only (it is counted in ``stats``)."""
@@ -470,7 +470,8 @@ class Shipper:
         if error is None:
             if self._failing:
                 log.warning("handrail: the spool is written again (%s)", self._spool.directory)
-            self._failing, self._write_backoff = False, 0.1
+            self._failing = False
+            self._write_backoff.reset()
             return True
         if not self._failing:
             log.warning("handrail: %s; up to %d events wait in memory and are written when "
@@ -481,8 +482,7 @@ class Shipper:
             self._held.pop()
         with self._changed:
             self._changed.notify_all()
-        self._write_at = time.monotonic() + self._write_backoff
-        self._write_backoff = min(self._write_backoff * 2, self._backoff_max)
+        self._write_at = time.monotonic() + self._write_backoff.next()
         return False
 
     def _add_durable(self, n: int) -> None:
@@ -503,10 +503,9 @@ class Shipper:
         return True
 
     def _retry_later(self, why: str) -> None:
-        if self._backoff <= 0.1:
+        if not self._backoff.failures:
             log.warning("handrail: %s; events go to the spool %s", why, self._spool.directory)
-        self._next_attempt = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self._backoff_max)
+        self._next_attempt = time.monotonic() + self._backoff.next()
 
     def _send_live(self) -> bool:
         """Online: hand buffered events to Kafka, 64 at a time (freeing buffer room as it
@@ -602,7 +601,7 @@ class Shipper:
                 self._retry_later(f"Kafka delivery failed: {error}")
         if delivered:
             self._delivered += delivered
-            self._backoff = 0.1
+            self._backoff.reset()
         if durable:
             self._add_durable(durable)
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from handrail.backoff import exponential
+
 log = logging.getLogger(__name__)
 
 CHILDREN: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -30,7 +32,7 @@ def restart_delay(failures: int, ran_for: float, ceiling: float = 30.0) -> float
     (this one included) after running ``ran_for`` seconds."""
     if ran_for >= STEADY_S:
         return 0.0
-    return min(ceiling, 0.5 * 2.0 ** max(0, failures - 1))
+    return exponential(failures, 0.5, ceiling)
 
 
 @dataclass

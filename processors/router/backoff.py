@@ -5,6 +5,7 @@ from __future__ import annotations
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from handrail.backoff import exponential
 from handrail.processors.router.config import RetrySettings
 
 Verdict = Literal["ok", "retry", "fail"]
@@ -32,8 +33,8 @@ def backoff_delay(
     (``rand`` in [0, 1) picks where in the band; 0.5 is no variation). A server's
     ``Retry-After`` raises the wait to at least that much, still capped.
     """
-    base = min(
-        retry.max_backoff_s, retry.initial_backoff_s * retry.multiplier ** (failed_attempt - 1)
+    base = exponential(
+        failed_attempt, retry.initial_backoff_s, retry.max_backoff_s, retry.multiplier
     )
     delay = base * (1 + retry.jitter * (2 * rand - 1))
     if retry_after is not None:
