@@ -15,9 +15,12 @@ libraries create. An agent's process keeps its own umask.
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -159,3 +162,27 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def try_lock(handle: IO[Any], *, shared: bool = False) -> bool:
+    """Take ``handle``'s lock (``flock``: exclusive, or shared) without waiting; False when
+    another process holds it (the handle stays open)."""
+    try:
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def unlock(handle: IO[Any]) -> None:
+    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def locked(handle: IO[Any]) -> Iterator[None]:
+    """``handle``'s exclusive lock, waited for, held for the block."""
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        unlock(handle)

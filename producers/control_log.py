@@ -33,7 +33,6 @@ logs): upgrade every process on the machine together.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import struct
@@ -44,7 +43,7 @@ from typing import IO
 
 from crc32c import crc32c
 
-from handrail.files import PRIVATE, FileModes
+from handrail.files import PRIVATE, FileModes, locked, try_lock, unlock
 from handrail.producers.control_compaction import compact
 from handrail.settings import SpoolSettings
 
@@ -80,20 +79,16 @@ class ControlLog:
             return
         self.modes.parents(self.path)
         while True:
-            with self.modes.open(self.path, "a+b") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                try:
-                    if not self._is_current(f):
-                        continue  # compacted meanwhile: append to the new file
-                    if _is_old(os.pread(f.fileno(), len(MAGIC), 0)):
-                        self._rewrite(f, keep_all=True)  # into frames, then append to it
-                        continue
-                    _write_all(f.fileno(), data)
-                    if self._limit is not None and os.fstat(f.fileno()).st_size > self._limit:
-                        self._limit = max(self.max_bytes or 0, 2 * self._rewrite(f))
-                    return
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
+            with self.modes.open(self.path, "a+b") as f, locked(f):
+                if not self._is_current(f):
+                    continue  # compacted meanwhile: append to the new file
+                if _is_old(os.pread(f.fileno(), len(MAGIC), 0)):
+                    self._rewrite(f, keep_all=True)  # into frames, then append to it
+                    continue
+                _write_all(f.fileno(), data)
+                if self._limit is not None and os.fstat(f.fileno()).st_size > self._limit:
+                    self._limit = max(self.max_bytes or 0, 2 * self._rewrite(f))
+                return
 
     def _is_current(self, f: IO[bytes]) -> bool:
         try:
@@ -200,12 +195,12 @@ class Reader:
         data = f.read()
         values = self.entries(data, offset, settled=False)
         used = self.end - offset
-        if used < len(data) and _try_shared(f):  # cut short, and nobody is writing it
+        if used < len(data) and try_lock(f, shared=True):  # cut short, nobody writes it
             try:
                 f.seek(offset + used)
                 values += self.entries(f.read(), offset + used, settled=True)
             finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+                unlock(f)
         return values, self.end
 
     def entries(self, data: bytes, offset: int, settled: bool) -> list[bytes]:
@@ -324,15 +319,6 @@ def _old_partial(data: bytes, pos: int) -> bool:
 def _open(path: Path) -> IO[bytes]:
     """``path`` for reading, never through a symlink."""
     return open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW))
-
-
-def _try_shared(f: IO[bytes]) -> bool:
-    """Take a shared lock on ``f`` if no writer holds the exclusive one."""
-    try:
-        fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -29,7 +29,6 @@ cannot be used at start is not an error either: the first write tries again.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -46,7 +45,7 @@ from typing import IO, Any
 import fastavro
 from fastavro import reader as avro_reader
 
-from handrail.files import PRIVATE, FileModes
+from handrail.files import PRIVATE, FileModes, try_lock
 from handrail.producers.errors import SpoolError
 from handrail.schemas import EventRecord, encode, registry
 from handrail.schemas.compiled_writer import avro_long
@@ -183,9 +182,7 @@ def _read(path: Path) -> list[EventRecord]:
 
 def _lock(directory: Path, modes: FileModes) -> IO[str] | None:
     handle = modes.open(directory / "lock", "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not try_lock(handle):
         handle.close()
         return None
     return handle

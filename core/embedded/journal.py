@@ -13,7 +13,6 @@ given (``handrail.files``: 0700 and 0600 by default).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import struct
 import zlib
@@ -24,7 +23,7 @@ from typing import IO, Any
 import orjson
 
 from handrail.embedded.errors import PipelineBusyError
-from handrail.files import PRIVATE, FileModes
+from handrail.files import PRIVATE, FileModes, try_lock
 
 _HEAD = struct.Struct(">II")
 Maps = dict[str, dict[str, Any]]
@@ -124,9 +123,7 @@ class Journal:
 
 
 def _exclusive(handle: IO[str]) -> IO[str]:
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    if not try_lock(handle):
         handle.close()
         raise PipelineBusyError(
             f"another `handrail run` holds {handle.name}; stop it first (one pipeline per ledger)"

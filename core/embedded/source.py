@@ -28,7 +28,6 @@ removed. The newest segment of a live session is never deleted.
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import shutil
@@ -53,7 +52,7 @@ from handrail.embedded.positions import (
     split,
 )
 from handrail.embedded.segments import MAX_HEADER, Frame, Header, decode, frames, parse_header
-from handrail.files import PRIVATE, FileModes
+from handrail.files import PRIVATE, FileModes, try_lock
 from handrail.producers.spool import ADOPTED
 from handrail.schemas import EventRecord
 
@@ -246,9 +245,7 @@ class Source:
                 log.warning("spool session %s: its lock is refused (%s)", self.dir, _why_not(exc))
                 self._lock_refused = True
             return False
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_lock(handle):
             handle.close()
             return False
         self._lock = handle

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from handrail.cli import app
 from handrail.embedded.journal import Journal
 from handrail.embedded.source import Source
-from handrail.files import PRIVATE, FileGroupError, FileModes
+from handrail.files import PRIVATE, FileGroupError, FileModes, locked, try_lock, unlock
 from handrail.producers import Recorder
 from handrail.producers.control_log import ControlLog
 from handrail.producers.spool import ADOPTED, Spool, read_all
@@ -203,3 +203,21 @@ def test_a_group_this_user_is_not_in_is_refused() -> None:
         pytest.skip("no group this user is not in")
     with pytest.raises(FileGroupError, match="not in the group"):
         FileModes.of(FileSettings(group=other.gr_name))
+
+
+def test_one_lock_helper_for_every_lock_file(tmp_path: Path) -> None:
+    path = tmp_path / "lock"
+    path.touch()
+    with path.open("a") as first, path.open("a") as second, path.open("a") as third:
+        assert try_lock(first)
+        assert not try_lock(second)  # held: no wait, and the handle stays open
+        assert not try_lock(second, shared=True)
+        unlock(first)
+        assert try_lock(second, shared=True)
+        assert try_lock(third, shared=True)  # readers share
+        assert not try_lock(first)
+        unlock(second)
+        unlock(third)
+        with locked(first):
+            assert not try_lock(second)
+        assert try_lock(second)
