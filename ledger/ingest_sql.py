@@ -33,6 +33,7 @@ from typing import Any
 
 from handrail.schemas import AVRO_NAMES, SchemaVersion
 from handrail.schemas.named_types import named_types
+from handrail.schemas.vocabulary import APPROVAL_STATES
 
 _PRIMITIVES = {
     "string": "String", "bytes": "String", "boolean": "Bool", "int": "Int32", "long": "Int64",
@@ -241,6 +242,8 @@ def ingest_statements(version: SchemaVersion) -> list[str]:
     """``CREATE`` statements (idempotent) of ``version``'s ingest table and view."""
     table = table_name(version)
     create = f"CREATE TABLE IF NOT EXISTS {table}\n(\n{ingest_columns(version)}\n)\nENGINE = Null"
+    approval_kinds = ", ".join(map(literal, APPROVAL_STATES))
+    approval_states = ", ".join(map(literal, APPROVAL_STATES.values()))
     view = f"""CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_mv TO events AS
 WITH
 {_rendering(version)},
@@ -277,9 +280,7 @@ SELECT
     multiIf(kind = 'handoff_offered', JSONExtractString(payload_json, 'to_agent'),
             kind IN ('handoff_accepted', 'handoff_rejected'), event.agent.name, '') AS handoff_to,
     JSONExtractString(payload_json, 'approval_id') AS approval_id,
-    transform(kind, ['approval_requested', 'approval_granted', 'approval_denied',
-                     'approval_expired'], ['requested', 'granted', 'denied', 'expired'],
-              '') AS approval_state,
+    transform(kind, [{approval_kinds}], [{approval_states}], '') AS approval_state,
     reinterpretAsUInt16(schema_version) AS schema_version,
     json AS event_json,
     topic,

@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from handrail.schemas import EventRecord, event_type
+from handrail.schemas.vocabulary import APPROVAL_STATES
 
 TYPED_COLUMNS = (
     "event_id", "type", "time", "workflow_id", "causation_id", "agent", "agent_version",
@@ -38,12 +39,6 @@ COLUMNS = (
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_APPROVAL_STATES = {
-    "approval_requested": "requested",
-    "approval_granted": "granted",
-    "approval_denied": "denied",
-    "approval_expired": "expired",
-}
 
 
 def flat_event(record: EventRecord) -> dict[str, Any]:
@@ -90,7 +85,7 @@ def typed_columns(event: dict[str, Any]) -> dict[str, Any]:
         "handoff_from": handoff_from,
         "handoff_to": handoff_to,
         "approval_id": p.get("approval_id") or "",
-        "approval_state": _APPROVAL_STATES.get(kind, ""),
+        "approval_state": APPROVAL_STATES.get(kind, ""),
     }
 
 

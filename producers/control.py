@@ -28,6 +28,7 @@ from typing import Any, Literal
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Decision, Refused, verify_signed
 from handrail.schemas import event_type
+from handrail.schemas.vocabulary import DECISIONS, ApprovalDecision
 
 CONTROL_KINDS = frozenset({
     "halt", "resume", "approval_requested", "approval_granted", "approval_denied",
@@ -38,10 +39,7 @@ CONTROL_KINDS = frozenset({
 Target = tuple[str, str | None]
 """(agent, operation id); None halts the whole agent."""
 
-ApprovalState = Literal["pending", "granted", "denied", "expired"]
-DECISIONS: dict[str, ApprovalState] = {
-    "approval_granted": "granted", "approval_denied": "denied", "approval_expired": "expired",
-}  # fmt: skip
+ApprovalState = Literal["pending"] | ApprovalDecision
 FORGET = timedelta(days=1)
 """Decided approvals and handoff answers older than this are dropped from memory."""
 _KEEP = 1000

@@ -30,8 +30,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from handrail.producers.control import DECISIONS, FORGET
+from handrail.producers.control import FORGET
 from handrail.schemas import DecodeError, decode, event_type
+from handrail.schemas.vocabulary import DECISIONS
 
 
 def compact(entries: list[bytes], now: datetime | None = None) -> list[bytes]:

@@ -34,8 +34,9 @@ from handrail.governance.signing import Refused, verify_signed
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.findings import Finding, Severity
 from handrail.processors.observation import Observation
-from handrail.producers.control import DECISIONS, ControlState, Forged
+from handrail.producers.control import ControlState, Forged
 from handrail.schemas import AVRO_NAMES
+from handrail.schemas.vocabulary import DECISIONS
 
 SIGNED_KINDS = frozenset({"halt", "resume", "approval_granted", "approval_denied"})
 """What must carry a signed decision."""

@@ -24,16 +24,15 @@ from typing import Any
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
+from handrail.config.thresholds import DetectorRules
+from handrail.schemas.vocabulary import APPROVAL_STATES
 
 _FORGET_AFTER_S = 86_400.0
 _MEMORY = 5_000
 """Most causation links, handoff events and answers kept per workflow (the oldest go)."""
 _HANDOFFS = {"handoff_offered": "offered", "handoff_accepted": "accepted",
              "handoff_rejected": "rejected"}  # fmt: skip
-_APPROVALS = {"approval_requested": "requested", "approval_granted": "granted",
-              "approval_denied": "denied", "approval_expired": "expired"}  # fmt: skip
-_JUDGED = {"policy_verdict", "action_executed", *_HANDOFFS, *_APPROVALS}
+_JUDGED = {"policy_verdict", "action_executed", *_HANDOFFS, *APPROVAL_STATES}
 
 
 class DecisionRights:
@@ -51,12 +50,12 @@ class DecisionRights:
             state.setdefault("verdicts", []).append(
                 [obs.time, obs.agent, p["action"], p["effect"], obs.event_id]
             )
-        elif obs.kind in _APPROVALS:
+        elif obs.kind in APPROVAL_STATES:
             approval = state.setdefault("approvals", {}).setdefault(p["approval_id"], {})
             if obs.kind == "approval_requested":
                 approval.update(action=p["action"], agent=obs.agent)
             else:
-                approval.update(state=_APPROVALS[obs.kind], decided_by=obs.event_id)
+                approval.update(state=APPROVAL_STATES[obs.kind], decided_by=obs.event_id)
         elif obs.kind in _HANDOFFS:
             _handoff(state, obs)
         elif obs.kind == "action_executed":
