@@ -127,18 +127,12 @@ def wait_for_workers(settings: Settings, timeout_s: float = 120.0) -> bool:
 
 
 def create_topics(settings: Settings) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic  # noqa: PLC0415 - Kafka mode only
-    from kafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
+    from handrail.processors.topics import TopicSpec, declare  # noqa: PLC0415 - Kafka mode only
 
     p = settings.processors
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    try:
-        for name in (settings.kafka.events_topic, p.alerts_topic, p.control_topic,
-                     p.dead_letter_topic):  # fmt: skip
-            with contextlib.suppress(TopicAlreadyExistsError):
-                admin.create_topics([NewTopic(name, p.partitions, p.replication_factor)])
-    finally:
-        admin.close()
+    names = (settings.kafka.events_topic, p.alerts_topic, p.control_topic, p.dead_letter_topic)
+    specs = [TopicSpec(name, p.partitions, p.replication_factor) for name in names]
+    declare(specs, settings.kafka.servers, settings.kafka.client_config)
 
 
 class Demo:
