@@ -9,12 +9,13 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 COPY pyproject.toml README.md /src/
+COPY scripts/build_backend.py /src/scripts/build_backend.py
 COPY core /src/core
 COPY producers /src/producers
 COPY processors /src/processors
 COPY schemas /src/schemas
 COPY ledger /src/ledger
-RUN pip install /src && rm -rf /src
+RUN pip install "/src[server]" && rm -rf /src
 
 # An unprivileged user. /data is where the compose file mounts the spool and the sink's
 # checkpoints (a new named volume takes this directory's owner); the working directory,

@@ -20,8 +20,6 @@ def duration(seconds: float) -> str:
         return "forever"
     if seconds == 0:
         return "0s"
-    if seconds < 0.0005:
-        return "under 1ms"
     if round(seconds * 1000) < 1000:
         return f"{round(seconds * 1000)}ms"
     if seconds < 10 and round(seconds, 1) < 10:

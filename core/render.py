@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from handrail.humanize import duration, plural, usd
 from handrail.schemas import EventRecord, event_type
+
+ALERT = "alert_raised"
 
 _KEYS = (
     "action",
@@ -46,42 +51,105 @@ def events_table(records: list[EventRecord], title: str) -> Table:
 
 
 def _label(node: dict[str, Any]) -> str:
-    parts = [f"[bold]{node['agent']}[/] {node['type']}"]
+    """One event on one line; every value from the ledger escaped (it is an agent's text)."""
+    if node["type"] == ALERT:
+        colour = "red" if node.get("severity") == "critical" else "yellow"
+        return (
+            f"[bold {colour}]ALERT[/] {escape(node.get('severity', ''))} "
+            f"{escape(node.get('detector', ''))}: {escape(node.get('summary', ''))}"
+        )
+    if node["type"] == "halt":
+        what = " ".join(str(node.get(k, "")) for k in ("scope", "target_agent", "operation_id"))
+        return f"[bold magenta]HALT[/] {escape(what.strip())}"
+    if node["type"] == "alert_delivered":
+        channel = node.get("channel", "")
+        sent = f"delivered to {channel}" if node.get("ok") else f"not delivered to {channel}"
+        return escape(sent + (f": {node['error']}" if node.get("error") else ""))
+    parts = [f"[bold]{escape(node['agent'])}[/] {escape(node['type'])}"]
     if node.get("action"):
-        parts.append(f"[cyan]{node['action']}[/]")
+        parts.append(f"[cyan]{escape(node['action'])}[/]")
     if node.get("reason"):
-        parts.append(f"— {node['reason']}")
+        parts.append(f"— {escape(node['reason'])}")
     checks = node.get("checks") or {}
     if checks.get("failed"):
-        parts.append(f"[red]failed: {', '.join(checks['failed'])}[/]")
+        parts.append(f"[red]failed: {escape(', '.join(checks['failed']))}[/]")
     if checks.get("passed"):
-        parts.append(f"[green]passed: {', '.join(checks['passed'])}[/]")
+        parts.append(f"[green]passed: {escape(', '.join(checks['passed']))}[/]")
     if node.get("effect"):
-        parts.append(f"verdict {node['effect']} ({node.get('rule', '')})")
+        parts.append(f"verdict {escape(node['effect'])} ({escape(node.get('rule', ''))})")
     if node.get("approval_state"):
-        parts.append(f"approval {node['approval_state']} {node.get('approver', '')}".rstrip())
+        who = node.get("approver", "")
+        parts.append(escape(f"approval {node['approval_state']} {who}".rstrip()))
     if node.get("handoff"):
-        parts.append(f"handoff {node['handoff']['from']} -> {node['handoff']['to']}")
+        parts.append(escape(f"handoff {node['handoff']['from']} -> {node['handoff']['to']}"))
     if node.get("cost_usd"):
-        parts.append(f"${node['cost_usd']:.4f}")
+        parts.append(usd(node["cost_usd"]))
     for item in node.get("inputs") or []:
-        parts.append(f"input {item.get('name')}={item.get('ref') or item.get('value')}")
+        parts.append(escape(f"input {item.get('name')}={item.get('ref') or item.get('value')}"))
     text = " ".join(parts)
     return f"[reverse]{text}[/]" if node.get("on_path") else text
 
 
+def _timeline(roots: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int | None]]:
+    """The events in causal order (depth first, each event's effects in time order), each
+    with the index of its cause in the list (None: no cause in this workflow)."""
+    out: list[tuple[dict[str, Any], int | None]] = []
+    stack: list[tuple[dict[str, Any], int | None]] = [(n, None) for n in reversed(roots)]
+    while stack:  # no recursion: a chain may be thousands of events long
+        node, cause = stack.pop()
+        out.append((node, cause))
+        stack.extend((child, len(out) - 1) for child in reversed(node["children"]))
+    return out
+
+
+def _since(start: datetime | None, node: dict[str, Any]) -> str:
+    try:
+        return f"+{duration((_time(node) - start).total_seconds())}" if start else ""
+    except (TypeError, ValueError):
+        return ""
+
+
+def _time(node: dict[str, Any]) -> datetime:
+    at = node["time"]
+    return at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+
+
+def _add_alerts(line: Tree, node: dict[str, Any]) -> None:
+    """An event's alerts under it, each with what followed it (halts, deliveries)."""
+    for alert in node.get("alerts") or []:
+        branch = line.add(_label(alert))
+        for follow in _timeline(alert["children"]):
+            branch.add(_label(follow[0]))
+
+
 def decision_tree(tree: dict[str, Any]) -> Tree:
-    """The ``explain`` tree for the terminal; the path to the target is highlighted."""
+    """The ``explain`` view for the terminal: the workflow's events as a numbered timeline
+    in causal order, flat however long the chain (an event is caused by the line above it
+    unless it says ``← #n``), each alert under the event it concerns, the path to the
+    target highlighted."""
     s = tree["summary"]
-    root = Tree(
-        f"[bold]workflow {tree['workflow_id']}[/]: {s['events']} events, "
-        f"agents {', '.join(s['agents'])}, cost ${s['cost_usd']:.4f}"
-        + (f", failed checks: {', '.join(s['failed_checks'])}" if s["failed_checks"] else "")
+    header = (
+        f"[bold]workflow {escape(tree['workflow_id'])}[/]: {plural(s['events'], 'event')}, "
+        f"agents {escape(', '.join(s['agents']))}, cost {usd(s['cost_usd'])}"
     )
-
-    def add(parent: Tree, nodes: list[dict[str, Any]]) -> None:
-        for node in nodes:
-            add(parent.add(_label(node)), node["children"])
-
-    add(root, tree["roots"])
+    if s["failed_checks"]:
+        header += f", failed checks: {escape(', '.join(s['failed_checks']))}"
+    if s.get("alerts"):
+        header += f", [bold red]{plural(len(s['alerts']), 'alert')}[/]"
+    if tree.get("target"):
+        header += f"\nthe path to event {escape(tree['target'])} is highlighted"
+    root = Tree(header)
+    events = _timeline(tree["roots"])
+    try:
+        start = min(_time(node) for node, _ in events) if events else None
+    except (TypeError, ValueError):
+        start = None
+    for i, (node, cause) in enumerate(events):
+        after = ""
+        if cause is None and i:
+            after = " [dim](no cause in this workflow)[/]"
+        elif cause is not None and cause != i - 1:
+            after = f" [dim]← #{cause + 1}[/]"
+        line = root.add(f"[dim]#{i + 1} {_since(start, node)}[/] {_label(node)}{after}")
+        _add_alerts(line, node)
     return root

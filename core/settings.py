@@ -18,8 +18,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from handrail.processors.router.config import RouterSettings
-from handrail.processors.thresholds import DetectorRules
+from handrail.config.alerts import RouterSettings  # plain models: no router, no processors
+from handrail.config.thresholds import DetectorRules
 
 SECRET_OPTION_WORDS = ("password", "secret", "token")
 """A Kafka client option whose name holds one of these is a secret (``sasl_plain_password``,

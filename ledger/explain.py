@@ -2,7 +2,11 @@
 
 The tree follows causation (each event under the event that caused it). Given an event
 id, the tree is the workflow as it stood when that event happened, and the chain of
-causes from the start of the workflow to the event is marked ``on_path``.
+causes from the start of the workflow to the event is marked ``on_path``; a handoff id or
+an approval id stands for its latest event. An alert is not a node of its own: it is
+shown on the event it concerns (the one it was raised on), under ``alerts``, with its
+detector, severity and summary, and what followed it (the halt, the deliveries) as its
+children; an alert raised after the target on an event of the tree is kept.
 """
 
 from __future__ import annotations
@@ -48,24 +52,49 @@ def _is_uuid(ref: str) -> bool:
     return True
 
 
+ALERT = "alert_raised"
+PAYLOAD_KEYS = (
+    "inputs", "alternatives", "approver", "error_type", "error_message", "to_agent",
+    "detector", "severity", "summary", "dedup_key", "channel", "ok", "error", "scope",
+    "target_agent", "operation_id",
+)  # fmt: skip
+"""What a node takes from its event's payload, where the event has it."""
+
+
 def fetch(reader: Reader, ref: str) -> tuple[list[dict[str, Any]], str | None]:
-    """The workflow's rows (time order) and the target event id, for an event or workflow id."""
+    """The workflow's rows (time order) and the target event id, for an event id, a
+    workflow id, or a handoff or approval id (its latest event is the target)."""
     target = None
     workflow = ref
     if _is_uuid(ref):
         found = reader.query(
-            "SELECT workflow_id FROM events WHERE event_id = {id:UUID} LIMIT 1", {"id": ref}
+            "SELECT workflow_id FROM events WHERE event_id = {id:UUID} LIMIT 1",
+            {"id": str(uuid.UUID(ref))},
         )
         if found:
             workflow, target = found[0]["workflow_id"], str(uuid.UUID(ref))
-    rows = reader.query(
+    rows = _workflow(reader, workflow)
+    if not rows and target is None:  # a handoff's or an approval's id: its latest event
+        found = reader.query(
+            "SELECT workflow_id, toString(event_id) AS event_id FROM events "
+            "WHERE handoff_id = {id:String} OR approval_id = {id:String} "
+            "ORDER BY time DESC, sequence DESC LIMIT 1",
+            {"id": ref},
+        )
+        if found:
+            target = found[0]["event_id"]
+            rows = _workflow(reader, found[0]["workflow_id"])
+    if not rows:
+        raise NotInLedgerError(f"no event, workflow, handoff or approval {ref!r} in the ledger")
+    return rows, target
+
+
+def _workflow(reader: Reader, workflow: str) -> list[dict[str, Any]]:
+    return reader.query(
         f"SELECT {', '.join(PATH_COLUMNS)} FROM events WHERE workflow_id = {{w:String}} "
         "ORDER BY time, sequence",
         {"w": workflow},
     )
-    if not rows:
-        raise NotInLedgerError(f"no event or workflow {ref!r} in the ledger")
-    return rows, target
 
 
 def _node(row: dict[str, Any]) -> dict[str, Any]:
@@ -92,23 +121,43 @@ def _node(row: dict[str, Any]) -> dict[str, Any]:
             "from": row["handoff_from"],
             "to": row["handoff_to"],
         }
-    for key in ("inputs", "alternatives", "approver", "error_type", "error_message", "to_agent"):
-        if payload.get(key):
+    for key in PAYLOAD_KEYS:
+        if payload.get(key) not in (None, "", []):
             node[key] = payload[key]
     node["children"] = []
     return node
 
 
+def _kept(rows: list[dict[str, Any]], target: str) -> list[dict[str, Any]]:
+    """The rows up to the target's time, and the alerts raised after it on those events
+    (with what they caused: halts, deliveries)."""
+    cutoff = next(r["time"] for r in rows if str(r["event_id"]) == target)
+    kept, alerts = [], set()
+    ids: set[str] = set()
+    for r in rows:
+        cause = r["causation_id"]
+        if r["time"] <= cutoff or (r["type"] == ALERT and cause in ids) or cause in alerts:
+            kept.append(r)
+            ids.add(str(r["event_id"]))
+            if r["time"] > cutoff:
+                alerts.add(str(r["event_id"]))
+    return kept
+
+
 def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any]:
     """The decision tree (pure): ``{"workflow_id", "target", "summary", "roots"}``."""
     if target is not None:
-        cutoff = next(r["time"] for r in rows if str(r["event_id"]) == target)
-        rows = [r for r in rows if r["time"] <= cutoff]
+        rows = _kept(rows, target)
     nodes = {str(r["event_id"]): _node(r) for r in rows}
     roots: list[dict[str, Any]] = []
     for row in rows:
         node, cause = nodes[str(row["event_id"])], row["causation_id"]
-        (nodes[cause]["children"] if cause in nodes else roots).append(node)
+        if cause not in nodes:
+            roots.append(node)
+        elif row["type"] == ALERT and nodes[cause]["type"] != ALERT:
+            nodes[cause].setdefault("alerts", []).append(node)  # on the event it concerns
+        else:
+            nodes[cause]["children"].append(node)
     path: list[str] = []
     if target is not None:
         by_id = {str(r["event_id"]): r for r in rows}
@@ -137,6 +186,11 @@ def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, An
                 f"{r['handoff_from']} -> {r['handoff_to']}: {r['type']}"
                 for r in rows
                 if r["handoff_id"]
+            ],
+            "alerts": [
+                f"{n.get('severity', '')} {n.get('detector', '')}: {n.get('summary', '')}"
+                for n in nodes.values()
+                if n["type"] == ALERT
             ],
         },
         "roots": roots,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules
 from handrail.governance.authority import Authority
 from handrail.processors.detectors import Detector, State
 from handrail.processors.detectors.bursts import Bursts
@@ -25,7 +26,6 @@ from handrail.processors.detectors.silence import Silence
 from handrail.processors.detectors.spend import SpendDrift
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 
 RIGHTS_KINDS = frozenset({
     "policy_verdict", "action_executed", "handoff_rejected", "approval_requested",

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from handrail.governance import Governance
@@ -47,6 +46,8 @@ def conform(contract: Contract, payload: Any) -> tuple[Any, list[str]]:
                 for e in exc.errors()
             ]
     data = payload.model_dump(mode="json") if isinstance(payload, BaseModel) else payload
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - loads on a JSON Schema contract
+
     errors = Draft202012Validator(contract.json_schema or {}).iter_errors(data)
     return payload, sorted(
         safe_text(f"{'.'.join(map(str, e.absolute_path)) or '(payload)'}: {e.message}")

@@ -1,9 +1,13 @@
 """Errors the SDK raises into agent code: only programming errors, never transport trouble."""
 
-from typing import Literal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
 
 from handrail.errors import HandrailError
-from handrail.governance.rights import Verdict
+
+if TYPE_CHECKING:  # the SDK's errors sit below governance: a verdict is only carried
+    from handrail.governance.rights import Verdict
 
 BlockedOutcome = Literal["denied", "escalated", "approval_denied", "approval_expired"]
 

@@ -29,13 +29,13 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
+from handrail.config.thresholds import DetectorRules
 from handrail.governance.signing import (
     generate,
     load_private_key,
     public_key_line,
     write_private_key,
 )
-from handrail.processors.thresholds import DetectorRules
 from handrail.producers import ActionBlockedError, HandoffTicket, Recorder
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings
 

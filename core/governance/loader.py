@@ -13,15 +13,15 @@ import math
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
-from yaml.nodes import MappingNode, Node, SequenceNode
 
 from handrail.errors import HandrailError
 from handrail.governance.model import Governance
-from handrail.governance.strict_yaml import StrictYamlError, line_at
-from handrail.governance.strict_yaml import load as load_yaml
+
+if TYPE_CHECKING:  # yaml loads only when a governance file is read
+    from yaml.nodes import Node
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """A governance file is a page or two; a larger one is a mistake (or a trick)."""
@@ -56,6 +56,9 @@ def load(path: Path, *, agent: str | None = None) -> Governance:
 
 def parse(text: str, source: str = "<governance>", *, agent: str | None = None) -> Governance:
     """A governance file's text; ``source`` names it in errors; ``agent`` as for ``load``."""
+    from handrail.governance.strict_yaml import StrictYamlError  # noqa: PLC0415 - loads yaml
+    from handrail.governance.strict_yaml import load as load_yaml  # noqa: PLC0415
+
     try:
         root, data = load_yaml(text)
     except StrictYamlError as exc:
@@ -136,6 +139,10 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 def _line(text: str, node: Node | None, loc: tuple[Any, ...]) -> int:
     """The line of the deepest YAML node on the error's path (1-based)."""
+    from yaml.nodes import MappingNode, SequenceNode  # noqa: PLC0415 - parse loaded yaml
+
+    from handrail.governance.strict_yaml import line_at  # noqa: PLC0415
+
     line = 1 if node is None else line_at(text, node.start_mark.index)
     for part in loc:
         if isinstance(node, MappingNode):

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from handrail.governance.signing import SigningError, fingerprint, parse_public_key
@@ -113,6 +111,10 @@ class Contract(_Strict):
         if (self.model is None) == (self.json_schema is None):
             raise ValueError("give exactly one of `model` and `json_schema`")
         if self.json_schema is not None:
+            # jsonschema loads only for a contract given as JSON Schema (the SDK stays light)
+            from jsonschema import Draft202012Validator  # noqa: PLC0415
+            from jsonschema.exceptions import SchemaError  # noqa: PLC0415
+
             try:
                 Draft202012Validator.check_schema(self.json_schema)
             except SchemaError as exc:

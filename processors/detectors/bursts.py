@@ -3,10 +3,10 @@ Clears when the window holds fewer than half the limit."""
 
 from __future__ import annotations
 
+from handrail.config.thresholds import BurstRules, DetectorRules
 from handrail.processors.detectors.base import State, Step, ids, window_add, window_trim
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import BurstRules, DetectorRules
 
 _KINDS = {"action_failed": "errors", "escalation": "escalations"}
 

@@ -13,11 +13,11 @@ import hashlib
 import math
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.detectors.numbers import finite
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 
 _ANSWERED_MEMORY = 1_000
 _BUCKETS = 30

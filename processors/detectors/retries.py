@@ -4,10 +4,10 @@ operation; both clear after a quiet window."""
 
 from __future__ import annotations
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.base import State, Step, ids, window_add
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 
 
 class RetryStorm:

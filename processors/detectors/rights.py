@@ -21,10 +21,10 @@ import hashlib
 from fnmatch import fnmatchcase
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.config.thresholds import DetectorRules
 from handrail.schemas.vocabulary import APPROVAL_STATES
 
 _FORGET_AFTER_S = 86_400.0

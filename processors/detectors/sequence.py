@@ -12,10 +12,10 @@ from __future__ import annotations
 from bisect import insort
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 
 _RETIRED_MEMORY = 1_000
 

@@ -11,11 +11,11 @@ JSON) starts over from the next tick, as if the session had just heartbeated."""
 
 from __future__ import annotations
 
+from handrail.config.thresholds import DetectorRules, SilenceRules
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.detectors.numbers import amount, finite
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules, SilenceRules
 
 STOPPED = "stopped"
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules, SpendRules
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.detectors.numbers import amount
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules, SpendRules
 
 _MAX_FOLD = 1000  # buckets folded one by one; older idle buckets decay in closed form
 MAX_USD = 1e9

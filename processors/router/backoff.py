@@ -6,7 +6,7 @@ from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from handrail.backoff import exponential
-from handrail.processors.router.config import RetrySettings
+from handrail.config.alerts import RetrySettings
 
 Verdict = Literal["ok", "retry", "fail"]
 

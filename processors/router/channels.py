@@ -9,7 +9,7 @@ import httpx
 import orjson
 from rich.console import Console
 
-from handrail.processors.router import config
+from handrail.config import alerts as config
 from handrail.processors.router.alert import Notice
 from handrail.processors.router.delivery import HttpPoster, HttpTarget
 from handrail.processors.router.outcome import DeliveryAttempt, scrub

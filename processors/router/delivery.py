@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from handrail.config.alerts import RetrySettings
 from handrail.processors.router.backoff import (
     Verdict,
     backoff_delay,
     classify_status,
     parse_retry_after,
 )
-from handrail.processors.router.config import RetrySettings
 from handrail.processors.router.outcome import DeliveryAttempt, scrub
 
 RESPONSE_SHOWN = 200

@@ -18,9 +18,9 @@ from types import TracebackType
 import httpx
 from rich.console import Console
 
+from handrail.config.alerts import RouterSettings
 from handrail.processors.router.alert import AlertEvent, Notice, is_alert, parse_alert
 from handrail.processors.router.channels import Channel, build_channels
-from handrail.processors.router.config import RouterSettings
 from handrail.processors.router.delivery import HttpPoster
 from handrail.processors.router.locks import KeyedLocks
 from handrail.processors.router.outcome import DeliveryAttempt, scrub

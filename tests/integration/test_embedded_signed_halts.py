@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
+from handrail.config.thresholds import DetectorRules
 from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
-from handrail.processors.thresholds import DetectorRules
 from handrail.producers import Recorder
 from handrail.producers.control import ControlState
 from handrail.producers.control_log import ControlLog

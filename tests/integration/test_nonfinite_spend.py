@@ -23,10 +23,10 @@ from typing import Any
 import orjson
 import pytest
 
+from handrail.config.thresholds import DetectorRules
 from handrail.embedded import source as source_module
 from handrail.embedded.journal import Journal
 from handrail.embedded.pipeline import JOURNAL, Pipeline
-from handrail.processors.thresholds import DetectorRules
 from handrail.producers import Recorder
 from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, event_type

@@ -10,11 +10,11 @@ from typing import Any
 
 import orjson
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detection import Detection, routes
 from handrail.processors.detectors import State
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation, dumps, loads
-from handrail.processors.thresholds import DetectorRules
 from tests.support.samples import event_record
 
 T0 = 1_800_000_000.0

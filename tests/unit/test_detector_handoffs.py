@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors import State
 from handrail.processors.detectors.handoffs import Handoffs
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 from tests.support.observations import T0, obs
 
 EDGE = "summarizer->analyst"

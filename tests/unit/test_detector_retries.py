@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors import State
 from handrail.processors.detectors.retries import RetryStorm
 from handrail.processors.findings import Finding
-from handrail.processors.thresholds import DetectorRules
 from tests.support.observations import T0, obs, rules
 
 KEY = "retry-storm:analyst:op-1"

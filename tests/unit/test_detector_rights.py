@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.rights import DecisionRights
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 from tests.support.observations import T0, obs
 
 WRITE = "db.customers.write"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import orjson
 
+from handrail.config.thresholds import DetectorRules
 from handrail.processors.detectors.rights import _MEMORY, DecisionRights, _short
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
-from handrail.processors.thresholds import DetectorRules
 from handrail.producers import Recorder
 from handrail.producers.spool import read_all
 from handrail.settings import AgentIdentity, Settings, SpoolSettings

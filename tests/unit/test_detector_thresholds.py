@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from handrail.processors.thresholds import DetectorRules, Override
+from handrail.config.thresholds import DetectorRules, Override
 
 
 def test_defaults() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from handrail.config.thresholds import DetectorRules
 from handrail.embedded.detect import Detectors, ReadMark
-from handrail.processors.thresholds import DetectorRules
 from tests.support.samples import event_record
 
 RULES = DetectorRules.model_validate(

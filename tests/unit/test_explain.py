@@ -1,13 +1,22 @@
-"""The explain tree, built from ledger rows without a database: the essay's case."""
+"""The explain tree, built from ledger rows without a database: the essay's case, an alert
+on the event it concerns, and a long chain drawn as a flat list."""
 
 from __future__ import annotations
 
+import io
+import itertools
 from typing import Any
+
+from rich.console import Console
 
 from handrail.ledger.explain import build
 from handrail.ledger.rows import to_row
+from handrail.processors.findings import Finding
+from handrail.processors.publisher import FindingEvents
 from handrail.producers import Recorder
 from handrail.producers.spool import read_all
+from handrail.render import decision_tree
+from handrail.schemas import decode
 from handrail.settings import AgentIdentity, Settings, SpoolSettings
 
 
@@ -68,3 +77,75 @@ def test_explain_of_the_workflow_shows_everything(tmp_path: Any) -> None:
         "summarizer -> db-writer: handoff_offered",
         "summarizer -> db-writer: handoff_accepted",
     ]
+
+
+def alert_rows(on: str, offset: int) -> list[dict[str, Any]]:
+    """The alert the rights detector raises on the event ``on`` (and its halt), encoded and
+    read back as the ledger holds them."""
+    finding = Finding(
+        "rights", f"rights:ticket-9:{on}", "db-writer executed db.customers.write [without] a "
+        "verdict", "db-writer", "team-platform", "ticket-9", "critical", None, (on,),
+        halt="agent",
+    )  # fmt: skip
+    records = [decode(out.value)[1] for out in FindingEvents("handrail", {}).encode([finding])]
+    return [to_row(r, 2, "t", 0, offset + i) for i, r in enumerate(records)]
+
+
+def test_an_alert_is_shown_on_the_event_it_concerns(tmp_path: Any) -> None:
+    rows, write = essay_rows(tmp_path)
+    rows += alert_rows(write, len(rows))
+    for target in (None, write):  # the alert came after the write: kept when it is the target
+        tree = build(rows, target)
+        nodes = walk(tree["roots"])
+        assert "alert_raised" not in {n["type"] for n in nodes}, "not a bare node of its own"
+        (written,) = [n for n in nodes if n["event_id"] == write]
+        (alert,) = written["alerts"]
+        assert (alert["detector"], alert["severity"]) == ("rights", "critical")
+        assert alert["summary"].startswith("db-writer executed db.customers.write")
+        assert [n["type"] for n in alert["children"]] == ["halt"]
+        assert tree["summary"]["alerts"] == [f"critical rights: {alert['summary']}"]
+    shown = text(decision_tree(build(rows, write)))
+    assert (
+        "ALERT critical rights: db-writer executed db.customers.write [without] a verdict" in shown
+    )
+    assert "HALT agent db-writer" in shown
+
+
+def chain_rows(tmp: Any, n: int, *, fork: bool = False) -> list[dict[str, Any]]:
+    """One agent's decisions, each caused by the one before (a linear chain); with
+    ``fork``, the last one is caused by the first instead."""
+    settings = Settings(spool=SpoolSettings(dir=tmp / "spool", control_log=tmp / "control.log"))
+    rec = Recorder(settings, AgentIdentity(name="planner", owner="team"))
+    with rec.workflow("long"):
+        first = rec.decision("step.0", "step 0 of the plan")
+        for i in range(1, n):
+            cause = first if fork and i == n - 1 else None
+            rec.decision(f"step.{i}", f"step {i} of the plan", caused_by=cause)
+    rec.close()
+    records = sorted(read_all(settings.spool.dir), key=lambda r: r["sequence"])
+    return [to_row(r, 2, "t", 0, i) for i, r in enumerate(records)]
+
+
+def test_a_long_chain_stays_a_flat_readable_list(tmp_path: Any) -> None:
+    rows = chain_rows(tmp_path, 40)
+    assert all(r["causation_id"] == str(p["event_id"]) for p, r in itertools.pairwise(rows))
+    lines = text(decision_tree(build(rows))).splitlines()[1:]
+    assert len(lines) == 40, "one line per event: none nested, none wrapped"
+    for i, line in enumerate(lines):
+        assert line.startswith(("├── ", "└── ")), line
+        assert f"#{i + 1} " in line
+        assert f"step.{i} " in line
+        assert "←" not in line, "each is caused by the line above"
+
+
+def test_a_cause_that_is_not_the_line_above_is_named(tmp_path: Any) -> None:
+    rows = chain_rows(tmp_path, 4, fork=True)
+    lines = text(decision_tree(build(rows))).splitlines()[1:]
+    assert [line.split()[1] for line in lines] == ["#1", "#2", "#3", "#4"]
+    assert lines[3].endswith("← #1"), lines  # step.3 follows step.0, not step.2
+
+
+def text(tree: Any) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(tree)
+    return console.export_text()

@@ -13,7 +13,7 @@ from handrail.humanize import duration, plural, usd
     ("seconds", "shown"),
     [
         (0, "0s"),
-        (0.0001, "under 1ms"),
+        (0.0001, "0ms"),
         (0.25, "250ms"),
         (0.9996, "1s"),
         (1.25, "1.2s"),

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
+from handrail.config.alerts import RouterSettings
 from handrail.processors.router.channels import build_channels
-from handrail.processors.router.config import RouterSettings
 from handrail.settings import KafkaSettings, LedgerSettings, Settings
 
 SLACK = "https://hooks.slack.com/services/T000/B000/slack-secret-XYZZY"
