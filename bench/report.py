@@ -38,6 +38,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 REPORT = ROOT / "bench" / "REPORT.md"
+PROSE = "<!-- Hand-written from here on: python -m bench.report keeps it. -->"
+"""Where a report's hand-written part (how to reproduce, where the time goes) begins."""
 POM = ROOT / "scripts" / "kafka" / "pom.xml"
 DASH = "\N{EN DASH}"
 PACKAGES = ("kafka-python", "crc32c", "faust-streaming", "fastavro", "chdb", "clickhouse-connect")
@@ -144,7 +146,7 @@ TARGETS: tuple[Target, ...] = (
            "thread/flat_out_cpu_p99_us", "µs", goal=("<=", 50),
            note="p50 {thread/flat_out_cpu_p50_us:.1f} µs"),
     # At a steady rate every call meets cold caches: figures beside the baseline's own
-    # per-event step and the machine's floor at that rate (docs/performance.md).
+    # per-event step and the machine's floor at that rate (bench/REPORT.md, the prose).
     Target("producer", 2, "SDK, `shipper=process`, caller cost per event at a steady 2,000/s: "
            "CPU p99", "process/paced_cpu_p99_us", "µs", "reference_encode_send_cpu_p99_us",
            "the baseline's encode + send on the caller at 2,000/s, CPU p99",
@@ -360,6 +362,13 @@ def build_report(
     return "\n".join(lines) + "\n"
 
 
+def prose(report: Path) -> str:
+    """The hand-written part of an existing report, from ``PROSE`` on, to write back after
+    the tables ("" when there is none)."""
+    text = report.read_text(encoding="utf-8") if report.exists() else ""
+    return "\n" + text[text.index(PROSE) :] if PROSE in text else ""
+
+
 # -- the machine ---------------------------------------------------------------------------
 
 
@@ -499,7 +508,7 @@ def main() -> None:
         )
     if args.quick:
         note = "**Quick smoke run: tiny sizes, the figures mean nothing.**"
-    out.write_text(build_report(results, facts, title_note=note, sources=sources))
+    out.write_text(build_report(results, facts, title_note=note, sources=sources) + prose(out))
     print(f"\nwrote {out}")
     if failed:
         sys.exit(f"failed: {', '.join(failed)}")

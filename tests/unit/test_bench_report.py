@@ -239,3 +239,18 @@ def test_every_bench_with_a_target_is_run_and_states_its_issue() -> None:
         docstring = ast.get_docstring(ast.parse(source)) or ""
         if t.goal is not None:
             assert f"issue {t.issue}" in docstring, (t.bench, t.issue)
+
+
+def test_a_rebuild_keeps_the_hand_written_part(tmp_path: Path) -> None:
+    """What follows the ``PROSE`` marker (how to reproduce, where the time goes) is written
+    back after fresh tables; a report without one gets nothing added."""
+    from bench.report import PROSE, prose
+
+    report = tmp_path / "REPORT.md"
+    assert prose(report) == ""
+    report.write_text("# old tables\n\n| a |\n" + PROSE + "\n\n## Where the time goes\n\nx\n")
+    rebuilt = build_report(results(), MACHINE) + prose(report)
+    assert rebuilt.endswith("|\n\n" + PROSE + "\n\n## Where the time goes\n\nx\n")
+    assert "# old tables" not in rebuilt
+    report.write_text("# tables only\n")
+    assert prose(report) == ""
