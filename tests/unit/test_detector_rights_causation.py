@@ -1,7 +1,7 @@
 """Rejected work is judged by causation: an execution acts on the handoff nearest up its
 ``caused_by`` chain that handed work to its agent. An agent that rejected the first of five
 handoffs and accepted the other four was paged four times, once for each action it then
-ran on accepted work; the README's reject-then-re-offer flow paged someone."""
+ran on accepted work; the reject-then-re-offer flow of docs/sdk.md paged someone."""
 
 from __future__ import annotations
 
@@ -143,11 +143,11 @@ def test_a_rejection_an_earlier_version_kept_is_still_judged() -> None:
     assert found.evidence == ("x", "r-old")
 
 
-# -- through the SDK: the README's reject-then-re-offer flow, recorded ----------------------
+# -- through the SDK: the reject-then-re-offer flow of docs/sdk.md, recorded ----------------------
 
 
 def test_the_sdks_reject_then_reoffer_flow_pages_nobody(tmp_path: Path) -> None:
-    """Recorded by two real recorders as the README shows (``receive`` scopes), read back
+    """Recorded by two real recorders as docs/sdk.md shows (``receive`` scopes), read back
     from the spool and judged: the four actions on accepted work page nobody; an action
     run on the rejected handoff still pages."""
     settings = Settings(spool=SpoolSettings(dir=tmp_path / "spool"))
