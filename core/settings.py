@@ -18,6 +18,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from handrail import kafka_clients
 from handrail.config.alerts import RouterSettings  # plain models: no router, no processors
 from handrail.config.thresholds import DetectorRules
 
@@ -50,13 +51,16 @@ class KafkaSettings(Section):
     events_topic: str = Field("handrail.events", description="Topic of decision events.")
     client_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Extra kafka-python options (security_protocol, sasl_*, ssl_*, ...); "
-        "the ones named *password*, *secret* or *token* are kept secret.",
+        description="Kafka client options in kafka-python's names. The security ones "
+        "(security_protocol, sasl_*, ssl_*: docs/kafka-security.md) reach every client, "
+        "the others kafka-python only; the ones named *password*, *secret* or *token* are "
+        "kept secret.",
     )
 
     @field_validator("client_options")
     @classmethod
     def _secret_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        kafka_clients.check(options)  # a combination some client would not honour
         return {
             name: SecretStr(value)
             if isinstance(value, str) and any(w in name.lower() for w in SECRET_OPTION_WORDS)
@@ -67,10 +71,7 @@ class KafkaSettings(Section):
     @property
     def client_config(self) -> dict[str, Any]:
         """``client_options`` as kafka-python takes them: the secrets revealed."""
-        return {
-            name: value.get_secret_value() if isinstance(value, SecretStr) else value
-            for name, value in self.client_options.items()
-        }
+        return kafka_clients.kafka_python_options(self)
 
     @property
     def servers(self) -> list[str]:

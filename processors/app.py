@@ -100,7 +100,7 @@ class Processors:
         self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
         self.schedule = TickSchedule(full_pass_s=300.0)
         self.ingest = Ingest(
-            p, servers=kafka.servers, topic=kafka.events_topic,
+            p, kafka=kafka, topic=kafka.events_topic,
             handle=self.route, revoked=self.progress.forget,
         )  # fmt: skip
         app.task(self.ingest.run)

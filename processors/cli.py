@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from handrail.kafka_clients import KafkaClientError, check_login
 from handrail.settings import KafkaSettings, Settings
 
 processors_app = typer.Typer(help="Detect silent failures as a stream.", no_args_is_help=True)
@@ -27,4 +28,9 @@ def run(
     if not settings.kafka.bootstrap_servers:
         raise typer.BadParameter("the processors need Kafka: pass --kafka or set "
                                  "HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")  # fmt: skip
+    try:  # a refused login, said plainly: the clients would retry it until a timeout
+        check_login(settings.kafka)
+    except KafkaClientError as exc:
+        typer.echo(f"handrail processors: {exc}", err=True)
+        raise typer.Exit(1) from None
     run_worker(settings, loglevel)

@@ -11,7 +11,8 @@ came within ``batch_max_s`` of its first one (the fewer keyed messages per event
 less the detect stage has to do), and handed to ``handle`` (decode, route, send). What a
 batch routed is committed once every send it made is acknowledged, at most every
 ``commit_interval_s``, and before partitions are given up. A crash re-reads what was not
-committed; the detectors drop the repeats by event id.
+committed; the detectors drop the repeats by event id. The consumer joins the cluster with
+the same security options as every other client (``handrail.kafka_clients``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
-from handrail.settings import ProcessorSettings
+from handrail.kafka_clients import aiokafka_options
+from handrail.settings import KafkaSettings, ProcessorSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self,
         settings: ProcessorSettings,
         *,
-        servers: list[str],
+        kafka: KafkaSettings,
         topic: str,
         handle: Handler,
         revoked: Callable[[set[int]], None],
@@ -53,8 +55,9 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         """Fetched, not routed yet."""
         self._routed: dict[TopicPartition, int] = {}
         """Per partition, the offset to commit once routed (the next one to read)."""
+        self._kafka = kafka
         self._options = {
-            "bootstrap_servers": servers,
+            "bootstrap_servers": kafka.servers,
             "group_id": settings.ingest_group,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
@@ -67,7 +70,10 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def run(self) -> None:
         """Read, route and commit until cancelled (the worker stops)."""
-        self.consumer = consumer = AIOKafkaConsumer(**self._options)
+        # The TLS context is made here, not kept: it holds the client key once loaded.
+        self.consumer = consumer = AIOKafkaConsumer(
+            **self._options, **aiokafka_options(self._kafka)
+        )
         await consumer.start()
         consumer.subscribe([self.topic], listener=self)
         first_at = committed_at = time.monotonic()

@@ -11,6 +11,7 @@ from typing import Any
 
 import mode.loop
 
+from handrail.kafka_clients import faust_options
 from handrail.settings import Settings
 
 
@@ -25,7 +26,7 @@ def app_options(settings: Settings) -> dict[str, Any]:
     changelogs, raw bytes, the commit interval."""
     p = settings.processors
     return {
-        "broker": [f"kafka://{server}" for server in settings.kafka.servers],
+        **faust_options(settings.kafka),  # the broker, and its credentials when secured
         "store": "memory://",
         "key_serializer": "raw",
         "value_serializer": "raw",

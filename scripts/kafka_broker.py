@@ -13,6 +13,13 @@ Library use (tests)::
     broker.start()                               # same data_dir, same ports: data survives
     broker.kill()                                # SIGKILL
 
+A secured broker (``SaslSsl``) has one client listener, SASL_SSL with SCRAM, and no
+plaintext one: its users are made when the storage is formatted (``--add-scram``), its key
+and certificate chain come from one PEM file (``ssl.keystore.type=PEM``, no keytool)::
+
+    broker = KafkaBroker(tmp_path / "kafka", sasl_ssl=SaslSsl(keystore, ca_file, users))
+    broker.client_config  # what a kafka-python client needs to join it
+
 Command line (local development)::
 
     python scripts/kafka_broker.py start  [--dir .kafka] [--port 9092]
@@ -45,6 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -53,6 +61,7 @@ __all__ = [
     "POM_PATH",
     "BrokerError",
     "KafkaBroker",
+    "SaslSsl",
     "default_cache_dir",
     "free_port",
     "resolve_classpath",
@@ -308,9 +317,14 @@ def _parse_metadata_v4(reader: _Reader, correlation_id: int, port: int) -> tuple
     return True, ""
 
 
-def _kafka_python_ready(bootstrap: str, timeout: float) -> tuple[bool, str]:
-    """If kafka-python is importable, check that its client can list topics."""
+def _kafka_python_ready(
+    bootstrap: str, timeout: float, client_config: Mapping[str, Any] | None = None
+) -> tuple[bool, str]:
+    """If kafka-python is importable, check that its client can list topics. A secured
+    broker (``client_config`` given) needs it: the stdlib probe speaks no TLS or SASL."""
     if importlib.util.find_spec("kafka") is None:
+        if client_config:
+            return False, "kafka-python is needed to probe a SASL_SSL broker"
         return True, ""
     outcome: list[str] = []
 
@@ -318,7 +332,9 @@ def _kafka_python_ready(bootstrap: str, timeout: float) -> tuple[bool, str]:
         try:
             kafka: Any = importlib.import_module("kafka")
             consumer = kafka.KafkaConsumer(
-                bootstrap_servers=bootstrap, client_id="handrail-broker-probe"
+                bootstrap_servers=bootstrap,
+                client_id="handrail-broker-probe",
+                **(client_config or {}),
             )
             try:
                 consumer.topics()
@@ -361,6 +377,69 @@ logger.kafkaorg.appenderRef.file.ref = FILE
 """
 
 
+@dataclass(frozen=True)
+class SaslSsl:
+    """The secured variant: clients reach the broker only over SASL_SSL with SCRAM.
+
+    ``keystore`` is a PEM file holding the broker's unencrypted PKCS#8 private key and its
+    certificate chain; ``ca_file`` the CA that signed it (the broker trusts it too, for its
+    own inter-broker connection). ``users`` are the SCRAM users, name to password; the
+    first one is the broker's own."""
+
+    keystore: Path
+    ca_file: Path
+    users: Mapping[str, str] = field(repr=False)
+    mechanism: str = "SCRAM-SHA-512"
+
+    def __post_init__(self) -> None:
+        if self.mechanism not in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            raise BrokerError(f"SCRAM-SHA-256 or SCRAM-SHA-512, not {self.mechanism!r}")
+        if not self.users:
+            raise BrokerError("a SASL_SSL broker needs at least one SCRAM user")
+        for name, password in self.users.items():
+            # Both go into a JAAS line and the storage tool's [name=...,password=...].
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", name + password):
+                raise BrokerError(f"SCRAM user {name!r}: letters, digits, '_', '.', '-' only")
+
+    def client_config(self, user: str | None = None) -> dict[str, Any]:
+        """kafka-python options for ``user`` (default: the broker's own)."""
+        name = user or next(iter(self.users))
+        return {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": name,
+            "sasl_plain_password": self.users[name],
+            "ssl_cafile": str(self.ca_file),
+        }
+
+    def server_properties(self) -> dict[str, str]:
+        admin, password = next(iter(self.users.items()))
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{admin}" password="{password}";'
+        )
+        return {
+            "inter.broker.listener.name": "SASL_SSL",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": self.mechanism,
+            "sasl.mechanism.inter.broker.protocol": self.mechanism,
+            f"listener.name.sasl_ssl.{self.mechanism.lower()}.sasl.jaas.config": jaas,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca_file),
+            "ssl.client.auth": "none",
+        }
+
+    def format_arguments(self) -> list[str]:
+        """The storage tool's ``--add-scram`` arguments: KRaft keeps SCRAM users in its
+        metadata log, so they exist before the broker serves its first request."""
+        out: list[str] = []
+        for name, password in self.users.items():
+            out += ["--add-scram", f"{self.mechanism}=[name={name},password={password}]"]
+        return out
+
+
 class KafkaBroker:
     """One single-node KRaft Kafka (combined broker+controller) living in ``data_dir``.
 
@@ -380,6 +459,7 @@ class KafkaBroker:
         heap: str = "512m",
         extra_properties: Mapping[str, str] | None = None,
         jvm_options: Sequence[str] = (),
+        sasl_ssl: SaslSsl | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
@@ -391,6 +471,7 @@ class KafkaBroker:
         self.extra_properties = dict(extra_properties or {})
         # e.g. ("-XX:TieredStopAtLevel=1",): ~35% faster JVM start, slower steady state.
         self.jvm_options = tuple(jvm_options)
+        self.sasl_ssl = sasl_ssl
         self._proc: subprocess.Popen[bytes] | None = None
         self._pid: int | None = None
         self._atexit_registered = False
@@ -400,6 +481,11 @@ class KafkaBroker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def client_config(self) -> dict[str, Any]:
+        """The kafka-python options a client needs (none for a plaintext broker)."""
+        return self.sasl_ssl.client_config() if self.sasl_ssl else {}
 
     @property
     def log_dir(self) -> Path:
@@ -430,14 +516,15 @@ class KafkaBroker:
         return (self.kafka_data_dir / "meta.properties").is_file()
 
     def server_properties(self) -> dict[str, str]:
+        listener = "SASL_SSL" if self.sasl_ssl else "PLAINTEXT"
         props = {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
             "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{self.controller_port}",
             "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+                f"{listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
             ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": f"{listener}://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -465,6 +552,8 @@ class KafkaBroker:
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
+        if self.sasl_ssl:
+            props.update(self.sasl_ssl.server_properties())
         props.update(self.extra_properties)
         return props
 
@@ -548,6 +637,7 @@ class KafkaBroker:
             "--cluster-id",
             cluster_id,
             "--ignore-formatted",
+            *(self.sasl_ssl.format_arguments() if self.sasl_ssl else ()),
         )
         done = subprocess.run(
             cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120, check=False
@@ -608,10 +698,13 @@ class KafkaBroker:
                 raise BrokerError(
                     f"Kafka broker exited during startup (exit {code})\n" + self.log_tail()
                 )
-            ready, why = _metadata_ready(self.port)
+            # The stdlib probe speaks plaintext only; a secured broker is probed by kafka-python.
+            ready, why = (True, "") if self.sasl_ssl else _metadata_ready(self.port)
             if ready:
                 remaining = max(deadline - time.monotonic(), 1.0)
-                ready, why = _kafka_python_ready(self.bootstrap, min(remaining, 15.0))
+                ready, why = _kafka_python_ready(
+                    self.bootstrap, min(remaining, 15.0), self.client_config
+                )
                 if ready:
                     return
             if time.monotonic() >= deadline:

@@ -5,6 +5,7 @@ a broker that cannot start fails every test that needs it; elsewhere those tests
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,15 +16,16 @@ import pytest
 
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
+from tests.support.tls import make_broker_tls
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from kafka_broker import BrokerError, KafkaBroker  # noqa: E402
+from kafka_broker import BrokerError, KafkaBroker, SaslSsl  # noqa: E402
 
 
-def _start(data_dir: Path) -> KafkaBroker:
-    broker = KafkaBroker(data_dir)
+def _start(data_dir: Path, sasl_ssl: SaslSsl | None = None) -> KafkaBroker:
+    broker = KafkaBroker(data_dir, sasl_ssl=sasl_ssl)
     try:
         broker.start(timeout=180)
     except (BrokerError, OSError) as exc:
@@ -53,6 +55,18 @@ def own_broker(tmp_path: Path) -> Iterator[KafkaBroker]:
     yield broker
     if broker.is_running:
         broker.kill()
+
+
+@pytest.fixture(scope="module")
+def sasl_ssl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A broker whose only client listener is SASL_SSL (SCRAM-SHA-512), its CA and
+    certificate made for the run; users ``admin`` (the broker's) and ``handrail``."""
+    directory = tmp_path_factory.mktemp("kafka-sasl-ssl")
+    tls = make_broker_tls(directory / "tls")
+    users = {name: secrets.token_hex(16) for name in ("admin", "handrail")}
+    broker = _start(directory / "kafka", SaslSsl(tls.keystore, tls.ca_file, users))
+    yield broker
+    broker.stop()
 
 
 @pytest.fixture

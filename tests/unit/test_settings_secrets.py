@@ -15,6 +15,7 @@ from pydantic import SecretStr, ValidationError
 from handrail.config.alerts import RouterSettings
 from handrail.processors.router.channels import build_channels
 from handrail.settings import KafkaSettings, LedgerSettings, Settings
+from tests.support.tls import make_broker_tls
 
 SLACK = "https://hooks.slack.com/services/T000/B000/slack-secret-XYZZY"
 SASL = "sasl-secret-PLUGH"
@@ -103,14 +104,18 @@ def test_router_settings_alone_do_not_repeat_secrets() -> None:
     assert not [s for s in SECRETS if s in str(caught.value)]
 
 
-def test_kafka_passwords_are_secret_types_revealed_only_to_the_client() -> None:
+def test_kafka_passwords_are_secret_types_revealed_only_to_the_client(tmp_path: Path) -> None:
+    tls = make_broker_tls(tmp_path)  # a real key and certificate: the client loads them
     kafka = KafkaSettings(
         bootstrap_servers="k:9092",
-        client_options={"security_protocol": "SASL_SSL", "sasl_plain_password": SASL,
-                        "ssl_password": SASL, "sasl_oauth_token": SASL},
+        client_options={"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256",
+                        "sasl_plain_username": "u", "sasl_plain_password": SASL,
+                        "ssl_certfile": str(tls.keystore), "ssl_password": SASL,
+                        "oauth_token": SASL},
     )  # fmt: skip
-    for name in ("sasl_plain_password", "ssl_password", "sasl_oauth_token"):
+    for name in ("sasl_plain_password", "ssl_password", "oauth_token"):
         assert isinstance(kafka.client_options[name], SecretStr)
+    for name in ("sasl_plain_password", "oauth_token"):  # ssl_password unlocked the key
         assert kafka.client_config[name] == SASL
     assert kafka.client_config["security_protocol"] == "SASL_SSL"
     ledger = LedgerSettings(dsn=f"https://reader:{SASL}@ch.example.com:8443/db")
