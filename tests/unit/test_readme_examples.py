@@ -107,7 +107,9 @@ def _command_lines() -> Iterator[list[str]]:
             yield [re.sub(r"^<.*>$", "x", w) for w in words[1:]]
 
 
-def test_every_command_line_parses(capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_line_parses(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each line is given to the installed ``handrail`` entry point with ``--help`` at the
     end: an unknown command or option fails there, and nothing runs."""
     lines = list(_command_lines())
@@ -115,7 +117,7 @@ def test_every_command_line_parses(capsys: pytest.CaptureFixture[str]) -> None:
     (main,) = entry_points(group="console_scripts", name="handrail")
     cli = main.load()
     for args in lines:
-        sys.argv = ["handrail", *args, "--help"]
+        monkeypatch.setattr(sys, "argv", ["handrail", *args, "--help"])
         with pytest.raises(SystemExit) as exited:
             cli()
         shown = capsys.readouterr()
@@ -169,3 +171,20 @@ def test_relative_links_resolve(page: Path) -> None:
         if str(path.relative_to(ROOT)) in PENDING_DOCS:
             continue
         assert path.exists(), f"{page.relative_to(ROOT)} links to a missing {target}"
+
+
+def test_every_example_is_one_these_tests_check() -> None:
+    """A new example fails here until a test above runs it: one python block (the
+    quickstart), one yaml block (its governance file), and shell lines that are each a
+    ``handrail`` command, an ``export`` of alert settings, a ``pip install`` or one of the
+    two commands."""
+    text = README.read_text(encoding="utf-8")
+    languages = [lang for lang, _ in FENCE.findall(text)]
+    assert set(languages) == {"", "bash", "python", "yaml"}
+    assert [languages.count(lang) for lang in ("", "python", "yaml")] == [1, 1, 1]
+    assert blocks("")[0].startswith("agent code")  # the diagram
+    checked = ("handrail ", "export HANDRAIL_ALERTS__", "pip install ", "./scripts/")
+    for block in blocks("bash"):
+        for line in block.splitlines():
+            if line and not line.startswith(" "):  # an indented line continues a value
+                assert line.startswith(checked), line
