@@ -35,8 +35,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,50 @@ from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
 PARTITIONS = 3
+
+
+DRAIN_TIMEOUT_S = 180.0
+"""How long a drain's stage may make no progress before the run fails."""
+
+
+class DrainStalledError(RuntimeError):
+    """A drain's stage made no progress for too long: the run fails, naming the stage and
+    the workers' logs, instead of waiting for ever."""
+
+    def __init__(self, stage: str, value: int, timeout: float, logs: list[Path]) -> None:
+        tails = "\n".join(f"--- {log}:\n{_tail(log)}" for log in logs)
+        super().__init__(f"{stage}: no progress for {timeout:g} s (stuck at {value:,}); "
+                         f"the workers' last lines:\n{tails}")  # fmt: skip
+
+
+def wait_for_progress(
+    stage: str,
+    progress: Callable[[], int],
+    done: Callable[[int], bool],
+    *,
+    timeout: float,
+    logs: list[Path],
+    poll: float = 0.02,
+) -> int:
+    """Poll ``progress`` until ``done``; raise ``DrainStalledError`` once it has not gone
+    past its highest value for ``timeout`` seconds."""
+    value = best = progress()
+    moved = time.monotonic()
+    while not done(value):
+        if time.monotonic() - moved > timeout:
+            raise DrainStalledError(stage, value, timeout, logs)
+        time.sleep(poll)
+        value = progress()
+        if value > best:
+            best, moved = value, time.monotonic()
+    return value
+
+
+def _tail(log: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(unreadable: {exc})"
 
 
 @dataclass
@@ -125,10 +171,13 @@ def drain(
     *,
     workers: int = 1,
     partitions: int = PARTITIONS,
+    timeout: float = DRAIN_TIMEOUT_S,
 ) -> Drain:
     """Start ``workers`` workers (one group) on the backlog, a topic of ``partitions``
     partitions; time them from the group's first commit made with every worker a member
-    of the stable group, until they are done."""
+    of the stable group, until they are done. A stage that makes no progress for
+    ``timeout`` seconds (a worker stuck in its changelog's recovery, say) fails the run
+    with ``DrainStalledError`` instead of waiting for ever."""
     env = worker_env(topics, "http://127.0.0.1:9", tmp)
     env["HANDRAIL_PROCESSORS__PARTITIONS"] = str(partitions)
     group = env["HANDRAIL_PROCESSORS__APP_ID"]
@@ -143,26 +192,26 @@ def drain(
     try:
         with ThreadPoolExecutor(workers) as starting:  # together: one joins, then the rest
             list(starting.map(Worker.start, pool))
+
+        def wait(stage: str, progress: Callable[[], int], done: Callable[[int], bool]) -> int:
+            return wait_for_progress(stage, progress, done, timeout=timeout, logs=logs)
+
         floor = 0
         if workers > 1:  # the clock starts at a commit made with every worker in the group
-            deadline = time.monotonic() + 120
-            while offsets.members() < workers:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{workers} workers never formed a stable group")
-                time.sleep(0.02)
+            wait(f"{workers} workers forming a stable group", offsets.members,
+                 lambda members: members >= workers)  # fmt: skip
             floor = offsets.committed(topics.events)
             if floor >= total:
                 raise RuntimeError("the backlog was drained before every worker joined")
-        while (first := offsets.committed(topics.events)) == floor:
-            time.sleep(0.02)
+        events = partial(offsets.committed, topics.events)
+        first = wait("the first commit", events, lambda committed: committed != floor)
         start = time.monotonic()
-        while offsets.committed(topics.events) < total:
-            time.sleep(0.02)
+        wait("routing the backlog", events, lambda committed: committed >= total)
         if not passthrough:  # and the detectors judged what was routed before now
             keyed = f"{group}-keyed"
             routed = offsets.end(keyed)
-            while offsets.committed(keyed, group) < routed:
-                time.sleep(0.02)
+            wait("judging the routed messages", partial(offsets.committed, keyed, group),
+                 lambda committed: committed >= routed)  # fmt: skip
         return Drain(total - first, time.monotonic() - start)
     finally:
         for worker in pool:
