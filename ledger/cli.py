@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from handrail.files import FileModes
 from handrail.ledger import rollups
@@ -155,6 +157,7 @@ def _client(settings: Settings) -> Any:
 def _verify(settings: Settings, earlier: Digest | None = None) -> Report:
     """``verify`` of the configured ledger; a check the ledger cannot run (a server user
     without the grants verify needs) exits 2 with the reason."""
+    _require_ledger(settings.ledger.dsn)
     try:
         return verify(_client(settings), Checkpoints(settings.ledger.checkpoint_path), earlier)
     except QueryError as exc:
@@ -166,9 +169,28 @@ def _count(findings: list[Any]) -> str:
     return f"{len(findings)} finding{'' if len(findings) == 1 else 's'}"
 
 
+def _require_ledger(dsn: str) -> None:
+    """An embedded ledger that does not exist (or an empty directory where one was to be)
+    exits 1 with what to do, and nothing is created: a read never makes a ledger."""
+    path = chdb_path(dsn)
+    try:
+        if path is None or (path.is_dir() and any(path.iterdir())):
+            return
+    except OSError:  # not ours to list: the reader says why
+        return
+    errors.print(
+        f"[red]no ledger at {escape(str(path))}[/]: nothing was recorded there. Start "
+        "`handrail run` (or `handrail demo`) to make one, or point HANDRAIL_LEDGER__DSN at "
+        "the ledger to read (chdb:///absolute/path).",
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
 def _read(work: Callable[[Reader], T]) -> T:
     """Run ``work`` on a reader of the configured ledger; a refusal exits 1 with the reason."""
     ledger = Settings().ledger
+    _require_ledger(ledger.dsn)
     try:
         reader = open_reader(ledger.dsn, ledger.reads)
     except OwnerError as exc:
@@ -210,10 +232,44 @@ def sql_command(
     if as_json:
         typer.echo(json.dumps(rows, default=str))
         return
-    table = Table(*(rows[0].keys() if rows else []), title=f"{len(rows)} rows")
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    console.print(rows_view(rows, console.width))
+
+
+def rows_view(rows: list[dict[str, Any]], width: int) -> RenderableType:
+    """Rows for the terminal, no value ever cut with "…": a table when every column fits
+    whole in ``width``, else each row as a list of ``column  value`` lines (as psql's
+    expanded display), where an id fits whole on its line. A float shows without binary
+    noise (20.15, not 20.149999999999995; ``--json`` is exact)."""
+    names = list(rows[0]) if rows else []
+    cells = [[_cell(v) for v in row.values()] for row in rows]
+    widths = [
+        max([cell_len(n)] + [_widest(line[i]) for line in cells]) for i, n in enumerate(names)
+    ]
+    title = f"{len(rows)} row{'' if len(rows) == 1 else 's'}"
+    if sum(widths) + 3 * len(names) + 1 <= width:
+        table = Table(title=title)
+        for name in names:
+            table.add_column(escape(name), no_wrap=True)
+        for line in cells:
+            table.add_row(*line)
+        return table
+    blocks: list[RenderableType] = [Text(title)]
+    for n, line in enumerate(cells, 1):
+        block = Table(title=f"row {n}", title_justify="left", show_header=False, box=None)
+        block.add_column(style="bold", no_wrap=True)
+        block.add_column(overflow="fold")
+        for name, cell in zip(names, line, strict=True):
+            block.add_row(escape(name), cell)
+        blocks.append(block)
+    return Group(*blocks)
+
+
+def _widest(cell: str) -> int:
+    return max(cell_len(part) for part in cell.splitlines() or [""])
+
+
+def _cell(value: Any) -> str:
+    return escape(format(value, ".15g") if isinstance(value, float) else str(value))
 
 
 @sink_app.command("run")
