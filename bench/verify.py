@@ -28,12 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from handrail.embedded.writer import LedgerWriter, own_rows
+from handrail.embedded.ledger_rows import own_rows
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
 from handrail.ledger.reader import ClientReader
 from handrail.ledger.rows import COLUMNS
+from handrail.ledger.writer import LedgerWriter
 from handrail.schemas import encode
 from handrail.settings import ReadSettings
 from tests.support.samples import SAMPLE_FIELDS, event_record
@@ -76,14 +77,14 @@ def build(path: Path, rows: int) -> None:
     migrate(client)
     writer = LedgerWriter(client, Checkpoints(path / "checkpoints"))
     try:
-        writer.resume(TOPIC)
+        writer.resume((TOPIC, 0))
         for start in range(0, rows, BATCH):
             messages = []
             for offset in range(start, min(rows, start + BATCH)):
                 record = event_record(kinds[offset % len(kinds)], sequence=offset + 1)
                 record["workflow_id"] = f"wf-{offset // 20}"
                 messages.append((offset, b"k", encode(record)))
-            writer.write({TOPIC: own_rows(TOPIC, messages)})
+            writer.write({(TOPIC, 0): own_rows(TOPIC, messages)})
     finally:
         writer.close()
         client.close()

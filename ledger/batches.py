@@ -12,11 +12,12 @@ event already in the ledger (``recent_ids``) goes to quarantine. The writers the
 every row of a partition, quarantine rows too (``chain.chain``). ``runs`` cuts a
 partition's rows into runs of consecutive rows for one table part (same table, same
 month). ``inserts`` then groups
-the partitions' runs: each insert takes the next run of every partition whose next run
-has the same key, so an insert extends each of its partitions' rows in offset order (a
-crash between two inserts leaves every partition whole up to its highest offset), and a
-batch of one month's events is one insert, one part, however many partitions it spans
-(small inserts cost ClickHouse twice as much per row).
+the streams' runs (a stream: a topic's partition, or an embedded source): each insert
+takes the next run of every stream whose next run has the same key, so an insert extends
+each of its streams' rows in offset order (a crash between two inserts leaves every
+stream whole up to its highest offset), and a batch of one month's events is one insert,
+one part, however many streams it spans (small inserts cost ClickHouse twice as much per
+row).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ _MONTHS: dict[int, int] = {}
 """yyyymm of a day since the epoch (cache)."""
 Run = tuple[tuple[str, int], list[dict[str, Any]]]
 """Consecutive rows of one partition for one part: ``((table, yyyymm), rows)``."""
+Stream = tuple[str, int]
+"""What one chain covers: a (topic, partition) (an embedded source is a topic, partition 0)."""
 
 
 def build(
@@ -168,21 +171,23 @@ def runs(items: list[Item]) -> list[Run]:
     return out
 
 
-def inserts(topic: str, by_partition: dict[int, list[Run]]) -> list[tuple[str, list[Any], str]]:
-    """The inserts of a batch, in order: ``(table, rows, deduplication token)``."""
-    queues = {p: deque(r) for p, r in sorted(by_partition.items()) if r}
+def inserts(by_stream: dict[Stream, list[Run]]) -> list[tuple[str, list[Any], str]]:
+    """The inserts of a batch, in order: ``(table, rows, deduplication token)``. Each insert
+    takes the next run of every stream (topic, partition) whose next run has the same key
+    as the first stream's, so each stream's rows land in offset order."""
+    queues = {s: deque(r) for s, r in sorted(by_stream.items()) if r}
     out: list[tuple[str, list[Any], str]] = []
     while queues:
         key = next(iter(queues.values()))[0][0]
         rows: list[Any] = []
         spans = []
-        for partition, queue in list(queues.items()):
+        for (topic, partition), queue in list(queues.items()):
             if queue[0][0] != key:
                 continue
             run = queue.popleft()[1]
             rows.extend(run)
-            spans.append(f"{partition}:{run[0]['offset']}-{run[-1]['offset']}")
+            spans.append(f"{topic}:{partition}:{run[0]['offset']}-{run[-1]['offset']}")
             if not queue:
-                del queues[partition]
-        out.append((key[0], rows, f"{topic}:{','.join(spans)}"))
+                del queues[(topic, partition)]
+        out.append((key[0], rows, ",".join(spans)))
     return out

@@ -10,16 +10,16 @@ inserted in offset order, in runs that each land in one table part, so "everythi
 the highest offset" stays true even when the sink dies between two inserts. Undecodable
 messages go to ``quarantine`` with their raw bytes and the error; the sink goes on.
 
-Per batch the sink builds and chains the rows (events and quarantine rows: one chain per
-partition, ``chain.py``), writes each partition's new chain head to its checkpoint, and
-hands the inserts to an ``Inserter`` thread, which runs them in order while the sink goes
-on with the next batch (at most two inserts ahead; a rebalance and the
-end of ``run`` wait for them). It does not decode the events itself: ClickHouse does, from
-the raw messages (``ingest_sql.py``). When ClickHouse refuses such an insert (a message in
-it is not an event it can take), the inserter drops it and what followed, and the sink
-goes back to the ledger's resume points and writes everything it had polled so far the
-careful way, decoding each message in Python (``batches.build``), so that each bad message
-goes to quarantine with the reason and the good ones go in.
+Per batch the sink builds the rows (events and quarantine rows) of each partition and
+hands them to the ledger writer (``writer.py``: one chain per partition, its checkpoint
+written before each insert, the inserts run in order on a thread of their own while the
+sink goes on with the next batch, at most two inserts ahead; a rebalance and the end of
+``run`` wait for them). It does not decode the events itself: ClickHouse does, from the
+raw messages (``ingest_sql.py``). When ClickHouse refuses such an insert (a message in it
+is not an event it can take), the inserter drops it and what followed, and the sink goes
+back to the ledger's resume points and writes everything it had polled so far the careful
+way, decoding each message in Python (``batches.build``), so that each bad message goes to
+quarantine with the reason and the good ones go in.
 """
 
 from __future__ import annotations
@@ -34,59 +34,15 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
-from handrail.ledger.batches import Message, Run, build, inserts, runs
-from handrail.ledger.chain import GENESIS, chain
+from handrail.ledger.batches import Message, build
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.errors import IngestRefused
-from handrail.ledger.inserter import Insert, Inserter
+from handrail.ledger.inserter import Insert
 from handrail.ledger.recent_ids import RecentIds
+from handrail.ledger.writer import LedgerWriter
 from handrail.settings import KafkaSettings, LedgerSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ResumePoint:
-    offset: int | None
-    """The ledger's highest offset, events and quarantine alike (None: nothing yet)."""
-    head: str
-    """The chain head: the hash of the last chained row, event or quarantine row."""
-    recent: list[tuple[str, int]]
-    """The last event ids with their offsets, oldest first (as many as asked for)."""
-    uncovered_until: int = -1
-    """The highest offset of a quarantine row without hashes (written before migration
-    0005), -1 for none: what the chain's checkpoint records (``Checkpoints.begin``)."""
-
-
-def resume_point(client: Any, topic: str, partition: int, recent: int = 1) -> ResumePoint:
-    """Where the ledger has a (topic, partition) up to: its last event rows, and its last
-    quarantine row. Also used by the embedded pipeline (``handrail.embedded``), whose
-    sources are topics of their own."""
-    params = {"topic": topic, "partition": partition, "limit": max(1, recent)}
-    where = "topic = {topic:String} AND partition = {partition:UInt32}"
-    last = client.query(
-        f"SELECT toString(event_id), offset, row_hash FROM events WHERE {where} "
-        "ORDER BY offset DESC LIMIT {limit:UInt32}",
-        parameters=params,
-    ).result_rows
-    count, top, chained, chained_top, head, uncovered = client.query(
-        "SELECT count(), max(offset), countIf(row_hash != ''), maxIf(offset, row_hash != ''), "
-        "argMaxIf(row_hash, offset, row_hash != ''), maxIf(offset, row_hash = '') "
-        f"FROM quarantine WHERE {where}",
-        parameters=params,
-    ).result_rows[0]
-    offsets = [last[0][1]] if last else []
-    heads = [(last[0][1], last[0][2])] if last else []
-    if count:
-        offsets.append(top)
-    if chained:
-        heads.append((chained_top, head))
-    return ResumePoint(
-        offset=max(offsets) if offsets else None,
-        head=max(heads)[1] if heads else GENESIS,
-        recent=[(event_id, offset) for event_id, offset, _ in reversed(last[:recent])],
-        uncovered_until=uncovered if count > chained else -1,
-    )
 
 
 @dataclass
@@ -102,10 +58,9 @@ class Sink:
         self._kafka = kafka
         self._ledger = ledger
         self._checkpoints = Checkpoints(ledger.checkpoint_path)
-        self._heads: dict[int, str] = {}
         self._recent: dict[int, RecentIds] = {}
         self._pending: list[Any] = []
-        self._inserter: Inserter | None = None
+        self._writer: LedgerWriter | None = None
         self._consumer: KafkaConsumer | None = None
         self._polled: dict[int, int] = {}
         """Per partition, the highest offset polled."""
@@ -120,11 +75,10 @@ class Sink:
         self._resume(consumer, partitions)
 
     def _resume(self, consumer: KafkaConsumer, partitions: list[TopicPartition]) -> None:
+        assert self._writer is not None, "partitions are assigned only while the sink runs"
         window, topic = self._ledger.duplicate_window, self._kafka.events_topic
         for tp in partitions:
-            point = resume_point(self._client, topic, tp.partition, window)
-            self._heads[tp.partition] = point.head
-            self._checkpoints.begin(topic, tp.partition, point.uncovered_until)
+            point = self._writer.resume((topic, tp.partition), window)
             self._recent[tp.partition] = RecentIds(window, point.recent)
             if point.offset is None:
                 consumer.seek_to_beginning(tp)
@@ -156,7 +110,7 @@ class Sink:
             def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
                 sink._assigned(consumer, assigned)
 
-        self._inserter = Inserter(self._client, self._inserted)
+        self._writer = LedgerWriter(self._client, self._checkpoints, self._inserted)
         self._consumer = consumer
         first_at = last_seen = time.monotonic()
         try:
@@ -181,7 +135,7 @@ class Sink:
             self.flush()
         finally:
             consumer.close(autocommit=False)
-            self._inserter.close()
+            self._writer.close()
         return self.stats
 
     # -- writing ------------------------------------------------------------------------------
@@ -191,8 +145,8 @@ class Sink:
         while True:
             try:
                 self._write_pending()
-                if self._inserter is not None:
-                    self._inserter.wait()
+                if self._writer is not None:
+                    self._writer.wait()
                 return
             except IngestRefused as refused:
                 self._refused(refused)
@@ -206,28 +160,23 @@ class Sink:
         self._resume(self._consumer, list(self._consumer.assignment()))
 
     def _write_pending(self) -> None:
-        """Build and chain the pending messages' rows, write the checkpoints, then hand
-        the inserts to the inserter (it runs them in order while the sink goes on)."""
+        """Build the pending messages' rows and hand them to the writer (it chains and
+        checkpoints them, and inserts them in order while the sink goes on)."""
         if not self._pending:
             return
-        assert self._inserter is not None, "rows are written only while the sink runs"
+        assert self._writer is not None, "rows are written only while the sink runs"
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for m in self._pending:
             by_partition[m.partition].append((m.offset, m.key, m.value))
         self._pending = []
         topic = self._kafka.events_topic
-        partition_runs: dict[int, list[Run]] = {}
+        batch = {}
         for partition, messages in by_partition.items():
             messages.sort(key=itemgetter(0))
             careful = messages[0][0] <= self._careful_until.get(partition, -1)
-            items = build(topic, partition, messages, self._recent.get(partition), careful)
-            if items:
-                head = chain((row for _, row in items), self._heads.get(partition, GENESIS))
-                self._heads[partition] = head
-                self._checkpoints.write(topic, partition, items[-1][1]["offset"], head)
-            partition_runs[partition] = runs(items)
-        for table, rows, token in inserts(topic, partition_runs):
-            self._inserter.submit(Insert.of(table, rows, token))
+            recent = self._recent.get(partition)
+            batch[(topic, partition)] = build(topic, partition, messages, recent, careful)
+        self._writer.submit(batch)
         self.stats.batches += 1
 
     def _inserted(self, insert: Insert) -> None:

@@ -38,15 +38,16 @@ from typing import Any
 
 from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
 from handrail.embedded.journal import Journal
+from handrail.embedded.ledger_rows import PARTITION, own_rows, spool_rows
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
 from handrail.embedded.positions import lowest, pipeline_topic, session_of, source_topic
 from handrail.embedded.source import Item, Read, Source
-from handrail.embedded.writer import LedgerWriter, own_rows, spool_rows
 from handrail.files import FileModes
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.ledger.batches import Message
 from handrail.ledger.checkpoints import Checkpoints
+from handrail.ledger.writer import LedgerWriter
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.router import AlertRouter, MalformedAlertError
@@ -89,9 +90,10 @@ class Pipeline:
         self.detectors = Detectors(p.rules, self.journal.map("state"), authority)
         self.router_state = Tracked(self.journal.map("router"))
         self.own_topic = pipeline_topic(p.app_id)
+        own_ingested = self.writer.resume((self.own_topic, PARTITION)).offset
         self.outputs = Outputs(
             Tracked(self.journal.map("own")), Tracked(self.journal.map("outbox")),
-            Tracked(self.journal.map("control")), self.writer.resume(self.own_topic),
+            Tracked(self.journal.map("control")), own_ingested,
         )  # fmt: skip
         self.encoder = FindingEvents(p.app_id, p.owners, HaltSigner.load(p.signer, p.signing_key))
         self.delivery_events = DeliveryEvents(f"{p.app_id}-router", self.outputs.add)
@@ -155,16 +157,16 @@ class Pipeline:
             self._commit()
         if self._due(final):
             spool = {t: items for t, items in self.pending.items() if items}
-            own = self.outputs.messages(self.writer.ingested.get(self.own_topic))
+            own = self.outputs.messages(self._ingested(self.own_topic))
             self.pending, self._due_since = defaultdict(list), None
             self.stats.events += await asyncio.to_thread(self._write, spool, own)
-            self.outputs.written(self.writer.ingested.get(self.own_topic))
+            self.outputs.written(self._ingested(self.own_topic))
         self._delete()
         return bool(records) or any(r.items for r in reads.values())
 
     def _take(self, topic: str, read: Read, records: list[EventRecord]) -> None:
         """Sort what a source produced: rows the ledger lacks, events not yet judged."""
-        ingested, detected = self.writer.ingested.get(topic), self.detected.get(topic)
+        ingested, detected = self._ingested(topic), self.detected.get(topic)
         for item in read.items:
             if ingested is None or item.offset > ingested:
                 self.pending[topic].append(item)
@@ -185,7 +187,7 @@ class Pipeline:
 
     def _due(self, final: bool) -> bool:
         rows = sum(map(len, self.pending.values()))
-        if not rows and not self.outputs.messages(self.writer.ingested.get(self.own_topic)):
+        if not rows and not self.outputs.messages(self._ingested(self.own_topic)):
             return False
         now = time.monotonic()
         if self._due_since is None:
@@ -216,21 +218,25 @@ class Pipeline:
                 continue  # not a recorder's directory
             topic = source_topic(session)
             if topic not in self.sources:
-                ingested = self.writer.resume(topic)
+                ingested = self.writer.resume((topic, PARTITION)).offset
                 start = lowest(ingested, self.detected.get(topic))
                 max_block = self.settings.spool.read_max_block_bytes
                 self.sources[topic] = Source(directory, start, self.modes, max_block)
 
     def _write(self, spool: dict[str, list[Item]], own: list[Message]) -> int:
-        batch = {topic: spool_rows(topic, items) for topic, items in spool.items()}
+        batch = {(topic, PARTITION): spool_rows(topic, items) for topic, items in spool.items()}
         if own:
-            batch[self.own_topic] = own_rows(self.own_topic, own)
+            batch[(self.own_topic, PARTITION)] = own_rows(self.own_topic, own)
         return self.writer.write(batch)
+
+    def _ingested(self, topic: str) -> int | None:
+        """The highest offset of a source in the ledger (None: nothing yet)."""
+        return self.writer.ingested.get((topic, PARTITION))
 
     def _recover(self) -> None:
         """After a crash: forget the own events the ledger has (those it lacks go with the
         next batch); append the halts the control log lacks."""
-        self.outputs.written(self.writer.ingested.get(self.own_topic))
+        self.outputs.written(self._ingested(self.own_topic))
         self._append_halts(check=True)
         self._commit()
 
@@ -275,11 +281,11 @@ class Pipeline:
 
     def _delete(self) -> None:
         for topic, source in list(self.sources.items()):
-            self.stats.deleted += source.delete(self.writer.ingested.get(topic),
+            self.stats.deleted += source.delete(self._ingested(topic),
                                                 self.committed.get(topic))  # fmt: skip
             if source.exhausted and source.removed:
                 del self.sources[topic]
-                self.writer.forget(topic)
+                self.writer.forget((topic, PARTITION))
                 self.pending.pop(topic, None)
                 if topic in self.detected:
                     del self.detected[topic]

@@ -24,8 +24,8 @@ import pytest
 from handrail.demo.scenario import signed_governance
 from handrail.demo.show import demo_settings
 from handrail.embedded import source as source_module
+from handrail.embedded.ledger_rows import own_rows
 from handrail.embedded.pipeline import Pipeline
-from handrail.embedded.writer import LedgerWriter, own_rows
 from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, careful_json, chain
 from handrail.ledger.checkpoints import Checkpoints
@@ -34,6 +34,7 @@ from handrail.ledger.digest import Digest
 from handrail.ledger.migrate import migrate
 from handrail.ledger.rollups import rollups
 from handrail.ledger.verify import Report, verify
+from handrail.ledger.writer import LedgerWriter
 from handrail.schemas import AVRO_NAMES, SchemaVersion, encode, registry
 from handrail.settings import LedgerSettings
 from tests.integration.test_embedded_crash import drive, idle, record_storm
@@ -59,8 +60,8 @@ def write(client: Any, settings: LedgerSettings, offsets: range | list[int],
     checkpointed (where the settings say by default) and inserted."""
     writer = LedgerWriter(client, Checkpoints(settings.checkpoint_path))
     try:
-        writer.resume(TOPIC)
-        writer.write({TOPIC: own_rows(TOPIC, [(o, b"k", make(o)) for o in offsets])})
+        writer.resume((TOPIC, 0))
+        writer.write({(TOPIC, 0): own_rows(TOPIC, [(o, b"k", make(o)) for o in offsets])})
     finally:
         writer.close()
 
@@ -70,9 +71,9 @@ def write_careful(client: Any, settings: LedgerSettings, messages: list[bytes]) 
     decoded in Python, none by ClickHouse."""
     writer = LedgerWriter(client, Checkpoints(settings.checkpoint_path))
     try:
-        writer.resume(CAREFUL)
+        writer.resume((CAREFUL, 0))
         rows = build(CAREFUL, 0, [(o, None, m) for o, m in enumerate(messages)], careful=True)
-        writer.write({CAREFUL: rows})
+        writer.write({(CAREFUL, 0): rows})
     finally:
         writer.close()
 

@@ -82,7 +82,7 @@ def _write(client: Any) -> None:
                     offset += 1
                 items = build(TOPIC, partition, messages, careful=partition == 1)
                 head = chain((row for _, row in items), head)
-                for table, rows, token in inserts(TOPIC, {partition: runs(items)}):
+                for table, rows, token in inserts({(TOPIC, partition): runs(items)}):
                     inserter.submit(Insert.of(table, rows, token))
         inserter.wait()
     finally:

@@ -12,8 +12,8 @@ def insert(client: Any, topic: str, items: dict[int, list[Item]]) -> None:
     """Insert each partition's rows (chained already) in the sink's runs, and wait."""
     inserter = Inserter(client, lambda insert: None)
     try:
-        per_partition = {partition: runs(rows) for partition, rows in items.items()}
-        for table, rows, token in inserts(topic, per_partition):
+        per_stream = {(topic, partition): runs(rows) for partition, rows in items.items()}
+        for table, rows, token in inserts(per_stream):
             inserter.submit(Insert.of(table, rows, token))
         inserter.wait()
     finally:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import orjson
 
+from handrail.embedded.ledger_rows import MAX_ERROR, spool_rows
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked
 from handrail.embedded.source import RAW_MAX, Item
-from handrail.embedded.writer import MAX_ERROR, merged, spool_rows
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
 from handrail.schemas import decode, encode, event_type, registry
@@ -54,17 +54,6 @@ def test_a_delivery_is_an_alert_delivered_event_caused_by_the_alert() -> None:
     assert (record["causation_id"], record["agent"]["name"]) == (
         "alert-1", "handrail-processors-router",
     )  # fmt: skip
-
-
-def test_a_batch_is_one_insert_per_table_each_source_in_order() -> None:
-    a = [("events", [1, 2], "a:0:1-2"), ("quarantine", [3], "a:0:3-3"), ("events", [4], "a:0:4")]
-    b = [("events", [10], "b:0:10-10")]
-    c = [("quarantine", [20], "c:0:20-20")]
-    assert merged([a, b, c]) == [
-        ("events", [1, 2, 10], "a:0:1-2|b:0:10-10"),
-        ("quarantine", [3, 20], "a:0:3-3|c:0:20-20"),
-        ("events", [4], "a:0:4"),
-    ]
 
 
 def test_spool_rows_keep_undecodable_bytes_in_quarantine() -> None:

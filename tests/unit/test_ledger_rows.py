@@ -155,9 +155,9 @@ def test_careful_mode_decodes_every_message() -> None:
 
 
 def test_one_insert_per_batch_across_partitions() -> None:
-    batch = {p: runs([("events", row) for row in rows(3)]) for p in (0, 1)}
-    [(table, inserted, token)] = inserts("t", batch)
-    assert (table, len(inserted), token) == ("events", 6, "t:0:0-2,1:0-2")
+    batch = {("t", p): runs([("events", row) for row in rows(3)]) for p in (0, 1)}
+    [(table, inserted, token)] = inserts(batch)
+    assert (table, len(inserted), token) == ("events", 6, "t:0:0-2,t:1:0-2")
 
 
 def test_inserts_keep_each_partition_in_offset_order() -> None:
@@ -165,12 +165,12 @@ def test_inserts_keep_each_partition_in_offset_order() -> None:
     c["time"] = c["time"].replace(month=c["time"].month % 12 + 1)  # the next month
     quarantined = {"offset": 9}
     batch = {
-        0: runs([("events", a), ("quarantine", quarantined), ("events", b)]),
-        1: runs([("events", a), ("events", c)]),
+        ("t", 0): runs([("events", a), ("quarantine", quarantined), ("events", b)]),
+        ("t", 1): runs([("events", a), ("events", c)]),
     }
-    found = [(table, token) for table, _, token in inserts("t", batch)]
+    found = [(table, token) for table, _, token in inserts(batch)]
     assert found == [
-        ("events", "t:0:0-0,1:0-0"),
+        ("events", "t:0:0-0,t:1:0-0"),
         ("quarantine", "t:0:9-9"),
         ("events", "t:0:1-1"),
         ("events", "t:1:2-2"),
