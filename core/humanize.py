@@ -51,6 +51,7 @@ def usd(amount: float) -> str:
     return f"${amount:.{digits}f}"
 
 
-def plural(count: int, noun: str, nouns: str | None = None) -> str:
-    """``1 session``, ``2 sessions`` (``nouns``: the plural when it is not ``noun + s``)."""
-    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+def plural(count: float, noun: str, nouns: str | None = None) -> str:
+    """``1 session``, ``2 sessions``, ``2.5 heartbeats`` (``nouns``: the plural when it is
+    not ``noun + s``)."""
+    return f"{count:g} {noun if count == 1 else nouns or noun + 's'}"

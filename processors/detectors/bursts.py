@@ -4,6 +4,7 @@ Clears when the window holds fewer than half the limit."""
 from __future__ import annotations
 
 from handrail.config.thresholds import BurstRules, DetectorRules
+from handrail.humanize import duration
 from handrail.processors.detectors.base import State, Step, ids, window_add, window_trim
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
@@ -35,7 +36,7 @@ class Bursts:
         b["open"] = True
         return state, [Finding(
             self.name, f"{kind}-burst:{obs.agent}",
-            f"{obs.agent}: {n} {kind} within {rules.window_s:g}s (limit {limit})",
+            f"{obs.agent}: {n} {kind} within {duration(rules.window_s)} (limit {limit})",
             obs.agent, obs.owner, obs.workflow_id, "warning", None, ids(b["events"]),
         )]  # fmt: skip
 

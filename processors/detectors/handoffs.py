@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from handrail.config.thresholds import DetectorRules
+from handrail.humanize import duration
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.detectors.numbers import finite
 from handrail.processors.findings import Finding
@@ -78,10 +79,11 @@ class Handoffs:
         rejected = obs.kind == "handoff_rejected"
         e = state.setdefault("edges", {}).setdefault(edge, {"counts": {}, "open": False})
         n, bad = _count(e, obs.time, rejected, rules.window_s)
+        why = p.get("reason", "")
         if rejected:
             window_add(e.setdefault("rejected", []), obs.time, obs.event_id, rules.window_s)
             del e["rejected"][:-EVIDENCE]
-        why = p.get("reason", "")
+            e["why"] = why  # the latest rejection's reason (an acceptance may tip the rate)
         if rejected and rules.critical:
             findings.append(Finding(
                 self.name, f"handoff-rejected:{edge}:{p['handoff_id']}",
@@ -95,7 +97,8 @@ class Handoffs:
             findings.append(Finding(
                 self.name, f"handoff-reject-rate:{edge}",
                 f"{bad} of the last {n} handoffs on {edge} were rejected ({rate:.0%}, "
-                f"limit {rules.reject_rate:.0%}); latest: {why}",
+                f"limit {rules.reject_rate:.0%})"
+                + (f"; the latest rejection: {e['why']}" if e.get("why") else ""),
                 obs.agent, obs.owner, obs.workflow_id, "warning", None,
                 ids(e.get("rejected", [])),
             ))  # fmt: skip
@@ -118,7 +121,7 @@ class Handoffs:
             findings.append(Finding(
                 self.name, f"handoff-stalled:{offer['edge']}:{handoff_id}",
                 f"handoff {handoff_id} on {offer['edge']} ({offer['task']}) was neither "
-                f"accepted nor rejected within {offer['deadline_s']:g}s",
+                f"accepted nor rejected within {duration(offer['deadline_s'])}",
                 receiver, owner, offer["workflow"], "warning", None, (offer["offer"],),
             ))  # fmt: skip
         return state, findings

@@ -5,6 +5,7 @@ operation; both clear after a quiet window."""
 from __future__ import annotations
 
 from handrail.config.thresholds import DetectorRules
+from handrail.humanize import duration
 from handrail.processors.detectors.base import State, Step, ids, window_add
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
@@ -35,7 +36,7 @@ class RetryStorm:
             findings.append(Finding(
                 self.name, f"retry-storm:{obs.agent}:{op_id}",
                 f"{obs.agent} retried {p['action']} (operation {op_id}) "
-                f"{len(op['retries'])} times within {rules.window_s:g}s "
+                f"{len(op['retries'])} times within {duration(rules.window_s)} "
                 f"(budget {rules.max_retries}); last reason: {p['reason']}",
                 obs.agent, obs.owner, obs.workflow_id, "critical", op_id,
                 ids(op["retries"]), halt="operation",
@@ -45,7 +46,7 @@ class RetryStorm:
             findings.append(Finding(
                 self.name, f"retry-rate:{obs.agent}",
                 f"{obs.agent} made {len(agent['retries'])} retries within "
-                f"{rules.window_s:g}s (limit {rules.agent_max_retries})",
+                f"{duration(rules.window_s)} (limit {rules.agent_max_retries})",
                 obs.agent, obs.owner, obs.workflow_id, "warning", None, ids(agent["retries"]),
             ))  # fmt: skip
         return state, findings
@@ -61,7 +62,7 @@ class RetryStorm:
             if op["open"]:
                 findings.append(Finding(
                     self.name, f"retry-storm:{agent_name}:{op_id}",
-                    f"no retries of operation {op_id} for {quiet:g}s",
+                    f"no retries of operation {op_id} for {duration(quiet)}",
                     agent_name, owner, op["workflow"], "critical", op_id, resolved=True,
                 ))  # fmt: skip
         agent = state.get("agent")

@@ -12,6 +12,7 @@ JSON) starts over from the next tick, as if the session had just heartbeated."""
 from __future__ import annotations
 
 from handrail.config.thresholds import DetectorRules, SilenceRules
+from handrail.humanize import duration, plural
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.detectors.numbers import amount, finite
 from handrail.processors.findings import Finding
@@ -57,10 +58,13 @@ class Silence:
         if max(sessions.values()) > now:
             return state, []
         state["open"] = True
+        missed = self._rules.for_(agent).silence.missed_heartbeats
+        late = now - max(sessions.values())  # past the deadline: ~0 unless ticks were late
+        whose = "its session" if len(sessions) == 1 else f"each of its {len(sessions)} sessions"
         return state, [Finding(
             self.name, f"silence:{agent}",
-            f"{agent} stopped heartbeating: no heartbeat from its {len(sessions)} "
-            f"session(s) for {now - max(sessions.values()):.0f}s past the deadline",
+            f"{agent} stopped heartbeating: {whose} missed {plural(missed, 'heartbeat')} "
+            f"in a row" + (f" (the deadline passed {duration(late)} ago)" if late >= 1 else ""),
             agent, owner, state["workflow"], "critical", None, (state["last"],),
         )]  # fmt: skip
 

@@ -30,6 +30,8 @@ import math
 from typing import Any
 
 from handrail.config.thresholds import DetectorRules, SpendRules
+from handrail.humanize import duration
+from handrail.humanize import usd as dollars
 from handrail.processors.detectors.base import EVIDENCE, State, Step, ids, window_add
 from handrail.processors.detectors.numbers import amount
 from handrail.processors.findings import Finding
@@ -65,9 +67,9 @@ class SpendDrift:
             if key not in caps:
                 findings.append(Finding(
                     self.name, key,
-                    f"{obs.agent} spent ${usd:.2f} on one {obs.payload['provider']}/"
+                    f"{obs.agent} spent {dollars(usd)} on one {obs.payload['provider']}/"
                     f"{obs.payload['model']} call{f' for {action}' if action else ''} "
-                    f"(cap ${cap:.2f})",
+                    f"(cap {dollars(cap)})",
                     obs.agent, obs.owner, obs.workflow_id, "critical", action, (obs.event_id,),
                     halt="agent",
                 ))  # fmt: skip
@@ -99,7 +101,7 @@ class SpendDrift:
         if known:
             return []
         p, action = obs.payload, obs.payload.get("action")
-        over = "" if cap is None else f", and as over the per-call cap of ${cap:.2f}"
+        over = "" if cap is None else f", and as over the per-call cap of {dollars(cap)}"
         return [Finding(
             self.name, key,
             f"{obs.agent} recorded a spend that cannot be added up: usd={p.get('usd')} "
@@ -121,7 +123,7 @@ class SpendDrift:
                 del state["caps"][key]
                 what = "unreadable spend" if key.startswith(UNREADABLE) else "call over the cap"
                 findings.append(Finding(
-                    self.name, key, f"no {what} for {clear:g}s", agent, owner,
+                    self.name, key, f"no {what} for {duration(clear)}", agent, owner,
                     cap["workflow"], "critical", cap["action"], resolved=True,
                 ))  # fmt: skip
         for scope, s in state.get("series", {}).items():
@@ -148,15 +150,15 @@ class SpendDrift:
                 s["open"] = True
                 return [Finding(
                     self.name, key,
-                    f"{what} runs at ${short * 3600:.2f}/h, {short / s['baseline']:.1f}x "
-                    f"its baseline of ${s['baseline'] * 3600:.2f}/h",
+                    f"{what} runs at {dollars(short * 3600)}/h, {short / s['baseline']:.1f}x "
+                    f"its baseline of {dollars(s['baseline'] * 3600)}/h",
                     agent, owner, workflow, "warning", None if scope == "*" else scope,
                     ids(s["ids"]),
                 )]  # fmt: skip
         elif short <= s["baseline"] * (1 + rules.drift_factor) / 2:  # hysteresis: halfway
             s["open"] = False
             return [Finding(
-                self.name, key, f"{what} is back at ${short * 3600:.2f}/h", agent, owner,
+                self.name, key, f"{what} is back at {dollars(short * 3600)}/h", agent, owner,
                 workflow, resolved=True,
             )]  # fmt: skip
         return []

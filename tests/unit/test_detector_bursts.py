@@ -48,7 +48,7 @@ def test_burst(kind: str, count: int, every: float, expected: list[str]) -> None
 def test_burst_finding() -> None:
     (alert,) = burst(Bursts(DetectorRules()), {}, "escalation", 6)
     assert alert.evidence == tuple(f"escalation{n}" for n in range(6))
-    assert alert.summary == "analyst: 6 escalations within 60s (limit 5)"
+    assert alert.summary == "analyst: 6 escalations within 1m (limit 5)"
 
 
 @pytest.mark.parametrize("skew", [0.0, -3 * 3600.0, 3 * 3600.0], ids=["none", "behind", "ahead"])

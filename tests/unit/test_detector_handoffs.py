@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from handrail.config.thresholds import DetectorRules
+from handrail.humanize import duration
 from handrail.processors.detectors import State
 from handrail.processors.detectors.handoffs import Handoffs
 from handrail.processors.findings import Finding
@@ -61,7 +62,12 @@ def test_reject_rate_finding() -> None:
     )  # fmt: skip
     assert rate.evidence == (f"h{T0 + 6:.0f}", f"h{T0 + 7:.0f}")
     assert f"2 of the last 8 handoffs on {EDGE} were rejected (25%, limit 20%)" in rate.summary
-    assert rate.summary.endswith("latest: no id")
+    assert rate.summary.endswith("; the latest rejection: no id")
+
+
+def test_a_reject_rate_tipped_by_an_acceptance_names_the_latest_rejection() -> None:
+    (rate,) = answers(Handoffs(DetectorRules()), {}, "rrrra")  # the 5th answer reaches the minimum
+    assert rate.summary.endswith("(80%, limit 20%); the latest rejection: no id"), rate.summary
 
 
 def test_reject_rate_resolves_below_half_the_limit() -> None:
@@ -141,7 +147,7 @@ def test_stalled_once_past_the_deadline(
     assert (stalled.dedup_key, stalled.agent, stalled.severity, stalled.evidence) == (
         STALLED, "analyst", "warning", ("offer-h-1",),
     )  # fmt: skip
-    assert f"neither accepted nor rejected within {due_in:g}s" in stalled.summary
+    assert f"neither accepted nor rejected within {duration(due_in)}" in stalled.summary
     assert detector.tick(state, T0 + 10_000)[1] == []
 
 
@@ -151,6 +157,13 @@ def test_a_deadline_that_is_no_time_gives_the_rules_deadline(deadline: object) -
     detector.observe(state, offer(deadline=deadline), T0)
     assert detector.tick(state, T0 + 299)[1] == []
     assert [f.dedup_key for f in detector.tick(state, T0 + 300)[1]] == [STALLED]
+
+
+def test_a_deadline_measured_on_the_senders_clock_reads_in_whole_seconds() -> None:
+    detector, state = Handoffs(DetectorRules()), {}
+    detector.observe(state, offer(T0, deadline=T0 + 5.99988), T0)  # the demo's 6 s, as sent
+    (stalled,) = detector.tick(state, T0 + 6)[1]
+    assert stalled.summary.endswith("was neither accepted nor rejected within 6s")
 
 
 def test_stalled_resolves_when_finally_answered() -> None:

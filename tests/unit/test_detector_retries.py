@@ -47,7 +47,7 @@ def test_storm_finding_halts_the_operation() -> None:
         "analyst", "team-data", "op-1", "wf-1",
     )  # fmt: skip
     assert storm.evidence == ("r2", "r3", "r4", "r5", "r6", "r7")
-    assert "6 times within 600s (budget 5)" in storm.summary
+    assert "6 times within 10m (budget 5)" in storm.summary
     assert not storm.resolved
 
 

@@ -120,7 +120,7 @@ def test_drift_finding() -> None:
     assert (drift.severity, drift.halt, drift.operation, drift.resolved) == (
         "warning", None, None, False,
     )  # fmt: skip
-    assert "runs at $1080.00/h, 3.0x its baseline of $360" in drift.summary
+    assert "runs at $1,080.00/h, 3.0x its baseline of $360" in drift.summary
     assert drift.evidence == tuple(f"b{n}" for n in range(b - 3, b + 1))  # the last 30 s
 
 
@@ -237,7 +237,7 @@ def test_unreadable_spends_alert_once_and_clear_after_quiet() -> None:
     assert detector.tick(state, T0 + 100 + 899)[1] == []
     (cleared,) = detector.tick(state, T0 + 100 + 900)[1]
     assert (cleared.dedup_key, cleared.resolved, cleared.halt) == (UNREADABLE, True, None)
-    assert cleared.summary == "no unreadable spend for 900s"
+    assert cleared.summary == "no unreadable spend for 15m"
     assert len(spend(detector, state, -1.0, T0 + 2000)) == 1  # a new one alerts again
 
 

@@ -58,3 +58,4 @@ def test_plural() -> None:
     assert plural(1, "session") == "1 session"
     assert plural(2, "session") == "2 sessions"
     assert plural(0, "entry", "entries") == "0 entries"
+    assert plural(3.0, "heartbeat") == "3 heartbeats"  # a threshold read as a float
