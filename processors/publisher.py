@@ -16,9 +16,8 @@ a processor it names (``handrail.governance.signing``). Without a key halts go u
 from __future__ import annotations
 
 import logging
-import uuid
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from handrail import __version__
 from handrail.governance.signing import Decision, load_private_key, signed_fields
 from handrail.processors.findings import Finding
+from handrail.producers.session import Session
 from handrail.schemas import AVRO_NAMES, encode
 from handrail.schemas.models import AlertRaised, AlertResolved, Halt, Payload
 
@@ -100,26 +100,20 @@ class FindingEvents:
     """Stamps and encodes the events of findings, as one producer session."""
 
     def __init__(self, name: str, owners: dict[str, str], signer: HaltSigner | None = None) -> None:
-        self._agent = {"name": name, "version": __version__, "owner": "handrail"}
+        self._session = Session({"name": name, "version": __version__, "owner": "handrail"}, {})
         self._owners = owners
         self._signer = signer
-        self._session = uuid.uuid4().hex
         self._sequence = 0
 
     def _record(self, payload: Payload, workflow_id: str, cause: str | None) -> tuple[str, bytes]:
+        """An event of this session, stamped as the SDK stamps an agent's (``Session``)."""
         self._sequence += 1
-        event_id = str(uuid.uuid4())
-        record = {
-            "event_id": event_id,
-            "time": datetime.now(UTC),
-            "workflow_id": workflow_id,
-            "causation_id": cause,
-            "agent": self._agent,
-            "session_id": self._session,
-            "sequence": self._sequence,
-            "labels": {},
-            "payload": (AVRO_NAMES[payload.type], payload.model_dump(exclude={"type"})),
-        }
+        sequence, event_id = self._sequence, self._session.event_id(self._sequence)
+        fields = payload.model_dump(exclude={"type"})
+        record = self._session.record((
+            event_id, sequence, time.time_ns() // 1000, workflow_id, cause, None,
+            AVRO_NAMES[payload.type], fields,
+        ))  # fmt: skip
         return event_id, encode(record)
 
     def encode(self, findings: list[Finding]) -> list[Outgoing]:
