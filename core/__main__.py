@@ -1,5 +1,5 @@
 """``python -m handrail`` is the ``handrail`` command."""
 
-from handrail.cli import main
+from handrail.command import main
 
 main()

@@ -1,4 +1,5 @@
-"""The ``handrail`` command."""
+"""The ``handrail`` command (run by ``handrail.command``). The ledger's, the pipeline's and
+the processors' commands load when they run (``handrail.lazy_command``)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,22 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from handrail import __version__
-from handrail.embedded.cli import run
 from handrail.files import FileGroupError, FileModes
 from handrail.governance.cli import approvals_app, keys_app, resume
-from handrail.ledger.cli import ledger_app, sink_app, top_level
-from handrail.processors.cli import processors_app
-from handrail.producers.spool import read_all
+from handrail.lazy_command import LazyGroup
 from handrail.render import events_table
 from handrail.settings import Settings, SpoolSettings
 
 app = typer.Typer(
-    help="handrail: audit ledger and governance for LLM agents.", no_args_is_help=True
+    cls=LazyGroup,
+    help="handrail: audit ledger and governance for LLM agents.",
+    no_args_is_help=True,
 )
 spool_app = typer.Typer(help="Inspect the durable spool.", no_args_is_help=True)
 app.add_typer(spool_app, name="spool")
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(sink_app, name="sink")
-app.add_typer(processors_app, name="processors")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(keys_app, name="keys")
-for name, command in top_level:
-    app.command(name)(command)
 app.command("resume")(resume)
-app.command("run")(run)
 console = Console()
 
 
@@ -98,6 +92,8 @@ def demo(
 @spool_app.command("show")
 def spool_show(spool_dir: SpoolDir = None) -> None:
     """Print every event waiting in the spool."""
+    from handrail.producers.spool import read_all  # noqa: PLC0415 - the SDK loads only here
+
     settings = _settings(spool_dir)
     records = list(read_all(settings.spool.dir)) if settings.spool.dir.exists() else []
     console.print(events_table(records, f"{len(records)} events in {settings.spool.dir}"))
@@ -107,7 +103,3 @@ def spool_show(spool_dir: SpoolDir = None) -> None:
 def version() -> None:
     """Print the version."""
     console.print(__version__)
-
-
-def main() -> None:
-    app()

@@ -20,11 +20,11 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from handrail.governance import Verdict
-from handrail.producers import scope
 from handrail.producers.errors import InvalidEventError
 from handrail.producers.exact_fields import EMPTY, Check, exact
 from handrail.producers.handoff import HandoffTicket, payload_digest
 from handrail.producers.refs import EventRef, Fields
+from handrail.producers.scope import current as current_scope
 from handrail.producers.validation import (
     DEFAULT_LIMITS,
     identifiers_problem,
@@ -323,7 +323,7 @@ class EventMethods:
         )
 
     def _answer(self, ticket: HandoffTicket, payload: Fields) -> EventRef:
-        current = scope.current.get()
+        current = current_scope.get()
         inside = current is not None and current.workflow_id == ticket.workflow_id
         return self._emit(
             payload,

@@ -18,7 +18,6 @@ from time import time_ns
 from handrail.files import FileModes
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.governance.authority import Authority
-from handrail.producers import scope
 from handrail.producers.authorize import Authorizer
 from handrail.producers.control_follower import ControlFollower
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
@@ -28,6 +27,8 @@ from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.packing import VERSION, dumps
 from handrail.producers.refs import EventRef, Fields
+from handrail.producers.scope import Scope, enter
+from handrail.producers.scope import current as current_scope
 from handrail.producers.session import Session
 from handrail.producers.shipper import ShipperStats
 from handrail.producers.shipping import start_shipper
@@ -139,17 +140,17 @@ class Recorder(EventMethods, GovernedHandoffs):
 
     # -- scopes -------------------------------------------------------------------------------
 
-    def workflow(self, workflow_id: str | None = None) -> AbstractContextManager[scope.Scope]:
+    def workflow(self, workflow_id: str | None = None) -> AbstractContextManager[Scope]:
         """Events recorded in the block belong to this workflow (a new id by default)."""
-        return scope.enter(workflow_id or f"wf-{uuid.uuid4().hex}", None)
+        return enter(workflow_id or f"wf-{uuid.uuid4().hex}", None)
 
-    def within(self, parent: EventRef) -> AbstractContextManager[scope.Scope]:
+    def within(self, parent: EventRef) -> AbstractContextManager[Scope]:
         """Events recorded in the block are children of ``parent``."""
-        return scope.enter(parent.workflow_id, parent.event_id)
+        return enter(parent.workflow_id, parent.event_id)
 
-    def receive(self, ticket: HandoffTicket) -> AbstractContextManager[scope.Scope]:
+    def receive(self, ticket: HandoffTicket) -> AbstractContextManager[Scope]:
         """Continue a handed-off workflow: events in the block follow the offer."""
-        return scope.enter(ticket.workflow_id, ticket.offer_event_id)
+        return enter(ticket.workflow_id, ticket.offer_event_id)
 
     # -- the generic call ---------------------------------------------------------------------
 
@@ -176,7 +177,7 @@ class Recorder(EventMethods, GovernedHandoffs):
         if self._closed:
             raise RecorderClosedError("the recorder is closed")
         tag, values = fields
-        current = scope.current.get()
+        current = current_scope.get()
         in_scope = current is not None and (workflow_id is None or workflow_id == current[0])
         wf = workflow_id or (current[0] if current is not None else self._default_workflow)
         if wf is not self._checked_workflow:
@@ -197,7 +198,7 @@ class Recorder(EventMethods, GovernedHandoffs):
             event = (event_id, seq, time_ns() // 1000, wf, cause, labels, AVRO_NAMES[tag], values)
             shipper.put(dumps(event, VERSION))  # ``packing.pack`` minus a frame
         if in_scope:
-            scope.current.set(tuple.__new__(scope.Scope, (wf, event_id)))  # minus a frame
+            current_scope.set(tuple.__new__(Scope, (wf, event_id)))  # minus a frame
         return tuple.__new__(EventRef, (event_id, wf, tag, seq))  # EventRef(...) minus a frame
 
 

@@ -1,0 +1,37 @@
+"""The ``handrail`` console script.
+
+With the SDK alone (``pip install handrail``) it says which extra to install instead of
+failing on an import; so does a command whose extra is missing (``handrail[server]``:
+the ledger, the pipeline, the processors).
+"""
+
+from __future__ import annotations
+
+import sys
+
+CLI_EXTRAS = (
+    "install handrail[cli] for keys, approvals, resume and spool "
+    "(pip install 'handrail[cli]'), or handrail[server] for everything"
+)
+
+
+def main() -> None:
+    """Run the ``handrail`` command line."""
+    try:
+        from handrail.cli import app  # noqa: PLC0415 - typer and rich are an extra
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == "handrail":
+            raise
+        sys.stderr.write(f"handrail: the command line needs {exc.name}: {CLI_EXTRAS}\n")
+        raise SystemExit(2) from None
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] == "handrail":
+            raise
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+        sys.stderr.write(
+            f"handrail {command}: needs {exc.name}, which is not installed: "
+            "install handrail[server] (pip install 'handrail[server]')\n"
+        )
+        raise SystemExit(2) from None

@@ -1,0 +1,140 @@
+"""The layers point one way at run time: the SDK and the settings load nothing of the server
+side, ``handrail --help`` loads no pipeline, a command whose extra is missing names it, and
+no module imports a package that is still importing it (import-linter checks the rest:
+``[tool.importlinter]`` in pyproject.toml)."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+from handrail.lazy_command import LAZY, LazyCommand
+
+SERVER_SIDE = {
+    "chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx", "typer",
+    "rich", "handrail.processors", "handrail.ledger", "handrail.embedded", "handrail.demo",
+    "handrail.cli",
+}  # fmt: skip
+BLOCKED = ("chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx")
+"""The server extra's packages, made unimportable to play an install without it."""
+
+
+def loaded_after(code: str, *, blocked: tuple[str, ...] = ()) -> set[str]:
+    """The packages (and handrail's subpackages) a fresh interpreter has loaded after ``code``."""
+    script = (
+        "import json, sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        f"{code}\n"
+        "names = {n for n, m in sys.modules.items() if m is not None}\n"
+        "print(json.dumps(sorted({'.'.join(n.split('.')[:2]) if n.startswith('handrail.') "
+        "else n.split('.')[0] for n in names})))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def handrail(*args: str, blocked: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    script = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        f"sys.argv = ['handrail', *{args!r}]\n"
+        "from handrail.command import main\n"
+        "main()\n"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_the_sdk_loads_nothing_of_the_server_side_nor_yaml_or_jsonschema() -> None:
+    loaded = loaded_after("import handrail.producers")
+    assert loaded & (SERVER_SIDE | {"yaml", "jsonschema"}) == set()
+
+
+def test_the_settings_load_no_processors() -> None:
+    assert loaded_after("import handrail.settings") & SERVER_SIDE == set()
+
+
+def test_help_loads_no_pipeline_ledger_or_faust() -> None:
+    code = (
+        "sys.argv = ['handrail', '--help']\nfrom handrail.command import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    )
+    loaded = loaded_after(code)
+    assert {"typer", "handrail.cli"} <= loaded  # the help was made
+    pipeline = {"chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop",
+                "handrail.embedded", "handrail.ledger", "handrail.processors"}  # fmt: skip
+    assert loaded & pipeline == set()
+
+
+def test_without_the_server_extra_help_lists_every_command() -> None:
+    done = handrail("--help", blocked=BLOCKED)
+    assert done.returncode == 0, done.stderr
+    for name in LAZY:
+        assert f" {name} " in done.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("sql", "SELECT 1"),
+        ("explain", "wf-1"),
+        ("run",),
+        ("ledger", "verify"),
+        ("sink", "run"),
+        ("processors", "run", "--kafka", "127.0.0.1:1"),
+    ],
+)
+def test_a_command_without_the_server_extra_names_it(args: tuple[str, ...]) -> None:
+    done = handrail(*args, blocked=BLOCKED)
+    assert done.returncode == 2
+    assert "handrail[server]" in done.stderr
+    assert f"handrail {args[0]}: needs " in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(LAZY))
+def test_a_lazy_command_is_the_command_it_names(name: str) -> None:
+    lazy = LazyCommand(name, *LAZY[name])
+    real = lazy.load()
+    assert (real.help or "").split("\n\n")[0].strip() == lazy.help
+
+
+def _own_package_imports() -> list[str]:
+    """``from P import m`` in a module of package P (or below) whose package P imports that
+    module back: the module runs while P is half made, and P's names may be missing."""
+    graph = grimp.build_graph("handrail", exclude_type_checking_imports=True)
+    found = []
+    for module in sorted(graph.modules):
+        path = graph_file(module)
+        if path is None:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+                continue
+            package = node.module
+            if not module.startswith(package + ".") or package not in graph.modules:
+                continue
+            if graph.find_shortest_chain(importer=package, imported=module) is not None:
+                found.append(f"{module}: from {package} import ...")
+    return found
+
+
+def graph_file(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def test_no_module_imports_the_package_that_is_importing_it() -> None:
+    assert _own_package_imports() == []
