@@ -246,6 +246,11 @@ class ProcessorSettings(Section):
     rules: DetectorRules = Field(
         default_factory=DetectorRules, description="Detector thresholds and overrides."
     )
+    data_dir: Path = Field(
+        Path(".handrail/processors"),
+        description="Where a worker keeps Faust's data directory (`<this>/<app_id>`, private: "
+        "0700); its tables live in memory, with changelogs.",
+    )
     signing_key: Path | None = Field(
         None,
         description="The processors' Ed25519 private key file (0600; `handrail keys new`): "

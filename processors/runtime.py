@@ -1,16 +1,16 @@
 """How a worker runs Faust: on uvloop, with Faust's compiled stream iterator, with its
-scratch directory out of the working directory. Shared with the benchmark's bare Faust
-baseline (``bench/_passthrough.py``), so that both run alike."""
+data directory under handrail's own state (``processors.data_dir``). Shared with the
+benchmark's bare Faust baseline (``bench/_passthrough.py``), so that both run alike."""
 
 from __future__ import annotations
 
 import importlib.util
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import mode.loop
 
+from handrail.files import FileModes
 from handrail.kafka_clients import faust_options
 from handrail.settings import Settings
 
@@ -36,5 +36,12 @@ def app_options(settings: Settings) -> dict[str, Any]:
         "web_enabled": False,
         "cython_optimizations": True,
         # The memory store keeps nothing on disk; Faust still makes its data directory.
-        "datadir": str(Path(tempfile.gettempdir()) / f"handrail-faust-{p.app_id}"),
+        "datadir": str(data_dir(settings)),
     }
+
+
+def data_dir(settings: Settings) -> Path:
+    """Faust's data directory, ``processors.data_dir``/<app id>, made private (0700, or the
+    ``files.group``'s modes): under handrail's own state, never the system's temp dir."""
+    p = settings.processors
+    return FileModes.of(settings.files).directory(p.data_dir / p.app_id)
