@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything into .venv and run the whole test suite: lint, types, unit,
-# integration (a real Kafka broker from Maven Central; needs Java 17 and Maven).
+# Install everything into .venv and run the whole test suite: lint, types, the layers and
+# the declared dependencies, unit, integration (a real Kafka broker from Maven Central;
+# needs Java 17 and Maven).
 # Under CI=true a broker that cannot start fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +12,6 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy -p handrail
+.venv/bin/lint-imports --no-cache  # the layers in pyproject.toml ([tool.importlinter])
+.venv/bin/deptry .                 # every import declared ([tool.deptry])
 exec .venv/bin/python -m pytest "$@"
