@@ -21,6 +21,7 @@ app = typer.Typer(
     cls=LazyGroup,
     help="handrail: audit ledger and governance for LLM agents.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: typer's rich help shows a flag as "--json <bool>"
 )
 spool_app = typer.Typer(help="Inspect the durable spool.", no_args_is_help=True)
 app.add_typer(spool_app, name="spool")

@@ -31,7 +31,7 @@ class LazyCommand(TyperCommand):
         found = getattr(import_module(module), attribute)
         if isinstance(found, typer.Typer):  # a group, even of one command
             return typer.main.get_group(found)
-        single = typer.Typer()
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)  # as handrail.cli
         single.command(self.name)(found)
         return typer.main.get_command(single)
 

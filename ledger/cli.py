@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from handrail.files import FileModes
+from handrail.kafka_clients import KafkaClientError, check_login
 from handrail.ledger import rollups
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
@@ -33,8 +34,13 @@ from handrail.ledger.verify import Report, verify
 from handrail.render import decision_tree
 from handrail.settings import Settings
 
-ledger_app = typer.Typer(help="The decision ledger (ClickHouse).", no_args_is_help=True)
-sink_app = typer.Typer(help="The sink from Kafka into the ledger.", no_args_is_help=True)
+# plain help, as handrail.cli (loaded lazily, these groups do not inherit its setting)
+ledger_app = typer.Typer(
+    help="The decision ledger (ClickHouse).", no_args_is_help=True, rich_markup_mode=None
+)
+sink_app = typer.Typer(
+    help="The sink from Kafka into the ledger.", no_args_is_help=True, rich_markup_mode=None
+)
 console = Console()
 errors = Console(stderr=True)
 T = TypeVar("T")
@@ -207,7 +213,9 @@ def _read(work: Callable[[Reader], T]) -> T:
 
 @app_command("explain")
 def explain_command(
-    ref: Annotated[str, typer.Argument(help="An event id or a workflow id.")],
+    ref: Annotated[
+        str, typer.Argument(help="An event id, a workflow id, or a handoff or approval id.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a tree.")] = False,
 ) -> None:
     """Rebuild the decision path that led to an event (or a whole workflow)."""
@@ -282,6 +290,11 @@ def sink_run(
     settings = Settings()
     if not settings.kafka.bootstrap_servers:
         raise typer.BadParameter("set HANDRAIL_KAFKA__BOOTSTRAP_SERVERS")
+    try:  # a refused login, said plainly: the consumer would retry it until a timeout
+        check_login(settings.kafka)
+    except KafkaClientError as exc:
+        typer.echo(f"handrail sink: {exc}", err=True)
+        raise typer.Exit(1) from None
     modes = FileModes.of(settings.files)
     client = connect(settings.ledger.dsn, wait_s=60, modes=modes)  # other readers are brief
     migrate(client)

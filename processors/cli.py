@@ -9,7 +9,9 @@ import typer
 from handrail.kafka_clients import KafkaClientError, check_login
 from handrail.settings import KafkaSettings, Settings
 
-processors_app = typer.Typer(help="Detect silent failures as a stream.", no_args_is_help=True)
+processors_app = typer.Typer(
+    help="Detect silent failures as a stream.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 @processors_app.command("run")
