@@ -183,11 +183,13 @@ def faust_options(kafka: KafkaSettings) -> dict[str, Any]:
     return options
 
 
-def check_login(kafka: KafkaSettings, timeout_s: float = 30.0) -> None:
+def check_login(kafka: KafkaSettings, timeout_s: float = 15.0) -> None:
     """Log in once to each bootstrap server in turn and raise ``KafkaLoginError`` when one
     refuses the credentials or fails TLS verification: the clients themselves would retry
     such a refusal until a timeout that names no cause. A server that does not answer is
-    left to the clients' own retries."""
+    left to the clients' own retries; without SASL or TLS there is nothing to refuse."""
+    if aiokafka_options(kafka)["security_protocol"] == "PLAINTEXT":
+        return
     loop = asyncio.new_event_loop()  # not asyncio.run: it unsets the thread's loop (Faust's)
     try:
         loop.run_until_complete(asyncio.wait_for(_login(kafka), timeout_s))
