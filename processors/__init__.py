@@ -1,1 +1,7 @@
-"""Stream processors (Faust) that detect silent failures. Not built yet: see issue 4."""
+"""Stream processors that detect silent failures: pure detectors (``detectors``), keyed
+detection, the Faust app and worker, and the alert router (``router``).
+
+May import: ``handrail.producers`` (the events they record, the control channel),
+``handrail.governance``, ``handrail.settings`` and what is below; never the ledger or the
+embedded pipeline. Needs ``handrail[server]``.
+"""

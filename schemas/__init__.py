@@ -1,5 +1,8 @@
 """The event contract: Avro schemas (``avro/event.vN.avsc``), the models generated from
-them, and the single-object wire format."""
+them, and the single-object wire format.
+
+The bottom layer: may import only ``handrail.errors``, pydantic and fastavro.
+"""
 
 from handrail.schemas.errors import (
     BadHeaderError,

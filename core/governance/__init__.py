@@ -1,5 +1,11 @@
 """Decision rights and handoff contracts: declared once in a governance file, evaluated
-inline by the SDK."""
+inline by the SDK; the signatures on people's decisions and the processors' halts.
+
+May import: ``handrail.schemas``, ``handrail.settings`` and what is below, PyYAML and
+jsonschema (loaded only when a file or a JSON Schema contract is read), cryptography.
+``cli`` (``handrail resume``, ``approvals``, ``keys``) is a command and also uses the SDK
+and the ledger (docs/architecture.md, exceptions).
+"""
 
 from handrail.governance.loader import GovernanceError, load, parse
 from handrail.governance.model import Governance
