@@ -69,21 +69,14 @@ def demo(
 ) -> None:
     """A support pipeline of agents at work, the essay's failures among normal traffic:
     watch them detected, paged and halted, then see the bad database write explained."""
-    from handrail.demo.scenario import BAD_WORKFLOW  # noqa: PLC0415 - loads the demo only here
-    from handrail.demo.show import Demo  # noqa: PLC0415
+    from handrail.demo.show import Demo  # noqa: PLC0415 - loads the demo only here
 
     show = Demo(directory, kafka, console)
     result = show.run(seconds, settle)
     console.rule("the bad database write, explained")
     show.explain_bad_write()
     console.rule("the ledger")
-    console.print(
-        f"{result.events} events and {len(result.alerts)} alerts and halts in {result.ledger}\n"
-        f"  HANDRAIL_LEDGER__DSN={result.ledger} handrail explain {BAD_WORKFLOW}\n"
-        f"  HANDRAIL_LEDGER__DSN={result.ledger} handrail sql "
-        '"SELECT agent, round(sum(cost_usd), 2) AS usd FROM events GROUP BY agent"',
-        highlight=False,
-    )
+    show.print_commands(result)
     missing = result.missing()
     if missing:
         console.print(f"[red]no alert from: {', '.join(missing)}[/]")

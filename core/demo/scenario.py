@@ -123,6 +123,10 @@ class Scenario:
             for name, owner in AGENTS.items()
         }
         self.tickets = 0
+        self.bad_write: str | None = None
+        """The event id of the database write that skipped the guard, once it happened."""
+        self.stalled: str | None = None
+        """The id of the handoff nobody picks up, once offered."""
         self.model, self.model_usd = "gpt-4o-mini", 0.04
         """The summarizer's model and its cost per ticket (``drift`` changes them)."""
         self._stop = threading.Event()
@@ -201,7 +205,8 @@ class Scenario:
                 with writer.guard("db.customers.write", resource="db.customers"):
                     pass  # the write itself
             else:  # the code path that forgot the guard
-                writer.action_executed("db.customers.write", resource="db.customers")
+                write = writer.action_executed("db.customers.write", resource="db.customers")
+                self.bad_write = write.event_id
 
     def heartbeats(self, stop_at: float) -> None:
         reporter = self.rec["reporter"]
@@ -232,7 +237,7 @@ class Scenario:
         intake = self.rec["intake"]
         with intake.workflow("ticket-stalled"):
             ask = {"ticket_id": "ticket-stalled", "thread": "Where is my parcel?"}
-            intake.handoff("summarizer", "summarize", ask)
+            self.stalled = intake.handoff("summarizer", "summarize", ask).handoff_id
         self.say("intake handed ticket-stalled to the summarizer, which never picks it up")
 
     def over_cap(self) -> None:

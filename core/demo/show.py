@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -71,6 +72,7 @@ def demo_settings(base: Path, kafka: str | None) -> Settings:
         ledger=LedgerSettings(dsn=f"chdb://{base / 'ledger'}"),  # checkpoints: base/checkpoints
         kafka=KafkaSettings(bootstrap_servers=kafka, events_topic=f"handrail.{run}.events"),
         processors=ProcessorSettings(
+            data_dir=base / "processors",
             app_id=f"handrail-{run}",
             alerts_topic=f"handrail.{run}.alerts",
             control_topic=f"handrail.{run}.control",
@@ -91,6 +93,7 @@ def run_env(settings: Settings) -> dict[str, str]:
         "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(s.ledger.checkpoint_path),  # not the caller's
         "HANDRAIL_KAFKA__EVENTS_TOPIC": s.kafka.events_topic,
         "HANDRAIL_PROCESSORS__APP_ID": p.app_id,
+        "HANDRAIL_PROCESSORS__DATA_DIR": str(p.data_dir),
         "HANDRAIL_PROCESSORS__ALERTS_TOPIC": p.alerts_topic,
         "HANDRAIL_PROCESSORS__CONTROL_TOPIC": p.control_topic,
         "HANDRAIL_PROCESSORS__DEAD_LETTER_TOPIC": p.dead_letter_topic,
@@ -135,9 +138,36 @@ def create_topics(settings: Settings) -> None:
     declare(specs, settings.kafka.servers, settings.kafka.client_config)
 
 
+def handrail_command() -> list[str]:
+    """``handrail`` as a user can run it from any directory: the console script beside this
+    interpreter (a venv's ``bin``, which need not be on PATH), else this interpreter with
+    ``-m handrail``; both by absolute path (a venv's interpreter is a link: kept as is)."""
+    python = Path(os.path.abspath(sys.executable))
+    script = python.parent / "handrail"
+    return [str(script)] if os.access(script, os.X_OK) else [str(python), "-m", "handrail"]
+
+
+def commands(ledger_dsn: str, refs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(what it shows, a shell line) for each thing to look at in the demo's ledger: the
+    ledger named by absolute path and ``handrail`` by ``handrail_command``, so that each
+    line works when pasted, from any directory. ``refs``: (what, id) to explain."""
+    prefix = f"HANDRAIL_LEDGER__DSN={shlex.quote(ledger_dsn)} " + shlex.join(handrail_command())
+    spend = (
+        "SELECT agent, round(sum(cost_usd), 2) AS usd FROM events GROUP BY agent ORDER BY usd DESC"
+    )
+    return [
+        *((what, f"{prefix} explain {shlex.quote(ref)}") for what, ref in refs),
+        ("spend per agent", f"{prefix} sql {shlex.quote(spend)}"),
+        ("every hash chain checked against its checkpoint", f"{prefix} ledger verify"),
+    ]
+
+
 class Demo:
     def __init__(self, base: Path, kafka: str | None, console: Console) -> None:
+        base = base.resolve()  # the paths it prints work from any directory
         self.base, self.console = base, console
+        self.refs: list[tuple[str, str]] = [("the bad database write's workflow", BAD_WORKFLOW)]
+        """What the end of the demo offers to explain: (what, an id)."""
         self.settings = demo_settings(base, kafka)
         self.modes = FileModes.of(self.settings.files)
         self.started = time.monotonic()
@@ -173,6 +203,10 @@ class Demo:
                     self._while(lambda: scenario.run(seconds))
             finally:
                 scenario.close()
+            if scenario.bad_write is not None:
+                self.refs.insert(0, ("the bad database write, event by event", scenario.bad_write))
+            if scenario.stalled is not None:
+                self.refs.append(("the handoff nobody picked up", scenario.stalled))
             self.say(f"{scenario.tickets} tickets handled; waiting for the last alerts")
             deadline = time.monotonic() + settle_s
             while time.monotonic() < deadline and self._poll().missing():
@@ -219,8 +253,22 @@ class Demo:
         return DemoResult(alerts, int(events), self.settings.ledger.dsn)
 
     def explain_bad_write(self) -> None:
+        """The explanation of the bad write (its event: the path to it highlighted)."""
         reader = open_reader(self.settings.ledger.dsn)
         try:
-            self.console.print(decision_tree(explain(reader, BAD_WORKFLOW)))
+            self.console.print(decision_tree(explain(reader, self.refs[0][1])))
         finally:
             reader.close()
+
+    def print_commands(self, result: DemoResult) -> None:
+        """What is in the ledger, and the commands that look into it, each on one line
+        (never wrapped: it is pasted as printed)."""
+        path = chdb_path(result.ledger)
+        self.console.print(
+            f"{result.events} events and {len(result.alerts)} alerts and halts in the ledger at "
+            f"{path}; each command below works as printed, from any directory:",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+        for what, line in commands(result.ledger, self.refs):
+            self.console.print(f"{what}:", style="dim", highlight=False, markup=False)
+            self.console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
