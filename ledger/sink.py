@@ -34,6 +34,7 @@ from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 
+from handrail.batching import BatchWindow
 from handrail.ledger.batches import Message, build
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.errors import IngestRefused
@@ -112,20 +113,19 @@ class Sink:
 
         self._writer = LedgerWriter(self._client, self._checkpoints, self._inserted)
         self._consumer = consumer
-        first_at = last_seen = time.monotonic()
+        window = BatchWindow(self._ledger.batch_max_events, self._ledger.batch_max_seconds)
+        last_seen = time.monotonic()
         try:
             consumer.subscribe([self._kafka.events_topic], listener=Listener())
             while not stop.is_set():
                 polled = consumer.poll(timeout_ms=100, max_records=self._ledger.batch_max_events)
                 now = time.monotonic()
                 for tp, messages in polled.items():
-                    if messages and not self._pending:
-                        first_at = now
                     self._pending.extend(messages)
                     self._polled[tp.partition] = messages[-1].offset
                     last_seen = now
-                full = len(self._pending) >= self._ledger.batch_max_events
-                if self._pending and (full or now - first_at >= self._ledger.batch_max_seconds):
+                if window.due(len(self._pending), now):
+                    window.taken()
                     try:
                         self._write_pending()
                     except IngestRefused as refused:
