@@ -90,18 +90,6 @@ def _label(node: dict[str, Any]) -> str:
     return f"[reverse]{text}[/]" if node.get("on_path") else text
 
 
-def _timeline(roots: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int | None]]:
-    """The events in causal order (depth first, each event's effects in time order), each
-    with the index of its cause in the list (None: no cause in this workflow)."""
-    out: list[tuple[dict[str, Any], int | None]] = []
-    stack: list[tuple[dict[str, Any], int | None]] = [(n, None) for n in reversed(roots)]
-    while stack:  # no recursion: a chain may be thousands of events long
-        node, cause = stack.pop()
-        out.append((node, cause))
-        stack.extend((child, len(out) - 1) for child in reversed(node["children"]))
-    return out
-
-
 def _since(start: datetime | None, node: dict[str, Any]) -> str:
     try:
         return f"+{duration((_time(node) - start).total_seconds())}" if start else ""
@@ -118,8 +106,8 @@ def _add_alerts(line: Tree, node: dict[str, Any]) -> None:
     """An event's alerts under it, each with what followed it (halts, deliveries)."""
     for alert in node.get("alerts") or []:
         branch = line.add(_label(alert))
-        for follow in _timeline(alert["children"]):
-            branch.add(_label(follow[0]))
+        for follow in alert.get("then") or []:
+            branch.add(_label(follow))
 
 
 def decision_tree(tree: dict[str, Any]) -> Tree:
@@ -139,12 +127,14 @@ def decision_tree(tree: dict[str, Any]) -> Tree:
     if tree.get("target"):
         header += f"\nthe path to event {escape(tree['target'])} is highlighted"
     root = Tree(header)
-    events = _timeline(tree["roots"])
+    events = tree["events"]
+    line_of = {node["event_id"]: i for i, node in enumerate(events)}
     try:
-        start = min(_time(node) for node, _ in events) if events else None
+        start = min(_time(node) for node in events) if events else None
     except (TypeError, ValueError):
         start = None
-    for i, (node, cause) in enumerate(events):
+    for i, node in enumerate(events):
+        cause = line_of.get(node.get("caused_by") or "")
         after = ""
         if cause is None and i:
             after = " [dim](no cause in this workflow)[/]"

@@ -1,12 +1,12 @@
 """``explain``: the decision path of a workflow, or of one event, rebuilt from the ledger.
 
-The tree follows causation (each event under the event that caused it). Given an event
-id, the tree is the workflow as it stood when that event happened, and the chain of
+The events follow causation (each event after the event that caused it). Given an event
+id, the path is the workflow as it stood when that event happened, and the chain of
 causes from the start of the workflow to the event is marked ``on_path``; a handoff id or
-an approval id stands for its latest event. An alert is not a node of its own: it is
-shown on the event it concerns (the one it was raised on), under ``alerts``, with its
-detector, severity and summary, and what followed it (the halt, the deliveries) as its
-children; an alert raised after the target on an event of the tree is kept.
+an approval id stands for its latest event. An alert is not an event of its own here: it
+is shown on the event it concerns (the one it was raised on), under ``alerts``, with its
+detector, severity and summary, and what followed it (the halt, the deliveries) under
+``then``; an alert raised after the target on one of its events is kept.
 """
 
 from __future__ import annotations
@@ -144,20 +144,51 @@ def _kept(rows: list[dict[str, Any]], target: str) -> list[dict[str, Any]]:
     return kept
 
 
+def _timeline(roots: list[dict[str, Any]], nodes: dict[str, dict[str, Any]]) -> list[Any]:
+    """Every node reachable from ``roots`` through ``children``, depth first (each one's
+    effects in time order), then any left out (a causation cycle, which has no root),
+    each once. No recursion: a chain may be thousands of events long."""
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for start in (roots, list(nodes.values())):
+        stack = list(reversed(start))
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            out.append(node)
+            stack.extend(reversed(node["children"]))
+    return out
+
+
 def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any]:
-    """The decision tree (pure): ``{"workflow_id", "target", "summary", "roots"}``."""
+    """The decision path (pure): ``{"workflow_id", "target", "path", "summary", "events"}``.
+
+    ``events`` is flat, in causal order (depth first by causation, effects in time order),
+    each event with ``caused_by``, and its ``alerts``, each alert with what followed it
+    (``then``): flat however long the chain, so the JSON of a workflow of any length can
+    be written and read back."""
     if target is not None:
         rows = _kept(rows, target)
     nodes = {str(r["event_id"]): _node(r) for r in rows}
     roots: list[dict[str, Any]] = []
     for row in rows:
         node, cause = nodes[str(row["event_id"])], row["causation_id"]
+        node["caused_by"] = cause or None
         if cause not in nodes:
             roots.append(node)
         elif row["type"] == ALERT and nodes[cause]["type"] != ALERT:
             nodes[cause].setdefault("alerts", []).append(node)  # on the event it concerns
         else:
             nodes[cause]["children"].append(node)
+    attached = [a for n in nodes.values() for a in n.get("alerts", [])]
+    for alert in attached:
+        alert["then"] = _timeline(alert["children"], {})
+    aside = {id(x) for a in attached for x in (a, *a["then"])}
+    events = [n for n in _timeline(roots, nodes) if id(n) not in aside]
+    for node in nodes.values():
+        del node["children"]
     path: list[str] = []
     if target is not None:
         by_id = {str(r["event_id"]): r for r in rows}
@@ -193,7 +224,7 @@ def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, An
                 if n["type"] == ALERT
             ],
         },
-        "roots": roots,
+        "events": events,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 from typing import Any
 
 from rich.console import Console
@@ -41,14 +42,10 @@ def essay_rows(tmp: Any) -> tuple[list[dict[str, Any]], str]:
     return [to_row(r, 2, "t", 0, i) for i, r in enumerate(records)], write.event_id
 
 
-def walk(nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [n for node in nodes for n in (node, *walk(node["children"]))]
-
-
 def test_explain_of_the_write_shows_the_failed_check_and_the_handoff(tmp_path: Any) -> None:
     rows, write = essay_rows(tmp_path)
     tree = build(rows, write)
-    nodes = walk(tree["roots"])
+    nodes = tree["events"]
     on_path = [n for n in nodes if n.get("on_path")]
     assert [(n["agent"], n["type"]) for n in on_path] == [
         ("summarizer", "spend"),
@@ -72,7 +69,10 @@ def test_explain_of_the_workflow_shows_everything(tmp_path: Any) -> None:
     rows, _ = essay_rows(tmp_path)
     tree = build(rows)
     assert tree["path"] == []
-    assert len(walk(tree["roots"])) == len(rows) == 7
+    assert len(tree["events"]) == len(rows) == 7
+    assert [n["caused_by"] for n in tree["events"][1:]] == [
+        n["event_id"] for n in tree["events"][:-1]
+    ], "a chain: each caused by the one before"
     assert tree["summary"]["handoffs"] == [
         "summarizer -> db-writer: handoff_offered",
         "summarizer -> db-writer: handoff_accepted",
@@ -96,13 +96,13 @@ def test_an_alert_is_shown_on_the_event_it_concerns(tmp_path: Any) -> None:
     rows += alert_rows(write, len(rows))
     for target in (None, write):  # the alert came after the write: kept when it is the target
         tree = build(rows, target)
-        nodes = walk(tree["roots"])
+        nodes = tree["events"]
         assert "alert_raised" not in {n["type"] for n in nodes}, "not a bare node of its own"
         (written,) = [n for n in nodes if n["event_id"] == write]
         (alert,) = written["alerts"]
         assert (alert["detector"], alert["severity"]) == ("rights", "critical")
         assert alert["summary"].startswith("db-writer executed db.customers.write")
-        assert [n["type"] for n in alert["children"]] == ["halt"]
+        assert [n["type"] for n in alert["then"]] == ["halt"]
         assert tree["summary"]["alerts"] == [f"critical rights: {alert['summary']}"]
     shown = text(decision_tree(build(rows, write)))
     assert (
@@ -136,6 +136,19 @@ def test_a_long_chain_stays_a_flat_readable_list(tmp_path: Any) -> None:
         assert f"#{i + 1} " in line
         assert f"step.{i} " in line
         assert "←" not in line, "each is caused by the line above"
+
+
+def test_the_json_of_a_chain_of_any_length_is_written_and_read_back(tmp_path: Any) -> None:
+    rows = chain_rows(tmp_path, 2_000)  # nested, it passed Python's recursion limit at ~500
+    tree = json.loads(json.dumps(build(rows), default=str))
+    assert [n["action"] for n in tree["events"]] == [f"step.{i}" for i in range(2_000)]
+
+
+def test_events_in_a_causation_cycle_are_not_lost(tmp_path: Any) -> None:
+    rows = chain_rows(tmp_path, 3)
+    rows[0]["causation_id"] = str(rows[2]["event_id"])  # forged: no event is the first
+    events = build(rows)["events"]
+    assert sorted(n["action"] for n in events) == ["step.0", "step.1", "step.2"]
 
 
 def test_a_cause_that_is_not_the_line_above_is_named(tmp_path: Any) -> None:
