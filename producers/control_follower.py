@@ -16,9 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar
-
-from kafka import KafkaConsumer, TopicPartition
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from handrail.governance.authority import Authority
 from handrail.producers.control import ApprovalRequest, ControlState, Forged, HandoffAnswer
@@ -26,6 +24,9 @@ from handrail.producers.control_log import Tail
 from handrail.producers.control_topics import halts_topic
 from handrail.schemas import DecodeError, decode
 from handrail.settings import Settings
+
+if TYPE_CHECKING:
+    from kafka import TopicPartition
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,6 +58,8 @@ class TopicSource:
         self._missing = [control, self._halts]
         self._looked = 0.0
         self._end: dict[TopicPartition, int] = {}
+        from kafka import KafkaConsumer  # noqa: PLC0415 - kafka-python loads only with Kafka
+
         self._consumer = KafkaConsumer(
             bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False,
             fetch_max_wait_ms=poll_ms, **kafka.client_config,
@@ -70,6 +73,8 @@ class TopicSource:
     def _assign(self) -> None:
         """Read, from their start, the topics that exist now and were missing."""
         self._looked = time.monotonic()
+        from kafka import TopicPartition  # noqa: PLC0415 - loaded by __init__
+
         found = {t: self._consumer.partitions_for_topic(t) for t in self._missing}
         new = [TopicPartition(t, p) for t, ps in found.items() for p in sorted(ps)]
         if not new:
