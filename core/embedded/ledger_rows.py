@@ -10,9 +10,9 @@ import logging
 
 import orjson
 
-from handrail.embedded.source import Item, bounded
 from handrail.ledger.batches import Item as Row
 from handrail.ledger.batches import Message, build
+from handrail.producers.spool.cursor import Item, bounded
 from handrail.schemas import encode
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,6 @@ from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
 from handrail.embedded.journal import Journal
 from handrail.embedded.ledger_rows import PARTITION, own_rows, spool_rows
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
-from handrail.embedded.positions import lowest, pipeline_topic, session_of, source_topic
-from handrail.embedded.source import Item, Read, Source
 from handrail.files import FileModes
 from handrail.governance import load
 from handrail.governance.authority import Authority
@@ -52,6 +50,10 @@ from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.router import AlertRouter, MalformedAlertError
 from handrail.producers.control_log import ControlLog
+from handrail.producers.spool.cursor import Item
+from handrail.producers.spool.layout import session_of
+from handrail.producers.spool.positions import lowest, pipeline_topic, source_topic
+from handrail.producers.spool.source import Read, Source
 from handrail.schemas import DecodeError, EventRecord, decode
 from handrail.settings import Settings
 

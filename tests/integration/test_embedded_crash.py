@@ -19,7 +19,6 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
-from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.verify import verify
@@ -40,12 +39,6 @@ STORM = "retry-storm:payer:op-1"
 
 class CrashError(Exception):
     """The process dies here."""
-
-
-@pytest.fixture(autouse=True)
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are judged gone at once (not after ``YOUNG_S``): the test is quick."""
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 def settings(tmp: Path) -> Settings:

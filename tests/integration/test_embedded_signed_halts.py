@@ -15,7 +15,6 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
-from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.producers import Recorder
 from handrail.producers.control import ControlState
@@ -36,12 +35,6 @@ from tests.support.signers import PROCESSOR, authority, governance_yaml, key_fil
 
 pytestmark = pytest.mark.timeout(180)
 RULES = {"defaults": {"retry": {"max_retries": 3, "window_s": 30}}}
-
-
-@pytest.fixture(autouse=True)
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are judged gone at once (not after ``YOUNG_S``): the test is quick."""
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 def settings(tmp: Path, pipeline: bool = False) -> Settings:

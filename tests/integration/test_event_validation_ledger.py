@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from handrail.embedded import source as source_module
 from handrail.embedded.pipeline import Pipeline
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
@@ -69,12 +68,6 @@ def record(rec: Recorder, calls: list[Any]) -> tuple[list[str], int]:
         else:
             accepted.append(ref.event_id)
     return accepted, refused
-
-
-@pytest.fixture(autouse=True)
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are judged gone at once (not after ``YOUNG_S``): the test is quick."""
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 SAMPLE = settings(

@@ -23,7 +23,6 @@ import pytest
 
 from handrail.demo.scenario import signed_governance
 from handrail.demo.show import demo_settings
-from handrail.embedded import source as source_module
 from handrail.embedded.ledger_rows import own_rows
 from handrail.embedded.pipeline import Pipeline
 from handrail.ledger.batches import build
@@ -394,7 +393,6 @@ def test_the_demos_ledger_verifies_clean_with_default_settings(
     """The embedded pipeline with the demo's own settings (``demo_settings``: everything
     under ``.handrail/demo``), then ``handrail ledger verify`` given only the ledger's DSN,
     as the demo's printout suggests."""
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
     monkeypatch.chdir(tmp_path)
     base = Path(".handrail/demo")
     settings = demo_settings(base, None)

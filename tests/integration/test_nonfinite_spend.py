@@ -24,7 +24,6 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
-from handrail.embedded import source as source_module
 from handrail.embedded.journal import Journal
 from handrail.embedded.pipeline import JOURNAL, Pipeline
 from handrail.producers import Recorder
@@ -48,12 +47,6 @@ RULES = {  # small windows: the spends' buckets close within a second or two
 }  # fmt: skip
 KEY = "spend-unreadable:buyer"
 UNREADABLE = (float("nan"), float("inf"), float("-inf"), -3.0)
-
-
-@pytest.fixture(autouse=True)
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Sessions are judged gone at once (not after ``YOUNG_S``): the test is quick."""
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 def settings(tmp: Path) -> Settings:

@@ -7,9 +7,9 @@ import orjson
 
 from handrail.embedded.ledger_rows import MAX_ERROR, spool_rows
 from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked
-from handrail.embedded.source import RAW_MAX, Item
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
+from handrail.producers.spool.cursor import RAW_MAX, Item
 from handrail.schemas import decode, encode, event_type, registry
 from handrail.schemas.models import AlertDelivered
 from tests.support.samples import event_record

@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from handrail.cli import app
 from handrail.embedded.journal import Journal
-from handrail.embedded.source import Source
 from handrail.files import PRIVATE, FileGroupError, FileModes, locked, try_lock, unlock
 from handrail.producers import Recorder
 from handrail.producers.control_log import ControlLog
 from handrail.producers.spool import ADOPTED, Spool, read_all
+from handrail.producers.spool.source import Source
 from handrail.settings import AgentIdentity, FileSettings, Settings, SpoolSettings
 from tests.support.groups import team_group
 
@@ -112,7 +112,7 @@ def test_what_an_earlier_version_left_open_is_tightened(
     tmp_path: Path, files: FileSettings
 ) -> None:
     base, modes = tmp_path / ".handrail", FileModes.of(files)
-    old_session = base / "spool" / f"{1:020d}-old"
+    old_session = base / "spool" / f"{1:020d}-{'0' * 31}1"
     old_session.mkdir(parents=True, mode=0o755)
     (base / "checkpoints").mkdir(mode=0o755)
     for path in (base, base / "spool", old_session, base / "checkpoints"):

@@ -25,7 +25,7 @@ from typing import Any, cast
 
 from fastavro import schemaless_reader
 
-from handrail.embedded.errors import CorruptSegmentError
+from handrail.producers.spool.errors import CorruptSegmentError
 from handrail.schemas import EventRecord, registry
 from handrail.schemas.registry import crc64_avro
 

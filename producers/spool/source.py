@@ -27,58 +27,46 @@ removed. The newest segment of a live session is never deleted.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
-import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from handrail.embedded.errors import CorruptSegmentError, UnreadableSegmentError
-from handrail.embedded.positions import (
+from handrail.files import PRIVATE, FileModes, try_lock
+from handrail.producers.spool.access import (
+    open_lock,
+    open_segment,
+    refused_directory,
+    why_not,
+)
+from handrail.producers.spool.cursor import MAX_BLOCK, RAW_MAX, Item, SegmentCursor, bounded
+from handrail.producers.spool.errors import UnreadableSegmentError
+from handrail.producers.spool.layout import (
+    ADOPTED,
+    LOCK,
+    cursor_path,
+    looks_like_segment,
+    numbered_like_a_segment,
+    segment_number,
+    session_of,
+)
+from handrail.producers.spool.positions import (
     MAX_SEGMENT,
     REST,
     STRAY,
     covered,
-    looks_like_segment,
     next_position,
     position,
-    segment_number,
-    session_of,
     source_topic,
     split,
 )
-from handrail.embedded.segments import MAX_HEADER, Frame, Header, decode, frames, parse_header
-from handrail.files import PRIVATE, FileModes, try_lock
-from handrail.producers.spool import ADOPTED
-from handrail.schemas import EventRecord
 
 log = logging.getLogger(__name__)
 
-YOUNG_S = 5.0
-"""A directory younger than this is never probed for liveness: its recorder may be between
-``mkdir`` and taking its lock."""
-MAX_BLOCK = 16 << 20
-"""The default bound on a block's bytes, compressed and decompressed
-(``spool.read_max_block_bytes``)."""
-RAW_MAX = 64 << 10
-"""The most bytes of one quarantined item (a block, a tail, a stray) kept in the ledger."""
 STRAYS_PER_FINISH = 100
 """Strays quarantined at one finish at most (the rest at the next): memory stays bounded."""
-
-
-@dataclass(slots=True)
-class Item:
-    """What reading produced at one offset: a record, or bytes that decode to none."""
-
-    offset: int
-    record: EventRecord | None
-    schema_version: int = 0
-    raw: bytes = b""
-    error: str = ""
 
 
 @dataclass(slots=True)
@@ -88,86 +76,13 @@ class Read:
     """Nothing whole is left to read (as of this poll)."""
 
 
-@dataclass(slots=True)
-class _Cursor:
-    segment: int
-    path: Path
-    skip_below: int
-    """The first offset to hand out (earlier ones are done)."""
-    byte: int = 0
-    index: int = 0
-    header: Header | None = None
-    last: int | None = None
-    """The offset of the last item of this segment handed out."""
-    error: str = ""
-    """Why the rest of the segment can never be read (quarantined at the finish)."""
-
-
-def open_segment(path: Path) -> IO[bytes]:
-    """``path`` opened for reading, never through a symlink (``OSError`` ``ELOOP``), and
-    only if it is a regular file this user owns (``UnreadableSegmentError``)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        refusal = refused(os.fstat(fd))
-        if refusal:
-            raise UnreadableSegmentError(refusal)
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def open_lock(path: Path, modes: FileModes) -> IO[str]:
-    """A session's lock file opened (created if missing) to ``flock`` it, never through a
-    symlink and only if it is a regular file this user owns: opening a planted link the
-    usual way would set its target's mode."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o600)
-    try:
-        refusal = refused(os.fstat(fd))
-        if refusal:
-            raise UnreadableSegmentError(refusal)
-        modes.secure(fd)
-        return os.fdopen(fd, "a")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def refused(st: os.stat_result) -> str:
-    """Why a file with this status may not be read as a segment ("" when it may)."""
-    if stat.S_ISLNK(st.st_mode):
-        return "a symlink (not followed)"
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_uid != os.geteuid():
-        return f"owned by uid {st.st_uid}, not by this user"
-    return ""
-
-
-def _why_not(error: BaseException) -> str:
-    """The reason an ``open_segment`` failed, for a quarantine row."""
-    if isinstance(error, OSError) and error.errno == errno.ELOOP:
-        return "a symlink (not followed)"
-    if isinstance(error, OSError):
-        return f"cannot be opened ({errno.errorcode.get(error.errno or 0, error.errno)})"
-    return str(error)
-
-
-def bounded(raw: bytes, total: int) -> tuple[bytes, str]:
-    """At most ``RAW_MAX`` of ``raw`` and a note saying so when it was cut."""
-    if total <= RAW_MAX:
-        return raw, ""
-    return raw[:RAW_MAX], f" (the first {RAW_MAX} of {total} bytes kept)"
-
-
 def stray(path: Path) -> tuple[bytes, str]:
     """A stray's bytes to keep (none unless it is a regular file of ours) and why it may
     not be read as a segment."""
     name = repr(path.name[:80])
     if segment_number(path.name) is not None:
         why = f"{name} is not a regular file"
-    elif path.name.startswith("seg-") and path.name[4:-5].isdigit() and path.suffix == ".avro":
+    elif numbered_like_a_segment(path.name):
         why = f"{name}: a segment number out of range or not written as the spool writes it"
     else:
         why = f"{name}: a name off the spool's layout"
@@ -176,27 +91,8 @@ def stray(path: Path) -> tuple[bytes, str]:
             total = os.fstat(handle.fileno()).st_size
             raw, note = bounded(handle.read(RAW_MAX), total)
     except (OSError, UnreadableSegmentError) as exc:
-        return b"", f"{name}: {_why_not(exc)}"
+        return b"", f"{name}: {why_not(exc)}"
     return raw, f"{why}, {total} bytes{note}"
-
-
-def _refused_directory(directory: Path) -> str:
-    """Why a session directory may not be read (a symlink, another user's; "" if it may)."""
-    try:
-        st = os.lstat(directory)
-    except FileNotFoundError:
-        return ""
-    if not stat.S_ISDIR(st.st_mode):
-        return "a symlink (not followed)" if stat.S_ISLNK(st.st_mode) else "not a directory"
-    if st.st_uid != os.geteuid():
-        return f"owned by uid {st.st_uid}, not by this user"
-    return ""
-
-
-def session_age(name: str, now_ns: int) -> float:
-    """Seconds since a session directory ``<start-ns>-<session>`` was made (inf if unknown)."""
-    head = name.split("-", 1)[0]
-    return (now_ns - int(head)) / 1e9 if head.isdigit() else float("inf")
 
 
 class Source:
@@ -211,18 +107,16 @@ class Source:
         self._modes = modes
         """For the lock file, if the session has none yet."""
         self._max_block = max_block
-        self._chunk = max(MAX_HEADER, max_block + 64)
-        """Bytes read at once: a header, or a whole block of ``max_block`` and its framing."""
         self.topic = source_topic(session_of(directory.name) or directory.name)
         segment, index = next_position(start)
         self._next = (segment, index)
-        self._cursor: _Cursor | None = None
+        self._cursor: SegmentCursor | None = None
         self._lock: IO[str] | None = None
         self._finished: list[tuple[Path, int | None, bool]] = []
         """Finished segments (True) and quarantined strays (False) and their last offsets."""
         self._strayed: set[str] = set()
         """Strays quarantined and not yet deleted: never quarantined twice by this process."""
-        self._refusal = _refused_directory(directory)
+        self._refusal = refused_directory(directory)
         """Why nothing in the directory may be read ("" when it may)."""
         self._lock_refused = False
         self.exhausted = False
@@ -231,18 +125,18 @@ class Source:
     # -- liveness -------------------------------------------------------------------------
 
     def gone(self) -> bool:
-        """Will this session never write again? Takes its lock when it is free."""
+        """Will this session never write again? Its lock is free (its writer takes it
+        before the directory gets its name: ``layout``) or it was adopted. Takes the lock
+        when it is free, and keeps it."""
         if self._refusal or self._lock is not None or (self.dir / ADOPTED).exists():
             return True
-        if session_age(self.dir.name, time.time_ns()) < YOUNG_S:
-            return False
         try:
-            handle = open_lock(self.dir / "lock", self._modes)
+            handle = open_lock(self.dir, self._modes)
         except FileNotFoundError:  # the directory went away
             return True
         except (OSError, UnreadableSegmentError) as exc:  # planted: maybe live, never gone
             if not self._lock_refused:
-                log.warning("spool session %s: its lock is refused (%s)", self.dir, _why_not(exc))
+                log.warning("spool session %s: its lock is refused (%s)", self.dir, why_not(exc))
                 self._lock_refused = True
             return False
         if not try_lock(handle):
@@ -293,8 +187,8 @@ class Source:
             cursor = self._cursor
             if cursor is None or cursor.segment != number:
                 first = position(*self._next) if number == self._next[0] else position(number, 0)
-                cursor = self._cursor = _Cursor(number, path, first)
-            if self._read(cursor, read.items, limit - len(read.items)):
+                cursor = self._cursor = SegmentCursor(number, path, first, self._max_block)
+            if cursor.read(read.items, limit - len(read.items)):
                 break  # the limit, not the end of what is written
             if not (gone or len(pending) > 1):
                 return read  # the newest segment of a live session: more will come
@@ -302,76 +196,13 @@ class Source:
         read.drained = False
         return read
 
-    def _read(self, cursor: _Cursor, out: list[Item], limit: int) -> bool:
-        """Read whole blocks into ``out``, a bounded chunk at a time; True when it stopped
-        at ``limit``."""
-        taken = 0
-        while taken < limit and not cursor.error:
-            try:
-                if cursor.header is not None and os.lstat(cursor.path).st_size <= cursor.byte:
-                    return False  # nothing new (the usual case of an idle agent)
-                with open_segment(cursor.path) as handle:
-                    if os.fstat(handle.fileno()).st_size <= cursor.byte:
-                        return False
-                    handle.seek(cursor.byte)
-                    data = handle.read(self._chunk)
-            except FileNotFoundError:
-                log.warning("spool segment %s vanished before it was read to its end", cursor.path)
-                return False
-            except (OSError, UnreadableSegmentError) as exc:
-                cursor.error = _why_not(exc)  # quarantined once the segment is finished
-                return False
-            if cursor.header is None:
-                try:
-                    cursor.header = parse_header(data)
-                except CorruptSegmentError as exc:
-                    cursor.error = str(exc)
-                    return False
-                if cursor.header is None:
-                    return False
-                data, cursor.byte = data[cursor.header.size :], cursor.header.size
-            blocks, cursor.error = frames(
-                data, 0, cursor.header.sync, limit - taken, self._max_block
-            )
-            for block in blocks:
-                self._take(cursor, data, block, out)
-            taken += sum(b.count for b in blocks)
-            if not blocks:
-                return False
-        return taken >= limit
-
-    def _take(self, cursor: _Cursor, data: bytes, block: Frame, out: list[Item]) -> None:
-        first = cursor.index
-        if first + block.count > STRAY:
-            cursor.error = f"more than {STRAY} records in one segment"
-            return
-        cursor.index += block.count
-        cursor.byte += block.end - block.start
-        offsets = [position(cursor.segment, first + i) for i in range(block.count)]
-        wanted = [o for o in offsets if o >= cursor.skip_below]
-        if not wanted:
-            return
-        assert cursor.header is not None
-        try:
-            records = decode(cursor.header, data, block, self._max_block)
-        except Exception as exc:  # a whole block that does not decode: keep its bytes
-            raw, note = bounded(data[block.start : block.end], block.end - block.start)
-            error = f"{type(exc).__name__}: {exc}{note}"
-            out.append(Item(offsets[-1], None, raw=raw, error=error))
-            cursor.last = offsets[-1]
-            return
-        skip = len(offsets) - len(wanted)
-        version = cursor.header.schema_version
-        out.extend(Item(o, r, version) for o, r in zip(wanted, records[skip:], strict=True))
-        cursor.last = wanted[-1]
-
-    def _finish(self, cursor: _Cursor, strays: list[Path], out: list[Item]) -> None:
+    def _finish(self, cursor: SegmentCursor, strays: list[Path], out: list[Item]) -> None:
         """The segment can no longer grow and everything whole was read: quarantine the
         strays and the rest, note the segment for deletion, go on with the next one."""
         self._quarantine(strays, cursor.skip_below, out, cursor.segment)
         tail = position(cursor.segment, REST)
         if tail >= cursor.skip_below:
-            item = self._tail(cursor)
+            item = cursor.rest()
             if item is not None:
                 log.warning("spool segment %s quarantined from byte %d: %s",
                             cursor.path, cursor.byte, item.error)  # fmt: skip
@@ -380,23 +211,6 @@ class Source:
         self._finished.append((cursor.path, cursor.last, True))
         self._next = (cursor.segment + 1, 0)
         self._cursor = None
-
-    def _tail(self, cursor: _Cursor) -> Item | None:
-        """The quarantine item of what is left of a finished segment (None: nothing)."""
-        tail = position(cursor.segment, REST)
-        try:
-            with open_segment(cursor.path) as handle:
-                total = os.fstat(handle.fileno()).st_size - cursor.byte
-                handle.seek(cursor.byte)
-                raw, note = bounded(handle.read(RAW_MAX), total)
-        except FileNotFoundError:
-            return None
-        except (OSError, UnreadableSegmentError) as exc:
-            return Item(tail, None, error=f"UnreadableSegmentError: {_why_not(exc)}")
-        if total <= 0:
-            return None
-        what = cursor.error or ("a torn or corrupt tail" if cursor.header else "a torn header")
-        return Item(tail, None, raw=raw, error=f"CorruptSegmentError: {what}, {total} bytes{note}")
 
     def _quarantine(
         self, strays: list[Path], skip_below: int, out: list[Item], segment: int | None = None
@@ -431,7 +245,7 @@ class Source:
             elif segment:
                 try:
                     path.unlink(missing_ok=True)
-                    path.with_suffix(".cursor").unlink(missing_ok=True)
+                    cursor_path(path).unlink(missing_ok=True)
                 except OSError as exc:  # a directory made read-only: the next run tries again
                     log.warning("spool segment %s read but not deleted: %s", path, exc)
                 else:
@@ -454,7 +268,7 @@ class Source:
 
     def _remove(self) -> None:
         try:
-            leftovers = [p.name for p in self.dir.iterdir() if p.name not in ("lock", ADOPTED)]
+            leftovers = [p.name for p in self.dir.iterdir() if p.name not in (LOCK, ADOPTED)]
         except OSError:
             leftovers = ["(unreadable)"]
         if leftovers:  # e.g. rejected.jsonl: keep it for people to see

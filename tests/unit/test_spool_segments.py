@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from handrail.embedded.errors import CorruptSegmentError
-from handrail.embedded.segments import MAX_HEADER, decode, frames, parse_header
-from handrail.embedded.source import MAX_BLOCK
 from handrail.producers.spool import Spool
+from handrail.producers.spool.cursor import MAX_BLOCK
+from handrail.producers.spool.errors import CorruptSegmentError
+from handrail.producers.spool.segments import MAX_HEADER, decode, frames, parse_header
 from handrail.schemas import registry
 from tests.support import containers as avro
 from tests.support.samples import event_record

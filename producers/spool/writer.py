@@ -1,15 +1,11 @@
-"""The durable spool: an on-disk FIFO of event records in Avro object container files.
+"""The spool's writer: one recorder session's on-disk FIFO of event records, in Avro
+object container files (names and directories: ``layout``).
 
-Layout: ``<dir>/<start-time-ns>-<session>/seg-00000001.avro`` (+ ``.cursor``). Each
-recorder session owns one directory, locked with ``flock`` while the process lives. At
-start a session adopts the directories of dead sessions (their lock is free), so that
-events spooled before a crash are replayed first, in their original order. An adopted
-directory gets an ``adopted`` file (naming the adopter): its own session is gone for good,
-so its segments are final even while the adopter holds the lock (the embedded pipeline,
-``handrail.embedded``, reads spool directories and needs to know which ones still grow).
-
-Everything is created with the modes given (``handrail.files``: private by default), and
-the directories it opens again are set to them.
+Each recorder session owns one directory, locked while the process lives (``session``).
+At start a session adopts the directories of dead sessions, so that events spooled before
+a crash are replayed first, in their original order. Everything is created with the modes
+given (``handrail.files``: private by default), and the directories it opens again are set
+to them.
 
 A segment is replayed from its cursor (how many leading records are confirmed delivered);
 a crash during replay can resend at most the unconfirmed window, and consumers drop those
@@ -29,62 +25,37 @@ cannot be used at start is not an error either: the first write tries again.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import reprlib
 import shutil
-import stat
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from io import BytesIO
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import fastavro
-from fastavro import reader as avro_reader
-
-from handrail.files import PRIVATE, FileModes, try_lock
-from handrail.producers.errors import SpoolError
-from handrail.schemas import EventRecord, encode, registry
-from handrail.schemas.compiled_writer import avro_long
-from handrail.schemas.wire import HEADER_SIZE
+from handrail.files import PRIVATE, FileModes
+from handrail.producers.spool.blocks import (
+    block,
+    body,
+    header,
+    pwrite_all,
+    rejected_line,
+    unencodable,
+)
+from handrail.producers.spool.errors import SpoolWriteError
+from handrail.producers.spool.layout import (
+    REJECTED,
+    cursor_path,
+    segment_name,
+    segments,
+    session_dir_name,
+)
+from handrail.producers.spool.reader import Segment, load
+from handrail.producers.spool.session import Session, adopt_dead, holds_nothing, make_own
+from handrail.schemas import EventRecord
 
 log = logging.getLogger(__name__)
-
-ADOPTED = "adopted"
-"""Marker file in a session directory another session adopted (its writer is gone)."""
-REJECTED = "rejected.jsonl"
-"""Events set aside for good (Kafka refused them, or they cannot be encoded) and why."""
-_REASON_MAX = 500
-
-
-class SpoolWriteError(SpoolError):
-    """Writing to the spool failed (disk full, read-only, removed): the first ``done`` of
-    the records given were dealt with (written or set aside) before it; none after."""
-
-    def __init__(self, cause: OSError, done: int) -> None:
-        super().__init__(f"cannot write the spool: {cause}")
-        self.done = done
-
-
-def _body(record: EventRecord) -> bytes:
-    """The record's Avro body in the current schema; raises when it cannot be encoded."""
-    return encode(record)[HEADER_SIZE:]
-
-
-def _reason(exc: BaseException) -> str:
-    return f"cannot be encoded: {type(exc).__name__}: {exc}"[:_REASON_MAX]
-
-
-def rejected_line(record: Any, reason: str) -> str:
-    """One line of ``rejected.jsonl``; a record JSON cannot carry (nested too deep, say)
-    is kept as a bounded repr instead."""
-    try:
-        return json.dumps({"reason": reason, "event": record}, default=str)
-    except (ValueError, TypeError, RecursionError):
-        return json.dumps({"reason": reason, "event_repr": reprlib.repr(record)})
 
 
 @dataclass(eq=False)
@@ -98,94 +69,6 @@ class _Tail:
     count: int = 0
     orphan: bool = False
     """Its file was unlinked (the directory removed) and is not yet written again."""
-
-
-@dataclass(eq=False)
-class Segment:
-    """A closed segment being replayed: its records and which of them are confirmed."""
-
-    path: Path
-    records: list[EventRecord]
-    confirmed: list[bool]
-    cursor: int
-    """Leading records confirmed (persisted in the ``.cursor`` file)."""
-    sent: set[int] = field(default_factory=set)
-    """Indexes handed to Kafka and not yet resolved."""
-
-    def unsent(self, limit: int) -> list[int]:
-        """Up to ``limit`` indexes neither confirmed nor in flight, in order."""
-        out: list[int] = []
-        for i in range(self.cursor, len(self.records)):
-            if not self.confirmed[i] and i not in self.sent:
-                out.append(i)
-                if len(out) == limit:
-                    break
-        return out
-
-    @property
-    def done(self) -> bool:
-        return self.cursor == len(self.records)
-
-
-@dataclass
-class _Session:
-    dir: Path
-    lock: IO[str] | None
-    """None until the directory could be made (the spool was unusable at start)."""
-
-
-def _mode(path: Path) -> os.stat_result | None:
-    """``lstat``, or None for a path gone since it was listed."""
-    try:
-        return path.lstat()
-    except FileNotFoundError:
-        return None
-
-
-def _sessions(root: Path) -> list[Path]:
-    """The session directories under ``root`` that are this user's own (not symlinks)."""
-    uid = os.geteuid()
-    return sorted(
-        p for p in root.iterdir()
-        if (st := _mode(p)) and stat.S_ISDIR(st.st_mode) and st.st_uid == uid
-    )  # fmt: skip
-
-
-def _segments(session: Path) -> list[Path]:
-    """A session's segment files, regular files only (a symlink is never read)."""
-    return sorted(
-        p for p in session.glob("seg-*.avro") if (st := _mode(p)) and stat.S_ISREG(st.st_mode)
-    )
-
-
-def read_all(root: Path) -> Iterator[EventRecord]:
-    """Every event waiting in a spool directory, oldest session and segment first (read-only)."""
-    for session in _sessions(root):
-        for path in _segments(session):
-            cursor_file = path.with_suffix(".cursor")
-            skip = int(cursor_file.read_text() or 0) if cursor_file.exists() else 0
-            yield from _read(path)[skip:]
-
-
-def _read(path: Path) -> list[EventRecord]:
-    records: list[EventRecord] = []
-    try:
-        with path.open("rb") as handle:
-            it: Any = avro_reader(
-                handle, reader_schema=registry().current.parsed, return_record_name=True
-            )
-            records.extend(it)
-    except Exception as exc:  # a crash can leave a partly written last block
-        log.warning("spool segment %s ends early after %d events: %s", path, len(records), exc)
-    return records
-
-
-def _lock(directory: Path, modes: FileModes) -> IO[str] | None:
-    handle = modes.open(directory / "lock", "a")
-    if not try_lock(handle):
-        handle.close()
-        return None
-    return handle
 
 
 class Spool:
@@ -203,29 +86,20 @@ class Spool:
         self._fsync = fsync
         self._segment_max = segment_max_events
         self._modes = modes
-        own = root / f"{time.time_ns():020d}-{session_id}"
-        self._own = _Session(own, None)
-        self._adopted: list[_Session] = []
+        own = root / session_dir_name(time.time_ns(), session_id)
+        self._own = Session(own, None)
+        self._adopted: list[Session] = []
         self._closed: list[Path] = []  # closed segments, oldest first
         try:
             self._ensure_own()
-            for other in (p for p in _sessions(root) if p != own):
-                handle = _lock(other, modes)
-                if handle is None:
-                    continue  # a live session owns it
-                self._adopted.append(_Session(other, handle))
-                modes.secure(other)
-                with modes.open(other / ADOPTED, "w") as marker:
-                    marker.write(own.name)
-                self._closed.extend(_segments(other))
+            self._adopted = adopt_dead(root, own, modes)
+            for other in self._adopted:
+                self._closed.extend(segments(other.dir))
         except OSError as exc:  # the writes will say so again, and keep events in memory
             log.warning("spool: cannot use %s now: %s", root, exc)
         self._next = 1
         self._sync = os.urandom(16)
-        header = BytesIO()
-        fastavro.writer(header, registry().current.parsed, [], codec="null",
-                        sync_marker=self._sync)  # fmt: skip
-        self._header = header.getvalue()
+        self._header = header(self._sync)
         self._tail: _Tail | None = None
         self._head: Segment | None = None
 
@@ -252,11 +126,11 @@ class Spool:
                 self._rehome(self._tail)
             for record in records:
                 try:
-                    bodies.append(_body(record))
+                    bodies.append(body(record))
                 except Exception as exc:  # hostile values: surrogates, huge ints, ...
                     done += self._commit(bodies)
                     bodies = []
-                    self.reject(record, _reason(exc))
+                    self.reject(record, unencodable(exc))
                     done += 1
                     rejected += 1
                     continue
@@ -282,13 +156,13 @@ class Spool:
             self._close_tail()
             for record in records:
                 try:
-                    bodies.append(_body(record))
+                    bodies.append(body(record))
                 except Exception as exc:
-                    self.reject(record, _reason(exc))
+                    self.reject(record, unencodable(exc))
                     continue
                 kept.append(record)
             path = self._segment_path()
-            self._write_segment(path, self._header + self._block(bodies))
+            self._write_segment(path, self._header + block(bodies, self._sync))
         except OSError as exc:
             raise SpoolWriteError(exc, 0) from exc
         segment = Segment(path, kept, [False] * len(kept), 0)
@@ -307,16 +181,7 @@ class Spool:
                 self._close_tail()
             if not self._closed:
                 return None
-            path = self._closed.pop(0)
-            records = _read(path)
-            cursor_file = path.with_suffix(".cursor")
-            try:
-                cursor = int(cursor_file.read_text() or 0) if cursor_file.exists() else 0
-            except (OSError, ValueError):
-                cursor = 0  # replayed again: consumers drop what they have by event id
-            cursor = min(cursor, len(records))
-            confirmed = [i < cursor for i in range(len(records))]
-            self._head = Segment(path, records, confirmed, cursor)
+            self._head = load(self._closed.pop(0))
         return self._head
 
     def confirm(self, segment: Segment, index: int) -> None:
@@ -329,7 +194,7 @@ class Spool:
         if segment.done:
             self._drop(segment)
         elif segment.cursor != before:
-            cursor = segment.path.with_suffix(".cursor")
+            cursor = cursor_path(segment.path)
             try:
                 self._modes.write(cursor, str(segment.cursor), fsync=False)
             except OSError as exc:  # one lost: a resend of what it confirmed
@@ -354,29 +219,25 @@ class Spool:
             self._close_tail()
         except OSError as exc:
             log.error("spool: the tail segment could not be written again: %s", exc)
-        for session in [self._own, *self._adopted]:
-            if not any(session.dir.glob("seg-*.avro")) and not (session.dir / REJECTED).exists():
-                shutil.rmtree(session.dir, ignore_errors=True)
-            if session.lock is not None:
-                session.lock.close()
+        for other in [self._own, *self._adopted]:
+            if holds_nothing(other.dir):
+                shutil.rmtree(other.dir, ignore_errors=True)
+            if other.lock is not None:
+                other.lock.close()
 
     # -- internals --------------------------------------------------------------------------
 
     def _segment_path(self) -> Path:
-        path = self._own.dir / f"seg-{self._next:08d}.avro"
+        path = self._own.dir / segment_name(self._next)
         self._next += 1
         return path
-
-    def _block(self, bodies: list[bytes]) -> bytes:
-        data = b"".join(bodies)
-        return b"".join((avro_long(len(bodies)), avro_long(len(data)), data, self._sync))
 
     def _commit(self, bodies: list[bytes]) -> int:
         """Write ``bodies`` as one block of the tail (closing it when full); how many."""
         if not bodies:
             return 0
         tail = self._tail or self._open_tail()
-        self._write(tail, self._block(bodies))
+        self._write(tail, block(bodies, self._sync))
         tail.count += len(bodies)
         if tail.count >= self._segment_max:
             self._close_tail()
@@ -386,7 +247,7 @@ class Spool:
         """Write one whole block at the tail's end; on failure, cut the file back to it."""
         fd = tail.file.fileno()
         try:
-            _pwrite_all(fd, data, tail.size)
+            pwrite_all(fd, data, tail.size)
             if self._fsync:
                 os.fsync(fd)
         except OSError:
@@ -409,7 +270,7 @@ class Spool:
         path = self._segment_path()
         handle = self._modes.open(path, "w+b")
         try:
-            _pwrite_all(handle.fileno(), data, 0)
+            pwrite_all(handle.fileno(), data, 0)
             if self._fsync:
                 os.fsync(handle.fileno())
         except OSError:
@@ -428,13 +289,10 @@ class Spool:
         if own.lock is not None and own.dir.is_dir():
             return
         again = own.lock is not None
-        self._modes.directory(own.dir.parent)  # the spool's root
-        self._modes.directory(own.dir)
-        lock = _lock(own.dir, self._modes)
-        if lock is not None:
-            if own.lock is not None:
-                own.lock.close()
-            own.lock = lock
+        lock = make_own(own.dir, self._modes)
+        if own.lock is not None:
+            own.lock.close()
+        own.lock = lock
         if again:
             log.warning("spool: %s was removed; made again", own.dir)
 
@@ -443,7 +301,7 @@ class Spool:
         path = self._segment_path()
         handle = self._modes.open(path, "w+b")
         try:
-            _pwrite_all(handle.fileno(), self._header, 0)
+            pwrite_all(handle.fileno(), self._header, 0)
         except OSError:
             handle.close()
             path.unlink(missing_ok=True)
@@ -470,7 +328,7 @@ class Spool:
         self._ensure_own()
         try:
             with self._modes.open(path, "wb") as handle:
-                _pwrite_all(handle.fileno(), data, 0)
+                pwrite_all(handle.fileno(), data, 0)
                 if self._fsync:
                     os.fsync(handle.fileno())
         except OSError:
@@ -480,21 +338,14 @@ class Spool:
     def _drop(self, segment: Segment) -> None:
         try:
             segment.path.unlink(missing_ok=True)
-            segment.path.with_suffix(".cursor").unlink(missing_ok=True)
+            cursor_path(segment.path).unlink(missing_ok=True)
         except OSError as exc:  # a read-only directory: replayed again by a later session
             log.warning("spool: %s is replayed but cannot be removed: %s", segment.path, exc)
         if self._head is segment:
             self._head = None
-        for session in list(self._adopted):
-            if not any(session.dir.glob("seg-*.avro")):
-                shutil.rmtree(session.dir, ignore_errors=True)
-                if session.lock is not None:
-                    session.lock.close()
-                self._adopted.remove(session)
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.pwrite(fd, view, offset)
-        view, offset = view[n:], offset + n
+        for other in list(self._adopted):
+            if not segments(other.dir):
+                shutil.rmtree(other.dir, ignore_errors=True)
+                if other.lock is not None:
+                    other.lock.close()
+                self._adopted.remove(other)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from handrail.embedded.positions import (
+from handrail.producers.spool.layout import looks_like_segment, segment_number, session_of
+from handrail.producers.spool.positions import (
     MAX_SEGMENT,
     REST,
     STRAY,
     covered,
-    looks_like_segment,
     lowest,
     next_position,
     position,
-    segment_number,
-    session_of,
     source_topic,
     split,
 )

@@ -9,12 +9,9 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
-
-from handrail.embedded import source as source_module
-from handrail.embedded.positions import REST, position
-from handrail.embedded.source import Source
 from handrail.producers.spool import ADOPTED, Spool
+from handrail.producers.spool.positions import REST, position
+from handrail.producers.spool.source import Source
 from tests.support.samples import event_record
 
 
@@ -33,11 +30,6 @@ def seqs(source: Source, limit: int = 1_000) -> list[int]:
 def die(writer: Spool) -> None:
     """The writer's process dies: the open file stays as it is, the lock goes."""
     writer._own.lock.close()
-
-
-@pytest.fixture
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 def test_a_live_session_is_read_as_it_grows_each_record_once(tmp_path: Path) -> None:
@@ -107,9 +99,7 @@ def test_the_limit_leaves_the_rest_for_the_next_poll(tmp_path: Path) -> None:
     assert [i.record and i.record["sequence"] for i in rest.items] == [3, 4, 5]
 
 
-def test_the_newest_segment_of_a_live_session_is_never_deleted(
-    tmp_path: Path, no_grace: None
-) -> None:
+def test_the_newest_segment_of_a_live_session_is_never_deleted(tmp_path: Path) -> None:
     writer = spool(tmp_path, max_events=2)
     append(writer, 1, 2, 3)
     source = Source(writer.directory, None)
@@ -124,9 +114,7 @@ def test_the_newest_segment_of_a_live_session_is_never_deleted(
     assert seqs(source) == [4]
 
 
-def test_a_dead_session_is_finished_its_torn_tail_quarantined_then_removed(
-    tmp_path: Path, no_grace: None
-) -> None:
+def test_a_dead_session_is_finished_its_torn_tail_quarantined_then_removed(tmp_path: Path) -> None:
     writer = spool(tmp_path)
     append(writer, 1, 2)
     (segment,) = writer.directory.glob("seg-*.avro")
@@ -145,7 +133,7 @@ def test_a_dead_session_is_finished_its_torn_tail_quarantined_then_removed(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_dead_session_keeps_its_lock_with_the_pipeline(tmp_path: Path, no_grace: None) -> None:
+def test_a_dead_session_keeps_its_lock_with_the_pipeline(tmp_path: Path) -> None:
     writer = spool(tmp_path)
     append(writer, 1)
     die(writer)
@@ -170,10 +158,3 @@ def test_an_adopted_directory_is_finished_though_its_adopter_holds_the_lock(
     assert seqs(source) == [1]
     assert source.exhausted
     heir.close()
-
-
-def test_a_young_directory_is_not_probed(tmp_path: Path) -> None:
-    young = tmp_path / f"{time.time_ns():020d}-{uuid.uuid4().hex}"
-    young.mkdir()  # its recorder is between mkdir and flock
-    assert not Source(young, None).gone()
-    assert not (young / "lock").exists()

@@ -18,8 +18,6 @@ numbered 0, 1, 2, ...
 
 from __future__ import annotations
 
-import re
-
 SPOOL = "spool:"
 PIPELINE = "pipeline:"
 INDEX_BITS = 32
@@ -29,8 +27,6 @@ STRAY = 1 << (INDEX_BITS - 1)
 """The index of a segment's first stray; records stop below it (the reader sees to it)."""
 MAX_SEGMENT = (1 << (63 - INDEX_BITS)) - 1
 """The highest segment number read: ``position(MAX_SEGMENT, REST)`` < 2**63."""
-_SEGMENT = re.compile(r"seg-(\d{8,10})\.avro")
-_SESSION_DIR = re.compile(r"\d+-([0-9a-f]+)")
 
 
 def position(segment: int, index: int) -> int:
@@ -55,13 +51,6 @@ def next_position(offset: int | None) -> tuple[int, int]:
     return (segment + 1, 0) if index == REST else (segment, index + 1)
 
 
-def session_of(directory: str) -> str | None:
-    """The recorder session of a spool directory ``<start-ns>-<session>``; None for a
-    directory that is not a session's."""
-    match = _SESSION_DIR.fullmatch(directory)
-    return match[1] if match else None
-
-
 def source_topic(session: str) -> str:
     """The ledger topic of a recorder session's spool directory."""
     return f"{SPOOL}{session}"
@@ -70,30 +59,6 @@ def source_topic(session: str) -> str:
 def pipeline_topic(app_id: str) -> str:
     """The ledger topic of the pipeline's own events."""
     return f"{PIPELINE}{app_id}"
-
-
-def segment_number(name: str) -> int | None:
-    """``7`` for ``seg-00000007.avro``; None for any other file name, a number written
-    otherwise than the spool writes it (``seg-7.avro``, ``seg-000000007.avro``: two names
-    for one number) or out of range (``seg-4294967296.avro``)."""
-    match = _SEGMENT.fullmatch(name)
-    if match is None:
-        return None
-    number = int(match[1])
-    return number if segment_name(number) == name and number <= MAX_SEGMENT else None
-
-
-def segment_name(number: int) -> str:
-    """The file name of segment ``number``, as the spool writes it."""
-    return f"seg-{number:08d}.avro"
-
-
-def looks_like_segment(name: str) -> bool:
-    """A name that may be meant for a segment (``seg-*`` or ``*.avro``), its cursor aside:
-    what the reader quarantines when it may not read it."""
-    if name.endswith(".cursor") and segment_number(name[: -len(".cursor")] + ".avro"):
-        return False
-    return name.startswith("seg-") or name.endswith(".avro")
 
 
 def lowest(*offsets: int | None) -> int | None:

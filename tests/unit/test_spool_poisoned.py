@@ -16,21 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from handrail.embedded import source as source_module
-from handrail.embedded.positions import REST, STRAY, position
-from handrail.embedded.source import RAW_MAX, Item, Source
 from handrail.producers.spool import Spool
+from handrail.producers.spool.cursor import RAW_MAX, Item
+from handrail.producers.spool.positions import REST, STRAY, position
+from handrail.producers.spool.source import Source
 from handrail.schemas import registry
 from tests.support import containers as avro
 from tests.support.samples import event_record
 
 pytestmark = pytest.mark.timeout(60)  # a FIFO opened the old way blocks for ever
 LIMIT = 2**63
-
-
-@pytest.fixture(autouse=True)
-def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(source_module, "YOUNG_S", 0.0)
 
 
 def dead_session(root: Path, *seqs: int) -> Path:
