@@ -14,7 +14,8 @@ is checked by ticks: each ``tick_interval_s`` every worker sends one to every ke
 partition with how far it has read the events topic (``watermark``), so a worker
 catching up on a backlog never takes unread events for missing ones. Findings are
 sent and acknowledged before the state that records them, so a crash can repeat an alert
-(the dedup key makes that a no-op) but never lose one.
+(the dedup key makes that a no-op) but never lose one; and a keyed message is acked, so
+its offset committed, only once that state is in the changelog (``changelog_acks``).
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from kafka.partitioner.default import murmur2
 
 from handrail.governance import load
 from handrail.governance.authority import Authority
+from handrail.processors.changelog_acks import OrderedAcks, WrittenTable
 from handrail.processors.dead_letter import dead_letter_headers
 from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents, HaltSigner
+from handrail.processors.recovery_watch import RecoveryStalledError, RecoveryWatch
 from handrail.processors.router import AlertRouter, MalformedAlertError
 from handrail.processors.runtime import app_options
 from handrail.processors.schedule import TickSchedule
@@ -48,6 +51,10 @@ from handrail.schemas import DecodeError, decode
 from handrail.settings import AgentIdentity, Settings
 
 log = logging.getLogger(__name__)
+
+RECOVERY_STALL_S = 120.0
+"""How long a table recovery may read nothing before the worker gives up and stops."""
+RECOVERY_CHECK_S = 5.0
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -84,10 +91,12 @@ class Processors:
         self.dead = app.topic(p.dead_letter_topic, partitions=n)
         self.ledger_copy = app.topic(kafka.events_topic)
         """Alerts and halts are events too: a copy goes to the events topic, for the ledger."""
-        self.state = app.Table(
-            "detector-state", default=dict, partitions=n,
+        self.state = WrittenTable(
+            app, name="detector-state", default=dict, partitions=n, beacon=app.tables.beacon,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
+        app.tables.add(self.state)
+        self.acks = OrderedAcks()
         self.alert_state = app.Table(
             "alert-state", partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -110,6 +119,8 @@ class Processors:
             app.agent(self.outputs["halts"], name="watch-halts")(self.watch_control)
             app.agent(self.control, name="watch-control")(self.watch_control)
         app.timer(p.tick_interval_s)(self.send_ticks)
+        self.recovery_watch = RecoveryWatch(RECOVERY_STALL_S)
+        app.timer(RECOVERY_CHECK_S)(self.watch_recovery)
         app.on_partitions_revoked.connect(self.revoked)
 
     def topic_specs(self) -> list[TopicSpec]:
@@ -165,7 +176,11 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():  # table writes need their event's context
+        """Judge each keyed message; ack it once the state it changed is in the changelog
+        (``changelog_acks``), so its offset is never committed ahead of its state."""
+        noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
+        async for event in noack.events():  # table writes need their event
+            dead_letter = []
             try:
                 if event.key is None:
                     read_up_to = self.watermarks.tick(event.message.partition, event.value)
@@ -175,7 +190,8 @@ class Processors:
                     await self.observe(event.key.decode(), loads(event.value), time.time())
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
-                await self.to_dead_letters(event.message, exc, "detect")
+                dead_letter.append(await self.to_dead_letters(event.message, exc, "detect"))
+            self.acks.add(event, [*self.state.take_writes(), *dead_letter])
             yield None
 
     async def observe(self, key: str, observations: list[Observation], now: float) -> None:
@@ -230,9 +246,23 @@ class Processors:
             for partition in range(self.partitions):
                 await self.keyed.send(key=None, value=value, partition=partition)
 
+    async def watch_recovery(self) -> None:
+        """Crash the worker when its table recovery has stalled (``recovery_watch``): it
+        gives its partitions up, and its supervisor starts it again."""
+        recovery: Any = self.app.tables.recovery  # type: ignore[attr-defined]
+        remaining = recovery.active_remaining_total()
+        if self.recovery_watch.stalled(recovery.in_recovery, remaining, time.monotonic()):
+            error = RecoveryStalledError(
+                f"table recovery made no progress for {self.recovery_watch.stall_s:g} s "
+                f"({remaining} changes left to read): the worker stops"
+            )
+            log.error("%s", error)
+            await self.app.crash(error)
+
     def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self._partitions.clear()
         self.schedule.forget()
+        self.acks.forget()
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 

@@ -24,6 +24,9 @@ from handrail.settings import (
     SpoolSettings,
 )
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+"""The repository: on a worker's ``PYTHONPATH`` when it runs a module of ``tests``."""
+
 FAST_RULES: dict[str, Any] = {
     "defaults": {
         "retry": {"max_retries": 3, "window_s": 4, "agent_max_retries": 1000},
@@ -119,6 +122,16 @@ class Worker:
                 self.kill()
 
 
+def wait_for_file(path: Path, timeout: float) -> bool:
+    """Wait until ``path`` exists and is not empty."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
     """Wait until the workers' ingest group committed every message of the events topic."""
     from kafka import KafkaConsumer, TopicPartition
@@ -132,7 +145,8 @@ def caught_up(topics: WorkerTopics, timeout: float = 120.0) -> bool:
             ends = consumer.end_offsets(partitions)
             group = ProcessorSettings(app_id=topics.app_id).ingest_group
             committed = admin.list_group_offsets(group).get(group, {})
-            if all(tp in committed and committed[tp].offset >= ends[tp] for tp in partitions):
+            if all(ends[tp] == 0 or (tp in committed and committed[tp].offset >= ends[tp])
+                   for tp in partitions):  # fmt: skip
                 return True
             time.sleep(1)
         return False
