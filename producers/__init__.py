@@ -22,7 +22,7 @@ from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.recorder import Recorder
 from handrail.producers.refs import EventRef
-from handrail.producers.shipper import ShipperStats
+from handrail.producers.shipping import ShipperStats
 from handrail.schemas.models import Check, Evidence
 
 __all__ = [

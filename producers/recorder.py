@@ -30,8 +30,7 @@ from handrail.producers.refs import EventRef, Fields
 from handrail.producers.scope import Scope, enter
 from handrail.producers.scope import current as current_scope
 from handrail.producers.session import Session
-from handrail.producers.shipper import ShipperStats
-from handrail.producers.shipping import start_shipper
+from handrail.producers.shipping import ShipperStats, start_shipper
 from handrail.schemas import AVRO_NAMES, Payload
 from handrail.settings import AgentIdentity, Settings
 

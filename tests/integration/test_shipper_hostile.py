@@ -12,9 +12,9 @@ from typing import Any, Literal
 
 import pytest
 
-from handrail.producers.remote_shipper import RemoteShipper
-from handrail.producers.shipper import Shipper
 from handrail.producers.shipping import EventShipper
+from handrail.producers.shipping.remote import RemoteShipper
+from handrail.producers.shipping.shipper import Shipper
 from handrail.producers.spool import read_all
 from handrail.schemas import decode
 from handrail.settings import Settings, SpoolSettings

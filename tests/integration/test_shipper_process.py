@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from handrail.producers import Recorder
-from handrail.producers.remote_shipper import RemoteShipper
+from handrail.producers.shipping.remote import RemoteShipper
 from handrail.schemas import decode
 from handrail.settings import AgentIdentity
 from tests.support.kafka_io import kafka_settings, read_topic

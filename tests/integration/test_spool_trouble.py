@@ -27,7 +27,7 @@ import pytest
 
 from handrail.producers import Recorder
 from handrail.producers.control_log import ControlLog
-from handrail.producers.shipper import ShipperStats
+from handrail.producers.shipping import ShipperStats
 from handrail.producers.spool import read_all
 from handrail.schemas import decode
 from handrail.settings import AgentIdentity, ProducerSettings, Settings, SpoolSettings

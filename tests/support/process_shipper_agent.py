@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from handrail.producers import Recorder
-from handrail.producers.remote_shipper import RemoteShipper
+from handrail.producers.shipping.remote import RemoteShipper
 from handrail.settings import AgentIdentity
 from tests.support.kafka_io import kafka_settings
 

@@ -9,7 +9,8 @@ import uuid
 from pathlib import Path
 
 from handrail.producers.session import Session
-from handrail.producers.shipper import Flight, Shipper
+from handrail.producers.shipping.delivery import Flight
+from handrail.producers.shipping.shipper import Shipper
 from handrail.producers.spool import Spool
 from handrail.schemas import encode
 from tests.support.samples import event_record
@@ -66,13 +67,13 @@ def test_an_ack_landing_during_the_switch_is_not_sent_again(tmp_path: Path) -> N
     }
     for seq, send in sends.items():
         message = encode(event_record(sequence=seq))
-        parked._inflight.append(Flight(message, send, 0.0, None, 0))
+        parked._delivery.inflight.append(Flight(message, send, 0.0, None, 0))
     parked._degrade("test", backoff=False)
     segment = spool.head()
     assert segment is not None
     assert [r["sequence"] for r in segment.records] == [2, 3, 4]
     assert [segment.records[i]["sequence"] for i in segment.unsent(10)] == [4]
-    parked._reap()  # 2 is acknowledged: confirmed in the segment, not resent
+    parked._delivery.reap()  # 2 is acknowledged: confirmed in the segment, not resent
     assert [segment.records[i]["sequence"] for i in segment.unsent(10)] == [4]
     assert segment.confirmed == [True, False, False]
     assert parked.stats().delivered == 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from handrail.producers.shipper import ShipperStats
-from handrail.producers.shipper_link import (
+from handrail.producers.shipping import ShipperStats
+from handrail.producers.shipping.link import (
     EVENTS,
     REPORT,
     pack,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from handrail.producers.shipper import Shipper
+from handrail.producers.shipping.shipper import Shipper
 from handrail.producers.spool import Spool, read_all
 from tests.support.hostile_events import GOOD_OF_TWELVE, SESSION, hostile_twelve, packed
 
@@ -96,7 +96,7 @@ class Flaky(Shipper):
 def test_an_unexpected_error_restarts_the_loop_logged_once_and_counted(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="handrail.producers.shipper"):
+    with caplog.at_level(logging.ERROR, logger="handrail.producers.shipping"):
         shipper = embedded(tmp_path, Flaky)
         feed(shipper, [packed(seq) for seq in range(1, 6)])
         assert shipper.flush(10)
@@ -177,9 +177,9 @@ def test_kafka_gone_and_a_spool_that_cannot_be_written_keeps_the_unsent_in_memor
     root.rename(tmp_path / "moved")
     root.write_text("a file where the spool directory was")
     parked._degrade("Kafka away", [SESSION.unpack(packed(seq)) for seq in (1, 2, 3)])
-    assert [r["sequence"] for r in parked._held] == [1, 2, 3]
+    assert [r["sequence"] for r in parked._keeper.held] == [1, 2, 3]
     assert parked.stats().durable == 0
     root.unlink()
-    assert parked._write()
+    assert parked._keeper.write()
     assert [r["sequence"] for r in read_all(root)] == [1, 2, 3]
     assert parked.stats().durable == 3

@@ -7,7 +7,7 @@ timeout) or the end of the pipe (the agent's process is gone). The shipper proce
 to its stdout: ``REPORT`` (its ``ShipperStats`` as a tuple) whenever they change, and one
 ``CLOSED`` (the stats and whether everything reached Kafka) before it exits.
 
-Events travel packed (``packing.py``), as the recorder buffered them.
+Events travel packed (``producers/packing.py``), as the recorder buffered them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import astuple
 from typing import IO, Any
 
 from handrail.producers.packing import pack, unpack
-from handrail.producers.shipper import ShipperStats
+from handrail.producers.shipping.stats import ShipperStats
 
 CONFIG, EVENTS, CLOSE, REPORT, CLOSED = range(5)
 

@@ -1,7 +1,7 @@
 """The agent's side of a shipper process (``producer.shipper = "process"``).
 
 ``put`` queues each packed event (``session.py``) in an ``EventBuffer``; a writer thread
-sends the whole buffer to the shipper process (``shipper_process.py``) in one frame every
+sends the whole buffer to the shipper process (``process.py``) in one frame every
 ``LINGER_S`` while events flow, and dozes when idle (the next ``put`` wakes it). A reader
 thread takes the process's reports, which answer ``stats`` and ``flush``. The promises are
 the thread shipper's: a record call waits at most ``max_block_ms`` for queue space and
@@ -30,8 +30,7 @@ from dataclasses import replace
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.packing import pack
 from handrail.producers.session import Session
-from handrail.producers.shipper import Shipper, ShipperStats, await_kept
-from handrail.producers.shipper_link import (
+from handrail.producers.shipping.link import (
     CLOSE,
     CLOSED,
     CONFIG,
@@ -40,6 +39,8 @@ from handrail.producers.shipper_link import (
     unpack_stats,
     write_frame,
 )
+from handrail.producers.shipping.shipper import Shipper
+from handrail.producers.shipping.stats import ShipperStats, await_kept
 from handrail.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class RemoteShipper:
         self._changed = threading.Condition()
         self._fallback: Shipper | None = None
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "handrail.producers.shipper_process"],
+            [sys.executable, "-m", "handrail.producers.shipping.process"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C meant for the agent must not cut it short

@@ -1,8 +1,8 @@
 """The shipper process (``producer.shipper = "process"``).
 
-    python -m handrail.producers.shipper_process   (started by a recorder, never by hand)
+    python -m handrail.producers.shipping.process   (started by a recorder, never by hand)
 
-It reads the settings, then packed events, from stdin (``shipper_link.py``) and runs the
+It reads the settings, then packed events, from stdin (``link.py``) and runs the
 usual shipper (``shipper.py``) on them, reporting the shipper's stats on stdout whenever
 they change. It stops on ``CLOSE`` (within the recorder's close timeout), or when stdin
 ends because the agent's process is gone (after up to ``ORPHANED_S`` of delivering);
@@ -21,8 +21,7 @@ import threading
 from typing import IO
 
 from handrail.producers.packing import unpack
-from handrail.producers.shipper import Shipper
-from handrail.producers.shipper_link import (
+from handrail.producers.shipping.link import (
     CLOSE,
     CLOSED,
     CONFIG,
@@ -32,6 +31,7 @@ from handrail.producers.shipper_link import (
     read_frame,
     write_frame,
 )
+from handrail.producers.shipping.shipper import Shipper
 
 REPORT_S = 0.005
 """How often the stats are looked at (and sent when they changed)."""

@@ -4,9 +4,9 @@
 background thread of the agent's process. Simple, and right for agents that record a few
 events a second, like most LLM agents.
 
-``"process"``: the same shipper runs in a child process (``shipper_process.py``); the
+``"process"``: the same shipper runs in a child process (``process.py``); the
 agent's process keeps only the record calls and a thread that writes packed events to a
-pipe (``remote_shipper.py``). Kafka's client, encoding and the spool then use another
+pipe (``remote.py``). Kafka's client, encoding and the spool then use another
 core and never hold the agent's GIL, which keeps each record call's cost flat for agents
 that record thousands of events a second.
 """
@@ -16,9 +16,10 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from handrail.producers.remote_shipper import RemoteShipper
 from handrail.producers.session import Session
-from handrail.producers.shipper import Shipper, ShipperStats
+from handrail.producers.shipping.remote import RemoteShipper
+from handrail.producers.shipping.shipper import Shipper
+from handrail.producers.shipping.stats import ShipperStats
 from handrail.settings import Settings
 
 
