@@ -11,6 +11,7 @@ from typing import Any
 
 import fastavro
 
+from handrail.producers.spool.segments import MAX_BLOCK
 from handrail.schemas import EventRecord, encode, registry
 from handrail.schemas.compiled_writer import avro_long
 from handrail.schemas.wire import HEADER_SIZE
@@ -31,9 +32,35 @@ def block(bodies: list[bytes], sync: bytes) -> bytes:
     return b"".join((avro_long(len(bodies)), avro_long(len(data)), data, sync))
 
 
+def blocks(bodies: list[bytes], sync: bytes) -> bytes:
+    """Whole blocks of ``bodies`` in order, none holding more than ``MAX_BLOCK`` bytes of
+    records, so that a reader with the default bound reads every one (``body`` refuses a
+    record that needs more); no body is one empty block."""
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
+    for data in bodies:
+        if chunk and size + len(data) > MAX_BLOCK:
+            out.append(block(chunk, sync))
+            chunk, size = [], 0
+        chunk.append(data)
+        size += len(data)
+    if chunk or not out:
+        out.append(block(chunk, sync))
+    return b"".join(out)
+
+
 def body(record: EventRecord) -> bytes:
-    """The record's Avro body in the current schema; raises when it cannot be encoded."""
-    return encode(record)[HEADER_SIZE:]
+    """The record's Avro body in the current schema; raises when it cannot be encoded, or
+    when it is more than a block may hold (``TooBigError``)."""
+    data = encode(record)[HEADER_SIZE:]
+    if len(data) > MAX_BLOCK:
+        raise TooBigError(f"{len(data)} bytes, more than a spool block holds ({MAX_BLOCK})")
+    return data
+
+
+class TooBigError(ValueError):
+    """A record whose encoding is larger than a spool block may be."""
 
 
 def unencodable(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from handrail.producers.spool.access import open_segment, why_not
 from handrail.producers.spool.errors import CorruptSegmentError, UnreadableSegmentError
 from handrail.producers.spool.positions import REST, STRAY, position
 from handrail.producers.spool.segments import (
+    MAX_BLOCK,
     MAX_HEADER,
     Frame,
     Header,
@@ -29,9 +30,6 @@ from handrail.schemas import EventRecord
 
 log = logging.getLogger(__name__)
 
-MAX_BLOCK = 16 << 20
-"""The default bound on a block's bytes, compressed and decompressed
-(``spool.read_max_block_bytes``)."""
 RAW_MAX = 64 << 10
 """The most bytes of one quarantined item (a block, a tail, a stray) kept in the ledger."""
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handrail.producers.spool.access import open_segment
-from handrail.producers.spool.cursor import MAX_BLOCK, Item, SegmentCursor
+from handrail.producers.spool.cursor import Item, SegmentCursor
 from handrail.producers.spool.errors import UnreadableSegmentError
 from handrail.producers.spool.layout import cursor_path, segment_number, segments, sessions
+from handrail.producers.spool.segments import MAX_BLOCK
 from handrail.schemas import EventRecord
 
 log = logging.getLogger(__name__)

@@ -34,6 +34,9 @@ SYNC_SIZE = 16
 MAX_HEADER = 1 << 20
 """A header longer than this is refused (ours take about 22 KB: the schema)."""
 CODECS = ("null", "deflate")
+MAX_BLOCK = 16 << 20
+"""The default bound on a block's bytes, compressed and decompressed
+(``spool.read_max_block_bytes``); the writer never writes a bigger one."""
 
 
 @dataclass(frozen=True, slots=True)

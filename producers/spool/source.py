@@ -41,7 +41,7 @@ from handrail.producers.spool.access import (
     refused_directory,
     why_not,
 )
-from handrail.producers.spool.cursor import MAX_BLOCK, RAW_MAX, Item, SegmentCursor, bounded
+from handrail.producers.spool.cursor import RAW_MAX, Item, SegmentCursor, bounded
 from handrail.producers.spool.errors import UnreadableSegmentError
 from handrail.producers.spool.layout import (
     ADOPTED,
@@ -62,6 +62,7 @@ from handrail.producers.spool.positions import (
     source_topic,
     split,
 )
+from handrail.producers.spool.segments import MAX_BLOCK
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from handrail.files import PRIVATE, FileModes
 from handrail.producers.spool.blocks import (
-    block,
+    blocks,
     body,
     header,
     pwrite_all,
@@ -162,7 +162,7 @@ class Spool:
                     continue
                 kept.append(record)
             path = self._segment_path()
-            self._write_segment(path, self._header + block(bodies, self._sync))
+            self._write_segment(path, self._header + blocks(bodies, self._sync))
         except OSError as exc:
             raise SpoolWriteError(exc, 0) from exc
         segment = Segment(path, kept, [False] * len(kept), 0)
@@ -233,18 +233,18 @@ class Spool:
         return path
 
     def _commit(self, bodies: list[bytes]) -> int:
-        """Write ``bodies`` as one block of the tail (closing it when full); how many."""
+        """Write ``bodies`` as whole blocks of the tail (closing it when full); how many."""
         if not bodies:
             return 0
         tail = self._tail or self._open_tail()
-        self._write(tail, block(bodies, self._sync))
+        self._write(tail, blocks(bodies, self._sync))
         tail.count += len(bodies)
         if tail.count >= self._segment_max:
             self._close_tail()
         return len(bodies)
 
     def _write(self, tail: _Tail, data: bytes) -> None:
-        """Write one whole block at the tail's end; on failure, cut the file back to it."""
+        """Write whole blocks at the tail's end; on failure, cut the file back to them."""
         fd = tail.file.fileno()
         try:
             pwrite_all(fd, data, tail.size)

@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 from handrail.producers.spool import Spool, read_all
+from handrail.producers.spool.source import Source
 from handrail.schemas import EventRecord
 from tests.support.samples import event_record
 
@@ -111,3 +112,36 @@ def test_planted_symlinks_are_never_followed_at_adoption(tmp_path: Path) -> None
     heir.close()
     assert (victim.read_text(), victim.stat().st_mode & 0o777) == ("precious", 0o644)
     assert kept.read_text() == "precious"
+
+
+def test_a_big_append_is_written_in_blocks_the_pipeline_reads(tmp_path: Path) -> None:
+    """20 MB in one append: written as blocks within the readers' default bound, so the
+    embedded pipeline reads every event (it used to quarantine the one 20 MB block)."""
+    big = [record(i) for i in range(200)]
+    for r in big:
+        r["labels"] = {"note": "x" * 100_000}
+    spool = new(tmp_path, max_events=1_000)
+    spool.append(big)
+    items = Source(spool.directory, None).poll(1_000).items
+    assert [i.error for i in items if i.record is None] == []
+    assert [i.record["sequence"] for i in items if i.record] == list(range(200))
+    spool.close()
+    assert seqs(list(read_all(tmp_path))) == list(range(200))
+
+
+def test_a_cursor_that_is_not_a_count_replays_its_segment(tmp_path: Path) -> None:
+    """A cursor file garbled, or planted as a symlink, counts as nothing confirmed: the
+    segment is replayed whole (consumers drop repeats by event id) instead of failing."""
+    spool = new(tmp_path, max_events=2)
+    spool.append([record(1), record(2), record(3), record(4)])
+    spool.close()
+    first, second = sorted(tmp_path.rglob("seg-*.avro"))
+    first.with_suffix(".cursor").write_text("garbage")
+    (tmp_path / "elsewhere").write_text("1")
+    second.with_suffix(".cursor").symlink_to(tmp_path / "elsewhere")
+    assert seqs(list(read_all(tmp_path))) == [1, 2, 3, 4]
+    heir = new(tmp_path)
+    segment = heir.head()
+    assert segment is not None
+    assert (seqs(segment.records), segment.cursor) == ([1, 2], 0)
+    heir.close()

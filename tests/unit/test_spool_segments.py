@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from handrail.producers.spool import Spool
-from handrail.producers.spool.cursor import MAX_BLOCK
 from handrail.producers.spool.errors import CorruptSegmentError
-from handrail.producers.spool.segments import MAX_HEADER, decode, frames, parse_header
+from handrail.producers.spool.segments import MAX_BLOCK, MAX_HEADER, decode, frames, parse_header
 from handrail.schemas import registry
 from tests.support import containers as avro
 from tests.support.samples import event_record
