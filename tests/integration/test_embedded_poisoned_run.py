@@ -51,9 +51,12 @@ def topic(directory: Path) -> str:
 
 
 def poisoned_session(tmp: Path) -> tuple[str, list[str]]:
-    """A recorder's session poisoned every way; its topic and its good events."""
-    directory, ids = recorded_session(tmp)
+    """A recorder's session poisoned every way; its topic and its good events. It is
+    poisoned before it enters the spool: a running pipeline reads a closed session at once."""
+    directory, ids = recorded_session(tmp / "staging")
     good = poison(directory)
+    (tmp / "spool").mkdir(exist_ok=True)
+    directory = directory.rename(tmp / "spool" / directory.name)
     return topic(directory), ids + [i for v in good.values() for i in v]
 
 
