@@ -1,7 +1,8 @@
 """Scaling of the processors: the same backlog drained by one and by two workers (two
 processes, one consumer group) on an events topic of several partitions.
 
-    python -m bench.scaling [--events 40000] [--partitions 6] [--rounds 2] [--json FILE]
+    python -m bench.scaling [--events 40000] [--partitions 6] [--rounds 2]
+                            [--stall-timeout 180] [--json FILE]
 
 The backlog and the measurement are ``bench.processors``' own: ``--events`` events of the
 normal four-agent workload, recorded through the SDK into a fresh topic of
@@ -15,6 +16,9 @@ rebalance itself) is left out, while the state recovery that follows the rebalan
 Rounds alternate one and two workers; the best round of each is reported, and the ratio
 two workers / one worker. The events counted are printed: a backlog too small leaves few
 of them after the second worker joins (or none: the run fails), and the figure is noise.
+A stage that makes no progress for ``--stall-timeout`` seconds (a worker stuck in its
+changelog's recovery, say) fails the run, naming the stage, with each worker's last log
+lines, instead of waiting for ever.
 
 No target: this shows how far adding a worker helps on the machine it runs on. On a
 2-core machine the broker, the benchmark's own polling and the workers share the two
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._broker import bootstrap
-from bench.processors import Drain, drain, record_backlog
+from bench.processors import DRAIN_TIMEOUT_S, Drain, drain, record_backlog
 from tests.support.processors_worker import WorkerTopics
 
 WORKERS = (1, 2)
@@ -62,6 +66,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--stall-timeout", type=float, default=DRAIN_TIMEOUT_S)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     drains: dict[int, list[Drain]] = {n: [] for n in WORKERS}
@@ -74,7 +79,7 @@ def main() -> None:
             for n in WORKERS:
                 drains[n].append(
                     drain(servers, topics, tmp, passthrough=False, workers=n,
-                          partitions=args.partitions)
+                          partitions=args.partitions, timeout=args.stall_timeout)
                 )  # fmt: skip
             print("  round: " + "  ".join(
                 f"{n} worker(s) {drains[n][-1].rate:8,.0f}/s ({drains[n][-1].events:,} events "
