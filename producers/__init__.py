@@ -6,6 +6,11 @@ from handrail.settings import AgentIdentity, Settings
 with Recorder(Settings(), AgentIdentity(name="summarizer", owner="team-data")) as rec:
     with rec.workflow():
         rec.decision("db.customers.write", "summary passed all checks", checks=[...])
+
+What ``pip install handrail`` is for. May import: ``handrail.governance``,
+``handrail.settings``, ``handrail.files``, ``handrail.backoff``, ``handrail.schemas``,
+kafka-python, crc32c; never the processors, the ledger, the embedded pipeline or the
+command (docs/architecture.md).
 """
 
 from handrail.producers.errors import (
