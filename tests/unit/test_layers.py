@@ -9,8 +9,10 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import grimp
@@ -140,3 +142,14 @@ def graph_file(module: str) -> Path | None:
 
 def test_no_module_imports_the_package_that_is_importing_it() -> None:
     assert _own_package_imports() == []
+
+
+def test_every_module_of_the_root_is_in_a_layer() -> None:
+    """A new module or package of ``handrail`` gets a place in the layers contract, or
+    import-linter would never check it."""
+    config = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    layers = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
+    named = {name.strip() for layer in layers["layers"] for name in re.split(r"[|:]", layer)}
+    graph = grimp.build_graph("handrail")
+    tops = {module.split(".")[1] for module in graph.modules if module != "handrail"}
+    assert tops - named == set()
