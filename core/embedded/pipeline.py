@@ -36,6 +36,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from handrail.batching import BatchWindow
 from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
 from handrail.embedded.journal import Journal
 from handrail.embedded.ledger_rows import PARTITION, own_rows, spool_rows
@@ -107,7 +108,8 @@ class Pipeline:
         self.mark = ReadMark()
         self.committed: dict[str, int] = dict(self.detected.data)
         self.stats = PipelineStats()
-        self._due_since: float | None = None
+        ledger = settings.ledger
+        self._batch = BatchWindow(ledger.batch_max_events, ledger.batch_max_seconds)
         self._last_commit = self._last_tick = 0.0
         self._outbox_ready = asyncio.Event()
         self._stopping = False
@@ -160,7 +162,8 @@ class Pipeline:
         if self._due(final):
             spool = {t: items for t, items in self.pending.items() if items}
             own = self.outputs.messages(self._ingested(self.own_topic))
-            self.pending, self._due_since = defaultdict(list), None
+            self.pending = defaultdict(list)
+            self._batch.taken()
             self.stats.events += await asyncio.to_thread(self._write, spool, own)
             self.outputs.written(self._ingested(self.own_topic))
         self._delete()
@@ -189,17 +192,9 @@ class Pipeline:
 
     def _due(self, final: bool) -> bool:
         rows = sum(map(len, self.pending.values()))
-        if not rows and not self.outputs.messages(self._ingested(self.own_topic)):
-            return False
-        now = time.monotonic()
-        if self._due_since is None:
-            self._due_since = now
-        ledger = self.settings.ledger
-        return (
-            final
-            or rows >= ledger.batch_max_events
-            or now - self._due_since >= ledger.batch_max_seconds
-        )
+        if not rows and self.outputs.messages(self._ingested(self.own_topic)):
+            rows = 1  # the pipeline's own events alone make a batch
+        return self._batch.due(rows, time.monotonic(), final)
 
     # -- I/O, on a worker thread -------------------------------------------------------------
 
