@@ -34,11 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from handrail.files import PRIVATE, FileModes, try_lock
+from handrail.files import PRIVATE, FileModes
 from handrail.producers.spool.access import (
-    open_lock,
     open_segment,
     refused_directory,
+    take_lock,
     why_not,
 )
 from handrail.producers.spool.cursor import RAW_MAX, Item, SegmentCursor, bounded
@@ -132,7 +132,7 @@ class Source:
         if self._refusal or self._lock is not None or (self.dir / ADOPTED).exists():
             return True
         try:
-            handle = open_lock(self.dir, self._modes)
+            handle = take_lock(self.dir, self._modes)
         except FileNotFoundError:  # the directory went away
             return True
         except (OSError, UnreadableSegmentError) as exc:  # planted: maybe live, never gone
@@ -140,8 +140,7 @@ class Source:
                 log.warning("spool session %s: its lock is refused (%s)", self.dir, why_not(exc))
                 self._lock_refused = True
             return False
-        if not try_lock(handle):
-            handle.close()
+        if handle is None:
             return False
         self._lock = handle
         return True

@@ -24,22 +24,19 @@ cannot be used at start is not an error either: the first write tries again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from handrail.files import PRIVATE, FileModes
 from handrail.producers.spool.blocks import (
     blocks,
     body,
     header,
-    pwrite_all,
     rejected_line,
     unencodable,
 )
@@ -53,22 +50,10 @@ from handrail.producers.spool.layout import (
 )
 from handrail.producers.spool.reader import Segment, load
 from handrail.producers.spool.session import Session, adopt_dead, holds_nothing, make_own
+from handrail.producers.spool.tail import Tail, write_file
 from handrail.schemas import EventRecord
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)
-class _Tail:
-    """The segment being appended to: written with ``os.pwrite`` only (nothing buffered)."""
-
-    path: Path
-    file: IO[bytes]
-    size: int
-    """Bytes of whole blocks (the header included)."""
-    count: int = 0
-    orphan: bool = False
-    """Its file was unlinked (the directory removed) and is not yet written again."""
 
 
 class Spool:
@@ -100,7 +85,7 @@ class Spool:
         self._next = 1
         self._sync = os.urandom(16)
         self._header = header(self._sync)
-        self._tail: _Tail | None = None
+        self._tail: Tail | None = None
         self._head: Segment | None = None
 
     @property
@@ -162,7 +147,8 @@ class Spool:
                     continue
                 kept.append(record)
             path = self._segment_path()
-            self._write_segment(path, self._header + blocks(bodies, self._sync))
+            self._ensure_own()
+            write_file(path, self._header + blocks(bodies, self._sync), self._modes, self._fsync)
         except OSError as exc:
             raise SpoolWriteError(exc, 0) from exc
         segment = Segment(path, kept, [False] * len(kept), 0)
@@ -243,44 +229,33 @@ class Spool:
             self._close_tail()
         return len(bodies)
 
-    def _write(self, tail: _Tail, data: bytes) -> None:
-        """Write whole blocks at the tail's end; on failure, cut the file back to them."""
-        fd = tail.file.fileno()
-        try:
-            pwrite_all(fd, data, tail.size)
-            if self._fsync:
-                os.fsync(fd)
-        except OSError:
-            with contextlib.suppress(OSError):  # else the next block is written over it
-                os.ftruncate(fd, tail.size)
-            raise
-        tail.size += len(data)
-        if os.fstat(fd).st_nlink == 0:  # the file was removed, with its directory maybe
-            tail.orphan = True
+    def _write(self, tail: Tail, data: bytes) -> None:
+        """Write whole blocks at the tail's end; a removed tail is written again."""
+        tail.append(data, self._fsync)
+        if tail.orphan:
             try:
                 self._rehome(tail)
             except OSError:
                 tail.size -= len(data)  # not counted: the caller keeps it and tries again
                 raise
 
-    def _rehome(self, tail: _Tail) -> None:
+    def _rehome(self, tail: Tail) -> None:
         """Write the whole blocks of a removed tail again, under a recreated directory."""
-        data = os.pread(tail.file.fileno(), tail.size, 0)
+        data = tail.contents()
         self._ensure_own()
         path = self._segment_path()
-        handle = self._modes.open(path, "w+b")
-        try:
-            pwrite_all(handle.fileno(), data, 0)
-            if self._fsync:
-                os.fsync(handle.fileno())
-        except OSError:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
+        moved = Tail.create(path, data, self._modes)
+        if self._fsync:
+            try:
+                os.fsync(moved.file.fileno())
+            except OSError:
+                moved.file.close()
+                path.unlink(missing_ok=True)
+                raise
         log.warning("spool: %s was removed; its %d events are written again as %s",
                     tail.path, tail.count, path)  # fmt: skip
         tail.file.close()
-        tail.path, tail.file, tail.orphan = path, handle, False
+        tail.path, tail.file, tail.orphan = path, moved.file, False
 
     def _ensure_own(self) -> None:
         """Make (and lock) the session directory: at start, when it could not be made
@@ -296,17 +271,9 @@ class Spool:
         if again:
             log.warning("spool: %s was removed; made again", own.dir)
 
-    def _open_tail(self) -> _Tail:
+    def _open_tail(self) -> Tail:
         self._ensure_own()
-        path = self._segment_path()
-        handle = self._modes.open(path, "w+b")
-        try:
-            pwrite_all(handle.fileno(), self._header, 0)
-        except OSError:
-            handle.close()
-            path.unlink(missing_ok=True)
-            raise
-        self._tail = _Tail(path, handle, len(self._header))
+        self._tail = Tail.create(self._segment_path(), self._header, self._modes)
         return self._tail
 
     def _close_tail(self) -> None:
@@ -323,17 +290,6 @@ class Spool:
             self._closed.append(tail.path)
         else:
             tail.path.unlink(missing_ok=True)
-
-    def _write_segment(self, path: Path, data: bytes) -> None:
-        self._ensure_own()
-        try:
-            with self._modes.open(path, "wb") as handle:
-                pwrite_all(handle.fileno(), data, 0)
-                if self._fsync:
-                    os.fsync(handle.fileno())
-        except OSError:
-            path.unlink(missing_ok=True)
-            raise
 
     def _drop(self, segment: Segment) -> None:
         try:
