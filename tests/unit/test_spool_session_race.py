@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from handrail.files import FileModes
+from handrail.files import FileModes, try_lock
 from handrail.producers.spool import ADOPTED, Spool, read_all
+from handrail.producers.spool.layout import session_of
 from handrail.producers.spool.source import Source
 from tests.support.samples import event_record
 
@@ -90,3 +91,26 @@ def test_a_session_made_late_is_never_judged_gone_while_its_writer_lives(
     got += [i.record["sequence"] for i in source.poll(100).items if i.record]
     assert got == [1, 2, 3]
     assert source.exhausted
+
+
+def test_a_directory_left_half_made_is_removed_by_the_next_recorder(tmp_path: Path) -> None:
+    """A recorder killed while making its directory leaves it under its pending name, with
+    no segment: no reader takes it for a session, and the next recorder removes it (one
+    still being made, its lock held, is left alone)."""
+    first = Spool(tmp_path, uuid.uuid4().hex, fsync=False, segment_max_events=9)
+    name = first.directory.name
+    first.close()
+    dead, live = tmp_path / f".new-{name}", tmp_path / f".new-9{name[1:]}"
+    for directory in (dead, live):
+        directory.mkdir()
+        (directory / "lock").touch()
+    with (live / "lock").open("a") as held:
+        assert try_lock(held)
+        Spool(tmp_path, uuid.uuid4().hex, fsync=False, segment_max_events=9).close()
+        assert sorted(p.name for p in tmp_path.iterdir()) == [live.name]
+    assert session_of(dead.name) is None
+
+
+def test_a_session_id_off_the_layout_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lowercase hex"):
+        Spool(tmp_path, "../elsewhere", fsync=False, segment_max_events=9)
