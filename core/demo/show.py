@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from handrail.demo.scenario import BAD_WORKFLOW, RULES, Scenario, signed_governance
 from handrail.demo.supervisor import Supervisor
@@ -245,11 +246,11 @@ class Demo:
             key = (alert["type"], alert["dedup_key"] or alert["reason"])
             if key not in self._shown:
                 self._shown.add(key)
-                if alert["type"] == "halt":
-                    self.say(f"[bold magenta]HALT[/] {alert['reason']}")
+                if alert["type"] == "halt":  # the ledger's text is an agent's: no markup
+                    self.say(f"[bold magenta]HALT[/] {escape(alert['reason'])}")
                 else:
                     colour = "red" if alert["severity"] == "critical" else "yellow"
-                    self.say(f"[bold {colour}]ALERT[/] {alert['summary']}")
+                    self.say(f"[bold {colour}]ALERT[/] {escape(alert['summary'])}")
         return DemoResult(alerts, int(events), self.settings.ledger.dsn)
 
     def explain_bad_write(self) -> None:
