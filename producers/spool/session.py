@@ -84,10 +84,15 @@ def adopt_dead(root: Path, own: Path, modes: FileModes) -> list[Session]:
             continue
         if handle is None:
             continue  # a live session owns it
+        try:
+            modes.secure(other)
+            with modes.open(other / ADOPTED, "w") as marker:
+                marker.write(own.name)
+        except OSError as exc:  # unmarked, a reader would wait on it: left to one
+            log.warning("spool: %s is not adopted: %s", other, exc)
+            handle.close()
+            continue
         adopted.append(Session(other, handle))
-        modes.secure(other)
-        with modes.open(other / ADOPTED, "w") as marker:
-            marker.write(own.name)
     return adopted
 
 

@@ -145,3 +145,24 @@ def test_a_cursor_that_is_not_a_count_replays_its_segment(tmp_path: Path) -> Non
     assert segment is not None
     assert (seqs(segment.records), segment.cursor) == ([1, 2], 0)
     heir.close()
+
+
+def test_a_session_that_cannot_be_marked_adopted_does_not_stop_the_others(
+    tmp_path: Path,
+) -> None:
+    """Two dead sessions, the older with ``adopted`` planted as a symlink: it is left
+    unadopted (its lock free for a reader), and the younger one is still adopted and
+    replayed (the old spool gave up adopting at the first failure)."""
+    older, younger = new(tmp_path), new(tmp_path)
+    older.append([record(1)])
+    younger.append([record(2)])
+    for dead in (older, younger):
+        dead._close_tail()
+        dead._own.lock.close()
+    (older.directory / "adopted").symlink_to(tmp_path / "elsewhere")
+    heir = new(tmp_path)
+    segment = heir.head()
+    assert segment is not None
+    assert seqs(segment.records) == [2]
+    assert not (tmp_path / "elsewhere").exists()
+    heir.close()
