@@ -1,6 +1,6 @@
 """Where an event of the spool sits, as the ledger's ``(topic, partition, offset)`` (pure).
 
-Each spool session directory ``<start-ns>-<session>`` is one *source*, like a Kafka
+Each spool session directory ``<start-ns>-<session>`` (``layout``) is one *source*, like a Kafka
 partition: its rows carry ``topic = "spool:<session>"`` and ``partition = 0``, and form one
 hash chain (the session id is a random UUID's hex: one directory per session, ever). The
 offset of the record at ``index`` (0-based) of segment ``seg-NNNNNNNN.avro`` is

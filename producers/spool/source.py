@@ -1,9 +1,10 @@
 """One spool session directory read as a source of the embedded pipeline (I/O).
 
-A ``Source`` reads its segments in order, whole Avro blocks only (``segments``), from the
+A ``Source`` reads its segments in order, whole Avro blocks only (``cursor``), from the
 position after ``start`` (the least of what the ledger and the detectors already have).
 Reading a segment is *finished* once it can no longer grow: a later segment exists (the
-writer moved on) or the session is gone (its ``flock`` is free, or it was adopted); both
+writer moved on) or the session is gone (its ``flock`` is free, at any age: ``layout``,
+or it was adopted); both
 are checked *before* the last read, so no block written in between is missed. Bytes of a
 finished segment that form no whole block (a writer killed mid-block, a sync marker out
 of place, a block past ``max_block``, an unknown writer schema) come out as one quarantine
