@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from handrail.batching import BatchWindow
 from handrail.kafka_clients import aiokafka_options
 from handrail.settings import KafkaSettings, ProcessorSettings
 
@@ -49,7 +50,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         self._handle = handle
         self._revoked = revoked
         self._batch = settings.batch_max_events
-        self._window = settings.batch_max_s
+        self._window = BatchWindow(settings.batch_max_events, settings.batch_max_s)
         self._commit_every = settings.commit_interval_s
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         """Fetched, not routed yet."""
@@ -76,22 +77,18 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         await consumer.start()
         consumer.subscribe([self.topic], listener=self)
-        first_at = committed_at = time.monotonic()
+        committed_at = time.monotonic()
         try:
             while True:
-                wait = self._window
-                if self._pending:  # fill the batch until its first event waited the window
-                    wait = max(0.0, first_at + self._window - time.monotonic())
+                wait = self._window.left(time.monotonic())  # fill the batch under way
                 fetched = await consumer.getmany(
                     timeout_ms=int(wait * 1000), max_records=self._batch - len(self._pending)
                 )
                 now = time.monotonic()
-                if fetched and not self._pending:
-                    first_at = now
                 for messages in fetched.values():
                     self._pending.extend(messages)
-                full = len(self._pending) >= self._batch
-                if self._pending and (full or now - first_at >= self._window):
+                if self._window.due(len(self._pending), now):
+                    self._window.taken()
                     await self._route()
                 if self._routed and now - committed_at >= self._commit_every:
                     await self._commit()
