@@ -6,6 +6,7 @@ no module imports a package that is still importing it (import-linter checks the
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 import grimp
 import pytest
 
+from handrail import command
 from handrail.lazy_command import LAZY, LazyCommand
 
 SERVER_SIDE = {
@@ -153,3 +155,26 @@ def test_every_module_of_the_root_is_in_a_layer() -> None:
     graph = grimp.build_graph("handrail")
     tops = {module.split(".")[1] for module in graph.modules if module != "handrail"}
     assert tops - named == set()
+
+
+def test_the_command_knows_what_the_extras_install() -> None:
+    """``handrail.command`` names the extra for a missing module it lists; each distribution
+    the cli and server extras install (by the venv's metadata) has its module listed."""
+    wanted = set()
+    for requirement in importlib.metadata.requires("handrail") or []:
+        if re.search(r"extra == .(cli|server).", requirement):
+            wanted.add(re.split(r"[\s\[<>=;!~]", requirement, maxsplit=1)[0].lower())
+    wanted.discard("handrail")  # server includes handrail[cli]
+    modules: dict[str, set[str]] = {name: set() for name in wanted}
+    for top, dists in importlib.metadata.packages_distributions().items():
+        for dist in dists:
+            modules.get(dist.lower().replace("_", "-"), set()).add(top)
+    assert {"chdb", "faust-streaming", "uvloop", "typer"} <= wanted
+    assert {name for name, tops in modules.items() if not tops & command.EXTRA_MODULES} == set()
+
+
+def test_a_missing_module_of_no_extra_is_a_bug_and_shows_as_one() -> None:
+    done = handrail("sql", "SELECT 1", blocked=("orjson",))  # the SDK's own: a broken install
+    assert done.returncode == 1
+    assert "handrail[server]" not in done.stderr
+    assert "ModuleNotFoundError" in done.stderr
