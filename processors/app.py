@@ -30,6 +30,7 @@ import orjson
 from aiokafka import ConsumerRecord
 from kafka.partitioner.default import murmur2
 
+from handrail.control.topics import HALTS_TOPIC_CONFIG, halts_topic
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.processors.changelog_acks import OrderedAcks, WrittenTable
@@ -46,7 +47,6 @@ from handrail.processors.schedule import TickSchedule
 from handrail.processors.topics import TopicSpec, spec_of
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.producers import Recorder
-from handrail.producers.control_topics import HALTS_TOPIC_CONFIG, halts_topic
 from handrail.schemas import DecodeError, decode
 from handrail.settings import AgentIdentity, Settings
 

@@ -4,7 +4,7 @@ for a finding that asks for it, a ``halt`` for the control topic (the closed loo
 Pure: ``FindingEvents`` stamps the envelope (this worker is a producer session of its
 own) and encodes each event in the wire format; the caller sends them. Alerts are keyed
 by dedup key, so one partition owns each alert's delivery state; halts by target agent,
-on the halts topic (``producers/control_topics.py``). Each is also an event of the
+on the halts topic (``control/topics.py``). Each is also an event of the
 ledger: a copy goes to the events topic, keyed by workflow.
 
 A halt carries its decision signed with the processors' key (``HaltSigner``,

@@ -9,10 +9,10 @@ import math
 import threading
 import time
 
+from handrail.control.follower import ControlFollower
+from handrail.control.state import ApprovalRequest, HandoffAnswer
 from handrail.governance import Governance, Rights, Verdict
 from handrail.governance.rights import UNTRUSTED
-from handrail.producers.control import ApprovalRequest, HandoffAnswer
-from handrail.producers.control_follower import ControlFollower
 from handrail.producers.events import Request
 
 UNREAD = (

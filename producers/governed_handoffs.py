@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from handrail.control.state import HandoffAnswer
 from handrail.governance.model import HandoffDecl, OnReject
 from handrail.producers.contracts import (
     CheckFn,
@@ -30,7 +31,6 @@ from handrail.producers.contracts import (
     integrity,
     run_checks,
 )
-from handrail.producers.control import HandoffAnswer
 from handrail.producers.errors import HandoffRefusedError
 from handrail.producers.handoff import HandoffTicket
 from handrail.producers.refs import EventRef

@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from time import time_ns
 
+from handrail.control.follower import ControlFollower
 from handrail.files import FileModes
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.governance.authority import Authority
 from handrail.producers.authorize import Authorizer
-from handrail.producers.control_follower import ControlFollower
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
 from handrail.producers.events import EventChecks, EventMethods, verdict_fields
 from handrail.producers.governed_handoffs import GovernedHandoffs

@@ -6,12 +6,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from handrail.control.follower import read_control
 from handrail.demo.scenario import approver_key
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Decision, load_private_key, signed_fields
 from handrail.producers import Recorder
-from handrail.producers.control_follower import read_control
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, Settings
 

@@ -22,12 +22,12 @@ from typing import Any
 import orjson
 
 from handrail.config.thresholds import DetectorRules
+from handrail.control.log import Tail
 from handrail.governance.authority import Authority
 from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.schedule import TickSchedule
-from handrail.producers.control_log import Tail
 from handrail.schemas import DecodeError, EventRecord, decode, event_type
 
 log = logging.getLogger(__name__)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handrail.batching import BatchWindow
+from handrail.control.log import ControlLog
 from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
 from handrail.embedded.journal import Journal
 from handrail.embedded.ledger_rows import PARTITION, own_rows, spool_rows
@@ -50,7 +51,6 @@ from handrail.ledger.writer import LedgerWriter
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.router import AlertRouter, MalformedAlertError
-from handrail.producers.control_log import ControlLog
 from handrail.producers.spool.cursor import Item
 from handrail.producers.spool.layout import session_of
 from handrail.producers.spool.positions import lowest, pipeline_topic, source_topic

@@ -129,7 +129,7 @@ def resume(
     kafka: Kafka = None,
 ) -> None:
     """Lift a halt, signed: the agent's next authorize() is decided by its rules again."""
-    from handrail.producers.control_follower import read_control  # noqa: PLC0415
+    from handrail.control.follower import read_control  # noqa: PLC0415
 
     settings = _settings(kafka)
     authority = _authority(settings, governance)
@@ -162,7 +162,7 @@ def list_(
     governance: GovernanceFile = None,
 ) -> None:
     """Approvals waiting for a human, oldest first, with their age."""
-    from handrail.producers.control_follower import read_control  # noqa: PLC0415
+    from handrail.control.follower import read_control  # noqa: PLC0415
 
     settings = _settings(kafka)
     state = read_control(settings, _authority(settings, governance))
@@ -189,7 +189,7 @@ def list_(
 
 def _decide(approval_id: str, *, by: str | None, reason: str, key: Path | None,
             governance: Path | None, kafka: str | None, grant: bool) -> None:  # fmt: skip
-    from handrail.producers.control_follower import read_control  # noqa: PLC0415
+    from handrail.control.follower import read_control  # noqa: PLC0415
 
     settings = _settings(kafka)
     authority = _authority(settings, governance)
@@ -281,8 +281,8 @@ def prove(
     """Who approved what, from the ledger and the governance file's public keys alone:
     each decision's signature is checked, and that its signer held the right. Exits 1 when
     an approval has a decision that proves nothing."""
-    from handrail.governance.proof import PROOF_SQL  # noqa: PLC0415
-    from handrail.governance.proof import prove as prove_rows  # noqa: PLC0415
+    from handrail.control.proof import PROOF_SQL  # noqa: PLC0415
+    from handrail.control.proof import prove as prove_rows  # noqa: PLC0415
     from handrail.ledger.reader import open_reader  # noqa: PLC0415
 
     settings = _settings(None)

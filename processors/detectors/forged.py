@@ -29,12 +29,12 @@ from typing import Any
 
 import orjson
 
+from handrail.control.state import ControlState, Forged
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Refused, verify_signed
 from handrail.processors.detectors.base import State, Step
 from handrail.processors.findings import Finding, Severity
 from handrail.processors.observation import Observation
-from handrail.producers.control import ControlState, Forged
 from handrail.schemas import AVRO_NAMES
 from handrail.schemas.vocabulary import DECISIONS
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handrail.backoff import Backoff
-from handrail.producers.control_topics import destination
+from handrail.control.topics import destination
 from handrail.producers.shipping.keeper import CONTROL_NAMES, SpoolKeeper
 from handrail.producers.shipping.stats import Tally
 from handrail.producers.shipping.transport import permanent_errors

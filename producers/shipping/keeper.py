@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from handrail.backoff import Backoff
-from handrail.producers.control import CONTROL_KINDS
-from handrail.producers.control_log import ControlLog
+from handrail.control.log import ControlLog
+from handrail.control.state import CONTROL_KINDS
 from handrail.producers.shipping.stats import Tally
 from handrail.producers.spool import Segment, Spool, SpoolWriteError
 from handrail.schemas import AVRO_NAMES, EventRecord, encode

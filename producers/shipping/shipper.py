@@ -38,8 +38,8 @@ import threading
 import time
 
 from handrail.backoff import exponential
+from handrail.control.log import ControlLog
 from handrail.files import FileModes
-from handrail.producers.control_log import ControlLog
 from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.session import Session
 from handrail.producers.shipping.delivery import Delivery, ProducerFactory

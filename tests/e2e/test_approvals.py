@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from handrail.control.follower import read_control
+from handrail.control.state import ApprovalRequest, ControlState
 from handrail.governance import load
 from handrail.governance.authority import Authority
-from handrail.producers.control import ApprovalRequest, ControlState
-from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.settings import Settings

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from handrail.control.topics import destination
 from handrail.processors.detectors.forged import alert_key
 from handrail.processors.observation import Observation
 from handrail.producers import Recorder
-from handrail.producers.control_topics import destination
 from handrail.schemas import decode, encode
 from handrail.settings import (
     AgentIdentity,

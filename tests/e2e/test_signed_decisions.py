@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from handrail.control.follower import read_control
+from handrail.control.state import ApprovalRequest
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Decision, generate, verify_signed, write_private_key
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
 from handrail.producers import Recorder
-from handrail.producers.control import ApprovalRequest
-from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.schemas.models import ApprovalGranted

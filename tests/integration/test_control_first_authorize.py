@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaProducer
 
+from handrail.control.log import ControlLog
+from handrail.control.topics import destination
 from handrail.producers import Recorder
-from handrail.producers.control_log import ControlLog
-from handrail.producers.control_topics import destination
 from handrail.schemas import encode
 from handrail.settings import (
     AgentIdentity,

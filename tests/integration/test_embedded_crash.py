@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
+from handrail.control.log import ControlLog
 from handrail.embedded.pipeline import Pipeline
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.verify import verify
 from handrail.producers import Recorder
-from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, event_type
 from handrail.settings import (
     AgentIdentity,

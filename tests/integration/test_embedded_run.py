@@ -24,13 +24,13 @@ from typing import Any
 
 import pytest
 
+from handrail.control.log import ControlLog
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
 from handrail.ledger.verify import verify
 from handrail.producers import HandoffTicket, Recorder
-from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, event_type
 from handrail.settings import AgentIdentity, Settings, SpoolSettings
 from tests.support import normal_workload

@@ -15,10 +15,10 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
+from handrail.control.log import ControlLog
+from handrail.control.state import ControlState
 from handrail.embedded.pipeline import Pipeline
 from handrail.producers import Recorder
-from handrail.producers.control import ControlState
-from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, encode
 from handrail.schemas.models import Resume
 from handrail.settings import (

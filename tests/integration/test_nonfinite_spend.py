@@ -24,10 +24,10 @@ import orjson
 import pytest
 
 from handrail.config.thresholds import DetectorRules
+from handrail.control.log import ControlLog
 from handrail.embedded.journal import Journal
 from handrail.embedded.pipeline import JOURNAL, Pipeline
 from handrail.producers import Recorder
-from handrail.producers.control_log import ControlLog
 from handrail.schemas import decode, event_type
 from handrail.settings import (
     AgentIdentity,

@@ -25,8 +25,8 @@ from typing import Literal
 
 import pytest
 
+from handrail.control.log import ControlLog
 from handrail.producers import Recorder
-from handrail.producers.control_log import ControlLog
 from handrail.producers.shipping import ShipperStats
 from handrail.producers.spool import read_all
 from handrail.schemas import decode

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 from typer.testing import CliRunner
 
 from handrail.cli import app
-from handrail.producers.control_topics import halts_topic
+from handrail.control.topics import halts_topic
 from handrail.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from handrail.producers.control import ControlState
-from handrail.producers.control_compaction import compact
-from handrail.producers.control_follower import LogSource, read_control
-from handrail.producers.control_log import ControlLog
+from handrail.control.compaction import compact
+from handrail.control.follower import LogSource, read_control
+from handrail.control.log import ControlLog
+from handrail.control.state import ControlState
 from handrail.schemas import decode, encode
 from handrail.settings import Settings, SpoolSettings
 from tests.support.samples import NOW, event_record

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from handrail.producers.control_compaction import compact
-from handrail.producers.control_log import ControlLog, Tail
+from handrail.control.compaction import compact
+from handrail.control.log import ControlLog, Tail
 from handrail.schemas import decode, encode
 from tests.support.samples import event_record
 from tests.support.signers import halt_fields

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from handrail.control.proof import prove
+from handrail.control.state import ControlState
 from handrail.governance import GovernanceError, parse
 from handrail.governance.authority import Authority
-from handrail.governance.proof import prove
 from handrail.governance.signing import (
     KEY_ENV,
     Decision,
@@ -33,7 +34,6 @@ from handrail.governance.signing import (
     write_private_key,
 )
 from handrail.ledger.rows import to_row
-from handrail.producers.control import ControlState
 from tests.support.samples import NOW, event_record
 from tests.support.signers import (
     PROCESSOR,

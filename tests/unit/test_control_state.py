@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from handrail.producers.control import ControlState
-from handrail.producers.control_follower import _apply
-from handrail.producers.control_log import ControlLog
+from handrail.control.follower import _apply
+from handrail.control.log import ControlLog
+from handrail.control.state import ControlState
 from handrail.schemas import encode
 from tests.support.samples import NOW, event_record
 from tests.support.signers import authority, decision_fields, halt_fields, nonce_of, resume_fields

@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiokafka.partitioner import DefaultPartitioner as AiokafkaPartitioner
 from kafka.partitioner.default import murmur2
 
-from handrail.producers.control_topics import destination, halts_topic
+from handrail.control.topics import destination, halts_topic
 from tests.support.samples import event_record
 from tests.support.signers import halt_fields, resume_fields
 

@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 
 from handrail.config.thresholds import DetectorRules
+from handrail.control.state import ControlState
 from handrail.embedded.detect import ControlEntries, Detectors
 from handrail.processors.detection import Detection
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 from handrail.processors.publisher import FindingEvents, HaltSigner
-from handrail.producers.control import ControlState
 from handrail.schemas import decode, encode
 from tests.support.samples import NOW, event_record
 from tests.support.signers import (

@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from handrail.cli import app
+from handrail.control.log import ControlLog
 from handrail.embedded.journal import Journal
 from handrail.files import PRIVATE, FileGroupError, FileModes, locked, try_lock, unlock
 from handrail.producers import Recorder
-from handrail.producers.control_log import ControlLog
 from handrail.producers.spool import ADOPTED, Spool, read_all
 from handrail.producers.spool.source import Source
 from handrail.settings import AgentIdentity, FileSettings, Settings, SpoolSettings

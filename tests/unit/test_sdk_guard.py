@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from handrail.control.follower import read_control
 from handrail.governance.signing import Decision, public_key_line
 from handrail.producers import ActionBlockedError, Recorder
-from handrail.producers.control_follower import read_control
 from handrail.producers.spool import read_all
 from handrail.schemas import event_type
 from handrail.schemas.models import ApprovalGranted

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from handrail.cli import app
+from handrail.control.follower import read_control
+from handrail.control.log import ControlLog
+from handrail.control.state import ControlState
 from handrail.governance.signing import KEY_ENV, load_private_key, parse_public_key
-from handrail.producers.control import ControlState
-from handrail.producers.control_follower import read_control
-from handrail.producers.control_log import ControlLog
 from handrail.schemas import encode
 from handrail.settings import Settings
 from tests.support.samples import event_record

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from handrail.control.log import Tail
+from handrail.control.state import ApprovalRequest, ControlState, Forged, HandoffAnswer
+from handrail.control.topics import halts_topic
 from handrail.governance.authority import Authority
-from handrail.producers.control import ApprovalRequest, ControlState, Forged, HandoffAnswer
-from handrail.producers.control_log import Tail
-from handrail.producers.control_topics import halts_topic
 from handrail.schemas import DecodeError, decode
 from handrail.settings import Settings
 

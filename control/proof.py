@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from handrail.control.state import ControlState, Forged
 from handrail.governance.authority import Authority
-from handrail.producers.control import ControlState, Forged
 from handrail.schemas import AVRO_NAMES
 
 PROOF_SQL = """

@@ -43,8 +43,8 @@ from typing import IO
 
 from crc32c import crc32c
 
+from handrail.control.compaction import compact
 from handrail.files import PRIVATE, FileModes, locked, try_lock, unlock
-from handrail.producers.control_compaction import compact
 from handrail.settings import SpoolSettings
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from handrail.producers.control import FORGET
+from handrail.control.state import FORGET
 from handrail.schemas import DecodeError, decode, event_type
 from handrail.schemas.vocabulary import DECISIONS
 
