@@ -11,6 +11,10 @@ ENV PYTHONUNBUFFERED=1 \
 COPY pyproject.toml README.md /src/
 COPY scripts/build_backend.py /src/scripts/build_backend.py
 COPY core /src/core
+COPY governance /src/governance
+COPY control /src/control
+COPY embedded /src/embedded
+COPY demo /src/demo
 COPY producers /src/producers
 COPY processors /src/processors
 COPY schemas /src/schemas
