@@ -10,7 +10,8 @@ ENV PYTHONUNBUFFERED=1 \
 
 COPY pyproject.toml README.md /src/
 COPY scripts/build_backend.py /src/scripts/build_backend.py
-COPY core /src/core
+COPY common /src/common
+COPY cli /src/cli
 COPY governance /src/governance
 COPY control /src/control
 COPY embedded /src/embedded

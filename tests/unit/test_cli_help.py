@@ -7,7 +7,7 @@ import re
 
 from typer.testing import CliRunner
 
-from handrail.cli import app
+from handrail.cli.app import app
 
 
 def _help(*words: str) -> str:

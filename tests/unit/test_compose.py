@@ -22,9 +22,9 @@ from pydantic import BaseModel
 from typer.core import TyperGroup
 from typer.testing import CliRunner
 
-from handrail.cli import app
+from handrail.cli.app import app
+from handrail.cli.lazy import LazyCommand
 from handrail.control.topics import halts_topic
-from handrail.lazy_command import LazyCommand
 from handrail.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from handrail.cli import app
+from handrail.cli.app import app
 from handrail.control.log import ControlLog
 from handrail.embedded.journal import Journal
 from handrail.files import PRIVATE, FileGroupError, FileModes, locked, try_lock, unlock

@@ -19,8 +19,8 @@ from pathlib import Path
 import grimp
 import pytest
 
-from handrail import command
-from handrail.lazy_command import LAZY, LazyCommand
+from handrail.cli import command
+from handrail.cli.lazy import LAZY, LazyCommand
 
 SERVER_SIDE = {
     "chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx", "typer",
@@ -51,7 +51,7 @@ def handrail(*args: str, blocked: tuple[str, ...] = ()) -> subprocess.CompletedP
         "import sys\n"
         f"for name in {blocked!r}: sys.modules[name] = None\n"
         f"sys.argv = ['handrail', *{args!r}]\n"
-        "from handrail.command import main\n"
+        "from handrail.cli.command import main\n"
         "main()\n"
     )
     env = {**os.environ, "COLUMNS": "200"}
@@ -74,7 +74,7 @@ def test_the_settings_load_no_processors() -> None:
 
 def test_help_loads_no_pipeline_ledger_or_faust() -> None:
     code = (
-        "sys.argv = ['handrail', '--help']\nfrom handrail.command import main\n"
+        "sys.argv = ['handrail', '--help']\nfrom handrail.cli.command import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass"
     )
     loaded = loaded_after(code)
@@ -158,7 +158,7 @@ def test_every_module_of_the_root_is_in_a_layer() -> None:
 
 
 def test_the_command_knows_what_the_extras_install() -> None:
-    """``handrail.command`` names the extra for a missing module it lists; each distribution
+    """``handrail.cli.command`` names the extra for a missing module it lists; each distribution
     the cli and server extras install (by the venv's metadata) has its module listed."""
     wanted = set()
     for requirement in importlib.metadata.requires("handrail") or []:

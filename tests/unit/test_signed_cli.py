@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from handrail.cli import app
+from handrail.cli.app import app
 from handrail.control.follower import read_control
 from handrail.control.log import ControlLog
 from handrail.control.state import ControlState

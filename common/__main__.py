@@ -1,5 +1,5 @@
 """``python -m handrail`` is the ``handrail`` command."""
 
-from handrail.command import main
+from handrail.cli.command import main
 
 main()

@@ -24,7 +24,7 @@ CLI_EXTRAS = (
 def main() -> None:
     """Run the ``handrail`` command line."""
     try:
-        from handrail.cli import app  # noqa: PLC0415 - typer and rich are an extra
+        from handrail.cli.app import app  # noqa: PLC0415 - typer and rich are an extra
     except ModuleNotFoundError as exc:
         if not _from_an_extra(exc):
             raise

@@ -34,7 +34,7 @@ from handrail.ledger.verify import Report, verify
 from handrail.render import decision_tree
 from handrail.settings import Settings
 
-# plain help, as handrail.cli (loaded lazily, these groups do not inherit its setting)
+# plain help, as handrail.cli.app (loaded lazily, these groups do not inherit its setting)
 ledger_app = typer.Typer(
     help="The decision ledger (ClickHouse).", no_args_is_help=True, rich_markup_mode=None
 )

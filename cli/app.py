@@ -1,5 +1,5 @@
-"""The ``handrail`` command (run by ``handrail.command``). The ledger's, the pipeline's and
-the processors' commands load when they run (``handrail.lazy_command``)."""
+"""The ``handrail`` command (run by ``handrail.cli.command``). The ledger's, the pipeline's and
+the processors' commands load when they run (``handrail.cli.lazy``)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from handrail import __version__
+from handrail.cli.control import approvals_app, keys_app, resume
+from handrail.cli.lazy import LazyGroup
 from handrail.files import FileGroupError, FileModes
-from handrail.governance.cli import approvals_app, keys_app, resume
-from handrail.lazy_command import LazyGroup
 from handrail.render import events_table
 from handrail.settings import Settings, SpoolSettings
 

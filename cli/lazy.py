@@ -2,7 +2,7 @@
 
 ``handrail --help`` and the light commands (keys, approvals, resume, spool) then import
 neither the ledger's engine, nor the embedded pipeline, nor Faust; and a command whose
-extra is not installed fails in ``handrail.command``, which names the extra.
+extra is not installed fails in ``handrail.cli.command``, which names the extra.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class LazyCommand(TyperCommand):
         found = getattr(import_module(module), attribute)
         if isinstance(found, typer.Typer):  # a group, even of one command
             return typer.main.get_group(found)
-        single = typer.Typer(rich_markup_mode=None, add_completion=False)  # as handrail.cli
+        single = typer.Typer(rich_markup_mode=None, add_completion=False)  # as handrail.cli.app
         single.command(self.name)(found)
         return typer.main.get_command(single)
 
@@ -60,19 +60,19 @@ class LazyGroup(TyperGroup):
 
 LAZY: dict[str, tuple[str, str]] = {
     "explain": (
-        "handrail.ledger.cli:explain_command",
+        "handrail.cli.ledger:explain_command",
         "Rebuild the decision path that led to an event (or a whole workflow).",
     ),
     "sql": (
-        "handrail.ledger.cli:sql_command",
+        "handrail.cli.ledger:sql_command",
         "Run a read-only SQL query on the ledger, with query parameters (never string-built).",
     ),
     "run": (
-        "handrail.embedded.cli:run",
+        "handrail.cli.run:run",
         "Run handrail until Ctrl-C: agents' events into the ledger, detectors, alerts, halts.",
     ),
-    "ledger": ("handrail.ledger.cli:ledger_app", "The decision ledger (ClickHouse)."),
-    "sink": ("handrail.ledger.cli:sink_app", "The sink from Kafka into the ledger."),
-    "processors": ("handrail.processors.cli:processors_app", "Detect silent failures as a stream."),
+    "ledger": ("handrail.cli.ledger:ledger_app", "The decision ledger (ClickHouse)."),
+    "sink": ("handrail.cli.ledger:sink_app", "The sink from Kafka into the ledger."),
+    "processors": ("handrail.cli.processors:processors_app", "Detect silent failures as a stream."),
 }
 """Name -> (``module:attribute``, the help line ``handrail --help`` shows)."""
