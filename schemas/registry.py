@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -25,23 +25,33 @@ MAGIC = b"\xc3\x01"
 _FILE = re.compile(r"event\.v(\d+)\.avsc")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SchemaVersion:
-    """One released schema version."""
+    """One released schema version. What is made from its schema is made on first use (an
+    agent writes only the current version; older ones are read when a message has them)."""
 
     version: int
     fingerprint: bytes
     """8 bytes, little-endian, as in the Avro single-object header."""
     schema: dict[str, Any]
     """The schema as written (JSON), for other Avro implementations."""
-    parsed: Any
-    """The fastavro-parsed schema."""
-    plain: Any
-    """The same, parsed without the envelope's logical types: ``event_id`` reads as its
-    string, ``time`` as its int micros (the payload is read as ``parsed`` reads it).
-    Cheaper to read, for consumers that format those two themselves (the ledger)."""
-    writer: Writer
-    """``parsed``'s compiled writer: the single-object header, then the record's body."""
+
+    @cached_property
+    def parsed(self) -> Any:
+        """The fastavro-parsed schema."""
+        return parse_schema(self.schema)
+
+    @cached_property
+    def plain(self) -> Any:
+        """The same, parsed without the envelope's logical types: ``event_id`` reads as its
+        string, ``time`` as its int micros (the payload is read as ``parsed`` reads it).
+        Cheaper to read, for consumers that format those two themselves (the ledger)."""
+        return parse_schema(_plain_envelope(self.schema))
+
+    @cached_property
+    def writer(self) -> Writer:
+        """``parsed``'s compiled writer: the single-object header, then the record's body."""
+        return compile_writer(self.parsed, MAGIC + self.fingerprint)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +97,6 @@ def registry() -> Registry:
         if not match:
             continue
         schema = json.loads(entry.read_text(encoding="utf-8"))
-        parsed, plain = parse_schema(schema), parse_schema(_plain_envelope(schema))
-        fp = crc64_avro(schema)
-        writer = compile_writer(parsed, MAGIC + fp)
-        found.append(SchemaVersion(int(match[1]), fp, schema, parsed, plain, writer))
+        found.append(SchemaVersion(int(match[1]), crc64_avro(schema), schema))
     found.sort(key=lambda v: v.version)
     return Registry(tuple(found))
