@@ -39,7 +39,6 @@ from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
 from handrail.processors.observation import Observation, dumps, loads
-from handrail.processors.offset_guard import OffsetGuard
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.recovery_watch import RecoveryStalledError, RecoveryWatch
 from handrail.processors.router import AlertRouter, MalformedAlertError
@@ -97,7 +96,7 @@ class Processors:
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
         app.tables.add(self.state)
-        self.acks, self.guard = OrderedAcks(), OffsetGuard()
+        self.acks = OrderedAcks()
         self.alert_state = app.Table(
             "alert-state", partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -178,13 +177,9 @@ class Processors:
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         """Judge each keyed message; ack it once the state it changed is in the changelog
-        (``changelog_acks``), so its offset is never committed ahead of its state; and
-        each partition's messages one after another (``offset_guard``)."""
+        (``changelog_acks``), so its offset is never committed ahead of its state."""
         noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
         async for event in noack.events():  # table writes need their event
-            if not await self.admitted(event.message):
-                yield None
-                continue
             dead_letter = []
             try:
                 if event.key is None:
@@ -198,21 +193,6 @@ class Processors:
                 dead_letter.append(await self.to_dead_letters(event.message, exc, "detect"))
             self.acks.add(event, [*self.state.take_writes(), *dead_letter])
             yield None
-
-    async def admitted(self, message: Any) -> bool:
-        """Is this message the next one of its partition? If Faust skipped some, seek
-        back to the first one skipped (this message comes again after them)."""
-        consumer: Any = self.app.consumer
-        committed = consumer._committed_offset.get(message.tp)  # where the partition was read from
-        verdict = self.guard.admit(message.tp, message.offset, committed, time.monotonic())
-        if verdict == "judge":
-            return True
-        if verdict != "drop":
-            log.warning("detect: %s/%s reached offset %s before %s: reading again from %s",
-                        message.topic, message.partition, message.offset, verdict,
-                        verdict)  # fmt: skip
-            await consumer.seek(message.tp, verdict)
-        return False
 
     async def observe(self, key: str, observations: list[Observation], now: float) -> None:
         current = self.state[key]
@@ -283,7 +263,6 @@ class Processors:
         self._partitions.clear()
         self.schedule.forget()
         self.acks.forget()
-        self.guard.forget()
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 
