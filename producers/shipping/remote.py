@@ -27,9 +27,9 @@ import threading
 import time
 from dataclasses import replace
 
-from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.packing import pack
 from handrail.producers.session import Session
+from handrail.producers.shipping.buffer import EventBuffer
 from handrail.producers.shipping.link import (
     CLOSE,
     CLOSED,

@@ -40,8 +40,8 @@ import time
 from handrail.backoff import exponential
 from handrail.control.log import ControlLog
 from handrail.files import FileModes
-from handrail.producers.event_buffer import EventBuffer
 from handrail.producers.session import Session
+from handrail.producers.shipping.buffer import EventBuffer
 from handrail.producers.shipping.delivery import Delivery, ProducerFactory
 from handrail.producers.shipping.keeper import SpoolKeeper
 from handrail.producers.shipping.stats import ShipperStats, Tally, await_kept

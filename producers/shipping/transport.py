@@ -36,7 +36,7 @@ def kafka_producer_factory(kafka: KafkaSettings, producer: ProducerSettings) -> 
     def build() -> KafkaProducer:
         from kafka import KafkaProducer  # noqa: PLC0415 - see the module's docstring
 
-        from handrail.producers.partitioner import WorkflowPartitioner  # noqa: PLC0415
+        from handrail.producers.shipping.partitioner import WorkflowPartitioner  # noqa: PLC0415
 
         return KafkaProducer(**{"partitioner": WorkflowPartitioner(), **options})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from handrail.producers.event_buffer import IDLE_S, EventBuffer
+from handrail.producers.shipping.buffer import IDLE_S, EventBuffer
 
 
 def collector(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka.partitioner.default import DefaultPartitioner
 
-from handrail.producers.partitioner import WorkflowPartitioner
+from handrail.producers.shipping.partitioner import WorkflowPartitioner
 
 
 class Cluster:
