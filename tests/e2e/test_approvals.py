@@ -22,13 +22,10 @@ from typing import Any
 import pytest
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from handrail.control.follower import read_control
-from handrail.control.state import ApprovalRequest, ControlState
-from handrail.governance import load
-from handrail.governance.authority import Authority
 from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.settings import Settings
+from tests.support.approvals import channel, pending
 from tests.support.kafka_io import read_topic
 from tests.support.signers import governance_yaml, key_file
 
@@ -85,12 +82,6 @@ def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settin
     return Settings()
 
 
-def channel(settings: Settings) -> ControlState:
-    """The control channel as an agent under the governance file judges it."""
-    assert settings.governance.file is not None
-    return read_control(settings, Authority(load(settings.governance.file)))
-
-
 def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "tests.support.guarded_agent", *WRITE]
     agent_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-agent")}
@@ -102,17 +93,6 @@ def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProce
     cli_env.pop("HANDRAIL_SIGNING_KEY", None)
     command = [sys.executable, "-m", "handrail", "approvals", *args]
     return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
-
-
-def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = channel(settings).pending()
-        if waiting:
-            (request,) = waiting
-            return request
-        time.sleep(0.2)
-    raise AssertionError("the agent never asked for an approval")
 
 
 def outcome(agent: subprocess.Popen[str]) -> dict[str, Any]:

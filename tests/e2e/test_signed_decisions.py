@@ -36,6 +36,7 @@ from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, Settings
+from tests.support.approvals import pending
 from tests.support.kafka_io import read_topic
 from tests.support.signers import governance_yaml, key_file, signed
 
@@ -86,17 +87,6 @@ def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProce
     cli_env.pop("HANDRAIL_SIGNING_KEY", None)
     command = [sys.executable, "-m", "handrail", *args]
     return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
-
-
-def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        waiting = read_control(settings).pending()
-        if waiting:
-            (request,) = waiting
-            return request
-        time.sleep(0.1)
-    raise AssertionError("the agent never asked for an approval")
 
 
 def forge(settings: Settings, request: ApprovalRequest) -> None:
