@@ -14,12 +14,14 @@ is checked by ticks: each ``tick_interval_s`` every worker sends one to every ke
 partition with how far it has read the events topic (``watermark``), so a worker
 catching up on a backlog never takes unread events for missing ones. Findings are
 sent and acknowledged before the state that records them, so a crash can repeat an alert
-(the dedup key makes that a no-op) but never lose one; and a keyed message is acked, so
-its offset committed, only once that state is in the changelog (``changelog_acks``).
+(the dedup key makes that a no-op) but never lose one; and the keyed topic's offsets are
+committed here, not by Faust, only over messages judged with their state in the changelog
+and none missing before them (``changelog_acks``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -55,6 +57,9 @@ log = logging.getLogger(__name__)
 RECOVERY_STALL_S = 120.0
 """How long a table recovery may read nothing before the worker gives up and stops."""
 RECOVERY_CHECK_S = 5.0
+SETTLE_S = 10.0
+"""How long a revocation waits for the keyed message being judged, then for the writes of
+those judged, before it commits what is done and gives the partitions up."""
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -79,7 +84,8 @@ class Processors:
             broker_session_timeout=p.session_timeout_s,
             broker_heartbeat_interval=p.session_timeout_s / 10,
         )
-        self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True)
+        # acks=False: Faust never commits this topic; the detect stage does (changelog_acks)
+        self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True, acks=False)
         self.outputs = {
             "alerts": app.topic(p.alerts_topic, partitions=n),
             "halts": app.topic(
@@ -97,6 +103,11 @@ class Processors:
         )  # fmt: skip
         app.tables.add(self.state)
         self.acks = OrderedAcks()
+        self._generation: int | None = None
+        """The consumer generation whose keyed messages count; None while revoked."""
+        self._idle = asyncio.Event()
+        """Set while detect is not judging a message."""
+        self._idle.set()
         self.alert_state = app.Table(
             "alert-state", partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -121,7 +132,9 @@ class Processors:
         app.timer(p.tick_interval_s)(self.send_ticks)
         self.recovery_watch = RecoveryWatch(RECOVERY_STALL_S)
         app.timer(RECOVERY_CHECK_S)(self.watch_recovery)
+        app.timer(app.conf.broker_commit_interval)(self.commit_keyed)
         app.on_partitions_revoked.connect(self.revoked)
+        app.on_partitions_assigned.connect(self.assigned)
 
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic the worker reads or writes, as Faust would create it."""
@@ -176,10 +189,12 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Judge each keyed message; ack it once the state it changed is in the changelog
-        (``changelog_acks``), so its offset is never committed ahead of its state."""
+        """Judge each keyed message; mark it done once the state it changed is in the
+        changelog (``changelog_acks``): its offset is committed once every one before it
+        is done too, never ahead of its state nor over a message not judged."""
         noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
         async for event in noack.events():  # table writes need their event
+            self._idle.clear()
             dead_letter = []
             try:
                 if event.key is None:
@@ -191,8 +206,39 @@ class Processors:
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
                 dead_letter.append(await self.to_dead_letters(event.message, exc, "detect"))
-            self.acks.add(event, [*self.state.take_writes(), *dead_letter])
+            writes = [*self.state.take_writes(), *dead_letter]
+            message = event.message
+            if message.generation_id == self._generation:  # else revoked meanwhile
+                self.acks.add(message.tp, message.offset, writes, self._committed(message.tp))
+            self._idle.set()
+            await self.seek_holes()
             yield None
+
+    def _committed(self, tp: Any) -> int | None:
+        """Where Faust read ``tp`` from since it was assigned (its committed offset), if
+        known: Faust keeps it after its seek, None for none or 0."""
+        consumer: Any = self.app.consumer
+        committed: int | None = consumer._committed_offset.get(tp)
+        return committed
+
+    async def seek_holes(self) -> None:
+        """Read again from a keyed message that was never judged while later ones were."""
+        consumer: Any = self.app.consumer
+        for tp, offset in self.acks.line.holes(time.monotonic()).items():
+            log.warning("detect: %s has a message never judged: reading again from %s",
+                        tp, offset)  # fmt: skip
+            await consumer.seek(tp, offset)
+
+    async def commit_keyed(self) -> None:
+        """Commit the keyed partitions' lines that moved (``changelog_acks``)."""
+        due = self.acks.line.take_due()
+        if not due:
+            return
+        consumer: Any = self.app.consumer
+        try:
+            await consumer._commit_offsets(due)  # what Faust's own commits call
+        except Exception as exc:  # a rebalance under way: the next owner judges again
+            log.info("detect: commit skipped (%s)", exc)
 
     async def observe(self, key: str, observations: list[Observation], now: float) -> None:
         current = self.state[key]
@@ -259,10 +305,26 @@ class Processors:
             log.error("%s", error)
             await self.app.crash(error)
 
-    def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    async def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Let the message being judged, then the writes of those judged, finish (for
+        ``SETTLE_S`` at most), commit what is done and forget the rest: the partitions'
+        next owners judge it again."""
+        deadline = time.monotonic() + SETTLE_S
+        try:
+            await asyncio.wait_for(self._idle.wait(), SETTLE_S)
+        except TimeoutError:
+            log.warning("detect: still judging a message after %g s; it is judged again", SETTLE_S)
+        self._generation = None
+        writes = self.acks.unsettled()
+        if writes:
+            await asyncio.wait(writes, timeout=max(0.0, deadline - time.monotonic()))
+        await self.commit_keyed()
         self._partitions.clear()
         self.schedule.forget()
         self.acks.forget()
+
+    def assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        self._generation = self.app.consumer_generation_id
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 
