@@ -36,8 +36,9 @@ import faust
 
 log = logging.getLogger(__name__)
 
-RESEEK_S = 5.0
-"""A seek back to a hole that has not filled it within this long is asked for again."""
+RESEEK_S = 2.0
+"""A seek back to a hole that has not filled it within this long is asked for again (a
+fetch under way when Faust seeks moves its read offset past the hole once more)."""
 
 
 class WrittenTable(faust.Table[Any, Any]):
