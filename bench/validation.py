@@ -23,7 +23,7 @@ from typing import Any
 from unittest import mock
 
 from handrail.producers import Recorder, exact_fields
-from handrail.producers.events import EventChecks
+from handrail.producers.checks import EventChecks
 from handrail.producers.exact_fields import exact
 from handrail.settings import AgentIdentity, Settings, SpoolSettings
 

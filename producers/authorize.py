@@ -13,7 +13,7 @@ from handrail.control.follower import ControlFollower
 from handrail.control.state import ApprovalRequest, HandoffAnswer
 from handrail.governance import Governance, Rights, Verdict
 from handrail.governance.rights import UNTRUSTED
-from handrail.producers.events import Request
+from handrail.producers.checks import Request
 
 UNREAD = (
     "the control channel is unreachable: it was not read to its end within "

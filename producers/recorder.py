@@ -20,8 +20,9 @@ from handrail.files import FileModes
 from handrail.governance import GovernanceError, Verdict, load
 from handrail.governance.authority import Authority
 from handrail.producers.authorize import Authorizer
+from handrail.producers.checks import EventChecks, verdict_fields
 from handrail.producers.errors import InvalidEventError, RecorderClosedError
-from handrail.producers.events import EventChecks, EventMethods, verdict_fields
+from handrail.producers.events import EventMethods
 from handrail.producers.governed_handoffs import GovernedHandoffs
 from handrail.producers.guard import Guard
 from handrail.producers.handoff import HandoffTicket

@@ -15,7 +15,7 @@ import pytest
 
 from handrail.ledger.ingest_sql import TIME_RANGE_US as LEDGER_TIME_RANGE
 from handrail.producers import HandoffRefusedError, HandoffTicket, InvalidEventError, Recorder
-from handrail.producers.events import EventChecks, payload_fields
+from handrail.producers.checks import EventChecks, payload_fields
 from handrail.producers.exact_fields import exact
 from handrail.producers.spool import read_all
 from handrail.producers.validation import TIME_RANGE_US

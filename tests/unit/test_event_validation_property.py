@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from handrail.producers.checks import EventChecks, _validator
 from handrail.producers.errors import InvalidEventError
-from handrail.producers.events import EventChecks, _validator
 from handrail.producers.exact_fields import exact
 from handrail.producers.session import Session
 from handrail.producers.validation import problem, time_fields

@@ -17,7 +17,7 @@ from handrail.producers import (
     Recorder,
     RecorderClosedError,
 )
-from handrail.producers.events import payload_fields
+from handrail.producers.checks import payload_fields
 from handrail.producers.spool import read_all
 from handrail.schemas import EventRecord, event_type
 from handrail.schemas.models import ApprovalRequested

@@ -12,7 +12,7 @@ import pytest
 
 from handrail.governance import GovernanceError, Verdict
 from handrail.producers import InvalidEventError, Recorder, authorize
-from handrail.producers.events import verdict_fields
+from handrail.producers.checks import verdict_fields
 from handrail.producers.spool import read_all
 from handrail.schemas.fields import PAYLOAD_FIELDS
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
