@@ -1,6 +1,6 @@
 """The ledger writer's contract (``handrail.ledger.writer``): what every ClickHouse backend
 does with the one writer the Kafka sink and the embedded pipeline share. A backend's test
-module subclasses ``LedgerWriterContract`` and provides the ``ledger`` fixture: a migrated,
+class subclasses ``LedgerWriterContract`` and provides the ``ledger`` fixture: a migrated,
 empty ledger's client and the checkpoints beside it."""
 
 from __future__ import annotations
