@@ -9,14 +9,12 @@ from pathlib import Path
 from rich.console import Console
 
 from handrail.demo.show import Demo
-from handrail.ledger.batches import build
-from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
-from handrail.schemas import decode, encode
-from tests.support.ledger_inserts import insert
+from handrail.schemas import decode
+from tests.support.ledger_inserts import insert_records
 
 SUMMARY = "payments retried [bold]charge[/] 6 times within 10m (budget 5); last reason: [/]"
 
@@ -28,9 +26,7 @@ def test_an_alert_is_shown_as_written(tmp_path: Path) -> None:
     client = connect(f"chdb://{tmp_path / 'ledger'}")
     try:
         migrate(client)
-        items = build("handrail.events", 0, [(i, b"k", encode(r)) for i, r in enumerate(records)])
-        chain([row for _, row in items], GENESIS)
-        insert(client, "handrail.events", {0: items})
+        insert_records(client, records)
     finally:
         client.close()
     out = io.StringIO()

@@ -15,18 +15,16 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.batches import build
-from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
 from handrail.producers import Recorder
 from handrail.producers.spool import read_all
-from handrail.schemas import EventRecord, decode, encode
+from handrail.schemas import EventRecord, decode
 from handrail.schemas.models import ApprovalRequested
 from handrail.settings import AgentIdentity, Settings, SpoolSettings
-from tests.support.ledger_inserts import insert
+from tests.support.ledger_inserts import insert_records
 
 
 def _records(tmp: Path) -> tuple[list[EventRecord], dict[str, str]]:
@@ -61,9 +59,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     client = connect(f"chdb://{tmp / 'ledger'}")
     try:
         migrate(client)
-        items = build("handrail.events", 0, [(i, b"k", encode(r)) for i, r in enumerate(records)])
-        chain([row for _, row in items], GENESIS)
-        insert(client, "handrail.events", {0: items})
+        insert_records(client, records)
     finally:
         client.close()
     return tmp, ids

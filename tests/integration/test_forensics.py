@@ -19,16 +19,14 @@ from typing import Any
 
 import pytest
 
-from handrail.ledger.batches import build
-from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.client import connect
 from handrail.ledger.migrate import migrate
 from handrail.ledger.reader import ClientReader
 from handrail.producers.spool import read_all
-from handrail.schemas import Event, EventRecord, encode, to_record
+from handrail.schemas import Event, EventRecord, to_record
 from handrail.settings import ReadSettings, Settings, SpoolSettings
 from tests.support import ticket_workflows
-from tests.support.ledger_inserts import insert
+from tests.support.ledger_inserts import insert_records
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "forensics.md"
 BASE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -116,11 +114,7 @@ def _synthetic_records() -> list[EventRecord]:
 
 def _write(client: Any, records: list[EventRecord]) -> int:
     """Write the records to the ledger as the sink does (ClickHouse decodes them)."""
-    records = sorted(records, key=lambda r: r["time"])  # the topic's order
-    messages = [(offset, b"k", encode(r)) for offset, r in enumerate(records)]
-    items = build("handrail.events", 0, messages)
-    chain([row for _, row in items], GENESIS)
-    insert(client, "handrail.events", {0: items})
+    insert_records(client, sorted(records, key=lambda r: r["time"]))  # the topic's order
     return len(records)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from handrail.ledger.batches import Item, inserts, runs
+from handrail.ledger.batches import Item, build, inserts, runs
+from handrail.ledger.chain import GENESIS, chain
 from handrail.ledger.inserter import Insert, Inserter
+from handrail.schemas import EventRecord, encode
+
+TOPIC = "handrail.events"
 
 
 def insert(client: Any, topic: str, items: dict[int, list[Item]]) -> None:
@@ -18,3 +23,11 @@ def insert(client: Any, topic: str, items: dict[int, list[Item]]) -> None:
         inserter.wait()
     finally:
         inserter.close()
+
+
+def insert_records(client: Any, records: Sequence[EventRecord], topic: str = TOPIC) -> None:
+    """``records``, in this order, as the messages of one partition, written as the sink
+    writes them (ClickHouse decodes them)."""
+    items = build(topic, 0, [(offset, b"k", encode(r)) for offset, r in enumerate(records)])
+    chain([row for _, row in items], GENESIS)
+    insert(client, topic, {0: items})
