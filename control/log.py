@@ -2,14 +2,15 @@
 machine in place of the control topic. Halts, resumes, approval requests and decisions,
 and handoff answers are appended by any process; every agent tails it.
 
-Each entry is a frame: the magic ``HRC1``, a 4-byte big-endian length (at most
-``MAX_ENTRY``, 16 MiB), the CRC32C of the length and the body, then the body: one event in
-the wire format (the same bytes the control topic would carry). Writers hold an exclusive
-``flock`` while they append and fsync, so frames never interleave, and a write that fails
-(a full disk) is cut back off the file before the lock is released. Whatever else the file
-holds (a torn frame left by a writer that died, bytes appended by something that is not
-handrail) cannot stop the frames after it: a reader that meets a frame whose magic,
-length or CRC is wrong skips forward to the next whole frame and logs the bytes it skipped.
+Each entry is a frame (``handrail.frames``, the codec the journal shares): the magic
+``HRC1``, a 4-byte big-endian length (at most ``MAX_ENTRY``, 16 MiB), the CRC32C of the
+length and the body, then the body: one event in the wire format (the same bytes the
+control topic would carry). Writers hold an exclusive ``flock`` while they append and
+fsync, so frames never interleave, and a write that fails (a full disk) is cut back off
+the file before the lock is released. Whatever else the file holds (a torn frame left
+by a writer that died, bytes appended by something that is not handrail) cannot stop the
+frames after it: a reader that meets a frame whose magic, length or CRC is wrong skips
+forward to the next whole frame and logs the bytes it skipped.
 A frame cut short at the end of the file is "not yet written" only while a writer holds
 the lock (it could still complete); with the lock free it never will, and it is skipped.
 
@@ -41,10 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from crc32c import crc32c
-
 from handrail.control.compaction import compact
 from handrail.files import PRIVATE, FileModes, locked, try_lock, unlock
+from handrail.frames import Damage, Frame, FrameCodec
 from handrail.settings import SpoolSettings
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,8 @@ MAGIC = b"HRC1"
 MAX_ENTRY = 16 << 20
 """The longest entry (an event's bytes) a frame may hold: a longer length is a bad frame.
 Four times the most the default ``limits.max_event_chars`` let an event's strings take."""
-_LENGTH = struct.Struct(">I")
-_HEAD = struct.Struct(">4sII")  # magic, length, CRC32C of the length's 4 bytes and the body
+FRAMES = FrameCodec(MAGIC, MAX_ENTRY)
+_LENGTH = struct.Struct(">I")  # the earlier format's bare length
 
 
 class ControlLog:
@@ -74,7 +74,7 @@ class ControlLog:
     def append(self, values: Iterable[bytes]) -> None:
         """Append events (encoded) durably, as one frame each (one longer than
         ``MAX_ENTRY`` is logged and left out)."""
-        data = frames(_fitting(values))
+        data = FRAMES.encode_all(_fitting(values))
         if not data:
             return
         self.modes.parents(self.path)
@@ -104,7 +104,7 @@ class ControlLog:
         f.seek(0)
         entries = read.entries(f.read(), 0, settled=True)
         kept = entries if keep_all else compact(entries)
-        data = frames(kept)
+        data = FRAMES.encode_all(kept)
         self.modes.write(self.path, data)
         log.info("control log rewritten: %d of %d entries still count", len(kept), len(entries))
         if self.max_bytes is not None and len(data) > self.max_bytes // 2:
@@ -214,16 +214,14 @@ class Reader:
                 self.end = offset + pos
                 return values
             self.old = False  # no whole entry of the earlier format here: frames from now
-        while pos < len(data):
-            body, end = _frame(data, pos)
-            if body is not None:
-                values.append(body)
-                pos = end
-            elif end < 0 and not settled:
-                break  # cut short at the end: a writer may be writing it
+        for piece in FRAMES.scan(data, pos, settled=settled):
+            if isinstance(piece, Frame):
+                values.append(piece.body)
+            elif isinstance(piece, Damage):
+                self._skip(offset + piece.start, piece.end - piece.start)
             else:
-                start, pos = pos, _next_start(data, pos)
-                self._skip(offset + start, pos - start)
+                break  # cut short at the end: a writer may be writing it
+            pos = piece.end
         self.end = offset + pos
         return values
 
@@ -233,17 +231,6 @@ class Reader:
             "control log: skipped %d bytes at offset %d that are no whole entry (a writer "
             "that died while writing, or bytes that handrail did not write)", length, offset,
         )  # fmt: skip
-
-
-def frames(values: Iterable[bytes]) -> bytes:
-    """Entries as the log stores them: each one in a frame."""
-    out = []
-    for value in values:
-        if len(value) > MAX_ENTRY:
-            raise ValueError(f"a control log entry of {len(value)} bytes: at most {MAX_ENTRY}")
-        length = _LENGTH.pack(len(value))
-        out.append(_HEAD.pack(MAGIC, len(value), crc32c(length + value)) + value)
-    return b"".join(out)
 
 
 def _fitting(values: Iterable[bytes]) -> list[bytes]:
@@ -258,40 +245,9 @@ def _fitting(values: Iterable[bytes]) -> list[bytes]:
     return fit
 
 
-def _frame(data: bytes, pos: int) -> tuple[bytes | None, int]:
-    """The entry of the frame at ``pos`` and the offset after it; (None, -1) for a frame
-    cut short by the end of ``data``, (None, 0) for bytes that are no frame."""
-    head = data[pos : pos + _HEAD.size]
-    if head[: len(MAGIC)] != MAGIC[: len(head)]:
-        return None, 0
-    if len(head) < _HEAD.size:
-        return None, -1
-    _, length, crc = _HEAD.unpack(head)
-    if length > MAX_ENTRY:
-        return None, 0
-    end = pos + _HEAD.size + length
-    if end > len(data):
-        return None, -1
-    body = data[pos + _HEAD.size : end]
-    if crc32c(head[4:8] + body) != crc:
-        return None, 0
-    return body, end
-
-
-def _next_start(data: bytes, pos: int) -> int:
-    """Where a frame may start after ``pos``: the next magic, or a start of one at the end."""
-    found = data.find(MAGIC, pos + 1)
-    if found >= 0:
-        return found
-    for start in range(max(pos + 1, len(data) - len(MAGIC) + 1), len(data)):
-        if MAGIC.startswith(data[start:]):
-            return start
-    return len(data)
-
-
 def _is_old(start: bytes) -> bool:
     """A log that starts with these bytes is of the earlier format: no magic."""
-    return start[: len(MAGIC)] != MAGIC[: len(start)]
+    return not FRAMES.opens(start)
 
 
 def _old_entries(data: bytes, values: list[bytes]) -> int:
