@@ -24,7 +24,7 @@ LARGEST = 0xFFFF_FFFF
 """The longest body the 4-byte length can say."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made per frame, and frozen ones cost more
 class Frame:
     """A whole frame at ``data[start:end]``, and its body."""
 
@@ -33,7 +33,7 @@ class Frame:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Damage:
     """Bytes that are no frame, ``data[start:end]``: ``end`` is where a frame may start
     again (the next magic, a start of one cut short by the end, or the end)."""
@@ -42,7 +42,7 @@ class Damage:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Torn:
     """A frame from ``start`` that the bytes end before it does: one still being written,
     or one that a writer that died left."""
