@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 EXTRA_MODULES = frozenset({
-    "typer", "rich", "click",  # handrail[cli]
+    "typer", "rich", "click", "cryptography",  # handrail[cli]
     "chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx",  # [server]
 })  # fmt: skip
 """What the extras install, by import name (tests/unit/test_layers.py checks it against

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
 from rich.console import Console
 
 from handrail.governance.authority import Authority
@@ -64,7 +64,7 @@ def _settings(kafka: str | None) -> Settings:
     return settings
 
 
-Signer = tuple[str, Ed25519PrivateKey]
+Signer = tuple[str, SigningKey]
 """A person's name in the governance file, and their private key."""
 
 
@@ -94,7 +94,7 @@ def _signer(authority: Authority, key_file: Path | None, by: str | None) -> Sign
         key = private_key(key_file)
     except SigningError as exc:
         raise _fail(str(exc)) from None
-    public = key.public_key()
+    public = key.verify_key
     owners = [name for name, held in authority.people_keys.items() if public in held]
     if not owners:
         raise _fail("this key belongs to nobody under `people` in the governance file "
@@ -263,7 +263,7 @@ def keys_new(
         write_private_key(path, key)
     except SigningError as exc:
         raise _fail(str(exc)) from None
-    line = public_key_line(key.public_key(), name)
+    line = public_key_line(key.verify_key, name)
     typer.echo(f"private key: {path} (mode 0600; keep it secret)", err=True)
     typer.echo(f"add to the governance file under `people`:\n  {name}: {{keys: ['{line}']}}",
                err=True)  # fmt: skip

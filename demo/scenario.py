@@ -97,7 +97,7 @@ def signed_governance(settings: Settings) -> Path:
     for name, placeholder in DEMO_KEYS.items():
         if not (directory / name).exists():
             write_private_key(directory / name, generate())
-        line = public_key_line(load_private_key(directory / name).public_key())
+        line = public_key_line(load_private_key(directory / name).verify_key)
         text = text.replace(placeholder, line)
     path = directory / "demo-governance.yaml"
     path.write_text(text)

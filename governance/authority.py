@@ -5,18 +5,20 @@ right, so no approval, resume or halt is accepted (fail closed)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from handrail.governance.model import Governance, KeyHolder
 from handrail.governance.rights import Rights
 from handrail.governance.signing import parse_public_key
 
+if TYPE_CHECKING:
+    from nacl.signing import VerifyKey
+
 RESERVED = frozenset({"handrail-cli"})
 """Names that sign nothing whatever the governance file says (the CLI's own identity)."""
 
 
-def _keys(holders: Mapping[str, KeyHolder]) -> dict[str, tuple[Ed25519PublicKey, ...]]:
+def _keys(holders: Mapping[str, KeyHolder]) -> dict[str, tuple[VerifyKey, ...]]:
     return {
         name: tuple(parse_public_key(k) for k in holder.keys)
         for name, holder in holders.items()

@@ -9,10 +9,12 @@ halt), the reason, the workflow and a random nonce, after a fixed domain tag. So
 cannot be moved onto another request, another kind of decision or another signer, and a
 replayed copy carries a nonce already seen.
 
-Public keys are written ``ssh-ed25519 <base64> [comment]`` (OpenSSH) in the governance file;
-a bare base64 of the raw 32 bytes is read too. Private keys live in a file only its owner
-can read (PKCS#8 PEM or OpenSSH), or in ``HANDRAIL_SIGNING_KEY`` (the PEM text, or the base64
-of the raw 32-byte seed).
+Ed25519 is PyNaCl's (libsodium), loaded on first use. Public keys are written
+``ssh-ed25519 <base64> [comment]`` (OpenSSH) in the governance file; a bare base64 of the raw
+32 bytes is read too. Private keys live in a file only its owner can read (PKCS#8 PEM or
+OpenSSH), or in ``HANDRAIL_SIGNING_KEY`` (the PEM text, or the base64 of the raw 32-byte
+seed). Those files are read and written with ``cryptography``, which only the signers
+install (the ``cli`` extra): agents verify and never load it.
 """
 
 from __future__ import annotations
@@ -27,13 +29,12 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Final, Literal, get_args
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias, get_args
 
 from handrail.errors import HandrailError
+
+if TYPE_CHECKING:
+    from nacl.signing import SigningKey, VerifyKey
 
 KEY_ENV: Final = "HANDRAIL_SIGNING_KEY"
 """Environment variable holding a private key when no key file is given."""
@@ -46,7 +47,7 @@ _MAX_KEY_FILE: Final = 16 * 1024
 DecisionKind = Literal["approval_granted", "approval_denied", "resume", "halt"]
 KINDS: Final[frozenset[str]] = frozenset(get_args(DecisionKind))
 
-PublicKeys = Mapping[str, Sequence[Ed25519PublicKey]]
+PublicKeys: TypeAlias = "Mapping[str, Sequence[VerifyKey]]"
 """Who holds which keys: a signer's name -> its public keys (several while rotating)."""
 
 
@@ -113,12 +114,12 @@ def _message(decision: Decision) -> bytes:
     return DOMAIN + decision.canonical().encode("ascii")
 
 
-def sign(decision: Decision, key: Ed25519PrivateKey) -> bytes:
+def sign(decision: Decision, key: SigningKey) -> bytes:
     """The 64-byte Ed25519 signature of ``decision``'s canonical text."""
-    return key.sign(_message(decision))
+    return key.sign(_message(decision)).signature
 
 
-def signed_fields(decision: Decision, key: Ed25519PrivateKey) -> dict[str, str]:
+def signed_fields(decision: Decision, key: SigningKey) -> dict[str, str]:
     """The ``signed`` and ``signature`` fields an event carries ``decision`` in (schema v3)."""
     return {"signed": decision.canonical(), "signature": encode_signature(sign(decision, key))}
 
@@ -126,14 +127,16 @@ def signed_fields(decision: Decision, key: Ed25519PrivateKey) -> dict[str, str]:
 def verify(decision: Decision, signature: bytes, keys: PublicKeys) -> str | Refused:
     """The signer's name if one of ``decision.signer``'s keys signed exactly ``decision``;
     else why not. Whether the signer holds the right to decide is the caller's question."""
+    from nacl.exceptions import BadSignatureError  # noqa: PLC0415 - libsodium on first use
+
     held = keys.get(decision.signer, ())
     if not held:
         return Refused(f"{decision.signer!r} has no public key in the governance file")
     message = _message(decision)
     for public in held:
         try:
-            public.verify(signature, message)
-        except InvalidSignature:
+            public.verify(message, signature)
+        except (BadSignatureError, ValueError, TypeError):  # a wrong length or type too
             continue
         return decision.signer
     return Refused(f"the signature does not verify with {decision.signer!r}'s keys")
@@ -169,85 +172,150 @@ def verify_signed(signed: str, signature: str, keys: PublicKeys) -> Decision | R
 # Keys
 
 
-def generate() -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.generate()
+def generate() -> SigningKey:
+    from nacl.signing import SigningKey  # noqa: PLC0415 - libsodium on first use
+
+    return SigningKey.generate()
 
 
-def _raw(public: Ed25519PublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+_SSH_TYPE: Final = b"ssh-ed25519"
+_RAW_LEN: Final = 32
+_BAD_PUBLIC: Final = (
+    "not an Ed25519 public key (expected `ssh-ed25519 AAAA...` or 32 bytes in base64)"
+)
 
 
-def public_key_line(public: Ed25519PublicKey, comment: str = "") -> str:
+def _ssh_string(data: bytes) -> bytes:
+    """An SSH wire-format string (RFC 4251): its length, 4 bytes big-endian, then the bytes."""
+    return len(data).to_bytes(4, "big") + data
+
+
+_SSH_PREFIX: Final = _ssh_string(_SSH_TYPE) + _RAW_LEN.to_bytes(4, "big")
+"""What every ssh-ed25519 key blob starts with: the type string, then the key's length."""
+
+
+def public_key_line(public: VerifyKey, comment: str = "") -> str:
     """``ssh-ed25519 <base64> [comment]``: the line to paste into the governance file."""
-    line = public.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode("ascii")
+    blob = base64.b64encode(_SSH_PREFIX + bytes(public)).decode("ascii")
+    line = f"{_SSH_TYPE.decode()} {blob}"
     return f"{line} {comment}" if comment else line
 
 
-def fingerprint(public: Ed25519PublicKey) -> str:
-    """``SHA256:<base64>`` of the raw key, as ``ssh-keygen -l`` shows it."""
-    digest = hashlib.sha256(_raw(public)).digest()
+def fingerprint(public: VerifyKey) -> str:
+    """``SHA256:<base64>`` of the raw 32 bytes (``ssh-keygen -l`` hashes the whole blob
+    instead): one key, one fingerprint, whichever way it was written."""
+    digest = hashlib.sha256(bytes(public)).digest()
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def parse_public_key(text: str) -> Ed25519PublicKey:
+def _strict_b64(text: str) -> bytes:
+    """The bytes ``text`` is the canonical padded base64 of; ``ValueError`` otherwise (so a
+    key has one spelling)."""
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise ValueError("not canonical base64")
+    return raw
+
+
+def parse_public_key(text: str) -> VerifyKey:
     """A public key from ``ssh-ed25519 <base64> [comment]`` or the base64 of its 32 raw
     bytes; ``SigningError`` for anything else (other algorithms included)."""
+    from nacl.signing import VerifyKey  # noqa: PLC0415 - libsodium on first use
+
     parts = text.strip().split()
     if not parts or len(text) > 4096:
         raise SigningError("a public key is empty or too long")
     try:
-        if parts[0] == "ssh-ed25519" and len(parts) >= 2:
-            key = serialization.load_ssh_public_key(f"{parts[0]} {parts[1]}".encode("ascii"))
+        if parts[0] == _SSH_TYPE.decode() and len(parts) >= 2:
+            blob = _strict_b64(parts[1])
+            # exactly the type string and one 32-byte string, nothing after
+            if len(blob) != len(_SSH_PREFIX) + _RAW_LEN or not blob.startswith(_SSH_PREFIX):
+                raise ValueError("not one ssh-ed25519 key")
+            raw = blob[len(_SSH_PREFIX) :]
         elif len(parts) == 1:
-            raw = base64.b64decode(parts[0].encode("ascii"), validate=True)
-            if len(raw) != 32:
-                raise ValueError("not 32 bytes")
-            key = Ed25519PublicKey.from_public_bytes(raw)
+            raw = _strict_b64(parts[0])
         else:
             raise ValueError("not ssh-ed25519")
-    except (ValueError, UnicodeEncodeError, binascii.Error, UnsupportedAlgorithm):
-        raise SigningError(
-            "not an Ed25519 public key (expected `ssh-ed25519 AAAA...` or 32 bytes in base64)"
-        ) from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise SigningError("not an Ed25519 public key")
-    return key
+        if len(raw) != _RAW_LEN:
+            raise ValueError("not 32 bytes")
+        return VerifyKey(raw)
+    except (ValueError, UnicodeEncodeError, binascii.Error):
+        raise SigningError(_BAD_PUBLIC) from None
 
 
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
+# Private keys: PEM and OpenSSH files go through cryptography (the cli extra), imported here
+# only; the raw seed becomes a PyNaCl key, so one implementation signs.
+
+_NEEDS_CLI: Final = (
+    "reading or writing a PEM or OpenSSH private key needs the `cryptography` package: "
+    "pip install 'handrail[cli]'"
+)
+
+
+def private_key_pem(key: SigningKey) -> bytes:
+    """``key`` as unencrypted PKCS#8 PEM (RFC 8410), as ``handrail keys new`` writes it."""
+    try:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PrivateKey,
+        )
+    except ImportError:
+        raise SigningError(_NEEDS_CLI) from None
+    return Ed25519PrivateKey.from_private_bytes(bytes(key)).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
 
 
-def _parse_private(data: bytes) -> Ed25519PrivateKey:
-    """A private key from PEM (PKCS#8 or OpenSSH) or the base64 of the 32-byte seed."""
-    text = data.strip()
+def _pem_seed(text: bytes) -> bytes:
+    """The 32-byte seed of an unencrypted Ed25519 key in PEM: PKCS#8 or OpenSSH."""
+    try:
+        from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+            Ed25519PrivateKey,
+        )
+    except ImportError:
+        raise SigningError(_NEEDS_CLI) from None
     key: object
     try:
         if text.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----"):
             key = serialization.load_ssh_private_key(text, password=None)
-        elif text.startswith(b"-----BEGIN"):
-            key = serialization.load_pem_private_key(text, password=None)
         else:
-            seed = base64.b64decode(text, validate=True)
-            if len(seed) != 32:
-                raise ValueError("not 32 bytes")
-            key = Ed25519PrivateKey.from_private_bytes(seed)
-    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
+            key = serialization.load_pem_private_key(text, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         # The message never repeats the key material.
         raise SigningError("not an unencrypted Ed25519 private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise SigningError("not an Ed25519 private key")
-    return key
+    return key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
 
 
-def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
+def _parse_private(data: bytes) -> SigningKey:
+    """A private key from PEM (PKCS#8 or OpenSSH) or the base64 of the 32-byte seed."""
+    from nacl.signing import SigningKey  # noqa: PLC0415 - libsodium on first use
+
+    text = data.strip()
+    if text.startswith(b"-----BEGIN"):
+        return SigningKey(_pem_seed(text))
+    try:
+        seed = base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        seed = b""
+    if len(seed) != _RAW_LEN:
+        # The message never repeats the key material.
+        raise SigningError("not an unencrypted Ed25519 private key")
+    return SigningKey(seed)
+
+
+def write_private_key(path: Path, key: SigningKey) -> None:
     """Write ``key`` to a new file only its owner can read; never over an existing file."""
+    pem = private_key_pem(key)  # before the file exists: a missing extra leaves no empty file
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags, 0o600)
@@ -257,12 +325,12 @@ def write_private_key(path: Path, key: Ed25519PrivateKey) -> None:
         raise SigningError(f"cannot create {path}: {exc.strerror}") from None
     with os.fdopen(fd, "wb") as out:
         os.fchmod(out.fileno(), 0o600)  # whatever the umask
-        out.write(private_key_pem(key))
+        out.write(pem)
         out.flush()
         os.fsync(out.fileno())
 
 
-def load_private_key(path: Path) -> Ed25519PrivateKey:
+def load_private_key(path: Path) -> SigningKey:
     """The private key in ``path``: a regular file (not a symlink) that its owner alone can
     read; one readable by the group or others is refused, as ssh does."""
     try:
@@ -286,7 +354,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     return _parse_private(data)
 
 
-def private_key(path: Path | None, env: Mapping[str, str] | None = None) -> Ed25519PrivateKey:
+def private_key(path: Path | None, env: Mapping[str, str] | None = None) -> SigningKey:
     """The signing key: from ``path`` when given, else from ``HANDRAIL_SIGNING_KEY``."""
     if path is not None:
         return load_private_key(path)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
 
 from handrail import __version__
 from handrail.governance.signing import Decision, load_private_key, signed_fields
@@ -62,7 +62,7 @@ class HaltSigner:
     """The processors' signing key, and the name the governance file gives its public key."""
 
     name: str
-    key: Ed25519PrivateKey = field(repr=False)
+    key: SigningKey = field(repr=False)
 
     @classmethod
     def load(cls, name: str, path: Path | None) -> HaltSigner | None:

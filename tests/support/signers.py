@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
 
 from handrail.governance import Governance, parse
 from handrail.governance.authority import Authority
@@ -27,13 +27,13 @@ PROCESSOR = "handrail-processors"
 
 
 @cache
-def key(name: str) -> Ed25519PrivateKey:
+def key(name: str) -> SigningKey:
     return generate()
 
 
 def governance_yaml(extra_agents: tuple[str, ...] = ()) -> str:
     def keys(name: str) -> str:
-        return f"{{keys: ['{public_key_line(key(name).public_key(), name)}']}}"
+        return f"{{keys: ['{public_key_line(key(name).verify_key, name)}']}}"
 
     agents = "\n".join(f"  {a}: {{owner: team}}" for a in ("writer", "payer", "other",
                                                            *extra_agents))  # fmt: skip
@@ -77,7 +77,7 @@ def key_file(directory: Path, name: str) -> Path:
     return path
 
 
-def signed(decision: Decision, by: Ed25519PrivateKey | None = None) -> dict[str, str]:
+def signed(decision: Decision, by: SigningKey | None = None) -> dict[str, str]:
     """The ``signed`` and ``signature`` payload fields of ``decision``, signed by ``by``
     (default: the key of the decision's signer)."""
     return signed_fields(decision, by or key(decision.signer))

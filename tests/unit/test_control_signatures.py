@@ -82,7 +82,7 @@ DECISION = Decision("approval_granted", "alice", "writer", "ap-1", "ev-1", "ok",
 
 
 def test_a_signature_verifies_only_the_decision_it_signed() -> None:
-    keys = {"alice": [key("alice").public_key()]}
+    keys = {"alice": [key("alice").verify_key]}
     signature = sign(DECISION, key("alice"))
     assert verify(DECISION, signature, keys) == "alice"
     for field in ("kind", "agent", "subject", "refers_to", "reason", "workflow_id", "nonce"):
@@ -128,7 +128,7 @@ def test_a_decision_survives_its_text_and_odd_characters_are_kept_exactly() -> N
     odd = dataclasses.replace(DECISION, reason='\ud800 \x00 é ✓ "quoted"')
     assert Decision.parse(odd.canonical()) == odd
     fields = signed(odd)
-    keys = {"alice": [key("alice").public_key()]}
+    keys = {"alice": [key("alice").verify_key]}
     assert verify_signed(fields["signed"], fields["signature"], keys) == odd
 
 
@@ -138,7 +138,7 @@ def test_a_malformed_signature_is_refused(text: str) -> None:
 
 
 def test_public_keys_read_in_openssh_and_raw_base64_and_nothing_else() -> None:
-    public = key("alice").public_key()
+    public = key("alice").verify_key
     line = public_key_line(public, "alice@laptop")
     assert line.startswith("ssh-ed25519 AAAA")
     assert line.endswith(" alice@laptop")
@@ -160,7 +160,7 @@ def test_a_private_key_file_is_created_0600_never_overwritten_and_refused_when_o
     path = tmp_path / "alice.key"
     write_private_key(path, key("alice"))
     assert path.stat().st_mode & 0o777 == 0o600
-    assert load_private_key(path).public_key() == key("alice").public_key()
+    assert load_private_key(path).verify_key == key("alice").verify_key
     with pytest.raises(SigningError, match="never overwritten"):
         write_private_key(path, generate())
     path.chmod(0o640)
@@ -181,7 +181,7 @@ def test_a_private_key_file_is_created_0600_never_overwritten_and_refused_when_o
 
 def test_the_private_key_comes_from_the_file_else_the_environment() -> None:
     pem = private_key_pem(key("bob")).decode()
-    assert private_key(None, {KEY_ENV: pem}).public_key() == key("bob").public_key()
+    assert private_key(None, {KEY_ENV: pem}).verify_key == key("bob").verify_key
     with pytest.raises(SigningError, match=KEY_ENV):
         private_key(None, {})
     with pytest.raises(SigningError) as err:
@@ -202,7 +202,7 @@ def test_the_governance_file_refuses_undeclared_approvers_shared_keys_and_agents
         parse(base.replace('"group:leads"', '"group:nobody"'))
     with pytest.raises(GovernanceError, match="not under `people`"):
         parse(base.replace("leads: [alice]", "leads: [alice, writer]"))
-    alice_key = public_key_line(key("alice").public_key())
+    alice_key = public_key_line(key("alice").verify_key)
     bob_line = next(line for line in base.splitlines() if line.startswith("  bob:"))
     with pytest.raises(GovernanceError, match="hold the same public key"):
         parse(base.replace(bob_line, f"  bob: {{keys: ['{alice_key}']}}"))

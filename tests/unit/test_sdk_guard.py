@@ -38,7 +38,7 @@ rights:
 
 def settings(tmp_path: Path, mode: str = "enforce") -> Settings:
     file = tmp_path / "governance.yaml"
-    file.write_text(RULES.format(mode=mode, alice=public_key_line(key("alice").public_key())))
+    file.write_text(RULES.format(mode=mode, alice=public_key_line(key("alice").verify_key)))
     spool = SpoolSettings(dir=tmp_path / "spool", control_log=tmp_path / "control.log")
     return Settings(spool=spool, governance=GovernanceSettings(file=file))
 

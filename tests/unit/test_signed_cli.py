@@ -31,7 +31,7 @@ def test_keys_new_writes_a_private_key_only_its_owner_reads_and_prints_the_publi
     assert line.startswith("ssh-ed25519 ")
     assert line.endswith(" carol")
     assert out.stat().st_mode & 0o777 == 0o600
-    assert parse_public_key(line) == load_private_key(out).public_key()
+    assert parse_public_key(line) == load_private_key(out).verify_key
     again = runner.invoke(app, ["keys", "new", "carol", "--out", str(out)])
     assert again.exit_code == 2
     assert "never overwritten" in again.output
