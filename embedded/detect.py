@@ -1,119 +1,35 @@
-"""The detectors of the processors, run over the events of every source in one process.
-
-Thin wiring, like ``processors/app.py`` without Faust: each event is routed to its state
-keys (``detection.routes``) and judged there by ``Detection``; ``tick`` lets time reveal
-what is absent, visiting the keys ``TickSchedule`` names. There is one reader, so the
-clock for absence is simply whether the pipeline has read everything (``ReadMark``). ``changed``
-collects the keys whose state changed since the journal last took them.
-
-A detector that fails on one key (a bug; hostile numbers are refused by the detectors
-themselves) must not stop the pipeline, nor every start after it, as the Faust worker
-goes on past such a message: that key's event or tick is skipped and logged, once per key
-until it works again, and the other keys are judged.
+"""What the embedded pipeline adds to the processors' detectors (``processors.keyed``,
+which it hosts as the Faust worker does, over one partition that holds every key): the
+clock for absence, which with one reader is simply whether everything has been read
+(``ReadMark``), and the control log's entries judged for forgery (``ControlEntries``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-import orjson
-
-from handrail.config.thresholds import DetectorRules
 from handrail.control.log import Tail
-from handrail.governance.authority import Authority
-from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
-from handrail.processors.findings import Finding
-from handrail.processors.observation import Observation
-from handrail.processors.schedule import TickSchedule
+from handrail.processors.detection import CONTROL_JUDGED
 from handrail.schemas import DecodeError, EventRecord, decode, event_type
 
 log = logging.getLogger(__name__)
 
-FULL_PASS_S = 300.0
-"""Every key is visited by a tick at least this often (as in the Faust app)."""
-_ONE = 0  # the schedule's partition: one process owns every key
 
-
-class Detectors:
-    """Every detector over ``state`` (key -> state), which the caller keeps durable."""
-
-    def __init__(
-        self, rules: DetectorRules, state: dict[str, Any], authority: Authority | None = None
-    ) -> None:
-        """``authority``: judge control entries' signatures by it (None: they are not)."""
-        self.detection = Detection(rules, authority)
-        self.schedule = TickSchedule(full_pass_s=FULL_PASS_S)  # first tick: every key
-        self.state = state
-        self.changed: set[str] = set()
-        self._failing: set[str] = set()
-
-    def observe(self, records: Iterable[EventRecord], now: float, only: str = "") -> list[Finding]:
-        """Judge events under every key they route to (``only``: the keys with that
-        prefix)."""
-        findings: list[Finding] = []
-        for record in records:
-            try:
-                obs = Observation.from_record(record)
-            except Exception:  # the ledger still gets the event; the detectors cannot
-                log.exception("detectors: cannot observe event %s", record.get("event_id"))
-                continue
-            for key in routes(obs):
-                if not key.startswith(only):
-                    continue
-                current = self.state.setdefault(key, {})
-                findings += self._judge(key, self.detection.observe, current, obs, now)
-                self.changed.add(key)
-                self.schedule.update(_ONE, key, self.detection.pending(key, current))
-        return findings
-
-    def observe_control(self, values: Iterable[bytes], now: float) -> list[Finding]:
-        """Control entries read from the control log, judged for forgery only (their
-        workflow's key): one written straight into the log, never recorded by an agent,
-        is alerted too. One also read from a spool is judged once (by its content)."""
-        records = []
-        for value in values:
-            try:
-                record = decode(value)[1]
-            except DecodeError:
-                continue  # readers log it; there is nothing to judge
-            if event_type(record) in CONTROL_JUDGED:
-                records.append(record)
-        return self.observe(records, now, only="workflow:")
-
-    def tick(self, now: float) -> list[Finding]:
-        findings: list[Finding] = []
-        for key in self.schedule.keys(_ONE, now, lambda: list(self.state)):
-            current = self.state.get(key)
-            if current is None:
-                continue
-            before = orjson.dumps(current, option=orjson.OPT_NON_STR_KEYS)
-            findings += self._judge(key, self.detection.tick, current, now)
-            if not current:
-                del self.state[key]
-                self.changed.add(key)
-            elif orjson.dumps(current, option=orjson.OPT_NON_STR_KEYS) != before:
-                self.changed.add(key)
-            pending = bool(current) and self.detection.pending(key, current)
-            self.schedule.update(_ONE, key, pending)
-        return findings
-
-    def _judge(self, key: str, judge: Callable[..., list[Finding]], *args: Any) -> list[Finding]:
+def control_records(values: Iterable[bytes]) -> list[EventRecord]:
+    """The control log's entries that are judged for forgery (their workflow's key only):
+    one written straight into the log, never recorded by an agent, is alerted too; one
+    also read from a spool is judged once (by its content)."""
+    records = []
+    for value in values:
         try:
-            found = judge(key, *args)
-        except Exception:
-            if key not in self._failing:
-                log.exception("detectors: failed on %s; skipped (logged once until it works)", key)
-            self._failing.add(key)
-            return []
-        self._failing.discard(key)
-        return found
-
-    def take_changed(self) -> set[str]:
-        changed, self.changed = self.changed, set()
-        return changed
+            record = decode(value)[1]
+        except DecodeError:
+            continue  # readers log it; there is nothing to judge
+        if event_type(record) in CONTROL_JUDGED:
+            records.append(record)
+    return records
 
 
 class ReadMark:

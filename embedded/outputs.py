@@ -5,19 +5,17 @@ the events topic, the embedded pipeline writes to the ledger as rows of its own 
 (``pipeline:<app id>``, offsets 0, 1, 2, ...). ``Outputs`` keeps, in journal maps keyed
 by offset: ``own`` (encoded events not yet known to be in the ledger), ``outbox`` (alerts
 the router has not handled yet) and ``control`` (halts not yet in the control log).
-``DeliveryEvents`` is the router's ``DeliveryRecorder``: it stamps each ``alert_delivered``
-payload as an event of the router's own session (``FindingEvents``) and adds it here.
+The router's ``alert_delivered`` events (``DeliveryEvents``) are added here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from handrail.ledger.batches import Message
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
-from handrail.schemas.models import AlertDelivered
 
 
 class Tracked(MutableMapping[str, Any]):
@@ -91,22 +89,3 @@ class Outputs:
         for offset, _ in by_offset(self.own):
             if upto is not None and offset <= upto:
                 del self.own[str(offset)]
-
-
-class DeliveryEvents(FindingEvents):
-    """The router's ``DeliveryRecorder``: ``alert_delivered`` events of its own session."""
-
-    def __init__(self, name: str, add: Callable[[bytes, bytes], int]) -> None:
-        super().__init__(name, {})
-        self._add = add
-
-    def record(
-        self,
-        payload: AlertDelivered,
-        *,
-        caused_by: str | None = None,
-        workflow_id: str | None = None,
-    ) -> str:
-        event_id, value = self._record(payload, workflow_id or "", caused_by)
-        self._add((workflow_id or "").encode(), value)
-        return event_id

@@ -38,10 +38,10 @@ from typing import Any
 
 from handrail.batching import BatchWindow
 from handrail.control.log import ControlLog
-from handrail.embedded.detect import ControlEntries, Detectors, ReadMark
+from handrail.embedded.detect import ControlEntries, ReadMark, control_records
 from handrail.embedded.journal import Journal
 from handrail.embedded.ledger_rows import PARTITION, own_rows, spool_rows
-from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked, by_offset
+from handrail.embedded.outputs import Outputs, Tracked, by_offset
 from handrail.files import FileModes
 from handrail.governance import load
 from handrail.governance.authority import Authority
@@ -49,8 +49,9 @@ from handrail.ledger.batches import Message
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.writer import LedgerWriter
 from handrail.processors.findings import Finding
+from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.publisher import FindingEvents, HaltSigner
-from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.processors.router import AlertRouter, DeliveryEvents, MalformedAlertError
 from handrail.producers.spool.cursor import Item
 from handrail.producers.spool.layout import session_of
 from handrail.producers.spool.positions import lowest, pipeline_topic, source_topic
@@ -90,7 +91,7 @@ class Pipeline:
         self.detected = Tracked(self.journal.map("detected"))
         governance = settings.governance.file
         authority = Authority(load(governance)) if governance else None
-        self.detectors = Detectors(p.rules, self.journal.map("state"), authority)
+        self.detectors = KeyedDetectors(p.rules, self.journal.map("state"), authority)
         self.router_state = Tracked(self.journal.map("router"))
         self.own_topic = pipeline_topic(p.app_id)
         own_ingested = self.writer.resume((self.own_topic, PARTITION)).offset
@@ -142,19 +143,22 @@ class Pipeline:
     async def step(self, final: bool = False) -> bool:
         """Read, judge, publish, write what is due; True if anything was read."""
         reads = await asyncio.to_thread(self._poll)
+        entries = (
+            [] if self.control_tail is None else await asyncio.to_thread(self.control_tail.read)
+        )
+        # From here to the findings' publication nothing awaits: the deliveries' commits
+        # never write a judged state before the alerts it remembers are in the journal.
         now = time.time()
         records: list[EventRecord] = []
         for topic, read in reads.items():
             self._take(topic, read, records)
-        findings = self.detectors.observe(records, now)
-        if self.control_tail is not None:
-            entries = await asyncio.to_thread(self.control_tail.read)
-            findings += self.detectors.observe_control(entries, now)
+        findings = self.detectors.observe_events(records, now)
+        findings += self.detectors.observe_events(control_records(entries), now, "workflow:")
         if now - self._last_tick >= self.settings.processors.tick_interval_s:
             self._last_tick = now
             mark = self.mark.update(all(r.drained for r in reads.values()), now)
             if mark is not None:
-                findings += self.detectors.tick(mark)
+                findings += self.detectors.tick(0, mark)
         if findings:
             self._publish(findings)
         elif time.monotonic() - self._last_commit >= COMMIT_S:
@@ -289,7 +293,7 @@ class Pipeline:
 
     def _commit(self) -> None:
         self.journal.commit({
-            "state": self.detectors.take_changed(),
+            "state": self.detectors.write(),
             "detected": self.detected.take_changed(),
             "router": self.router_state.take_changed(),
             "own": self.outputs.own.take_changed(),

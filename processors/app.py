@@ -28,29 +28,26 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import ConsumerRecord
-from kafka.partitioner.default import murmur2
 
 from handrail.control.topics import HALTS_TOPIC_CONFIG, halts_topic
 from handrail.governance import load
 from handrail.governance.authority import Authority
 from handrail.processors.changelog_acks import OrderedAcks, WrittenTable
 from handrail.processors.dead_letter import dead_letter_headers
-from handrail.processors.detection import CONTROL_JUDGED, Detection, routes
+from handrail.processors.detection import CONTROL_JUDGED, partition_of, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
+from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.recovery_watch import RecoveryStalledError, RecoveryWatch
-from handrail.processors.router import AlertRouter, MalformedAlertError
+from handrail.processors.router import AlertRouter, DeliveryEvents, MalformedAlertError
 from handrail.processors.runtime import app_options
-from handrail.processors.schedule import TickSchedule
 from handrail.processors.topics import TopicSpec, spec_of
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
-from handrail.producers import Recorder
 from handrail.schemas import DecodeError, decode
-from handrail.settings import AgentIdentity, Settings
+from handrail.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +57,6 @@ RECOVERY_CHECK_S = 5.0
 SETTLE_S = 10.0
 """How long a revocation waits for the keyed message being judged, then for the writes of
 those judged, before it commits what is done and gives the partitions up."""
-
-
-def partition_of(key: str, partitions: int) -> int:
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Processors:
@@ -113,12 +106,11 @@ class Processors:
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
         governance = settings.governance.file
-        self.detection = Detection(p.rules, Authority(load(governance)) if governance else None)
+        authority = Authority(load(governance)) if governance else None
+        self.detectors = KeyedDetectors(p.rules, self.state, authority, partitions=n)
         self.encoder = FindingEvents(p.app_id, p.owners, HaltSigner.load(p.signer, p.signing_key))
         self.events_topic = kafka.events_topic
         self.progress, self.watermarks = ReadProgress(), Watermarks()
-        self._partitions: dict[str, int] = {}  # of the keys in the table, remembered
-        self.schedule = TickSchedule(full_pass_s=300.0)
         self.ingest = Ingest(
             p, kafka=kafka, topic=kafka.events_topic,
             handle=self.route, revoked=self.progress.forget,
@@ -126,7 +118,7 @@ class Processors:
         app.task(self.ingest.run)
         app.agent(self.keyed, name="detect")(self.detect)
         app.agent(self.outputs["alerts"], name="deliver")(self.deliver)
-        if self.detection.judges_control:  # entries sent straight to the channel, too
+        if self.detectors.detection.judges_control:  # entries sent straight to the channel, too
             app.agent(self.outputs["halts"], name="watch-halts")(self.watch_control)
             app.agent(self.control, name="watch-control")(self.watch_control)
         app.timer(p.tick_interval_s)(self.send_ticks)
@@ -205,6 +197,7 @@ class Processors:
                     await self.observe(event.key.decode(), loads(event.value), time.time())
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
+                self.detectors.changed.clear()  # its judgement is not written
                 dead_letter.append(await self.to_dead_letters(event.message, exc, "detect"))
             writes = [*self.state.take_writes(), *dead_letter]
             message = event.message
@@ -241,39 +234,12 @@ class Processors:
             log.info("detect: commit skipped (%s)", exc)
 
     async def observe(self, key: str, observations: list[Observation], now: float) -> None:
-        current = self.state[key]
-        findings: list[Finding] = []
-        for obs in observations:
-            findings += self.detection.observe(key, current, obs, now)
-        if findings:
-            await self.publish(findings)
-        self.state[key] = current
-        self.schedule.update(self.partition_of(key), key, self.detection.pending(key, current))
+        await self.publish(self.detectors.observe(key, observations, now))
+        self.detectors.write()
 
     async def tick(self, partition: int, now: float) -> None:
-        def every_key() -> list[str]:
-            return [k for k in self.state if self.partition_of(k) == partition]
-
-        for key in self.schedule.keys(partition, now, every_key):
-            current = self.state[key]
-            before = orjson.dumps(current)
-            findings = self.detection.tick(key, current, now)
-            if findings:
-                await self.publish(findings)
-            if not current:
-                del self.state[key]
-                self._partitions.pop(key, None)
-            elif orjson.dumps(current) != before:
-                self.state[key] = current
-            self.schedule.update(
-                partition, key, bool(current) and self.detection.pending(key, current)
-            )
-
-    def partition_of(self, key: str) -> int:
-        partition = self._partitions.get(key)
-        if partition is None:
-            partition = self._partitions[key] = partition_of(key, self.partitions)
-        return partition
+        await self.publish(self.detectors.tick(partition, now))
+        self.detectors.write()
 
     async def send_ticks(self) -> None:
         consumer, tps = self.ingest.consumer, list(self.ingest.partitions())
@@ -319,8 +285,7 @@ class Processors:
         if writes:
             await asyncio.wait(writes, timeout=max(0.0, deadline - time.monotonic()))
         await self.commit_keyed()
-        self._partitions.clear()
-        self.schedule.forget()
+        self.detectors.forget()
         self.acks.forget()
 
     def assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
@@ -329,22 +294,28 @@ class Processors:
     # -- stage 3: deliver alerts ---------------------------------------------------------
 
     async def deliver(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        identity = AgentIdentity(name=f"{self.settings.app_id}-router", owner="handrail")
-        recorder = Recorder(self.root, identity)  # alert_delivered events, for the ledger
-        try:
-            async with AlertRouter(self.root.alerts, recorder, self.alert_state) as router:
-                async for event in stream.events():
-                    try:
-                        await router.handle(decode(event.value)[1])
-                    except (DecodeError, MalformedAlertError) as exc:
-                        await self.to_dead_letters(event.message, exc, "deliver")
-                    yield None
-        finally:
-            recorder.close(5.0)
+        """Deliver each alert; its ``alert_delivered`` events reach the events topic (for
+        the ledger) before the alert counts as handled."""
+        delivered: list[tuple[bytes, bytes]] = []
+        recorder = DeliveryEvents(f"{self.settings.app_id}-router",
+                                  lambda key, value: delivered.append((key, value)))  # fmt: skip
+        async with AlertRouter(self.root.alerts, recorder, self.alert_state) as router:
+            async for event in stream.events():
+                try:
+                    await router.handle(decode(event.value)[1])
+                except (DecodeError, MalformedAlertError) as exc:
+                    await self.to_dead_letters(event.message, exc, "deliver")
+                sent = [await self.ledger_copy.send(key=k, value=v) for k, v in delivered]
+                delivered.clear()
+                for future in sent:
+                    await future
+                yield None
 
     # -- outputs ---------------------------------------------------------------------------
 
     async def publish(self, findings: list[Finding]) -> None:
+        if not findings:
+            return
         futures = []
         for o in self.encoder.encode(findings):
             futures.append(await self.outputs[o.topic].send(key=o.key, value=o.value))

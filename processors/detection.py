@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kafka.partitioner.default import murmur2
+
 from handrail.config.thresholds import DetectorRules
 from handrail.governance.authority import Authority
 from handrail.processors.detectors import Detector, State
@@ -41,6 +43,11 @@ CONTROL_JUDGED = SIGNED_KINDS | {"approval_requested"}
 """Control entries read from the control channel itself, for the forgery check."""
 HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
 _SEEN_MEMORY = 5_000
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The keyed partition that owns ``key`` (Kafka's default partitioner: murmur2)."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 def routes(obs: Observation) -> list[str]:

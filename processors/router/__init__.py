@@ -22,7 +22,12 @@ from handrail.config.alerts import (
 from handrail.processors.router.channels import Channel
 from handrail.processors.router.errors import MalformedAlertError, RouterError
 from handrail.processors.router.outcome import DeliveryAttempt
-from handrail.processors.router.recording import DeliveryRecorder, MemoryRecorder, Recorded
+from handrail.processors.router.recording import (
+    DeliveryEvents,
+    DeliveryRecorder,
+    MemoryRecorder,
+    Recorded,
+)
 from handrail.processors.router.router import AlertRouter
 from handrail.processors.router.signing import (
     SIGNATURE_HEADER,
@@ -37,6 +42,7 @@ __all__ = [
     "AlertRouter",
     "Channel",
     "DeliveryAttempt",
+    "DeliveryEvents",
     "DeliveryRecorder",
     "MalformedAlertError",
     "MemoryRecorder",

@@ -1,14 +1,18 @@
 """The port through which delivery outcomes become ``alert_delivered`` events.
 
-``handrail.producers.Recorder`` is the real adapter; ``MemoryRecorder`` keeps them in a
-list (tests, dry runs).
+``DeliveryEvents`` stamps them as events of the router's own session and hands their
+bytes on (the Faust worker sends them to the events topic, the embedded pipeline numbers
+them as its own source); the SDK's ``Recorder`` fits the port too; ``MemoryRecorder``
+keeps them in a list (tests, dry runs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from handrail.processors.publisher import FindingEvents
 from handrail.processors.router.outcome import DeliveryAttempt
 from handrail.schemas.models import AlertDelivered
 
@@ -66,6 +70,26 @@ class MemoryRecorder:
         entry = Recorded(payload, caused_by, workflow_id)
         self.events.append(entry)
         return entry
+
+
+class DeliveryEvents(FindingEvents):
+    """``alert_delivered`` events of the router's own session, each handed to ``add`` as
+    (key: its workflow id, value: its bytes in the wire format)."""
+
+    def __init__(self, name: str, add: Callable[[bytes, bytes], object]) -> None:
+        super().__init__(name, {})
+        self._add = add
+
+    def record(
+        self,
+        payload: AlertDelivered,
+        *,
+        caused_by: str | None = None,
+        workflow_id: str | None = None,
+    ) -> str:
+        event_id, value = self._record(payload, workflow_id or "", caused_by)
+        self._add((workflow_id or "").encode(), value)
+        return event_id
 
 
 if TYPE_CHECKING:

@@ -78,7 +78,7 @@ def record(tmp: Path) -> tuple[list[str], float]:
 
 
 def series(pipeline: Pipeline) -> dict[str, Any] | None:
-    spend = pipeline.detectors.state.get("agent:buyer", {}).get("spend", {})
+    spend = pipeline.detectors.state("agent:buyer").get("spend", {})
     found: dict[str, Any] | None = spend.get("series", {}).get("*")
     return found
 

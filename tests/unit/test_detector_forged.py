@@ -13,7 +13,8 @@ import orjson
 
 from handrail.config.thresholds import DetectorRules
 from handrail.control.state import ControlState
-from handrail.embedded.detect import ControlEntries, Detectors
+from handrail.embedded.detect import ControlEntries
+from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.detection import Detection
 from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
@@ -172,7 +173,7 @@ def test_the_processors_sign_their_halts_and_agents_honour_them(tmp_path: Path) 
 
 
 def test_the_embedded_detectors_flag_forgeries_too() -> None:
-    detectors = Detectors(DetectorRules(), {}, authority())
+    detectors = KeyedDetectors(DetectorRules(), {}, authority())
     lie = record(
         "resume",
         "handrail-cli",
@@ -182,11 +183,11 @@ def test_the_embedded_detectors_flag_forgeries_too() -> None:
         reason="trust me",
         by="alice",
     )
-    findings = detectors.observe([decode(encode(lie))[1]], NOW.timestamp())
+    findings = detectors.observe_events([decode(encode(lie))[1]], NOW.timestamp())
     assert [(f.detector, f.severity, f.evidence) for f in findings] == [
         ("forged", "critical", (str(lie["event_id"]),))
     ]
-    assert Detectors(DetectorRules(), {}).observe([decode(encode(lie))[1]], 0.0) == []
+    assert KeyedDetectors(DetectorRules(), {}).observe_events([decode(encode(lie))[1]], 0.0) == []
 
 
 def test_an_unreadable_control_log_never_stops_the_pipeline(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from handrail.embedded.detect import Detectors
+from handrail.processors.keyed import KeyedDetectors
 from handrail.embedded.journal import Journal
 from handrail.processors.detection import Detection, routes
 from handrail.processors.detectors import State
@@ -124,12 +124,12 @@ def reopen(path: Path) -> Journal:
 
 def test_detector_state_round_trips_through_the_journal(tmp_path: Path) -> None:
     journal = reopen(tmp_path)
-    detectors = Detectors(RULES, journal.map("state"))
+    detectors = KeyedDetectors(RULES, journal.map("state"))
     now = NOW.timestamp()
-    found = detectors.observe(spends(1.0, math.nan, math.inf, -math.inf, -2.0, 0.5), now)
-    found += detectors.tick(now + 25)  # closes the buckets: drift folds what it can add up
+    found = detectors.observe_events(spends(1.0, math.nan, math.inf, -math.inf, -2.0, 0.5), now)
+    found += detectors.tick(0, now + 25)  # closes the buckets: drift folds what it can add up
     assert [f.dedup_key for f in found] == ["spend-unreadable:buyer"]
-    journal.commit({"state": detectors.take_changed()})
+    journal.commit({"state": detectors.write()})
     kept = orjson.loads(orjson.dumps(journal.maps["state"]))
     journal.close()
 
@@ -138,8 +138,8 @@ def test_detector_state_round_trips_through_the_journal(tmp_path: Path) -> None:
     assert finite_only(again.maps["state"])
     series = again.maps["state"]["agent:buyer"]["spend"]["series"]["*"]
     assert series["baseline"] == pytest.approx(1.5 / 10 / 2)  # $1.50 in the first of two
-    restored = Detectors(RULES, again.map("state"))
-    cleared = restored.tick(now + 1_000)  # the restored state goes on: the alert clears
+    restored = KeyedDetectors(RULES, again.map("state"))
+    cleared = restored.tick(0, now + 1_000)  # the restored state goes on: the alert clears
     assert [(f.dedup_key, f.resolved) for f in cleared] == [("spend-unreadable:buyer", True)]
     again.close()
 
@@ -151,12 +151,13 @@ def test_a_journal_an_earlier_version_wrote_with_nulls_is_restored_and_judged_on
     deadline; the journal's JSON saved ``null``, and every start then died on a tick."""
     caplog.set_level(logging.ERROR)
     journal = reopen(tmp_path)
-    detectors = Detectors(RULES, journal.map("state"))
+    detectors = KeyedDetectors(RULES, journal.map("state"))
     now = NOW.timestamp()
-    detectors.observe(spends(1.0, 2.0, 3.0), now)
+    detectors.observe_events(spends(1.0, 2.0, 3.0), now)
     beat = event_record("heartbeat", sequence=4, agent="buyer", interval_s=10.0)
-    detectors.observe([beat], now)
-    detectors.tick(now + 15)
+    detectors.observe_events([beat], now)
+    detectors.tick(0, now + 15)
+    detectors.write()
     state = journal.maps["state"]["agent:buyer"]
     series = state["spend"]["series"]["*"]
     series["buckets"] = {b: None for b in series["buckets"]}
@@ -167,11 +168,11 @@ def test_a_journal_an_earlier_version_wrote_with_nulls_is_restored_and_judged_on
 
     again = reopen(tmp_path)
     assert again.maps["state"]["agent:buyer"]["spend"]["series"]["*"]["baseline"] is None
-    restored = Detectors(RULES, again.map("state"))
+    restored = KeyedDetectors(RULES, again.map("state"))
     found: list[Finding] = []
     for later in (20, 40, 60, 100, 300):
-        found += restored.tick(now + later)
-        found += restored.observe(spends(1.0, agent="other"), now + later)
+        found += restored.tick(0, now + later)
+        found += restored.observe_events(spends(1.0, agent="other"), now + later)
     assert not caplog.records, "judged by the detectors, not skipped after an error"
     assert [f.dedup_key for f in found] == ["silence:buyer"]  # its deadline started over
     assert finite_only(again.maps["state"])
@@ -182,11 +183,11 @@ def test_a_detector_failing_on_one_key_does_not_stop_the_others(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A bug, not a number: the key is skipped and logged once; the pipeline goes on."""
-    detectors = Detectors(RULES, {})
+    detectors = KeyedDetectors(RULES, {})
     now = NOW.timestamp()
     for agent in ("bad", "good"):
         beat = event_record("heartbeat", agent=agent, interval_s=1.0)
-        detectors.observe([beat], now)
+        detectors.observe_events([beat], now)
     tick = detectors.detection.tick
 
     def failing(key: str, state: State, at: float) -> list[Finding]:
@@ -195,7 +196,7 @@ def test_a_detector_failing_on_one_key_does_not_stop_the_others(
         return tick(key, state, at)
 
     monkeypatch.setattr(detectors.detection, "tick", failing)
-    found = detectors.tick(now + 10) + detectors.tick(now + 20)
+    found = detectors.tick(0, now + 10) + detectors.tick(0, now + 20)
     assert [f.dedup_key for f in found] == ["silence:good"]
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
         "detectors: failed on agent:bad; skipped (logged once until it works)"
