@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka_broker import KafkaBroker, _metadata_ready
+from kafka_broker import KafkaBroker, metadata_ready
 
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity, KafkaSettings, Settings, SpoolSettings
@@ -73,7 +73,7 @@ def test_sdk_sink_and_processors_run_on_a_sasl_ssl_broker(
     sasl_ssl_broker: KafkaBroker, tmp_path: Path
 ) -> None:
     broker = sasl_ssl_broker
-    ready, why = _metadata_ready(broker.port)  # a plaintext client gets nothing there
+    ready, why = metadata_ready(broker.port)  # a plaintext client gets nothing there
     assert not ready, why
     options = client_options(broker)
     password = options["sasl_plain_password"]
