@@ -14,9 +14,9 @@ import orjson
 from handrail.config.thresholds import DetectorRules
 from handrail.control.state import ControlState
 from handrail.embedded.detect import ControlEntries
-from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.detection import Detection
 from handrail.processors.findings import Finding
+from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.observation import Observation
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.schemas import decode, encode

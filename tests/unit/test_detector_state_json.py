@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from handrail.processors.keyed import KeyedDetectors
 from handrail.embedded.journal import Journal
 from handrail.processors.detection import Detection, routes
 from handrail.processors.detectors import State
 from handrail.processors.findings import Finding
+from handrail.processors.keyed import KeyedDetectors
 from handrail.processors.observation import Observation, dumps, loads
 from handrail.schemas import PAYLOAD_TYPES, EventRecord
 from tests.support.observations import rules

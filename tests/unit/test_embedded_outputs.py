@@ -6,9 +6,10 @@ from __future__ import annotations
 import orjson
 
 from handrail.embedded.ledger_rows import MAX_ERROR, spool_rows
-from handrail.embedded.outputs import DeliveryEvents, Outputs, Tracked
+from handrail.embedded.outputs import Outputs, Tracked
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
+from handrail.processors.router import DeliveryEvents
 from handrail.producers.spool.cursor import RAW_MAX, Item
 from handrail.schemas import decode, encode, event_type, registry
 from handrail.schemas.models import AlertDelivered
