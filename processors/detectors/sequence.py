@@ -9,7 +9,8 @@ tells duplicates apart (``duplicate``), for every other detector.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
+from operator import itemgetter
 from typing import Any
 
 from handrail.config.thresholds import DetectorRules
@@ -18,6 +19,7 @@ from handrail.processors.findings import Finding
 from handrail.processors.observation import Observation
 
 _RETIRED_MEMORY = 1_000
+_SEQUENCE = itemgetter(0)
 
 
 def _session(state: State, session_id: str) -> dict[str, Any] | None:
@@ -32,7 +34,9 @@ def duplicate(state: State, obs: Observation) -> bool:
         return False
     seq = obs.sequence
     if seq > s["hi"]:
-        return any(a[0] == seq for a in s["ahead"])
+        ahead = s["ahead"]  # sorted by sequence: a binary search, however many wait
+        i = bisect_left(ahead, seq, key=_SEQUENCE)
+        return i < len(ahead) and ahead[i][0] == seq
     for lo, hi, filled, _key in s["lost"]:
         if lo <= seq <= hi:
             return seq in filled
