@@ -4,7 +4,10 @@
 (decisions with their verdicts, spend, executions, failures and retries, approvals,
 handoffs between agents). ``synthetic_insert`` is one ``INSERT ... SELECT FROM numbers(n)``
 statement that fills a ledger with ``n`` rows of the same shape, generated inside
-ClickHouse.
+ClickHouse: one expression per column of ``handrail.ledger.rows.COLUMNS`` (``ROW``; a
+column it lacks fails at once, by name), the typed columns those that the ledger's
+``rows.typed_columns`` makes of the row's ``event_json``
+(``tests/integration/test_bench_ledger_data.py`` holds every row to it).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import random
 from collections.abc import Generator
 
-from handrail.ledger.rows import COLUMNS
+from handrail.ledger.rows import COLUMNS, TYPED_COLUMNS
 from handrail.producers import Recorder
 from handrail.schemas.models import Effect
 
@@ -252,9 +255,8 @@ def synthetic_insert(n: int, start_epoch_s: int, days: int = 30) -> str:
                        type IN ('approval_requested', 'approval_granted', 'approval_denied'),
                            'policy',
                        type = 'escalation', 'denied by policy', '') AS reason,
-               multiIf(is_spend, spend_usd,
-                       type = 'policy_verdict' AND sipHash64(n, 7) % 4 = 0, spend_usd * 3,
-                       type = 'approval_requested', 12.5, 0.) AS cost_usd,
+               if(is_spend, spend_usd, 0.) AS cost_usd,
+               if(sipHash64(n, 7) % 4 = 0, spend_usd * 3, 0.) AS verdict_cost,
                if(type = 'policy_verdict', effect0, '') AS effect,
                if(type = 'policy_verdict', rule0, '') AS rule,
                multiIf(type = 'decision_made', if(pii_failed, ['schema'], ['schema', 'pii_free']),
@@ -288,17 +290,29 @@ def synthetic_insert(n: int, start_epoch_s: int, days: int = 30) -> str:
             '","output_tokens":', toString(50 + sipHash64(n, 14) % 1450),
             ',"provider":"vendor","usd":', toString(cost_usd)),
         type = 'policy_verdict', concat('"action":"', action, '","attempt":1,"cost_usd":',
-            toString(cost_usd), ',"effect":"', effect, '","mode":"enforce",',
+            toString(verdict_cost), ',"effect":"', effect, '","mode":"enforce",',
             '"reason":"matched rule","resource":"', resource, '","rule":"', rule, '"'),
         type = 'action_executed', concat('"action":"', action, '","approval_id":null,',
             '"duration_ms":', toString(sipHash64(n, 15) % 900000 / 1000),
             ',"output_ref":null,"resource":"', resource, '"'),
-        type IN ('action_failed', 'retry'), concat('"action":"', action,
-            '","error_message":"', reason, '","error_type":"Timeout","retryable":true'),
-        type LIKE 'handoff_%', concat('"handoff_id":"', handoff_id, '","from_agent":"',
-            handoff_from, '","to_agent":"', handoff_to, '","task":"analyse"'),
+        type = 'action_failed', concat('"action":"', action, '","duration_ms":null,',
+            '"error_message":"', reason, '","error_type":"Timeout","resource":"', resource,
+            '","retryable":true'),
+        type = 'retry', concat('"action":"', action, '","attempt":2,"operation_id":"op-',
+            toString(n), '","reason":"', reason, '"'),
+        type = 'handoff_offered', concat('"contract":null,"deadline":null,"handoff_id":"',
+            handoff_id, '","payload_ref":null,"payload_sha256":null,"task":"analyse",',
+            '"to_agent":"', handoff_to, '"'),
+        type LIKE 'handoff_%', concat('"checks":[{"detail":null,"name":"schema","passed":',
+            if(type = 'handoff_accepted', 'true}],', 'false}],'), '"from_agent":"',
+            handoff_from, '","handoff_id":"', handoff_id, '"',
+            if(type = 'handoff_rejected', concat(',"reason":"', reason, '"'), '')),
+        type = 'approval_requested', concat('"action":"', action, '","approval_id":"',
+            approval_id, '","cost_usd":12.5,"expires_at":null,"reason":"', reason,
+            '","resource":"', resource, '"'),
+        type = 'approval_expired', concat('"approval_id":"', approval_id, '"'),
         type LIKE 'approval_%', concat('"approval_id":"', approval_id,
-            '","approver":"alice","reason":"', reason, '"'),
+            '","approver":"alice","reason":"', reason, '","signed":null'),
         type = 'escalation', concat('"action":"', action,
             '","reason":"denied by policy","severity":"warning","to":"team-risk"'),
         '"interval_s":30.0,"status":"ok"')"""
@@ -310,6 +324,32 @@ def synthetic_insert(n: int, start_epoch_s: int, days: int = 30) -> str:
         ',"session_id":', {_js("session_id")}, ',"time":',
         {_js("formatDateTime(time, '%Y-%m-%dT%H:%i:%S.%f+00:00', 'UTC')")},
         ',"workflow_id":', {_js("workflow_id")}, '}}')"""
-    exprs = {"event_id": "toUUID(event_id_s)", "event_json": event_json}
-    select = ",\n               ".join(exprs.get(c, c) for c in COLUMNS)
-    return f"INSERT INTO events ({', '.join(COLUMNS)})\nSELECT {select}\nFROM ({columns})"
+    rows = f"SELECT *, {event_json} AS event_json FROM ({columns})"
+    return f"INSERT INTO events ({', '.join(COLUMNS)})\nSELECT {row_select()}\nFROM ({rows})"
+
+
+ROW = {
+    "event_id": "toUUID(event_id_s)",
+    **{c: c for c in TYPED_COLUMNS if c != "event_id"},
+    **{c: c for c in ("schema_version", "event_json", "topic", "partition", "offset")},
+    **{c: c for c in ("prev_hash", "row_hash")},
+    "raw_hex": "lower(hex(substring(event_json, 1, intDiv(length(event_json), 2))))",
+}
+"""Each column of a ledger row, as ``synthetic_insert`` makes it. The hashes are not a
+chain and ``raw_hex`` is no producer's message (ClickHouse cannot write Avro in a query):
+half the event's JSON, about a real message's length (Avro has no field names), so the
+column weighs on disk and in reads about as it does in a real ledger. Synthetic rows do
+not pass ``verify``; they are for the queries."""
+
+
+def row_select() -> str:
+    """The final ``SELECT`` list: one expression per ``COLUMNS`` entry, in order. Raises
+    ``ValueError`` naming the columns when the ledger's row layout and ``ROW`` differ."""
+    missing = [c for c in COLUMNS if c not in ROW]
+    unknown = [c for c in ROW if c not in COLUMNS]
+    if missing or unknown:
+        raise ValueError(
+            f"bench/_ledger_data.py ROW is out of step with handrail.ledger.rows.COLUMNS: "
+            f"no expression for {missing}, expressions for unknown columns {unknown}"
+        )
+    return ",\n       ".join(ROW[c] if ROW[c] == c else f"{ROW[c]} AS {c}" for c in COLUMNS)
