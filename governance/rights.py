@@ -56,12 +56,27 @@ class Verdict(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
+    """A rule as ``decide`` reads it: its globs compiled, its verdict and its limits
+    reduced at load to the numbers a call compares."""
+
     rule: Right
     verdict: Verdict
     """The rule's own verdict, before caps and budgets (shared: verdicts are immutable)."""
     agent: re.Pattern[str]
     action: re.Pattern[str]
     resource: re.Pattern[str]
+    rank: int
+    """``RANK`` of the rule's effect."""
+    cap_usd: float | None
+    """The spend cap, when going over it makes the effect stricter (else None: it never
+    decides)."""
+    cap_over: Effect
+    """The effect over the spend cap."""
+    cap_rank: int
+    max_retries: int | None
+    """The retry budget, when going past it makes the effect stricter (else None)."""
+    then_rank: int
+    """``RANK`` of the effect past the retry budget."""
     past_budget: dict[int, Verdict] = field(default_factory=dict)
     """The verdict past the retry budget, per attempt (it depends on nothing else)."""
 
@@ -84,13 +99,33 @@ def _compile(rule: Right) -> _Compiled:
     agent, action, resource = (
         re.compile(translate(g)) for g in (rule.agent, rule.action, rule.resource)
     )
-    return _Compiled(rule, verdict, agent, action, resource)
+    rank, cap, budget = RANK[rule.effect], rule.spend, rule.retries
+    over = rule.effect if cap is None else cap.over
+    cap_usd = cap.per_request_usd if cap is not None and RANK[over] > rank else None
+    then = rule.effect if budget is None else budget.then
+    max_retries = budget.max_retries if budget is not None and RANK[then] > rank else None
+    return _Compiled(
+        rule, verdict, agent, action, resource, rank,
+        cap_usd, over, RANK[over], max_retries, RANK[then],
+    )  # fmt: skip
+
+
+class _Agent(NamedTuple):
+    """A declared agent's daily budget, as ``decide`` reads it."""
+
+    budget_usd: float | None
+    over: Effect
+    over_rank: int
 
 
 class Rights:
     def __init__(self, governance: Governance) -> None:
         self.governance = governance
         self._rules = [_compile(r) for r in governance.rights]
+        self._agents = {
+            name: _Agent(a.daily_budget_usd, a.over_budget, RANK[a.over_budget])
+            for name, a in governance.agents.items()
+        }
         self._matching: dict[tuple[str, str, str], tuple[_Compiled, ...]] = {}
 
     def decide(
@@ -103,24 +138,25 @@ class Rights:
         *,
         spent_today_usd: float = 0.0,
     ) -> Verdict:
-        declared = self.governance.agents.get(agent)
+        declared = self._agents.get(agent)
         if declared is None:
             return Verdict("deny", "", f"agent {agent!r} is not declared under `agents`")
-        rules = self._rules_for(agent, action, resource or "")
+        rules = self._matching.get((agent, action, resource or ""))
+        if rules is None:
+            rules = self._rules_for(agent, action, resource or "")
         if not rules:
             on = f" on {resource}" if resource else ""
             return Verdict("deny", "", f"no rule lets {agent} {action}{on}: declare one "
                            "under `rights`")  # fmt: skip
-        untrusted = _untrusted(cost_usd, attempt)
-        if untrusted is not None:
-            return Verdict("deny", UNTRUSTED, untrusted)
+        if not _trusted(cost_usd, attempt):
+            return Verdict("deny", UNTRUSTED, _untrusted(cost_usd, attempt))
         best = _apply(rules[0], cost_usd, attempt)
         for rule in rules[1:]:
             verdict = _apply(rule, cost_usd, attempt)
             if RANK[verdict.effect] > RANK[best.effect]:
                 best = verdict
-        budget, over = declared.daily_budget_usd, declared.over_budget
-        if budget is None or cost_usd is None or RANK[over] <= RANK[best.effect]:
+        budget = declared.budget_usd
+        if budget is None or cost_usd is None or declared.over_rank <= RANK[best.effect]:
             return best
         # A refund never lowers the day's spend; NaN fails every comparison, so each test
         # is written to hold only for a number within the budget.
@@ -132,7 +168,7 @@ class Rights:
             why = f"${total:.2f} today would pass {agent}'s daily budget of ${budget:.2f}"
         else:
             why = f"spend today that is not a number counts as past {agent}'s daily budget"
-        return Verdict(over, f"agent:{agent}", why, best.approval)
+        return Verdict(declared.over, f"agent:{agent}", why, best.approval)
 
     def _rules_for(self, agent: str, action: str, resource: str) -> tuple[_Compiled, ...]:
         key = (agent, action, resource)
@@ -150,45 +186,41 @@ class Rights:
 def _apply(compiled: _Compiled, cost_usd: float | None, attempt: int | None) -> Verdict:
     """The rule's verdict, made stricter by its spend cap, then by its retry budget when
     that is stricter still. A reason is formatted only for the limit that decides."""
-    rule, verdict = compiled.rule, compiled.verdict
-    cap, budget = rule.spend, rule.retries
-    effect = verdict.effect
-    capped = (  # ``not <=``: a NaN that got this far is over every cap
-        cap
-        if cap is not None
-        and cost_usd is not None
-        and not cost_usd <= cap.per_request_usd
-        and RANK[cap.over] > RANK[effect]
-        else None
-    )
-    if capped is not None:
-        effect = capped.over
+    cap, most = compiled.cap_usd, compiled.max_retries
+    if cap is None and most is None:
+        return compiled.verdict
+    # ``not <=``: a NaN that got this far is over every cap, and past every budget
+    capped = cap is not None and cost_usd is not None and not cost_usd <= cap
     if (
-        budget is not None
+        most is not None
         and attempt is not None
-        and not attempt <= budget.max_retries
-        and RANK[budget.then] > RANK[effect]
+        and not attempt <= most
+        and compiled.then_rank > (compiled.cap_rank if capped else compiled.rank)
     ):
         return compiled.retried(attempt)
-    if capped is not None:
-        why = f"${cost_usd:.2f} is over the ${capped.per_request_usd:.2f} per-request cap"
-        return Verdict(effect, verdict.rule, why, rule.approval)
-    return verdict
+    if capped:
+        why = f"${cost_usd:.2f} is over the ${cap:.2f} per-request cap"
+        return Verdict(compiled.cap_over, compiled.verdict.rule, why, compiled.rule.approval)
+    return compiled.verdict
 
 
-def _untrusted(cost_usd: object, attempt: object) -> str | None:
-    """Why a cost or an attempt cannot be decided on; None when both can. Exact types:
-    a bool is an int to Python, not an amount or a count to an auditor."""
-    if cost_usd is not None and (
-        (type(cost_usd) is not float and type(cost_usd) is not int)
-        or not 0 <= cost_usd <= MAX_COST_USD
-    ):
+def _trusted(cost_usd: object, attempt: object) -> bool:
+    """Whether a cost and an attempt can be decided on. Exact types: a bool is an int to
+    Python, not an amount or a count to an auditor; NaN fails every comparison."""
+    return (
+        cost_usd is None
+        or ((type(cost_usd) is float or type(cost_usd) is int) and 0 <= cost_usd <= MAX_COST_USD)
+    ) and (attempt is None or (type(attempt) is int and 0 <= attempt <= MAX_ATTEMPT))
+
+
+def _untrusted(cost_usd: object, attempt: object) -> str:
+    """Why a cost or an attempt that is not ``_trusted`` cannot be decided on (a refusal:
+    only then is a reason formatted)."""
+    if not _trusted(cost_usd, None):
         return (f"cost_usd {_shown(cost_usd)} is not an amount from $0 to "
                 f"${MAX_COST_USD:,.0f}: a cost that cannot be trusted is refused")  # fmt: skip
-    if attempt is not None and (type(attempt) is not int or not 0 <= attempt <= MAX_ATTEMPT):
-        return (f"attempt {_shown(attempt)} is not a count from 0 to {MAX_ATTEMPT}: an "
-                "attempt that cannot be trusted is refused")  # fmt: skip
-    return None
+    return (f"attempt {_shown(attempt)} is not a count from 0 to {MAX_ATTEMPT}: an "
+            "attempt that cannot be trusted is refused")  # fmt: skip
 
 
 def _shown(value: object) -> str:

@@ -32,6 +32,8 @@ class Authorizer:
         # Read without a lock: the state's halts are a dict of immutable notices, each
         # entry replaced in one step, so a read sees the notice before a change or after.
         self._halt = None if control is None else control.state.halt
+        # The channel, once read to its end, stays so (``ControlFollower.caught_up``)
+        self._caught_up = control is None
         self._agent = agent
         self.mode = governance.mode
         self._lock = threading.Lock()
@@ -52,8 +54,10 @@ class Authorizer:
 
     def decide(self, request: Request, operation_id: str | None = None) -> Verdict:
         """The verdict on a (checked) request: (action, resource, cost in USD, attempt)."""
-        if self.control is not None and not self.control.caught_up():
-            return Verdict("deny", "control", UNREAD)  # fails closed, never shadowed
+        if not self._caught_up:
+            if self.control is not None and not self.control.caught_up():
+                return Verdict("deny", "control", UNREAD)  # fails closed, never shadowed
+            self._caught_up = True
         halt = None if self._halt is None else self._halt(self._agent, operation_id)
         if halt is not None:  # a halt is never shadowed: the processors asked for it
             return Verdict("deny", "halt", halt)

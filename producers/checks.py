@@ -19,7 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from handrail.governance import Verdict
 from handrail.producers.errors import InvalidEventError
-from handrail.producers.exact_fields import EMPTY, Check, exact
+from handrail.producers.exact_fields import EMPTY, Check, exact, exact_args
 from handrail.producers.refs import EventRef, Fields
 from handrail.producers.validation import (
     DEFAULT_LIMITS,
@@ -45,6 +45,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
 
 Request = tuple[str, str | None, float | None, int | None]
 """What an agent asks ``authorize`` about: action, resource, cost (USD), attempt."""
+_REQUEST = ("action", "resource", "mode", "cost_usd", "attempt")
 
 
 class EventChecks:
@@ -54,6 +55,9 @@ class EventChecks:
     def __init__(self, limits: EventLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self._exact: dict[str, Check] = {tag: exact(tag, limits) for tag in PAYLOAD_FIELDS}
+        # An authorize request: the fields its policy_verdict event takes from the caller
+        # (its effect, rule and reason are the SDK's), checked without building the event
+        self._request = exact_args("policy_verdict", _REQUEST, limits)
 
     def fields(self, tag: str, /, **values: Any) -> Fields:
         """Validate payload arguments into plain dicts; name the field that is wrong."""
@@ -80,6 +84,8 @@ class EventChecks:
     ) -> Request:
         """An ``authorize`` request as its policy_verdict event will hold it: checked as
         that event (converted, or ``InvalidEventError`` naming the field)."""
+        if self._request(action, resource, mode, cost_usd, attempt):
+            return action, resource, cost_usd, attempt  # as the event's check would take them
         _, v = self.fields(
             "policy_verdict", action=action, effect="allow", rule="", reason="",
             resource=resource, mode=mode, cost_usd=cost_usd, attempt=attempt,

@@ -119,7 +119,6 @@ def _spec(tag: str) -> _Spec:
 def _source(tag: str, spec: _Spec, limits: EventLimits) -> tuple[str, dict[str, object]]:
     """The Python source of ``tag``'s check, and the constants it reads."""
     constants: dict[str, object] = {"_MISSING": _MISSING, "EMPTY": EMPTY}
-    literals = dict(spec.literals)
     items = dict(spec.lists)
     lines = [
         f"def exact_{tag}(v):",
@@ -128,25 +127,43 @@ def _source(tag: str, spec: _Spec, limits: EventLimits) -> tuple[str, dict[str, 
     ]
     for i, (name, allowed) in enumerate(spec.types):
         lines.append(f"    x = v.get({name!r}, _MISSING)")
-        plain = sorted(t.__name__ for t in allowed if t is not _NONE)
-        wrong = " and ".join(f"type(x) is not {t}" for t in plain) or "True"  # pydantic's
-        if name in literals:
-            constants[f"L{i}"] = literals[name]
-            wrong = f"{wrong} or x not in L{i}"
-        elif len(plain) == 1 and plain[0] in ("int", "float", "str"):
-            rule = _rule(name, plain[0], "x", f"R{i}", constants=constants, limits=limits)
-            wrong = f"{wrong} or {rule}"
-        if _NONE in allowed:
-            wrong = f"x is not None and ({wrong})"
-        lines.append(f"    if {wrong}: return None")
-        if plain == ["str"] and name not in literals:
-            lines.append("    if x: n += len(x)")
+        lines += _field_lines(i, name, allowed, spec=spec, constants=constants, limits=limits,
+                              fail="None")  # fmt: skip
         if name in items:
             lines += _list_lines(name, items[name], f"I{i}", constants, limits)
     lines.append(f"    if n > {limits.max_event_chars}: return None")
     if _most_chars(spec, limits) <= limits.max_event_chars:  # the total needs no count
         lines = [line for line in lines if not _COUNTING.search(line)]
     return "\n".join([*lines, "    return v", ""]), constants
+
+
+def _field_lines(
+    i: int,
+    name: str,
+    allowed: frozenset[type],
+    *,
+    spec: _Spec,
+    constants: dict[str, object],
+    limits: EventLimits,
+    fail: str,
+) -> list[str]:
+    """The lines that return ``fail`` when field ``name`` (in ``x``) is not exactly one of
+    its types or breaks a value rule, and count its characters (in ``n``)."""
+    literals = dict(spec.literals)
+    plain = sorted(t.__name__ for t in allowed if t is not _NONE)
+    wrong = " and ".join(f"type(x) is not {t}" for t in plain) or "True"  # pydantic's
+    if name in literals:
+        constants[f"L{i}"] = literals[name]
+        wrong = f"{wrong} or x not in L{i}"
+    elif len(plain) == 1 and plain[0] in ("int", "float", "str"):
+        rule = _rule(name, plain[0], "x", f"R{i}", constants=constants, limits=limits)
+        wrong = f"{wrong} or {rule}"
+    if _NONE in allowed:
+        wrong = f"x is not None and ({wrong})"
+    lines = [f"    if {wrong}: return {fail}"]
+    if plain == ["str"] and name not in literals:
+        lines.append("    if x: n += len(x)")
+    return lines
 
 
 _COUNTING = re.compile(r"^\s*(if \w+: )?n (\+)?= |^\s*if n > ")
@@ -253,4 +270,32 @@ def exact(tag: str, limits: EventLimits = DEFAULT_LIMITS) -> Check:
     namespace: dict[str, Any] = dict(constants)
     exec(compile(source, f"<exact {tag}>", "exec"), namespace)  # our own source
     check: Check = namespace[f"exact_{tag}"]
+    return check
+
+
+@cache
+def exact_args(
+    tag: str, names: tuple[str, ...], limits: EventLimits = DEFAULT_LIMITS
+) -> Callable[..., bool]:
+    """A check of some of event type ``tag``'s fields, given as arguments in the order of
+    ``names`` (no list fields): True when ``exact(tag)`` would take each as it is (exactly
+    its type, within the value rules, and their characters within the event's limit).
+    For a call that knows the other fields' values are valid, without a dict to build."""
+    spec = _spec(tag)
+    kinds = dict(spec.types)
+    chosen = _Spec(tuple((name, kinds[name]) for name in names), spec.literals, ())
+    assert not {name for name, _ in spec.lists} & set(names), "list fields: use exact()"
+    constants: dict[str, object] = {}
+    lines = [f"def exact_{tag}_args({', '.join(names)}):", "    n = 0"]
+    for i, (name, allowed) in enumerate(chosen.types):
+        lines.append(f"    x = {name}")
+        lines += _field_lines(i, name, allowed, spec=chosen, constants=constants,
+                              limits=limits, fail="False")  # fmt: skip
+    lines.append(f"    if n > {limits.max_event_chars}: return False")
+    if _most_chars(chosen, limits) <= limits.max_event_chars:
+        lines = [line for line in lines if not _COUNTING.search(line)]
+    namespace: dict[str, Any] = dict(constants)
+    source = "\n".join([*lines, "    return True", ""])
+    exec(compile(source, f"<exact {tag} args>", "exec"), namespace)  # our own source
+    check: Callable[..., bool] = namespace[f"exact_{tag}_args"]
     return check
