@@ -9,7 +9,8 @@ consumer of its own group: per message, Faust costs more than a worker can spare
 each message once (undecodable ones go to the dead-letter topic with their bytes) and
 forwards compact observations, grouped per key, to the internal keyed topic, partitioned
 by our own murmur2 of the key. ``detect`` keeps one changelogged state per key, so the
-worker that owns a partition owns its keys, and their state survives a restart. Absence
+worker that owns a partition owns its keys, and their state survives a restart; it
+judges what is buffered at once and writes each key's state once per batch. Absence
 is checked by ticks: each ``tick_interval_s`` every worker sends one to every keyed
 partition with how far it has read the events topic (``watermark``), so a worker
 catching up on a backlog never takes unread events for missing ones. Findings are
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 RECOVERY_STALL_S = 120.0
 """How long a table recovery may read nothing before the worker gives up and stops."""
 RECOVERY_CHECK_S = 5.0
+DETECT_BATCH = 1_000
+"""Most keyed messages judged before their findings are published and states written."""
 SETTLE_S = 10.0
 """How long a revocation waits for the keyed message being judged, then for the writes of
 those judged, before it commits what is done and gives the partitions up."""
@@ -99,7 +102,7 @@ class Processors:
         self._generation: int | None = None
         """The consumer generation whose keyed messages count; None while revoked."""
         self._idle = asyncio.Event()
-        """Set while detect is not judging a message."""
+        """Set while detect holds no message judged and not yet written."""
         self._idle.set()
         self.alert_state = app.Table(
             "alert-state", partitions=n,
@@ -181,31 +184,46 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Judge each keyed message; mark it done once the state it changed is in the
-        changelog (``changelog_acks``): its offset is committed once every one before it
-        is done too, never ahead of its state nor over a message not judged."""
+        """Judge the keyed messages in batches: what is buffered, up to ``DETECT_BATCH``.
+        Then publish the batch's findings, write each changed key's state once, and mark
+        the batch's messages done once those writes are in the changelog
+        (``changelog_acks``): an offset is committed once every one before it is done too,
+        never ahead of its state nor over a message not judged."""
         noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
+        channel: Any = noack.channel
+        judged: list[Any] = []
+        findings: list[Finding] = []
+        dead_letters: list[Any] = []
         async for event in noack.events():  # table writes need their event
             self._idle.clear()
-            dead_letter = []
             try:
-                if event.key is None:
-                    read_up_to = self.watermarks.tick(event.message.partition, event.value)
-                    if read_up_to is not None:
-                        await self.tick(event.message.partition, read_up_to)
-                else:
-                    await self.observe(event.key.decode(), loads(event.value), time.time())
+                findings += self.judge(event.key, event.value, event.message.partition)
             except Exception as exc:  # a bug must not stop the worker: keep the message
                 log.exception("detect: failed on %r", event.key)
-                self.detectors.changed.clear()  # its judgement is not written
-                dead_letter.append(await self.to_dead_letters(event.message, exc, "detect"))
-            writes = [*self.state.take_writes(), *dead_letter]
-            message = event.message
-            if message.generation_id == self._generation:  # else revoked meanwhile
-                self.acks.add(message.tp, message.offset, writes, self._committed(message.tp))
-            self._idle.set()
-            await self.seek_holes()
+                dead_letters.append(await self.to_dead_letters(event.message, exc, "detect"))
+            judged.append(event.message)
+            if len(judged) >= DETECT_BATCH or channel.empty():
+                await self.publish(findings)  # before the state that remembers them
+                self.detectors.write()
+                self.done(judged, [*self.state.take_writes(), *dead_letters])
+                judged, findings, dead_letters = [], [], []
+                self._idle.set()
+                await self.seek_holes()
             yield None
+
+    def judge(self, key: bytes | None, value: bytes, partition: int) -> list[Finding]:
+        """A keyed message's findings: its observations judged, or a tick's (no key)."""
+        if key is not None:
+            return self.detectors.observe(key.decode(), loads(value), time.time())
+        read_up_to = self.watermarks.tick(partition, value)
+        return [] if read_up_to is None else self.detectors.tick(partition, read_up_to)
+
+    def done(self, judged: list[Any], writes: list[asyncio.Future[Any]]) -> None:
+        """Mark ``judged`` done once ``writes`` are acknowledged (one future for all)."""
+        together = [asyncio.gather(*writes)] if writes else []
+        for message in judged:
+            if message.generation_id == self._generation:  # else revoked meanwhile
+                self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
 
     def _committed(self, tp: Any) -> int | None:
         """Where Faust read ``tp`` from since it was assigned (its committed offset), if
@@ -232,14 +250,6 @@ class Processors:
             await consumer._commit_offsets(due)  # what Faust's own commits call
         except Exception as exc:  # a rebalance under way: the next owner judges again
             log.info("detect: commit skipped (%s)", exc)
-
-    async def observe(self, key: str, observations: list[Observation], now: float) -> None:
-        await self.publish(self.detectors.observe(key, observations, now))
-        self.detectors.write()
-
-    async def tick(self, partition: int, now: float) -> None:
-        await self.publish(self.detectors.tick(partition, now))
-        self.detectors.write()
 
     async def send_ticks(self) -> None:
         consumer, tps = self.ingest.consumer, list(self.ingest.partitions())
@@ -272,14 +282,14 @@ class Processors:
             await self.app.crash(error)
 
     async def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Let the message being judged, then the writes of those judged, finish (for
-        ``SETTLE_S`` at most), commit what is done and forget the rest: the partitions'
-        next owners judge it again."""
+        """Let the batch being judged be written, then those writes finish (for ``SETTLE_S``
+        at most), commit what is done and forget the rest: the partitions' next owners
+        judge it again."""
         deadline = time.monotonic() + SETTLE_S
         try:
             await asyncio.wait_for(self._idle.wait(), SETTLE_S)
         except TimeoutError:
-            log.warning("detect: still judging a message after %g s; it is judged again", SETTLE_S)
+            log.warning("detect: still judging a batch after %g s; it is judged again", SETTLE_S)
         self._generation = None
         writes = self.acks.unsettled()
         if writes:
