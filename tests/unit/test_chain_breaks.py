@@ -1,6 +1,6 @@
-"""The hash chain over events and quarantine rows, every broken link named once (an edit of
-``event_json``'s text too, byte for byte), and the digest (pure: rows built in Python, no
-database)."""
+"""The hash chain over events and quarantine rows: an intact chain passes, every broken link
+is named once, the row hashes follow their documented layout, and the chain is checked as it
+streams (pure: rows built in Python, no database)."""
 
 from __future__ import annotations
 
@@ -8,56 +8,17 @@ import copy
 import hashlib
 import json
 import math
-import re
-from collections.abc import Callable, Collection, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from handrail.ledger.batches import build
-from handrail.ledger.chain import (
-    GENESIS,
-    RENDERED,
-    Break,
-    Walk,
-    breaks,
-    chain,
-    fast_path_input,
-    hash_of,
-    to_render,
-)
-from handrail.ledger.digest import ChainHead, Digest, DigestError, extends
+from handrail.ledger.chain import GENESIS, Walk, breaks, chain, hash_of
 from handrail.ledger.rows import to_row, typed_columns
-from handrail.schemas import decode, encode, registry
-from handrail.schemas.wire import HEADER_SIZE
-from handrail.settings import LedgerSettings
+from handrail.schemas import decode, encode
+from tests.support.chain_rows import Rows, found, head, ledger_rows
 from tests.support.samples import event_record
-
-Rows = list[dict[str, Any]]
-
-
-def ledger_rows(offsets: list[int], junk: Collection[int] = ()) -> Rows:
-    """Chained rows of one chain as the writers build them: an event per offset, a
-    quarantine row at the ``junk`` offsets."""
-    messages = [
-        (o, b"key-%d" % o, b"junk %d" % o if o in junk else encode(event_record("retry")))
-        for o in offsets
-    ]
-    rows = [row for _, row in build("t", 0, messages, careful=True)]
-    for row in rows:
-        row.pop("raw", None)  # as the ledger returns them: the message only as raw_hex
-    chain(rows, GENESIS)
-    return rows
-
-
-def head(rows: Rows) -> tuple[int, str]:
-    return rows[-1]["offset"], rows[-1]["row_hash"]
-
-
-def found(rows: Rows, checkpoint: tuple[int, str] | None, until: int | None = -1) -> list[Break]:
-    return list(breaks(rows, checkpoint, until))
 
 
 def rehash(rows: Rows, start: int) -> None:
@@ -165,7 +126,8 @@ def test_after_a_break_the_walk_goes_on_from_the_rows_own_hash() -> None:
 
 
 def test_rows_rewritten_with_their_checkpoint_pass_plain_verify() -> None:
-    """What the checkpoints cannot show, and the digest does (tests/integration)."""
+    """What the checkpoints cannot show, and the digest does
+    (tests/integration/test_ledger_verify_digest.py)."""
     rows = ledger_rows(list(range(10)), junk={6})
     [forged] = ledger_rows([2])  # another event in row 2's place, consistent in itself
     rows[2] = forged
@@ -244,167 +206,6 @@ def test_a_non_finite_cost_is_null_in_json_and_zero_as_cost(usd: float) -> None:
     rows = [r for _, r in build("t", 0, [(0, b"k", message)], careful=True)]
     chain(rows, GENESIS)
     assert found(rows, head(rows)) == []
-
-
-# -- event_json, byte for byte ----------------------------------------------------------------
-
-TEXT_EDITS: dict[str, Callable[[str], str]] = {
-    "duplicate-key": lambda t: t.replace(
-        '"payload":{', '"payload":{"approver":"mallory@evil","reason":"forged",', 1
-    ),
-    "escape": lambda t: t.replace('"alice"', '"\\u0061lice"', 1),
-    "whitespace": lambda t: t.replace('"sequence":', '"sequence": ', 1),
-    "number": lambda t: re.sub(r'"sequence":(\d+)', r'"sequence":\1e0', t, count=1),
-}
-"""Edits of an ``event_json``'s text that keep its value as Python parses it."""
-
-
-def approvals(n: int = 3) -> Rows:
-    """Chained ``approval_granted`` rows, written the careful way (Python's text)."""
-    messages = [(o, b"k", encode(event_record("approval_granted", sequence=o))) for o in range(n)]
-    rows = [row for _, row in build("t", 0, messages, careful=True)]
-    for row in rows:
-        row.pop("raw", None)
-    chain(rows, GENESIS)
-    return rows
-
-
-@pytest.mark.parametrize("edit", list(TEXT_EDITS))
-def test_an_edit_of_event_jsons_text_is_named_even_when_its_value_stays(edit: str) -> None:
-    rows = approvals()
-    before = rows[1]["event_json"]
-    rows[1]["event_json"] = TEXT_EDITS[edit](before)
-    assert rows[1]["event_json"] != before
-    assert json.loads(rows[1]["event_json"]) == json.loads(before)
-    [only] = found(rows, head(rows))
-    assert (only.offset, only.what) == (1, f"row {rows[1]['event_id']} was edited: "
-                                           "event_json differs from its event")  # fmt: skip
-
-
-def test_a_row_is_held_against_the_rendering_verify_made_for_it() -> None:
-    """A text other than Python's (as ClickHouse writes one: ``/`` escaped, keys in another
-    order) passes only as the ``RENDERED`` text that ``verify`` had ClickHouse make of the
-    row's message; edited, it is named again."""
-    rows = approvals()
-    other = json.dumps(json.loads(rows[1]["event_json"]), separators=(",", ":"))
-    other = other.replace('"payload":{', '"payload":{"type":"approval_granted",', 1)
-    assert other != rows[1]["event_json"]
-    rows[1]["event_json"] = other
-    assert [b.offset for b in found(rows, head(rows))] == [1]
-    rows[1][RENDERED] = other
-    assert found(rows, head(rows)) == []
-    for edit in TEXT_EDITS.values():
-        rows[1]["event_json"] = edit(other)
-        assert [b.offset for b in found(rows, head(rows))] == [1]
-
-
-def test_verify_has_clickhouse_render_only_what_python_did_not_write() -> None:
-    """``to_render``: Python's text needs no more (kept as the row's ``RENDERED``); a text
-    shaped as ClickHouse writes it, or any other text, is rendered by ClickHouse: its
-    message's ingest row, without the raw message and with placeholder hashes."""
-    [row] = approvals(1)
-    assert (to_render(row), row[RENDERED]) == (None, row["event_json"])
-    raw = bytes.fromhex(row["raw_hex"])
-    expected = {
-        "topic": "t", "partition": 0, "offset": 0, "schema_version": registry().current.version,
-        "prev_hash": GENESIS,
-        "row_hash": GENESIS, "raw": b"", "body": raw[HEADER_SIZE:],
-    }  # fmt: skip
-    edited = {**row, "event_json": TEXT_EDITS["whitespace"](row["event_json"])}
-    del edited[RENDERED]
-    assert to_render(edited) == expected
-    assert edited[RENDERED] == row["event_json"]  # Python's, made first
-    shaped = {**edited, "event_json": '{"agent":{},"payload":{"type":"approval_granted"}}'}
-    del shaped[RENDERED]
-    assert to_render(shaped) == expected
-    assert RENDERED not in shaped  # Python's is not made for it
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        lambda r: encode(r, registry().versions[0]),  # a version the fast path never took
-        lambda r: encode({**r, "event_id": r["event_id"].upper()}),  # not canonical
-        lambda r: encode({**r, "time": datetime(1969, 12, 31, tzinfo=UTC)}),  # before 1970
-    ],
-    ids=["v1", "upper-case-id", "before-1970"],
-)
-def test_only_a_message_the_fast_path_takes_is_rendered_by_clickhouse(
-    change: Callable[[dict[str, Any]], bytes],
-) -> None:
-    record = event_record("approval_granted")
-    row = {"topic": "t", "partition": 0, "offset": 0, "schema_version": registry().current.version}
-    assert fast_path_input({**row, "raw_hex": encode(record).hex()}) is not None
-    message = change(record)
-    version = decode(message)[0].version
-    assert fast_path_input({**row, "schema_version": version, "raw_hex": message.hex()}) is None
-
-
-# -- the digest ------------------------------------------------------------------------------
-
-HEADS = (
-    ChainHead("handrail.events", 1, 41, "ab" * 32, 42),
-    ChainHead("handrail.events", 0, 9, "cd" * 32, 10, 3),
-)
-
-
-def test_a_digest_round_trips_and_checks_itself() -> None:
-    digest = Digest("2026-03-02T10:00:00Z", HEADS)
-    text = digest.to_json()
-    again = Digest.from_json(text)
-    assert sorted(again.chains) == sorted(HEADS)
-    data = json.loads(text)
-    body = {k: v for k, v in data.items() if k != "sha256"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    assert data["sha256"] == hashlib.sha256(canonical).hexdigest() == digest.sha256
-
-
-@pytest.mark.parametrize(
-    "alter",
-    [
-        lambda d: d["chains"][0].update(row_hash="ee" * 32),
-        lambda d: d["chains"].pop(),
-        lambda d: d.update(format="something/2"),
-        lambda d: d.pop("sha256"),
-        lambda d: d["chains"][0].update(extra=1),
-    ],
-)
-def test_an_altered_digest_file_is_refused(alter: Callable[[dict[str, Any]], Any]) -> None:
-    data = json.loads(Digest("2026-03-02T10:00:00Z", HEADS).to_json())
-    alter(data)
-    with pytest.raises(DigestError):
-        Digest.from_json(json.dumps(data))
-    with pytest.raises(DigestError):
-        Digest.from_json("[]")
-
-
-def test_extends() -> None:
-    h = HEADS[0]
-    assert extends(h, {h.row_hash}, h.rows) is None
-    assert "not in the ledger" in str(extends(h, set(), None))
-    assert "is missing" in str(extends(h, set(), 3))
-    assert "rewritten" in str(extends(h, {"00" * 32}, h.rows))
-    assert "chained rows" in str(extends(h, {h.row_hash}, h.rows - 1))
-
-
-# -- where the checkpoints are ---------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("dsn", "directory", "expected"),
-    [
-        ("chdb://.handrail/ledger", None, ".handrail/checkpoints"),
-        ("chdb://.handrail/demo/ledger", None, ".handrail/demo/checkpoints"),
-        ("chdb:///var/lib/handrail/ledger/", None, "/var/lib/handrail/checkpoints"),
-        ("http://u:p@host:8123/db", None, ".handrail/checkpoints"),
-        ("chdb://.handrail/ledger", "/elsewhere", "/elsewhere"),
-    ],
-)
-def test_the_ledger_knows_where_its_checkpoints_are(
-    dsn: str, directory: str | None, expected: str
-) -> None:
-    settings = LedgerSettings(dsn=dsn, checkpoint_dir=directory)
-    assert settings.checkpoint_path == Path(expected)
 
 
 def test_breaks_is_lazy() -> None:
