@@ -3,7 +3,7 @@
 baseline of recording an event without deciding (``Recorder.policy_verdict``), with each
 shipper (``producer.shipper``: a thread in the agent's process, or a process of its own).
 
-    python -m bench.authorize [--calls 100000] [--rounds 3] [--json FILE]
+    python -m bench.authorize [--calls 100000] [--rounds 3] [--json FILE] [--quick]
 
 The rules: 999 that match other agents and actions, and the one that decides, on a mix of
 20 (action, cost, attempt) calls that exercise spend caps and retry budgets. Each call is
@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from bench._cli import parse_args
 from handrail.governance import Rights, parse
 from handrail.producers import Recorder
 from handrail.settings import (
@@ -90,7 +91,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--control-calls", type=int, default=5_000)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parse_args(parser, calls=2000, rounds=1, control_calls=500)
     text = governance_yaml()
     rights = Rights(parse(text))
     assert len(rights.governance.rights) == 1_000

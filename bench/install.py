@@ -3,6 +3,7 @@
     python -m bench.install                    # from PyPI (the repository itself from its path)
     python -m bench.install --wheels DIR       # offline: only the wheels in DIR
     python -m bench.install --runs 15 --json bench/results/install.json
+    python -m bench.install --quick            # one interpreter timed: a smoke run
 
 Prints the venv's site-packages size (all of it, and without pip and setuptools, which
 every venv has), its largest distributions, and the median of ``--runs`` fresh
@@ -29,6 +30,8 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+
+from bench._cli import parse_args
 
 REPO = Path(__file__).resolve().parent.parent
 SERVER_SIDE = ("chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx")
@@ -99,7 +102,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=11, help="Fresh interpreters timed.")
     parser.add_argument("--wheels", type=Path, help="Install offline from these wheels only.")
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
-    args = parser.parse_args()
+    args = parse_args(parser, runs=1)
     with tempfile.TemporaryDirectory(prefix="handrail-sdk-") as tmp:
         python = make_sdk_venv(Path(tmp) / "venv", args.wheels)
         site = site_packages(python)

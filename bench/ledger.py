@@ -1,7 +1,7 @@
 """Ledger throughput and query latency, each beside a same-run baseline.
 
     python -m bench.ledger [--events 100000] [--rounds 3] [--synthetic 10000000]
-                           [--runs 20] [--json FILE]
+                           [--runs 20] [--json FILE] [--quick]
 
 Sink (real broker, embedded chdb ledger): ``--events`` SDK events (several agents'
 ``Recorder`` objects running workflows of decisions, verdicts, spend, executions,
@@ -51,7 +51,9 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from bench._broker import bootstrap
+from bench._cli import parse_args
 from bench._ledger_data import TEAMS, agent_names, emit, synthetic_insert
+from bench._wait import wait_for_progress
 from bench.producer import new_topic
 from handrail.ledger.batches import build
 from handrail.ledger.chain import GENESIS, chain
@@ -237,14 +239,22 @@ def sink(servers: str, topic: str, path: Path, n: int, group: str) -> tuple[floa
         )
         start = time.perf_counter()
         first = None
-        thread.start()
-        while runner.stats.rows < n and thread.is_alive():
-            if first is None and runner.stats.rows:
+
+        def rows() -> int:
+            nonlocal first
+            got = runner.stats.rows
+            if first is None and got:
                 first = time.perf_counter() - start
-            time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-        stop.set()
-        thread.join(60)
+            return got
+
+        thread.start()
+        try:
+            wait_for_progress("the sink inserting the topic's rows", rows,
+                              lambda got: got >= n or not thread.is_alive(), poll=0.01)  # fmt: skip
+            elapsed = time.perf_counter() - start
+        finally:
+            stop.set()
+            thread.join(60)
         assert runner.stats.rows == n, runner.stats
         assert (count(client), count(client, "quarantine")) == (n, 0)
     finally:
@@ -463,7 +473,7 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=10_000_000, help="rows for the queries")
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each query")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parse_args(parser, events=2000, rounds=1, synthetic=20_000, runs=3)
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="handrail-bench-ledger-") as tmp:
         if args.events:

@@ -2,7 +2,7 @@
 pass-through in the same run; latency from an event produced to its alert delivered.
 
     python -m bench.processors [--events 40000] [--rounds 2] [--rate 2000] [--seconds 30]
-                               [--json FILE]
+                               [--json FILE] [--quick]
 
 Throughput: a backlog of ``--events`` events of the normal four-agent workload, recorded
 through the SDK, waits in a topic. A worker process starts on it; the clock runs from the
@@ -46,6 +46,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from bench._broker import bootstrap
+from bench._cli import parse_args
+from bench._wait import STALL_TIMEOUT_S, wait_for_progress
 from handrail.producers import Recorder
 from handrail.producers.spool import read_all
 from handrail.schemas import encode
@@ -61,50 +63,6 @@ from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
 PARTITIONS = 3
-
-
-DRAIN_TIMEOUT_S = 180.0
-"""How long a drain's stage may make no progress before the run fails."""
-
-
-class DrainStalledError(RuntimeError):
-    """A drain's stage made no progress for too long: the run fails, naming the stage and
-    the workers' logs, instead of waiting for ever."""
-
-    def __init__(self, stage: str, value: int, timeout: float, logs: list[Path]) -> None:
-        tails = "\n".join(f"--- {log}:\n{_tail(log)}" for log in logs)
-        super().__init__(f"{stage}: no progress for {timeout:g} s (stuck at {value:,}); "
-                         f"the workers' last lines:\n{tails}")  # fmt: skip
-
-
-def wait_for_progress(
-    stage: str,
-    progress: Callable[[], int],
-    done: Callable[[int], bool],
-    *,
-    timeout: float,
-    logs: list[Path],
-    poll: float = 0.02,
-) -> int:
-    """Poll ``progress`` until ``done``; raise ``DrainStalledError`` once it has not gone
-    past its highest value for ``timeout`` seconds."""
-    value = best = progress()
-    moved = time.monotonic()
-    while not done(value):
-        if time.monotonic() - moved > timeout:
-            raise DrainStalledError(stage, value, timeout, logs)
-        time.sleep(poll)
-        value = progress()
-        if value > best:
-            best, moved = value, time.monotonic()
-    return value
-
-
-def _tail(log: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError as exc:
-        return f"(unreadable: {exc})"
 
 
 @dataclass
@@ -171,13 +129,13 @@ def drain(
     *,
     workers: int = 1,
     partitions: int = PARTITIONS,
-    timeout: float = DRAIN_TIMEOUT_S,
+    timeout: float = STALL_TIMEOUT_S,
 ) -> Drain:
     """Start ``workers`` workers (one group) on the backlog, a topic of ``partitions``
     partitions; time them from the group's first commit made with every worker a member
     of the stable group, until they are done. A stage that makes no progress for
     ``timeout`` seconds (a worker stuck in its changelog's recovery, say) fails the run
-    with ``DrainStalledError`` instead of waiting for ever."""
+    with ``bench._wait.StalledError`` instead of waiting for ever."""
     env = worker_env(topics, "http://127.0.0.1:9", tmp)
     env["HANDRAIL_PROCESSORS__PARTITIONS"] = str(partitions)
     group = env["HANDRAIL_PROCESSORS__APP_ID"]
@@ -331,8 +289,9 @@ def passthrough_latency(
     out = KafkaConsumer(f"{env['HANDRAIL_PROCESSORS__APP_ID']}-out", bootstrap_servers=servers,
                         auto_offset_reset="earliest", fetch_max_wait_ms=10)  # fmt: skip
 
-    def read() -> None:
-        while len(arrived) < len(watched):
+    def read() -> None:  # until every marked message came back, or the replay's deadline
+        deadline = time.monotonic() + len(messages) / rate + 120
+        while len(arrived) < len(watched) and time.monotonic() < deadline:
             for records in out.poll(timeout_ms=100).values():
                 now = time.time()
                 for r in records:
@@ -368,7 +327,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", default="1,2", help="Worker counts for the latency runs.")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parse_args(parser, events=2000, rounds=1, seconds=3)
     with bootstrap() as servers, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         topics = WorkerTopics(servers, PARTITIONS)

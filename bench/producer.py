@@ -1,6 +1,6 @@
 """SDK emit cost and throughput to a real broker, beside raw fastavro + KafkaProducer.send.
 
-    python -m bench.producer [--events 30000] [--rounds 3] [--json FILE]
+    python -m bench.producer [--events 30000] [--rounds 3] [--json FILE] [--quick]
 
 Baseline: ready-made event records, encoded as single-object messages by fastavro's
 ``schemaless_writer`` (the SDK's shipper uses its compiled writer instead,
@@ -45,6 +45,8 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench._broker import bootstrap
+from bench._cli import parse_args
+from bench._wait import wait_for_progress
 from handrail.producers import Recorder
 from handrail.producers.packing import VERSION, dumps
 from handrail.schemas import AVRO_NAMES, encode
@@ -139,8 +141,8 @@ def sdk(servers: str, n: int, shipper: Shipping, rate: float | None = None) -> S
         )
         rec = Recorder(settings, AgentIdentity(name="bench", owner="team"))
         rec.heartbeat()
-        while rec.stats().delivered < 1:
-            time.sleep(0.01)
+        wait_for_progress("the heartbeat delivered", lambda: rec.stats().delivered,
+                          lambda delivered: delivered >= 1, timeout=60, poll=0.01)  # fmt: skip
         wall, cpu = [0] * n, [0] * n
         clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
         start = time.perf_counter()
@@ -265,7 +267,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--paced", type=int, default=10_000, help="events in the 2,000/s run")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = parse_args(parser, events=2000, rounds=1, paced=1000)
     with bootstrap() as servers:
         bases: list[float] = []
         runs: dict[Shipping, list[SdkRun]] = {mode: [] for mode in SHIPPERS}

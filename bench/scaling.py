@@ -2,7 +2,7 @@
 processes, one consumer group) on an events topic of several partitions.
 
     python -m bench.scaling [--events 40000] [--partitions 6] [--rounds 2]
-                            [--stall-timeout 180] [--json FILE]
+                            [--stall-timeout 180] [--json FILE] [--quick]
 
 The backlog and the measurement are ``bench.processors``' own: ``--events`` events of the
 normal four-agent workload, recorded through the SDK into a fresh topic of
@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from bench._broker import bootstrap
-from bench.processors import DRAIN_TIMEOUT_S, Drain, drain, record_backlog
+from bench._cli import parse_args
+from bench._wait import STALL_TIMEOUT_S
+from bench.processors import Drain, drain, record_backlog
 from tests.support.processors_worker import WorkerTopics
 
 WORKERS = (1, 2)
@@ -66,9 +68,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=40_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--stall-timeout", type=float, default=DRAIN_TIMEOUT_S)
+    parser.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT_S)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parse_args(parser, events=6000, rounds=1)
     drains: dict[int, list[Drain]] = {n: [] for n in WORKERS}
     with bootstrap() as servers, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)

@@ -4,7 +4,7 @@ fast path), timed one call at a time, with the rules compiled into the fast path
 them compiled out (the check as it was before: types only), in alternating fresh
 recorders of the same process. No Kafka: the SDK writes to its spool.
 
-    python -m bench.validation [--calls 20000] [--rounds 3]
+    python -m bench.validation [--calls 20000] [--rounds 3] [--json FILE] [--quick]
 
 Figures: per call type, the median over the rounds of each round's p50 and p99 (ns
 resolution; this 2-vCPU VM is shared, so compare the two columns of one run only).
@@ -13,6 +13,7 @@ resolution; this 2-vCPU VM is shared, so compare the two columns of one run only
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from bench._cli import parse_args
 from handrail.producers import Recorder, exact_fields
 from handrail.producers.checks import EventChecks
 from handrail.producers.exact_fields import exact
@@ -76,7 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parse_args(parser, calls=2000, rounds=1)
     results: dict[tuple[str, bool], list[tuple[float, float]]] = {}
     for _ in range(args.rounds):
         for on in (False, True):
@@ -89,6 +92,7 @@ def main() -> None:
                         ns = timings(rec, call, args.calls)
                         results.setdefault((name, on), []).append((pct(ns, 0.5), pct(ns, 0.99)))
     print(f"{args.calls:,} calls each, {args.rounds} rounds; caller cost in us (p50 / p99)")
+    figures: dict[str, Any] = {"calls": args.calls, "rounds": args.rounds}
     for name in CALLS:
         row: list[Any] = [f"{name:15s}"]
         for on in (False, True):
@@ -96,7 +100,11 @@ def main() -> None:
             p50 = statistics.median(r[0] for r in runs)
             p99 = statistics.median(r[1] for r in runs)
             row.append(f"{'rules' if on else 'types only'}: {p50:5.2f} / {p99:5.2f}")
+            figures[f"{name}/{'rules' if on else 'types_only'}"] = {"p50_us": p50, "p99_us": p99}
         print("  ".join(row))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """``verify`` in bounded memory, and what the forensic reader's checks cost a query.
 
-    python -m bench.verify [--rows 200000] [--rounds 3] [--json FILE]
+    python -m bench.verify [--rows 200000] [--rounds 3] [--json FILE] [--quick]
 
 Two embedded ledgers of one chain each (the worst case: one partition), ``--rows`` / 4 and
 ``--rows`` event rows, written as the embedded pipeline writes them (chained, checkpointed,
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench._cli import parse_args
 from handrail.embedded.ledger_rows import own_rows
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
@@ -154,7 +155,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    args = parse_args(parser, rows=8000, rounds=1, runs=5)
     rounds = [round_figures(args.rows, args.runs) for _ in range(args.rounds)]
     figures: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
     figures |= {"rows": args.rows, "small_rows": args.rows // 4, "rounds": args.rounds}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.processors import DrainStalledError, wait_for_progress
+from bench._wait import StalledError, wait_for_progress
 
 
 def _counter(values: list[int]) -> Iterator[int]:
@@ -22,7 +22,7 @@ def test_a_stage_that_stands_still_fails_naming_it_and_the_logs(tmp_path: Path) 
     log = tmp_path / "worker.log"
     log.write_text("Ready\nNo event received for active tp TP(topic='x-changelog')\n")
     progress = _counter([3, 5, 5])
-    with pytest.raises(DrainStalledError) as caught:
+    with pytest.raises(StalledError) as caught:
         wait_for_progress("judging", lambda: next(progress), lambda v: v >= 10,
                           timeout=0.2, logs=[log], poll=0.01)  # fmt: skip
     text = str(caught.value)
@@ -33,7 +33,7 @@ def test_a_stage_that_stands_still_fails_naming_it_and_the_logs(tmp_path: Path) 
 def test_a_value_that_flaps_below_its_best_is_no_progress(tmp_path: Path) -> None:
     """A group whose membership goes 1, 0, 1, 0 (rebalancing for ever) never forms."""
     flaps = iter([1, 0] * 1000)
-    with pytest.raises(DrainStalledError, match="forming"):
+    with pytest.raises(StalledError, match="forming"):
         wait_for_progress("forming", lambda: next(flaps), lambda v: v >= 2,
                           timeout=0.2, logs=[tmp_path / "absent.log"], poll=0.01)  # fmt: skip
 
