@@ -2,7 +2,7 @@
 pass-through in the same run; latency from an event produced to its alert delivered.
 
     python -m bench.processors [--events 40000] [--rounds 2] [--rate 2000] [--seconds 30]
-                               [--json FILE] [--quick]
+                               [--settle 5] [--json FILE] [--quick]
 
 Throughput: a backlog of ``--events`` events of the normal four-agent workload, recorded
 through the SDK, waits in a topic. A worker process starts on it; the clock runs from the
@@ -19,8 +19,10 @@ recorded through the SDK into a spool ahead of time, then replayed at that stead
 a plain KafkaProducer (so the load generator takes little of the machine). Workers run
 with default rules and a real HTTP receiver as their PagerDuty channel; latency is from
 sending a storm's 6th retry to the receiver getting its PagerDuty trigger, for 1 and 2
-workers (``--workers``). Baseline: the same replay through ``bench._passthrough``, from
-sending a marked message to reading it back from the forwarded topic.
+workers (``--workers``), each given ``--settle`` seconds once ready before the replay
+starts (partitions assigned, first ticks sent). Baseline: the same replay through
+``bench._passthrough``, from sending a marked message to reading it back from the
+forwarded topic.
 
 Targets (issue 4): throughput >= 60% of the pass-through; latency p99 < 1 s at 2,000/s.
 """
@@ -63,6 +65,8 @@ from tests.support.processors_worker import Worker, WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
 PARTITIONS = 3
+SETTLE_S = 5.0
+SETTLE_HELP = "Seconds a latency run's worker (each) gets, once ready, before the replay."
 
 
 @dataclass
@@ -250,14 +254,17 @@ def latency(
     staged: tuple[list[tuple[bytes, bytes]], dict[int, str]],
     rate: float,
     workers: int,
+    *,
+    settle: float = SETTLE_S,
 ) -> dict[str, Any]:
-    """Produced -> paged, through ``workers`` processors workers."""
+    """Produced -> paged, through ``workers`` processors workers, started ``settle``
+    seconds (each) before the replay."""
     messages, pages = staged
     topics = WorkerTopics(servers, PARTITIONS)
     with Receiver() as receiver:
         env = worker_env(topics, receiver.url("").rstrip("/"), tmp)
         group = [Worker(env, tmp / f"lat-{workers}-{n}.log").start() for n in range(workers)]
-        time.sleep(5 * workers)  # partitions assigned, first ticks sent
+        time.sleep(settle * workers)  # partitions assigned, first ticks sent
         try:
             sent, achieved = replay(servers, topics.events, messages, pages, rate)
             deadline = time.monotonic() + 60
@@ -275,6 +282,8 @@ def passthrough_latency(
     tmp: Path,
     staged: tuple[list[tuple[bytes, bytes]], dict[int, str]],
     rate: float,
+    *,
+    settle: float = SETTLE_S,
 ) -> dict[str, Any]:
     """The baseline: produced -> forwarded by a bare Faust agent -> read back, for the
     same messages."""
@@ -299,7 +308,7 @@ def passthrough_latency(
                         arrived.setdefault(watched[r.value], now)
 
     reader = threading.Thread(target=read, daemon=True)
-    time.sleep(5)
+    time.sleep(settle)
     try:
         reader.start()
         sent, achieved = replay(servers, topics.events, messages, pages, rate)
@@ -326,8 +335,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2_000)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", default="1,2", help="Worker counts for the latency runs.")
+    parser.add_argument("--settle", type=float, default=SETTLE_S, help=SETTLE_HELP)
     parser.add_argument("--json", type=Path)
-    args = parse_args(parser, events=2000, rounds=1, seconds=3)
+    args = parse_args(parser, events=2000, rounds=1, seconds=2, settle=1)
     with bootstrap() as servers, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         topics = WorkerTopics(servers, PARTITIONS)
@@ -344,8 +354,9 @@ def main() -> None:
         best_base = max(d.rate for d in base)
         best_ours = max(d.rate for d in ours)
         staged = stage(tmp, args.rate, args.seconds)
-        base_latency = passthrough_latency(servers, tmp, staged, args.rate)
-        runs = [latency(servers, tmp, staged, args.rate, int(n)) for n in args.workers.split(",")]
+        base_latency = passthrough_latency(servers, tmp, staged, args.rate, settle=args.settle)
+        runs = [latency(servers, tmp, staged, args.rate, int(n), settle=args.settle)
+                for n in args.workers.split(",")]  # fmt: skip
     figures = {
         "backlog_events": backlog,
         "passthrough_events_per_s": best_base,
