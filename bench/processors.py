@@ -164,7 +164,8 @@ def drain(
                  lambda members: members >= workers)  # fmt: skip
             floor = offsets.committed(topics.events)
             if floor >= total:
-                raise RuntimeError("the backlog was drained before every worker joined")
+                raise RuntimeError(f"the backlog ({total:,} events) was drained before every "
+                                   "worker joined: a bigger --events")  # fmt: skip
         events = partial(offsets.committed, topics.events)
         first = wait("the first commit", events, lambda committed: committed != floor)
         start = time.monotonic()
