@@ -110,6 +110,8 @@ class Pipeline:
         self.committed: dict[str, int] = dict(self.detected.data)
         self.stats = PipelineStats()
         ledger = settings.ledger
+        self._writing: asyncio.Task[int] | None = None
+        """The insert under way (``inserted`` waits for it)."""
         self._batch = BatchWindow(ledger.batch_max_events, ledger.batch_max_seconds)
         self._last_commit = self._last_tick = 0.0
         self._outbox_ready = asyncio.Event()
@@ -163,15 +165,31 @@ class Pipeline:
             self._publish(findings)
         elif time.monotonic() - self._last_commit >= COMMIT_S:
             self._commit()
+        if self._writing is not None and (self._writing.done() or final):
+            await self.inserted()
         if self._due(final):
+            await self.inserted()  # one insert at a time; the next batch's rows follow it
             spool = {t: items for t, items in self.pending.items() if items}
             own = self.outputs.messages(self._ingested(self.own_topic))
             self.pending = defaultdict(list)
             self._batch.taken()
-            self.stats.events += await asyncio.to_thread(self._write, spool, own)
-            self.outputs.written(self._ingested(self.own_topic))
-        self._delete()
+            # The insert runs on a thread (chdb releases the GIL) while the next batch is
+            # read and judged.
+            self._writing = asyncio.create_task(asyncio.to_thread(self._write, spool, own))
+            if final:
+                await self.inserted()
+        if self._writing is None:
+            self._delete()
         return bool(records) or any(r.items for r in reads.values())
+
+    async def inserted(self) -> None:
+        """Wait for the insert under way, if any; then forget what the ledger now has."""
+        if self._writing is None:
+            return
+        writing, self._writing = self._writing, None
+        self.stats.events += await writing
+        self.outputs.written(self._ingested(self.own_topic))
+        self._delete()
 
     def _take(self, topic: str, read: Read, records: list[EventRecord]) -> None:
         """Sort what a source produced: rows the ledger lacks, events not yet judged."""

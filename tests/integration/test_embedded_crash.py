@@ -75,6 +75,7 @@ async def drive(pipeline: Pipeline, done: Callable[[], bool], deliver: bool = Tr
             await pipeline.step()
             await asyncio.sleep(0.02)
             if done():
+                await pipeline.inserted()  # an insert that failed on its thread stops it
                 return
         raise AssertionError(
             f"the pipeline never got there: {pipeline.sources} {pipeline.outputs.own.data} "
