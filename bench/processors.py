@@ -24,7 +24,11 @@ starts (partitions assigned, first ticks sent). Baseline: the same replay throug
 ``bench._passthrough``, from sending a marked message to reading it back from the
 forwarded topic.
 
+Each round also reads the backlog with a bare aiokafka consumer decoding every message
+(``bench._consume``): the worker's own limit.
+
 Targets (issue 4): throughput >= 60% of the pass-through; latency p99 < 1 s at 2,000/s.
+Issue 25: throughput >= 40% of consume + decode.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from kafka.admin import KafkaAdminClient
 
 from bench._broker import bootstrap
 from bench._cli import parse_args
+from bench._consume import consume_rate
 from bench._wait import STALL_TIMEOUT_S, wait_for_progress
 from handrail.producers import Recorder
 from handrail.producers.spool import read_all
@@ -346,14 +351,16 @@ def main() -> None:
         print(f"backlog: {backlog:,} events of the normal workload")
         base: list[Drain] = []
         ours: list[Drain] = []
+        limit: list[float] = []
         for _ in range(args.rounds):
+            limit.append(consume_rate(servers, topics.events, PARTITIONS))
             base.append(drain(servers, topics, tmp, passthrough=True))
             ours.append(drain(servers, topics, tmp, passthrough=False))
-            print(
-                f"  round: pass-through {base[-1].rate:8,.0f}/s  handrail {ours[-1].rate:8,.0f}/s"
-            )
+            print(f"  round: consume + decode {limit[-1]:8,.0f}/s  pass-through "
+                  f"{base[-1].rate:8,.0f}/s  handrail {ours[-1].rate:8,.0f}/s")  # fmt: skip
         best_base = max(d.rate for d in base)
         best_ours = max(d.rate for d in ours)
+        best_limit = max(limit)
         staged = stage(tmp, args.rate, args.seconds)
         base_latency = passthrough_latency(servers, tmp, staged, args.rate, settle=args.settle)
         runs = [latency(servers, tmp, staged, args.rate, int(n), settle=args.settle)
@@ -363,12 +370,16 @@ def main() -> None:
         "passthrough_events_per_s": best_base,
         "processors_events_per_s": best_ours,
         "throughput_ratio": best_ours / best_base,
+        "consume_decode_events_per_s": best_limit,
+        "consume_decode_ratio": best_ours / best_limit,
         "passthrough_latency": base_latency,
         "latency": runs,
     }
     print(f"bare Faust pass-through:          {best_base:9,.0f} events/s")
     print(f"handrail, every detector on:      {best_ours:9,.0f} events/s "
           f"({figures['throughput_ratio']:.0%} of the pass-through; target >= 60%)")  # fmt: skip
+    print(f"bare aiokafka consume + decode:   {best_limit:9,.0f} events/s (handrail "
+          f"{figures['consume_decode_ratio']:.0%} of it; target >= 40%)")  # fmt: skip
     b = base_latency
     print(f"at {b['rate_events_per_s']:,.0f} events/s, bare Faust pass-through, produced -> "
           f"forwarded: p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms "

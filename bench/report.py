@@ -180,6 +180,10 @@ TARGETS: tuple[Target, ...] = (
            "processors_events_per_s", "events/s", "passthrough_events_per_s",
            "bare Faust pass-through agent", on="ratio", goal=(">=", 0.60),
            note="{backlog_events:,} events"),
+    Target("processors", 25, "backlog drained by one worker, beside consume + decode",
+           "processors_events_per_s", "events/s", "consume_decode_events_per_s",
+           "bare aiokafka `getmany` + Avro decode of the same backlog", on="ratio",
+           goal=(">=", 0.40), note="{backlog_events:,} events"),
     _lat(1),
     _lat(2),
     Target("authorize", 5, "`Recorder.authorize` (decide + record the verdict), "
