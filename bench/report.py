@@ -68,6 +68,7 @@ BENCHES = (
     Bench("processors", "processors"),
     Bench("scaling", "scaling"),
     Bench("verify", "verify"),
+    Bench("embedded", "embedded"),
 )
 SMOKE_ONLY = (Bench("validation", "validation"), Bench("install", "install"))
 """Run by ``--quick`` too, so that CI runs every benchmark; no figure of theirs is in the
@@ -201,6 +202,14 @@ TARGETS: tuple[Target, ...] = (
            note="{partitions} partitions; backlog {backlog_events:,} events, best of {rounds} "
                 "round(s); events counted {one_worker_events_counted:,} (1 worker), "
                 "{two_workers_events_counted:,} (2)"),
+    Target("embedded", 25, "`handrail run` draining a spool backlog", "drain_events_per_s",
+           "events/s", "slowest_stage_events_per_s", "its slowest stage alone, same backlog",
+           on="ratio", goal=(">=", 0.50),
+           note="{events:,.0f} events; read + decode {read_decode_events_per_s:,.0f}/s, "
+                "detect {detect_events_per_s:,.0f}/s, rows {rows_events_per_s:,.0f}/s, chain + "
+                "insert {chain_insert_events_per_s:,.0f}/s; median of {rounds} rounds"),
+    Target("embedded", 25, "`handrail run` draining a spool backlog: peak RSS",
+           "drain_peak_mib", "MiB", goal=("<", 477), note="target: under 500 MB"),
     Target("verify", 22, "`handrail ledger verify`, one chain: peak RSS", "verify_peak_mib",
            "MiB", "whole_load_peak_mib", "a process that only loads the same chain's rows whole",
            note="{rows:,} rows in {verify_s:.1f} s; {small_rows:,} rows: "
