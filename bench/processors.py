@@ -28,7 +28,7 @@ Each round also reads the backlog with a bare aiokafka consumer decoding every m
 (``bench._consume``): the worker's own limit.
 
 Targets (issue 4): throughput >= 60% of the pass-through; latency p99 < 1 s at 2,000/s.
-Issue 25: throughput >= 40% of consume + decode.
+For issue 25: throughput >= 40% of consume + decode (medians of the rounds).
 """
 
 from __future__ import annotations
@@ -371,15 +371,20 @@ def main() -> None:
         "processors_events_per_s": best_ours,
         "throughput_ratio": best_ours / best_base,
         "consume_decode_events_per_s": best_limit,
-        "consume_decode_ratio": best_ours / best_limit,
+        "consume_decode_median_events_per_s": statistics.median(limit),
+        "processors_median_events_per_s": statistics.median(d.rate for d in ours),
         "passthrough_latency": base_latency,
         "latency": runs,
     }
     print(f"bare Faust pass-through:          {best_base:9,.0f} events/s")
     print(f"handrail, every detector on:      {best_ours:9,.0f} events/s "
           f"({figures['throughput_ratio']:.0%} of the pass-through; target >= 60%)")  # fmt: skip
-    print(f"bare aiokafka consume + decode:   {best_limit:9,.0f} events/s (handrail "
-          f"{figures['consume_decode_ratio']:.0%} of it; target >= 40%)")  # fmt: skip
+    medians = (
+        figures["processors_median_events_per_s"],
+        figures["consume_decode_median_events_per_s"],
+    )
+    print(f"bare aiokafka consume + decode:   {best_limit:9,.0f} events/s (medians: handrail "
+          f"{medians[0] / medians[1]:.0%} of it; target >= 40%)")  # fmt: skip
     b = base_latency
     print(f"at {b['rate_events_per_s']:,.0f} events/s, bare Faust pass-through, produced -> "
           f"forwarded: p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms "

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -60,6 +61,16 @@ DETECT_BATCH = 1_000
 SETTLE_S = 10.0
 """How long a revocation waits for the keyed message being judged, then for the writes of
 those judged, before it commits what is done and gives the partitions up."""
+
+
+@dataclass
+class Batch:
+    """What detect judged since its last flush."""
+
+    messages: list[Any] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    writes: list[Any] = field(default_factory=list)
+    """Sends to the dead letters, acknowledged before the batch counts as done."""
 
 
 class Processors:
@@ -101,9 +112,9 @@ class Processors:
         self.acks = OrderedAcks()
         self._generation: int | None = None
         """The consumer generation whose keyed messages count; None while revoked."""
-        self._idle = asyncio.Event()
-        """Set while detect holds no message judged and not yet written."""
-        self._idle.set()
+        self._judging = asyncio.Lock()
+        """Held while a keyed message is judged or a batch flushed."""
+        self._batch = Batch()
         self.alert_state = app.Table(
             "alert-state", partitions=n,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
@@ -184,32 +195,40 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Judge the keyed messages in batches: what is buffered, up to ``DETECT_BATCH``.
-        Then publish the batch's findings, write each changed key's state once, and mark
-        the batch's messages done once those writes are in the changelog
-        (``changelog_acks``): an offset is committed once every one before it is done too,
-        never ahead of its state nor over a message not judged."""
+        """Judge the keyed messages in batches: what is buffered, up to ``DETECT_BATCH``;
+        then ``flush`` the batch. A revocation flushes what is judged itself, so a batch
+        never waits for a message that will not come."""
         noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
         channel: Any = noack.channel
-        judged: list[Any] = []
-        findings: list[Finding] = []
-        dead_letters: list[Any] = []
         async for event in noack.events():  # table writes need their event
-            self._idle.clear()
-            try:
-                findings += self.judge(event.key, event.value, event.message.partition)
-            except Exception as exc:  # a bug must not stop the worker: keep the message
-                log.exception("detect: failed on %r", event.key)
-                dead_letters.append(await self.to_dead_letters(event.message, exc, "detect"))
-            judged.append(event.message)
-            if len(judged) >= DETECT_BATCH or channel.empty():
-                await self.publish(findings)  # before the state that remembers them
-                self.detectors.write()
-                self.done(judged, [*self.state.take_writes(), *dead_letters])
-                judged, findings, dead_letters = [], [], []
-                self._idle.set()
-                await self.seek_holes()
+            async with self._judging:
+                try:
+                    self._batch.findings += self.judge(
+                        event.key, event.value, event.message.partition
+                    )
+                except Exception as exc:  # a bug must not stop the worker: keep the message
+                    log.exception("detect: failed on %r", event.key)
+                    dead = await self.to_dead_letters(event.message, exc, "detect")
+                    self._batch.writes.append(dead)
+                self._batch.messages.append(event.message)
+                if len(self._batch.messages) >= DETECT_BATCH or channel.empty():
+                    await self.flush()
+            await self.seek_holes()
             yield None
+
+    async def flush(self) -> None:
+        """Publish the batch's findings, then write each state it changed once, and mark
+        its messages done once those writes are in the changelog (``changelog_acks``): an
+        offset is committed once every one before it is done too, never ahead of its state
+        nor over a message not judged. The caller holds ``_judging``."""
+        batch, self._batch = self._batch, Batch()
+        await self.publish(batch.findings)  # before the state that remembers them
+        self.detectors.write()
+        writes = [*self.state.take_writes(), *batch.writes]
+        together = [asyncio.gather(*writes)] if writes else []
+        for message in batch.messages:
+            if message.generation_id == self._generation:  # else revoked meanwhile
+                self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
 
     def judge(self, key: bytes | None, value: bytes, partition: int) -> list[Finding]:
         """A keyed message's findings: its observations judged, or a tick's (no key)."""
@@ -217,13 +236,6 @@ class Processors:
             return self.detectors.observe(key.decode(), loads(value), time.time())
         read_up_to = self.watermarks.tick(partition, value)
         return [] if read_up_to is None else self.detectors.tick(partition, read_up_to)
-
-    def done(self, judged: list[Any], writes: list[asyncio.Future[Any]]) -> None:
-        """Mark ``judged`` done once ``writes`` are acknowledged (one future for all)."""
-        together = [asyncio.gather(*writes)] if writes else []
-        for message in judged:
-            if message.generation_id == self._generation:  # else revoked meanwhile
-                self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
 
     def _committed(self, tp: Any) -> int | None:
         """Where Faust read ``tp`` from since it was assigned (its committed offset), if
@@ -282,14 +294,15 @@ class Processors:
             await self.app.crash(error)
 
     async def revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        """Let the batch being judged be written, then those writes finish (for ``SETTLE_S``
-        at most), commit what is done and forget the rest: the partitions' next owners
-        judge it again."""
+        """Write what detect judged (``flush``), let those writes finish (for ``SETTLE_S`` at
+        most), commit what is done and forget the rest: the partitions' next owners judge
+        it again."""
         deadline = time.monotonic() + SETTLE_S
         try:
-            await asyncio.wait_for(self._idle.wait(), SETTLE_S)
+            async with asyncio.timeout(SETTLE_S), self._judging:
+                await self.flush()
         except TimeoutError:
-            log.warning("detect: still judging a batch after %g s; it is judged again", SETTLE_S)
+            log.warning("detect: a batch not written after %g s; it is judged again", SETTLE_S)
         self._generation = None
         writes = self.acks.unsettled()
         if writes:
