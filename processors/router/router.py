@@ -26,11 +26,13 @@ from handrail.processors.router.locks import KeyedLocks
 from handrail.processors.router.outcome import DeliveryAttempt, scrub
 from handrail.processors.router.recording import DeliveryRecorder, delivered_event
 from handrail.processors.router.routing import select_channels
-from handrail.processors.router.suppression import StateEntry, decide, settle
+from handrail.processors.router.suppression import StateEntry, decide, expired, settle
 from handrail.schemas import EventRecord
 from handrail.schemas.models import AlertRaised
 
 log = logging.getLogger(__name__)
+FORGET_EVERY = 1_000
+"""Alerts delivered between two passes over the state for closed keys to forget."""
 
 
 class AlertRouter:
@@ -56,6 +58,7 @@ class AlertRouter:
         self._settings = settings
         self._recorder = recorder
         self._state = state
+        self._settled = 0
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(timeout=settings.retry.timeout_s)
         poster = HttpPoster(
@@ -88,13 +91,18 @@ class AlertRouter:
             done = [a.channel for a in attempts if a.ok]
             if decision.notice.action == "resolve":
                 done += [name for name in decision.channels if name not in self._channels]
-            new = settle(entry, decision.notice, done)
-            if new is None:
-                if event.dedup_key in self._state:  # not pop(): a Faust table may have a default
-                    del self._state[event.dedup_key]
-            elif new != entry:
+            new = settle(entry, decision.notice, done, time.time())
+            if new is not None and new != entry:
                 self._state[event.dedup_key] = new
-            return attempts
+        self._settled += 1
+        if self._settled % FORGET_EVERY == 0:
+            self.forget_closed(time.time())
+        return attempts
+
+    def forget_closed(self, now: float) -> None:
+        """Drop the keys closed for longer than ``CLOSED_KEPT_S``."""
+        for key in [k for k, entry in list(self._state.items()) if expired(entry, now)]:
+            del self._state[key]
 
     def _routes(self, event: AlertEvent) -> list[str]:
         payload = event.payload

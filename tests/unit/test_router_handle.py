@@ -139,7 +139,7 @@ def test_resolve_to_a_channel_no_longer_configured_clears_the_key() -> None:
         {"channels": {"tty": {"type": "terminal"}}, "default": ["tty"]}
     )
     assert t.handle(event_record("alert_resolved")) == [[]]
-    assert t.state == {}
+    assert [entry["open"] for entry in t.state.values()] == [[]]  # closed
 
 
 # -- the HTTP retry loop, with scripted answers ------------------------------------------------

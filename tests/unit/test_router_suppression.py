@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from handrail.processors.router.alert import parse_alert
-from handrail.processors.router.suppression import StateEntry, decide, settle
+from handrail.processors.router.alert import AlertEvent, parse_alert
+from handrail.processors.router.suppression import (
+    CLOSED_KEPT_S,
+    StateEntry,
+    decide,
+    expired,
+    settle,
+)
 from tests.support.samples import event_record
 
 ROUTED = ("pd", "slack")
@@ -17,19 +23,22 @@ Step = tuple[str, set[str], tuple[str, ...]]
 """(raise | resolve, channels on which delivery succeeds, expected target channels)."""
 
 
-def run(steps: list[Step]) -> StateEntry | None:
+def alert(kind: str) -> AlertEvent:
+    return parse_alert(event_record("alert_raised" if kind == "raise" else "alert_resolved"))
+
+
+def run(steps: list[Step], events: list[AlertEvent] | None = None) -> StateEntry | None:
+    """Each step's alert event is a new one, or that of ``events`` (read again)."""
     state: dict[str, StateEntry] = {}
     for number, (kind, succeeds, expected) in enumerate(steps, 1):
-        event = parse_alert(event_record("alert_raised" if kind == "raise" else "alert_resolved"))
+        event = events[number - 1] if events else alert(kind)
         entry = state.get(KEY)
         decision = decide(entry, event, ROUTED)
         assert decision.channels == expected, f"step {number}: {kind} ({decision.reason})"
         if decision.notice is None:
             continue
-        new = settle(entry, decision.notice, [c for c in decision.channels if c in succeeds])
-        if new is None:
-            state.pop(KEY, None)
-        else:
+        new = settle(entry, decision.notice, [c for c in decision.channels if c in succeeds], 0.0)
+        if new is not None:
             json.dumps(new)  # the state must survive a JSON changelog
             state[KEY] = new
     return state.get(KEY)
@@ -75,8 +84,23 @@ def test_sequences(steps: list[Step]) -> None:
     run(steps)
 
 
-def test_resolved_keys_are_forgotten() -> None:
-    assert run([("raise", ALL, ROUTED), ("resolve", ALL, ROUTED)]) is None
+def test_resolved_keys_are_closed_then_forgotten() -> None:
+    closed = run([("raise", ALL, ROUTED), ("resolve", ALL, ROUTED)])
+    assert closed is not None
+    assert closed["open"] == []
+    assert not expired(closed, CLOSED_KEPT_S)
+    assert expired(closed, CLOSED_KEPT_S + 1)
+
+
+def test_a_raise_and_its_resolve_read_again_page_nobody() -> None:
+    """A worker that takes over reads the alerts topic again from its last commit: the
+    raise and the resolve it had delivered must not page a second time (they did, once
+    the key was resolved and forgotten)."""
+    events = [alert("raise"), alert("resolve")]
+    run([("raise", ALL, ROUTED), ("resolve", ALL, ROUTED)], events)
+    replay = [("raise", ALL, ROUTED), ("resolve", ALL, ROUTED), ("raise", ALL, ()),
+              ("resolve", ALL, ())]  # fmt: skip
+    run(replay, [*events, *events])
 
 
 def test_the_state_keeps_the_raise_for_the_resolve() -> None:
@@ -103,5 +127,5 @@ def test_settle_does_not_mutate_the_entry() -> None:
     frozen = json.dumps(entry)
     decision = decide(entry, parse_alert(event_record("alert_resolved")), ())
     assert decision.notice is not None
-    settle(entry, decision.notice, ["pd"])
+    settle(entry, decision.notice, ["pd"], 0.0)
     assert json.dumps(entry) == frozen
