@@ -10,15 +10,8 @@ from typing import Any
 
 import pytest
 
-from bench.report import (
-    BENCHES,
-    TARGETS,
-    MissingFigureError,
-    Target,
-    build_report,
-    evaluate,
-    goal_text,
-)
+from bench._targets import TARGETS, MissingFigureError, Target, evaluate, goal_text
+from bench.report import BENCHES, build_report
 
 ROOT = Path(__file__).resolve().parents[2]
 MACHINE = {"CPU": "Test CPU", "cores": "2 logical"}
