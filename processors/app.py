@@ -15,9 +15,9 @@ is checked by ticks: each ``tick_interval_s`` every worker sends one to every ke
 partition with how far it has read the events topic (``watermark``), so a worker
 catching up on a backlog never takes unread events for missing ones. Findings are
 sent and acknowledged before the state that records them, so a crash can repeat an alert
-(the dedup key makes that a no-op) but never lose one; and the keyed topic's offsets are
-committed here, not by Faust, only over messages judged with their state in the changelog
-and none missing before them (``changelog_acks``).
+(the router drops an alert event it handled) but never lose one; and the keyed and alerts
+topics' offsets are committed here, not by Faust, only over messages handled with their
+state in the changelog and none missing before them (``changelog_acks``).
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ class Processors:
         # acks=False: Faust never commits this topic; the detect stage does (changelog_acks)
         self.keyed = app.topic(f"{p.app_id}-keyed", partitions=n, internal=True, acks=False)
         self.outputs = {
-            "alerts": app.topic(p.alerts_topic, partitions=n),
+            # acks=False: Faust never commits it either; deliver does (changelog_acks)
+            "alerts": app.topic(p.alerts_topic, partitions=n, acks=False),
             "halts": app.topic(
                 halts_topic(p.control_topic), partitions=n, config=HALTS_TOPIC_CONFIG
             ),
@@ -115,10 +116,11 @@ class Processors:
         self._judging = asyncio.Lock()
         """Held while a keyed message is judged or a batch flushed."""
         self._batch = Batch()
-        self.alert_state = app.Table(
-            "alert-state", partitions=n,
+        self.alert_state = WrittenTable(
+            app, name="alert-state", partitions=n, beacon=app.tables.beacon,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
         )  # fmt: skip
+        app.tables.add(self.alert_state)
         governance = settings.governance.file
         authority = Authority(load(governance)) if governance else None
         self.detectors = KeyedDetectors(p.rules, self.state, authority, partitions=n)
@@ -317,21 +319,29 @@ class Processors:
     # -- stage 3: deliver alerts ---------------------------------------------------------
 
     async def deliver(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Deliver each alert; its ``alert_delivered`` events reach the events topic (for
-        the ledger) before the alert counts as handled."""
+        """Deliver each alert. Its offset is committed as the keyed topic's are
+        (``changelog_acks``), once its ``alert_delivered`` events are on the events topic
+        (for the ledger) and the router's state is in the changelog: Faust's own acks would
+        commit past an alert fetched before a rebalance and never delivered. An alert read
+        again pages nobody twice (the router remembers the alert events it handled)."""
         delivered: list[tuple[bytes, bytes]] = []
         recorder = DeliveryEvents(f"{self.settings.app_id}-router",
                                   lambda key, value: delivered.append((key, value)))  # fmt: skip
+        noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
         async with AlertRouter(self.root.alerts, recorder, self.alert_state) as router:
-            async for event in stream.events():
+            async for event in noack.events():
+                writes = []
                 try:
                     await router.handle(decode(event.value)[1])
                 except (DecodeError, MalformedAlertError) as exc:
-                    await self.to_dead_letters(event.message, exc, "deliver")
-                sent = [await self.ledger_copy.send(key=k, value=v) for k, v in delivered]
+                    writes.append(await self.to_dead_letters(event.message, exc, "deliver"))
+                writes += [await self.ledger_copy.send(key=k, value=v) for k, v in delivered]
                 delivered.clear()
-                for future in sent:
-                    await future
+                writes += self.alert_state.take_writes()
+                message = event.message
+                if message.generation_id == self._generation:  # else revoked meanwhile
+                    together = [asyncio.gather(*writes)] if writes else []
+                    self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
                 yield None
 
     # -- outputs ---------------------------------------------------------------------------
