@@ -194,8 +194,11 @@ def stage(
     Kafka) so that replaying them costs the box little: ``rate * seconds`` events of the
     normal workload with four storms a second among them. Returns (key, value) messages
     in recording order and, by message index, the dedup key each storm's 6th retry pages."""
-    settings = Settings(kafka=KafkaSettings(bootstrap_servers=""),
-                        spool=SpoolSettings(dir=tmp / "stage"))  # fmt: skip
+    # The handoff answers go to a control log of the run's own (not the working
+    # directory's), which holds every answer of the run
+    spool = SpoolSettings(dir=tmp / "stage", control_log=tmp / "stage-control.log",
+                          control_log_max_bytes=1 << 30)  # fmt: skip
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=""), spool=spool)
     names = (*normal_workload.AGENTS, "stormer")
     recorders = {a: Recorder(settings, AgentIdentity(name=a, owner=f"team-{a}")) for a in names}
     stormer = recorders.pop("stormer")
