@@ -178,18 +178,16 @@ class Pipeline:
             self._writing = asyncio.create_task(asyncio.to_thread(self._write, spool, own))
             if final:
                 await self.inserted()
-        if self._writing is None:
-            self._delete()
+        self._delete()  # a write under way only holds back what it has not written yet
         return bool(records) or any(r.items for r in reads.values())
 
     async def inserted(self) -> None:
-        """Wait for the insert under way, if any; then forget what the ledger now has."""
+        """Wait for the insert under way, if any; then forget the own events it wrote."""
         if self._writing is None:
             return
         writing, self._writing = self._writing, None
         self.stats.events += await writing
         self.outputs.written(self._ingested(self.own_topic))
-        self._delete()
 
     def _take(self, topic: str, read: Read, records: list[EventRecord]) -> None:
         """Sort what a source produced: rows the ledger lacks, events not yet judged."""

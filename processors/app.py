@@ -59,8 +59,8 @@ RECOVERY_CHECK_S = 5.0
 DETECT_BATCH = 1_000
 """Most keyed messages judged before their findings are published and states written."""
 SETTLE_S = 10.0
-"""How long a revocation waits for the keyed message being judged, then for the writes of
-those judged, before it commits what is done and gives the partitions up."""
+"""How long a revocation waits to write the batch judged, then for its writes, before it
+commits what is done and gives the partitions up."""
 
 
 @dataclass
@@ -226,10 +226,14 @@ class Processors:
         batch, self._batch = self._batch, Batch()
         await self.publish(batch.findings)  # before the state that remembers them
         self.detectors.write()
-        writes = [*self.state.take_writes(), *batch.writes]
+        self.done(batch.messages, [*self.state.take_writes(), *batch.writes])
+
+    def done(self, messages: list[Any], writes: list[Any]) -> None:
+        """Mark ``messages`` done once ``writes`` are acknowledged (one future for all),
+        unless their partitions were revoked meanwhile."""
         together = [asyncio.gather(*writes)] if writes else []
-        for message in batch.messages:
-            if message.generation_id == self._generation:  # else revoked meanwhile
+        for message in messages:
+            if message.generation_id == self._generation:
                 self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
 
     def judge(self, key: bytes | None, value: bytes, partition: int) -> list[Finding]:
@@ -337,11 +341,7 @@ class Processors:
                     writes.append(await self.to_dead_letters(event.message, exc, "deliver"))
                 writes += [await self.ledger_copy.send(key=k, value=v) for k, v in delivered]
                 delivered.clear()
-                writes += self.alert_state.take_writes()
-                message = event.message
-                if message.generation_id == self._generation:  # else revoked meanwhile
-                    together = [asyncio.gather(*writes)] if writes else []
-                    self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
+                self.done([event.message], [*writes, *self.alert_state.take_writes()])
                 yield None
 
     # -- outputs ---------------------------------------------------------------------------
