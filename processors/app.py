@@ -7,10 +7,11 @@ encoder (``publisher``) and the alert router.
 ``route`` takes each batch that ``Ingest`` fetched from the events topic (a plain aiokafka
 consumer of its own group: per message, Faust costs more than a worker can spare), decodes
 each message once (undecodable ones go to the dead-letter topic with their bytes) and
-forwards compact observations, grouped per key, to the internal keyed topic, partitioned
-by our own murmur2 of the key. ``detect`` keeps one changelogged state per key, so the
-worker that owns a partition owns its keys, and their state survives a restart; it
-judges what is buffered at once and writes each key's state once per batch. Absence
+forwards compact observations under their keys to the internal keyed topic, one bundle
+per partition per batch, to the partition our own murmur2 of their keys names. ``detect``
+keeps one changelogged state per key, so the worker that owns a partition owns its keys,
+and their state survives a restart; it publishes findings as soon as nothing more is
+buffered and writes each key's state once per batch. Absence
 is checked by ticks: each ``tick_interval_s`` every worker sends one to every keyed
 partition with how far it has read the events topic (``watermark``), so a worker
 catching up on a backlog never takes unread events for missing ones. Findings are
@@ -41,7 +42,12 @@ from handrail.processors.detection import CONTROL_JUDGED, partition_of, routes
 from handrail.processors.findings import Finding
 from handrail.processors.ingest import Ingest
 from handrail.processors.keyed import KeyedDetectors
-from handrail.processors.observation import Observation, dumps, loads
+from handrail.processors.observation import (
+    Observation,
+    decode_bundle,
+    encode_bundle,
+    encode_bundles,
+)
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.recovery_watch import RecoveryStalledError, RecoveryWatch
 from handrail.processors.router import AlertRouter, DeliveryEvents, MalformedAlertError
@@ -56,8 +62,13 @@ log = logging.getLogger(__name__)
 RECOVERY_STALL_S = 120.0
 """How long a table recovery may read nothing before the worker gives up and stops."""
 RECOVERY_CHECK_S = 5.0
-DETECT_BATCH = 1_000
-"""Most keyed messages judged before their findings are published and states written."""
+DETECT_BATCH = 5_000
+"""Most observations judged before their findings are published and states written."""
+WRITE_EVERY_S = 0.5
+"""How often the states judged are written when no batch fills up: findings go out as soon
+as nothing more is buffered; writing every state a batch changed is what costs."""
+BUNDLE_BYTES = 512 * 1024
+"""Largest keyed message route sends (a bundle of one observation may be larger)."""
 SETTLE_S = 10.0
 """How long a revocation waits to write the batch judged, then for its writes, before it
 commits what is done and gives the partitions up."""
@@ -68,9 +79,11 @@ class Batch:
     """What detect judged since its last flush."""
 
     messages: list[Any] = field(default_factory=list)
+    observations: int = 0
     findings: list[Finding] = field(default_factory=list)
-    writes: list[Any] = field(default_factory=list)
-    """Sends to the dead letters, acknowledged before the batch counts as done."""
+    dead: dict[int, list[Any]] = field(default_factory=dict)
+    """Sends to the dead letters, by keyed partition: acknowledged before that partition's
+    messages of the batch count as done."""
 
 
 class Processors:
@@ -108,6 +121,7 @@ class Processors:
         self.state = WrittenTable(
             app, name="detector-state", default=dict, partitions=n, beacon=app.tables.beacon,
             schema=faust.Schema(key_serializer="json", value_serializer="json"),
+            partition_for=lambda key: partition_of(key, n),
         )  # fmt: skip
         app.tables.add(self.state)
         self.acks = OrderedAcks()
@@ -129,7 +143,7 @@ class Processors:
         self.progress, self.watermarks = ReadProgress(), Watermarks()
         self.ingest = Ingest(
             p, kafka=kafka, topic=kafka.events_topic,
-            handle=self.route, revoked=self.progress.forget,
+            handle=self.route, routed=self.routed, revoked=self.progress.forget,
         )  # fmt: skip
         app.task(self.ingest.run)
         app.agent(self.keyed, name="detect")(self.detect)
@@ -141,6 +155,7 @@ class Processors:
         self.recovery_watch = RecoveryWatch(RECOVERY_STALL_S)
         app.timer(RECOVERY_CHECK_S)(self.watch_recovery)
         app.timer(app.conf.broker_commit_interval)(self.commit_keyed)
+        app.timer(WRITE_EVERY_S)(self.write_judged)
         app.on_partitions_revoked.connect(self.revoked)
         app.on_partitions_assigned.connect(self.assigned)
 
@@ -152,9 +167,10 @@ class Processors:
 
     # -- stage 1: decode and route ---------------------------------------------------------
 
-    async def route(self, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Route one fetched batch; return once every message it sent is acknowledged."""
-        grouped: dict[str, list[Observation]] = {}
+    async def route(self, batch: list[ConsumerRecord[bytes, bytes]]) -> asyncio.Future[Any]:
+        """Route one fetched batch: send its observations; return a future done once every
+        message sent is acknowledged."""
+        grouped: dict[int, list[tuple[str, Observation]]] = {}
         sent = []
         for m in batch:
             try:
@@ -163,19 +179,23 @@ class Processors:
                 sent.append(await self.to_dead_letters(m, exc, "route"))
                 continue
             for key in routes(obs):
-                grouped.setdefault(key, []).append(obs)
-        for key, observations in grouped.items():
-            sent.append(
-                await self.keyed.send(
-                    key=key.encode(),
-                    value=dumps(observations),
-                    partition=partition_of(key, self.partitions),
-                )
-            )
-        for future in sent:
-            await future
-        for m in batch:  # routed: a tick sent from now on comes after them
+                grouped.setdefault(partition_of(key, self.partitions), []).append((key, obs))
+        for partition, pairs in grouped.items():
+            sent += await self.send_keyed(partition, pairs)
+        return asyncio.gather(*sent)
+
+    def routed(self, batch: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """``batch`` is in the keyed topic: a tick sent from now on comes after it."""
+        for m in batch:
             self.progress.routed(m.partition, m.offset, m.timestamp / 1000 or time.time())
+
+    async def send_keyed(self, partition: int, pairs: list[tuple[str, Observation]]) -> list[Any]:
+        """Send observations, each under its key, to the keyed ``partition`` that owns
+        their keys, a bundle per message: Faust's cost is per message, not per key."""
+        return [
+            await self.keyed.send(key=b"", value=bundle, partition=partition)
+            for bundle in encode_bundles(pairs, BUNDLE_BYTES)
+        ]
 
     async def watch_control(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
         """Control entries read from the halts and control topics go to their workflow's
@@ -186,10 +206,9 @@ class Processors:
                 obs = Observation.from_record(decode(event.value or b"")[1])
                 if obs.kind in CONTROL_JUDGED:
                     key = f"workflow:{obs.workflow_id}"
-                    partition = partition_of(key, self.partitions)
-                    sent = await self.keyed.send(key=key.encode(), value=dumps([obs]),
-                                                 partition=partition)  # fmt: skip
-                    await sent
+                    for sent in await self.send_keyed(partition_of(key, self.partitions),
+                                                      [(key, obs)]):  # fmt: skip
+                        await sent
             except Exception as exc:  # undecodable: keep its bytes, go on
                 await self.to_dead_letters(event.message, exc, "watch-control")
             yield None
@@ -197,24 +216,21 @@ class Processors:
     # -- stage 2: detect, per key ----------------------------------------------------------
 
     async def detect(self, stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
-        """Judge the keyed messages in batches: what is buffered, up to ``DETECT_BATCH``;
-        then ``flush`` the batch. A revocation flushes what is judged itself, so a batch
-        never waits for a message that will not come."""
+        """Judge the keyed messages in batches of up to ``DETECT_BATCH`` observations, then
+        ``flush`` the batch; when nothing more is buffered, publish its findings at once, and
+        leave the states to be written by the next flush (``write_judged``, or a
+        revocation's)."""
         noack = stream.noack()  # type: ignore[attr-defined]  # missing from StreamT
         channel: Any = noack.channel
         async for event in noack.events():  # table writes need their event
             async with self._judging:
-                try:
-                    self._batch.findings += self.judge(
-                        event.key, event.value, event.message.partition
-                    )
-                except Exception as exc:  # a bug must not stop the worker: keep the message
-                    log.exception("detect: failed on %r", event.key)
-                    dead = await self.to_dead_letters(event.message, exc, "detect")
-                    self._batch.writes.append(dead)
+                await self.judge(event.message)
                 self._batch.messages.append(event.message)
-                if len(self._batch.messages) >= DETECT_BATCH or channel.empty():
+                if self._batch.observations >= DETECT_BATCH:
                     await self.flush()
+                elif channel.empty():
+                    findings, self._batch.findings = self._batch.findings, []
+                    await self.publish(findings)
             await self.seek_holes()
             yield None
 
@@ -226,22 +242,56 @@ class Processors:
         batch, self._batch = self._batch, Batch()
         await self.publish(batch.findings)  # before the state that remembers them
         self.detectors.write()
-        self.done(batch.messages, [*self.state.take_writes(), *batch.writes])
+        writes = self.state.take_writes()
+        for partition, dead in batch.dead.items():
+            writes.setdefault(partition, []).extend(dead)
+        self.done(batch.messages, writes)
 
-    def done(self, messages: list[Any], writes: list[Any]) -> None:
-        """Mark ``messages`` done once ``writes`` are acknowledged (one future for all),
-        unless their partitions were revoked meanwhile."""
-        together = [asyncio.gather(*writes)] if writes else []
+    async def write_judged(self) -> None:
+        """Flush what detect judged since the last flush (every ``WRITE_EVERY_S``)."""
+        async with self._judging:
+            if self._batch.messages:
+                await self.flush()
+
+    def done(self, messages: list[Any], writes: dict[int, list[Any]]) -> None:
+        """Mark ``messages`` done once the ``writes`` to their partition are acknowledged
+        (one future per partition: a write held on one never holds another back), unless
+        their partitions were revoked meanwhile."""
+        together = {p: [asyncio.gather(*w)] for p, w in writes.items() if w}
         for message in messages:
             if message.generation_id == self._generation:
-                self.acks.add(message.tp, message.offset, together, self._committed(message.tp))
+                written = together.get(message.partition, [])
+                self.acks.add(message.tp, message.offset, written, self._committed(message.tp))
 
-    def judge(self, key: bytes | None, value: bytes, partition: int) -> list[Finding]:
-        """A keyed message's findings: its observations judged, or a tick's (no key)."""
-        if key is not None:
-            return self.detectors.observe(key.decode(), loads(value), time.time())
-        read_up_to = self.watermarks.tick(partition, value)
-        return [] if read_up_to is None else self.detectors.tick(partition, read_up_to)
+    async def judge(self, m: Any) -> None:
+        """Judge a keyed message into the batch: its observations, key by key, or a tick
+        (no key). A bug must not stop the worker: what could not be judged goes to the dead
+        letters, a key's observations alone where only that key failed."""
+        batch = self._batch
+        try:
+            if m.key is None:
+                read_up_to = self.watermarks.tick(m.partition, m.value)
+                if read_up_to is not None:
+                    batch.findings += self.detectors.tick(m.partition, read_up_to)
+                batch.observations += 1
+                return
+            bundle = decode_bundle(m.key, m.value)
+        except Exception as exc:
+            log.exception("detect: failed on %s/%s", m.partition, m.offset)
+            batch.dead.setdefault(m.partition, []).append(
+                await self.to_dead_letters(m, exc, "detect")
+            )
+            return
+        now = time.time()
+        for key, observations in bundle.items():
+            batch.observations += len(observations)
+            try:
+                batch.findings += self.detectors.observe(key, observations, now)
+            except Exception as exc:
+                log.exception("detect: failed on %r", key)
+                value = encode_bundle([(key, o) for o in observations])
+                dead = await self.to_dead_letters(m, exc, "detect", value=value)
+                batch.dead.setdefault(m.partition, []).append(dead)
 
     def _committed(self, tp: Any) -> int | None:
         """Where Faust read ``tp`` from since it was assigned (its committed offset), if
@@ -341,7 +391,8 @@ class Processors:
                     writes.append(await self.to_dead_letters(event.message, exc, "deliver"))
                 writes += [await self.ledger_copy.send(key=k, value=v) for k, v in delivered]
                 delivered.clear()
-                self.done([event.message], [*writes, *self.alert_state.take_writes()])
+                writes += [w for ws in self.alert_state.take_writes().values() for w in ws]
+                self.done([event.message], {event.message.partition: writes})
                 yield None
 
     # -- outputs ---------------------------------------------------------------------------
@@ -356,10 +407,13 @@ class Processors:
         for future in futures:
             await future  # acknowledged before the state that remembers them is written
 
-    async def to_dead_letters(self, m: Any, error: BaseException, stage: str) -> Any:
-        """Send a message (Faust's or aiokafka's) to the dead letters; return the send's
-        future."""
+    async def to_dead_letters(
+        self, m: Any, error: BaseException, stage: str, value: bytes | None = None
+    ) -> Any:
+        """Send a message (Faust's or aiokafka's), or ``value`` (the part of it that
+        failed), to the dead letters; return the send's future."""
         log.warning("%s: %s/%s/%s to the dead letters: %s", stage, m.topic, m.partition,
                     m.offset, error)  # fmt: skip
         headers = dead_letter_headers(error, m.topic, m.partition, m.offset, stage)
-        return await self.dead.send(key=m.key, value=m.value, headers=headers)
+        return await self.dead.send(key=m.key, value=m.value if value is None else value,
+                                    headers=headers)  # fmt: skip

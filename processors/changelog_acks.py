@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -42,19 +42,32 @@ fetch under way when Faust seeks moves its read offset past the hole once more).
 
 
 class WrittenTable(faust.Table[Any, Any]):
-    """A table that keeps the changelog writes made since ``take_writes`` last ran."""
+    """A table that keeps the changelog writes made since ``take_writes`` last ran, by
+    changelog partition.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._writes: list[asyncio.Future[Any]] = []
+    ``partition_for``: the changelog partition of a key (default: Faust's, the partition
+    of the message being handled, which is wrong for a key judged in a batch that ends
+    with another partition's message)."""
+
+    def __init__(
+        self, *args: Any, partition_for: Callable[[Any], int] | None = None, **kwargs: Any
+    ) -> None:
+        self._writes: dict[int, list[asyncio.Future[Any]]] = {}
+        self._partition_for = partition_for
         super().__init__(*args, **kwargs)
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
-        future = super().send_changelog(*args, **kwargs)
-        self._writes.append(future)
+    def partition_for_key(self, key: Any) -> int | None:
+        if self._partition_for is None:
+            return super().partition_for_key(key)
+        return self._partition_for(key)
+
+    def send_changelog(self, partition: int | None, *args: Any, **kwargs: Any) -> Any:
+        future = super().send_changelog(partition, *args, **kwargs)
+        self._writes.setdefault(partition or 0, []).append(future)
         return future
 
-    def take_writes(self) -> list[asyncio.Future[Any]]:
-        writes, self._writes = self._writes, []
+    def take_writes(self) -> dict[int, list[asyncio.Future[Any]]]:
+        writes, self._writes = self._writes, {}
         return writes
 
 

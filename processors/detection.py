@@ -11,6 +11,7 @@ content (a forged entry may carry a real one's event id).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from kafka.partitioner.default import murmur2
@@ -45,6 +46,7 @@ HANDOFF_ANSWERS = frozenset({"handoff_accepted", "handoff_rejected"})
 _SEEN_MEMORY = 5_000
 
 
+@lru_cache(maxsize=1 << 16)  # murmur2 is pure Python, run for every event
 def partition_of(key: str, partitions: int) -> int:
     """The keyed partition that owns ``key`` (Kafka's default partitioner: murmur2)."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions

@@ -8,9 +8,11 @@ topic that carries every event, so it is read here instead: whole fetches at a t
 (``ProcessorSettings.ingest_group``; Faust's group keeps the keyed, alerts and changelog
 topics). Fetches are gathered into a batch of up to ``batch_max_events`` events, or what
 came within ``batch_max_s`` of its first one (the fewer keyed messages per event, the
-less the detect stage has to do), and handed to ``handle`` (decode, route, send). What a
-batch routed is committed once every send it made is acknowledged, at most every
-``commit_interval_s``, and before partitions are given up. A crash re-reads what was not
+less the detect stage has to do), and handed to ``handle`` (decode, route, send). The next
+batch is read while a batch's sends are in flight (up to ``IN_FLIGHT`` batches); batches
+count as routed in the order read, each once every send it made is acknowledged, and what
+was routed is committed at most every ``commit_interval_s``, and before partitions are
+given up. A crash re-reads what was not
 committed; the detectors drop the repeats by event id. The consumer joins the cluster with
 the same security options as every other client (``handrail.kafka_clients``).
 """
@@ -20,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -31,8 +35,12 @@ from handrail.settings import KafkaSettings, ProcessorSettings
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[list[ConsumerRecord[bytes, bytes]]], Awaitable[None]]
-"""Routes one batch; returns once every message it sent is acknowledged."""
+Batch = list[ConsumerRecord[bytes, bytes]]
+Handler = Callable[[Batch], Awaitable["asyncio.Future[Any]"]]
+"""Routes one batch: returns once its messages are sent, with a future that is done once
+every send is acknowledged."""
+IN_FLIGHT = 4
+"""Batches routed whose sends may still be unacknowledged while the next is read."""
 
 
 class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -43,11 +51,15 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         kafka: KafkaSettings,
         topic: str,
         handle: Handler,
+        routed: Callable[[Batch], None],
         revoked: Callable[[set[int]], None],
     ) -> None:
-        """``revoked`` hears which partitions of ``topic`` this worker gave up."""
+        """``routed`` hears each batch once its sends are acknowledged, in the order read;
+        ``revoked``, which partitions of ``topic`` this worker gave up."""
         self.topic = topic
         self._handle = handle
+        self._on_routed = routed
+        self._in_flight: deque[tuple[Batch, asyncio.Future[Any]]] = deque()
         self._revoked = revoked
         self._batch = settings.batch_max_events
         self._window = BatchWindow(settings.batch_max_events, settings.batch_max_s)
@@ -90,10 +102,12 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
                 if self._window.due(len(self._pending), now):
                     self._window.taken()
                     await self._route()
+                await self._settle(IN_FLIGHT if self._pending or fetched else 0)
                 if self._routed and now - committed_at >= self._commit_every:
                     await self._commit()
                     committed_at = now
         finally:  # the worker stops: what was routed is committed, the rest re-read
+            await asyncio.shield(self._settle(0))
             if self._routed:
                 await asyncio.shield(self._commit())
             await asyncio.shield(consumer.stop())
@@ -104,9 +118,18 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _route(self) -> None:
         batch, self._pending = self._pending, []
-        await self._handle(batch)
-        for m in batch:
-            self._routed[TopicPartition(m.topic, m.partition)] = m.offset + 1
+        self._in_flight.append((batch, await self._handle(batch)))
+
+    async def _settle(self, keep: int) -> None:
+        """Take the batches whose sends are acknowledged as routed, oldest first, waiting
+        for the oldest until at most ``keep`` are in flight; raises a send's error."""
+        while self._in_flight and (len(self._in_flight) > keep or self._in_flight[0][1].done()):
+            batch, acked = self._in_flight[0]
+            await acked
+            self._in_flight.popleft()
+            for m in batch:
+                self._routed[TopicPartition(m.topic, m.partition)] = m.offset + 1
+            self._on_routed(batch)
 
     async def _commit(self) -> None:
         """Commit what was routed (never what is only fetched)."""
@@ -123,6 +146,7 @@ class Ingest(ConsumerRebalanceListener):  # type: ignore[misc]
         # Called inside ``getmany``: route what was fetched, then commit it, then let go.
         if self._pending:
             await self._route()
+        await self._settle(0)
         if self._routed:
             await self._commit()
         self._revoked({tp.partition for tp in revoked})

@@ -69,10 +69,30 @@ class Observation:
         return cls(*values)
 
 
-def dumps(observations: list[Observation]) -> bytes:
-    """Several observations as one compact JSON message."""
-    return orjson.dumps([o.to_list() for o in observations])
+def encode_bundle(pairs: list[tuple[str, Observation]]) -> bytes:
+    """Observations under their keys as one keyed message, ``{key: [obs, ...]}`` in JSON."""
+    bundle: dict[str, list[list[Any]]] = {}
+    for key, obs in pairs:
+        bundle.setdefault(key, []).append(obs.to_list())
+    return orjson.dumps(bundle)
 
 
-def loads(data: bytes) -> list[Observation]:
-    return [Observation.from_list(values) for values in orjson.loads(data)]
+def encode_bundles(pairs: list[tuple[str, Observation]], limit: int) -> list[bytes]:
+    """``encode_bundle``, split in halves, in order, until each message is at most
+    ``limit`` bytes (one observation larger than that goes alone)."""
+    data = encode_bundle(pairs)
+    if len(data) <= limit or len(pairs) == 1:
+        return [data]
+    half = len(pairs) // 2
+    return encode_bundles(pairs[:half], limit) + encode_bundles(pairs[half:], limit)
+
+
+def decode_bundle(key: bytes, data: bytes) -> dict[str, list[Observation]]:
+    """A keyed message's observations by key: a bundle (``encode_bundles``), or a list
+    under the message's ``key``, as workers sent them before bundles."""
+    parsed = orjson.loads(data)
+    if isinstance(parsed, list):
+        return {key.decode(): [Observation.from_list(values) for values in parsed]}
+    if not isinstance(parsed, dict):
+        raise ValueError(f"a keyed message holds observations by key, not {type(parsed)}")
+    return {k: [Observation.from_list(values) for values in v] for k, v in parsed.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer
 
+from handrail.processors.detection import partition_of
 from handrail.schemas import decode, event_type
 from tests.support import normal_workload
 from tests.support.processors_worker import (
@@ -38,9 +39,26 @@ def _topic_types(bootstrap: str, topic: str) -> list[str]:
     return kinds
 
 
+def _misplaced_states(bootstrap: str, changelog: str) -> list[tuple[str, int]]:
+    """The detector states written to a changelog partition that does not own their key:
+    a worker taking that partition over would recover states it does not own and miss
+    its own."""
+    consumer = KafkaConsumer(
+        changelog, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+    )  # fmt: skip
+    partitions = len(consumer.partitions_for_topic(changelog) or ())
+    records = [(json.loads(m.key), m.partition) for m in consumer]
+    consumer.close()
+    assert records, "no detector state written"
+    return [(key, p) for key, p in records if partition_of(key, partitions) != p]
+
+
 def test_a_clean_run_of_10k_events_raises_no_alert(kafka_bootstrap: str, tmp_path: Path) -> None:
     """Half of the run is a backlog the worker finds when it starts: unread events are
-    never taken for missing ones (silence, stalled handoffs, sequence gaps)."""
+    never taken for missing ones (silence, stalled handoffs, sequence gaps). Each key's
+    state is written to the changelog partition that owns the key, whichever partitions
+    the batch that changed it came from."""
     topics = WorkerTopics(kafka_bootstrap)
     with Receiver() as receiver:
         worker = Worker(topics.env(receiver.url("").rstrip("/"), tmp_path / "s"), tmp_path / "w")
@@ -60,6 +78,8 @@ def test_a_clean_run_of_10k_events_raises_no_alert(kafka_bootstrap: str, tmp_pat
         assert produced >= 10_000
         assert receiver.requests() == []
         assert _topic_types(kafka_bootstrap, topics.alerts) == []
+        changelog = f"{topics.app_id}-detector-state-changelog"
+        assert _misplaced_states(kafka_bootstrap, changelog) == []
 
 
 def test_a_worker_killed_mid_run_misses_no_alert_and_repeats_none(

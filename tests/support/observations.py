@@ -14,7 +14,7 @@ from handrail.config.thresholds import DetectorRules
 from handrail.processors.detection import Detection, routes
 from handrail.processors.detectors import State
 from handrail.processors.findings import Finding
-from handrail.processors.observation import Observation, dumps, loads
+from handrail.processors.observation import Observation, decode_bundle, encode_bundle
 from tests.support.samples import event_record
 
 T0 = 1_800_000_000.0
@@ -85,6 +85,12 @@ def rules(**sections: dict[str, Any]) -> DetectorRules:
     return DetectorRules.model_validate({"overrides": [{"set": sections}]})
 
 
+def through_keyed_topic(observation: Observation) -> Observation:
+    """``observation`` as the detect stage reads it back from the keyed topic."""
+    ((back,),) = decode_bundle(b"", encode_bundle([("key", observation)])).values()
+    return back
+
+
 class Pipeline:
     """``routes`` + ``Detection`` over keyed states that pass through JSON after every
     step, as the worker's changelogged table and its keyed topic do."""
@@ -94,7 +100,7 @@ class Pipeline:
         self.states: dict[str, State] = {}
 
     def observe(self, observation: Observation, now: float) -> list[Finding]:
-        (observation,) = loads(dumps([observation]))
+        observation = through_keyed_topic(observation)
         findings: list[Finding] = []
         for key in routes(observation):
             state = self.states.get(key, {})

@@ -19,9 +19,9 @@ from handrail.processors.detection import Detection, routes
 from handrail.processors.detectors import State
 from handrail.processors.findings import Finding
 from handrail.processors.keyed import KeyedDetectors
-from handrail.processors.observation import Observation, dumps, loads
+from handrail.processors.observation import Observation
 from handrail.schemas import PAYLOAD_TYPES, EventRecord
-from tests.support.observations import rules
+from tests.support.observations import rules, through_keyed_topic
 from tests.support.samples import NOW, event_record
 
 RULES = rules(
@@ -88,7 +88,7 @@ def test_a_hostile_number_leaves_state_that_round_trips_through_json(
     ]
     start = NOW.timestamp()
     for n, record in enumerate(events):
-        (obs,) = loads(dumps([Observation.from_record(record)]))
+        obs = through_keyed_topic(Observation.from_record(record))
         for key in routes(obs):
             state = states.get(key, {})
             detection.observe(key, state, obs, start + n)
@@ -105,7 +105,7 @@ def test_an_observation_carries_a_number_json_cannot_hold_by_its_name(value: flo
     workers) sees the same thing: the name, which no detector takes for a number."""
     obs = Observation.from_record(event_record("spend", usd=value))
     assert obs.payload["usd"] == str(value)
-    assert loads(dumps([obs])) == [obs]
+    assert through_keyed_topic(obs) == obs
 
 
 # -- through the embedded journal ---------------------------------------------------------
