@@ -114,6 +114,7 @@ class Pipeline:
         """The insert under way (``inserted`` waits for it)."""
         self._batch = BatchWindow(ledger.batch_max_events, ledger.batch_max_seconds)
         self._last_commit = self._last_tick = 0.0
+        self._polls = 0
         self._outbox_ready = asyncio.Event()
         self._stopping = False
 
@@ -219,9 +220,18 @@ class Pipeline:
     # -- I/O, on a worker thread -------------------------------------------------------------
 
     def _poll(self) -> dict[str, Read]:
+        """About ``batch_max_events`` new items in all, shared by the sources in turn (what
+        one step holds, and so an insert's size, does not grow with the sessions)."""
         self._discover()
-        limit = self.settings.ledger.batch_max_events
-        return {topic: source.poll(limit) for topic, source in self.sources.items()}
+        left = self.settings.ledger.batch_max_events
+        topics = list(self.sources)
+        first = self._polls % len(topics) if topics else 0
+        self._polls += 1
+        reads = {}
+        for topic in topics[first:] + topics[:first]:  # each source first in its turn
+            reads[topic] = read = self.sources[topic].poll(left) if left > 0 else Read([], False)
+            left -= len(read.items)
+        return reads
 
     def _discover(self) -> None:
         """Every session directory of the spool is a source (resumed from the ledger)."""
