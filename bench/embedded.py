@@ -41,9 +41,9 @@ from handrail.embedded.ledger_rows import PARTITION, spool_rows
 from handrail.processors.keyed import KeyedDetectors
 from handrail.producers import Recorder
 from handrail.producers.spool.cursor import Item
-from handrail.producers.spool.source import Source
 from handrail.settings import AgentIdentity, LedgerSettings, Settings, SpoolSettings
 from tests.support import normal_workload
+from tests.support.spool_items import read_spool
 
 DEADLINE_S = 600.0
 """A child (a drain, an insert) still running after this long fails the run."""
@@ -66,18 +66,6 @@ def record_backlog(spool: Path, events: int) -> int:
     for rec in recorders.values():
         rec.close(60)
     return recorded
-
-
-def read_spool(spool: Path) -> dict[str, list[Item]]:
-    """Every source's items, read as the pipeline reads them."""
-    out: dict[str, list[Item]] = {}
-    for directory in sorted(p for p in spool.iterdir() if p.is_dir()):
-        source = Source(directory, None)
-        items = out.setdefault(source.topic, [])
-        while batch := source.poll(BATCH).items:
-            items += batch
-        source.close()
-    return out
 
 
 def stages(spool: Path) -> tuple[dict[str, float], dict[str, list[Item]], int]:

@@ -1,8 +1,9 @@
 """The embedded pipeline's ledger rows: each source is a stream of its own (its topic,
 partition 0) that the ledger writer (``handrail.ledger.writer``, shared with the Kafka
 sink) chains, checkpoints and inserts. Rows come from ``ledger.batches.build``: spool
-records encoded again as the producer would have sent them, and the pipeline's own
-encoded events."""
+records as the messages the producer would have sent (their bytes as the spool block held
+them, or encoded again where the block was written with an older schema), and the
+pipeline's own encoded events."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ MAX_ERROR = 2_000
 
 def spool_rows(topic: str, items: list[Item]) -> list[Row]:
     """The ledger rows of items read from a spool source (no hashes yet): each record as
-    the message the producer would have sent (``encode``), then as a Kafka message's."""
+    the message the producer would have sent, then as a Kafka message's."""
     rows: list[Row] = []
     for item in items:
         error = item.error
         if item.record is not None:
             try:
-                rows += build(topic, PARTITION, [(item.offset, None, encode(item.record))])
+                value = item.message or encode(item.record)
+                rows += build(topic, PARTITION, [(item.offset, None, value)])
                 continue
             except Exception as exc:  # a decoded record that is not an event
                 error = f"{type(exc).__name__}: {exc}"

@@ -43,6 +43,8 @@ class Item:
     schema_version: int = 0
     raw: bytes = b""
     error: str = ""
+    message: bytes = b""
+    """The record as the message the producer sends, where its block held those bytes."""
 
 
 def bounded(raw: bytes, total: int) -> tuple[bytes, str]:
@@ -128,7 +130,8 @@ class SegmentCursor:
             return
         assert self.header is not None
         try:
-            records = decode(self.header, data, block, self.max_block)
+            messages: list[bytes] = []
+            records = decode(self.header, data, block, self.max_block, messages)
         except Exception as exc:  # a whole block that does not decode: keep its bytes
             raw, note = bounded(data[block.start : block.end], block.end - block.start)
             error = f"{type(exc).__name__}: {exc}{note}"
@@ -137,7 +140,9 @@ class SegmentCursor:
             return
         skip = len(offsets) - len(wanted)
         version = self.header.schema_version
-        out.extend(Item(o, r, version) for o, r in zip(wanted, records[skip:], strict=True))
+        bodies = messages[skip:] if messages else [b""] * len(wanted)
+        for o, r, m in zip(wanted, records[skip:], bodies, strict=True):
+            out.append(Item(o, r, version, message=m))
         self.last = wanted[-1]
 
     def rest(self) -> Item | None:

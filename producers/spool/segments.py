@@ -27,6 +27,7 @@ from fastavro import schemaless_reader
 
 from handrail.producers.spool.errors import CorruptSegmentError
 from handrail.schemas import EventRecord, registry
+from handrail.schemas.registry import MAGIC as MESSAGE_MAGIC
 from handrail.schemas.registry import crc64_avro
 
 MAGIC = b"Obj\x01"
@@ -173,21 +174,30 @@ def frames(
     return out, ""
 
 
-def decode(header: Header, data: bytes, block: Frame, max_block: int) -> list[EventRecord]:
+def decode(
+    header: Header, data: bytes, block: Frame, max_block: int, messages: list[bytes] | None = None
+) -> list[EventRecord]:
     """The records of one block (``block`` is relative to ``data``), read with the current
-    schema; a block that decompresses past ``max_block`` bytes is refused."""
+    schema; a block that decompresses past ``max_block`` bytes is refused. ``messages``,
+    given a block written with the current schema, receives each record as the message
+    the producer sends (its own bytes behind the single-object header): no need to encode
+    it again."""
     body = data[block.body : block.end - SYNC_SIZE]
     if header.codec == "deflate":
         body = inflate(body, max_block)
     current = registry().current
     reader = None if header.schema_version == current.version else current.parsed
+    kept = messages if reader is None else None  # an older schema's bytes are not the message
+    prefix = MESSAGE_MAGIC + current.fingerprint
     stream = io.BytesIO(body)
-    records: list[EventRecord] = [
-        cast(
-            "EventRecord", schemaless_reader(stream, header.writer, reader, return_record_name=True)
-        )
-        for _ in range(block.count)
-    ]
+    records: list[EventRecord] = []
+    for _ in range(block.count):
+        start = stream.tell()
+        records.append(cast("EventRecord", schemaless_reader(
+            stream, header.writer, reader, return_record_name=True
+        )))  # fmt: skip
+        if kept is not None:
+            kept.append(prefix + body[start : stream.tell()])
     if stream.tell() != len(body):
         raise CorruptSegmentError(f"a block of {block.count} records has bytes left over")
     return records

@@ -3,6 +3,8 @@ the control log, forgotten once written; deliveries recorded as events of their 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 
 from handrail.embedded.ledger_rows import MAX_ERROR, spool_rows
@@ -10,10 +12,14 @@ from handrail.embedded.outputs import Outputs, Tracked
 from handrail.processors.findings import Finding
 from handrail.processors.publisher import FindingEvents
 from handrail.processors.router import DeliveryEvents
+from handrail.producers import Recorder
 from handrail.producers.spool.cursor import RAW_MAX, Item
 from handrail.schemas import decode, encode, event_type, registry
 from handrail.schemas.models import AlertDelivered
+from handrail.settings import AgentIdentity, Settings, SpoolSettings
+from tests.support import normal_workload
 from tests.support.samples import event_record
+from tests.support.spool_items import read_spool
 
 STORM = Finding(
     "retry_storm", "retry-storm:payer:op-1", "4 retries", "payer", "team-pay", "wf-1",
@@ -78,3 +84,26 @@ def test_a_record_that_does_not_encode_is_quarantined_within_bounds() -> None:
     assert len(row["raw_hex"]) == 2 * RAW_MAX
     assert f"of {len(orjson.dumps(record))} bytes kept" in row["error"]
     assert len(row["error"]) <= MAX_ERROR + 100
+
+
+def test_spool_rows_carry_the_bytes_the_block_held_which_encoding_again_would_give(
+    tmp_path: Path,
+) -> None:
+    """Rows of a spool written with the current schema take each record's own bytes from
+    its block instead of encoding it again: the same bytes."""
+    settings = Settings(spool=SpoolSettings(dir=tmp_path / "spool",
+                                            control_log=tmp_path / "control.log"))  # fmt: skip
+    recorders = {a: Recorder(settings, AgentIdentity(name=a, owner="o"))
+                 for a in normal_workload.AGENTS}  # fmt: skip
+    normal_workload.run(recorders, 1_000)
+    with recorders[normal_workload.AGENTS[0]].workflow("wf-odd"):
+        for usd in (0.0, 5e-324, 0.1, 999_999_999.99):  # what the SDK lets through
+            recorders[normal_workload.AGENTS[0]].spend(usd, "openai", "gpt", input_tokens=1)
+    for rec in recorders.values():
+        rec.close(10)
+    items = [i for batch in read_spool(tmp_path / "spool").values() for i in batch]
+    assert len(items) > 1_000
+    assert all(i.message and i.record is not None for i in items)
+    assert [i.message for i in items] == [encode(i.record or {}) for i in items]
+    rows = spool_rows("spool:x", items)
+    assert [row["raw"] for _, row in rows] == [i.message for i in items]
