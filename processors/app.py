@@ -51,7 +51,7 @@ from handrail.processors.observation import (
 from handrail.processors.publisher import FindingEvents, HaltSigner
 from handrail.processors.recovery_watch import RecoveryStalledError, RecoveryWatch
 from handrail.processors.router import AlertRouter, DeliveryEvents, MalformedAlertError
-from handrail.processors.runtime import app_options
+from handrail.processors.runtime import app_options, shorten_fetch_wait
 from handrail.processors.topics import TopicSpec, spec_of
 from handrail.processors.watermark import ReadProgress, Watermarks, tick_value
 from handrail.schemas import DecodeError, decode
@@ -369,6 +369,7 @@ class Processors:
 
     def assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         self._generation = self.app.consumer_generation_id
+        shorten_fetch_wait(self.app)
 
     # -- stage 3: deliver alerts ---------------------------------------------------------
 

@@ -45,3 +45,17 @@ def data_dir(settings: Settings) -> Path:
     ``files.group``'s modes): under handrail's own state, never the system's temp dir."""
     p = settings.processors
     return FileModes.of(settings.files).directory(p.data_dir / p.app_id)
+
+
+FETCH_WAIT_MS = 100
+"""How long a fetch of the worker's Faust consumer may wait on the broker for new data."""
+
+
+def shorten_fetch_wait(app: Any) -> None:
+    """Faust's consumer asks the broker to hold each fetch up to 1.5 s (hard-coded) and keeps
+    one fetch per broker in flight: a fetch of partitions with nothing new (the alerts and
+    control topics, most of the time) held back the next fetch of the keyed topic for that
+    long, a backlog read one fetch per 1.5 s. Called once its consumer runs."""
+    consumer = app.consumer._thread._consumer  # aiokafka's, in Faust's consumer thread
+    if consumer is not None and consumer._fetcher is not None:
+        consumer._fetcher._fetch_max_wait_ms = FETCH_WAIT_MS  # read for every fetch request
