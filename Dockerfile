@@ -18,6 +18,7 @@ COPY embedded /src/embedded
 COPY demo /src/demo
 COPY producers /src/producers
 COPY processors /src/processors
+COPY otlp /src/otlp
 COPY schemas /src/schemas
 COPY ledger /src/ledger
 RUN pip install "/src[server]" && rm -rf /src

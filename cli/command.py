@@ -12,6 +12,7 @@ import sys
 EXTRA_MODULES = frozenset({
     "typer", "rich", "click", "cryptography",  # handrail[cli]
     "chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx",  # [server]
+    "aiohttp", "opentelemetry", "google", "genai_prices",  # [server]: the OTLP receiver
 })  # fmt: skip
 """What the extras install, by import name (tests/unit/test_layers.py checks it against
 pyproject.toml): any other missing module is a bug, and shows as one."""

@@ -74,5 +74,6 @@ LAZY: dict[str, tuple[str, str]] = {
     "ledger": ("handrail.cli.ledger:ledger_app", "The decision ledger (ClickHouse)."),
     "sink": ("handrail.cli.ledger:sink_app", "The sink from Kafka into the ledger."),
     "processors": ("handrail.cli.processors:processors_app", "Detect silent failures as a stream."),
+    "otlp": ("handrail.cli.otlp:otlp_app", "Receive OpenTelemetry traces (OTLP/HTTP)."),
 }
 """Name -> (``module:attribute``, the help line ``handrail --help`` shows)."""

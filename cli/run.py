@@ -27,6 +27,8 @@ from handrail.ledger.migrate import migrate
 from handrail.ledger.owner import OwnerServer, leave_now
 from handrail.ledger.owner_client import owner_pid
 from handrail.ledger.reader import chdb_path
+from handrail.otlp.receiver import Receiver, serve
+from handrail.otlp.recording import SpanRecorder
 from handrail.settings import Settings
 
 console = Console(stderr=True)
@@ -93,15 +95,34 @@ async def _serve(pipeline: Pipeline) -> PipelineStats:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    return await pipeline.run(stop)
+    settings = pipeline.settings
+    if not settings.otlp.enabled:
+        return await pipeline.run(stop)
+    recorder = SpanRecorder(settings)  # into the spool, which the pipeline reads
+    receiving = asyncio.create_task(serve(Receiver(recorder, settings.otlp), stop))
+    receiving.add_done_callback(_receiver_failed)
+    try:
+        return await pipeline.run(stop)
+    finally:
+        stop.set()
+        await asyncio.gather(receiving, return_exceptions=True)
+        await asyncio.to_thread(recorder.close, 30)
+
+
+def _receiver_failed(task: asyncio.Task[None]) -> None:
+    """The receiver could not listen (its port taken, say): the pipeline runs on without it."""
+    if not task.cancelled() and task.exception() is not None:
+        console.print(f"[red]OTLP receiver not started: {task.exception()}; set "
+                      "HANDRAIL_OTLP__PORT, or HANDRAIL_OTLP__ENABLED=false[/]")  # fmt: skip
 
 
 def _distributed(settings: Settings) -> None:
     console.print(
-        f"handrail run: Kafka {settings.kafka.bootstrap_servers}; ledger sink and processors "
-        "worker as child processes. Ctrl-C stops both."
+        f"handrail run: Kafka {settings.kafka.bootstrap_servers}; ledger sink, processors "
+        "worker and OTLP receiver as child processes. Ctrl-C stops them."
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    supervise([Child(name, handrail_argv(args)) for name, args in CHILDREN], stop)
+    children = [*CHILDREN, *([("otlp", ("otlp", "serve"))] if settings.otlp.enabled else [])]
+    supervise([Child(name, handrail_argv(args)) for name, args in children], stop)

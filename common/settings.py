@@ -297,6 +297,29 @@ class FileSettings(Section):
     )
 
 
+class OtlpSettings(Section):
+    """The OTLP/HTTP traces receiver: agents instrumented with OpenTelemetry export their
+    spans to it (docs/otlp.md)."""
+
+    enabled: bool = Field(True, description="Listen while `handrail run` runs.")
+    host: str = Field("127.0.0.1", description="Address to listen on (loopback by default).")
+    port: int = Field(4318, ge=0, le=65535, description="Port (OTLP/HTTP's own: 4318).")
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024, gt=0,
+        description="Largest request body, before and after gzip: larger gets 413.",
+    )  # fmt: skip
+    max_in_flight: int = Field(
+        4, gt=0, description="Requests handled at once; more get 503 with Retry-After."
+    )
+    max_agents: int = Field(
+        256, gt=0, description="Distinct agents recorded; spans of more agents are rejected."
+    )
+    owner: str = Field(
+        "otlp", min_length=1,
+        description="Owner of the agents whose resource names none (`handrail.owner`).",
+    )  # fmt: skip
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -318,6 +341,7 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     files: FileSettings = Field(default_factory=FileSettings)
     alerts: RouterSettings = Field(default_factory=RouterSettings)
+    otlp: OtlpSettings = Field(default_factory=OtlpSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -99,13 +99,23 @@ def mounts(service: str) -> dict[str, str]:
 
 def test_services_and_images() -> None:
     s = services()
-    assert {"kafka", "clickhouse", "topics", "migrate", "sink", "processors", "demo"} <= set(s)
+    assert {
+        "kafka",
+        "clickhouse",
+        "topics",
+        "migrate",
+        "sink",
+        "processors",
+        "otlp",
+        "demo",
+    } <= set(s)
     assert s["kafka"]["image"].startswith("apache/kafka:4.")
     assert s["topics"]["image"] == s["kafka"]["image"]
     assert s["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
     assert s["kafka"]["ports"] == ["127.0.0.1:9092:9092"]
     assert s["clickhouse"]["ports"] == ["127.0.0.1:8123:8123"]
-    assert ours() == ["demo", "migrate", "processors", "sink"]
+    assert ours() == ["demo", "migrate", "otlp", "processors", "sink"]
+    assert s["otlp"]["ports"] == ["127.0.0.1:4318:4318"]
     for name in ours():
         assert (ROOT / s[name]["build"] / "Dockerfile").exists(), name
     assert s["demo"]["profiles"] == ["demo"]

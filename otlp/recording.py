@@ -1,0 +1,91 @@
+"""Mapped spans recorded through the SDK, one ``Recorder`` per agent, as any agent records
+its events: the spool or Kafka, sessions and sequence numbers, the same validation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from handrail.errors import HandrailError
+from handrail.otlp.mapping import Lineage, map_span, parents_first
+from handrail.otlp.spans import spans
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity, Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What became of a request's spans."""
+
+    recorded: int = 0
+    dropped: int = 0
+    """Spans that map to no event (docs/otlp.md says which)."""
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def reject(self, error: str) -> None:
+        self.rejected += 1
+        if len(self.errors) < 3:
+            self.errors.append(error[:300])
+
+
+class SpanRecorder:
+    """Records the events requests' spans map to. Thread-safe: one request at a time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.otlp = settings.otlp
+        self.lineage = Lineage()
+        self._recorders: dict[tuple[str, str], Recorder] = {}
+        self._lock = threading.Lock()
+
+    def record(self, request: ExportTraceServiceRequest) -> Outcome:
+        outcome = Outcome()
+        with self._lock:
+            batch = parents_first(spans(request))
+            for span in batch:
+                self.lineage.note(span)
+            for span in batch:
+                try:
+                    mapped = map_span(span, self.lineage, self.otlp.owner)
+                    if not mapped:
+                        outcome.dropped += 1
+                        continue
+                    cause = self.lineage.inherited(span.parent_id, "event_id")
+                    for event in mapped:
+                        recorder = self._recorder(event.agent, event.owner)
+                        ref = recorder.record(
+                            event.payload, workflow_id=event.workflow_id, caused_by=cause,
+                            labels={"otel.trace_id": span.trace_id, "otel.span_id": span.span_id},
+                        )  # fmt: skip
+                        self.lineage.recorded(span.span_id, ref.event_id)
+                    outcome.recorded += 1
+                except (ValueError, TypeError, HandrailError) as exc:  # what the SDK refuses
+                    outcome.reject(f"span {span.span_id or '?'}: {exc}")
+        return outcome
+
+    def _recorder(self, agent: str, owner: str) -> Recorder:
+        key = (agent, owner)
+        recorder = self._recorders.get(key)
+        if recorder is None:
+            if len(self._recorders) >= self.otlp.max_agents:
+                raise ValueError(f"more than {self.otlp.max_agents} agents (otlp.max_agents): "
+                                 f"{agent!r} not recorded")  # fmt: skip
+            recorder = Recorder(self.settings, AgentIdentity(name=agent, owner=owner))
+            self._recorders[key] = recorder
+        return recorder
+
+    def flush(self, timeout: float | None = None) -> None:
+        for recorder in list(self._recorders.values()):
+            recorder.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        with self._lock:
+            for recorder in self._recorders.values():
+                recorder.close(timeout)
+            self._recorders.clear()

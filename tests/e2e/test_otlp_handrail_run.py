@@ -1,0 +1,171 @@
+"""An agent instrumented with OpenTelemetry (the real SDK and its standard OTLP/HTTP
+exporter) feeds ``handrail run`` unchanged: its spans become events in the ledger, a tool
+that keeps failing raises the retry-storm alert, and ``explain`` shows the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from handrail.ledger.owner_socket import socket_path
+from handrail.ledger.reader import open_reader
+
+pytestmark = pytest.mark.timeout(300)
+RULES = {"defaults": {"retry": {"max_retries": 3, "window_s": 600}}}
+CONVERSATION = "conv-42"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_agent(endpoint: str) -> None:
+    """A support agent: two model calls, a tool that works, one that fails six times."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "support-svc", "handrail.owner": "team-support"})
+    )
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    tracer = provider.get_tracer("test-agent")
+    agent = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "support-bot",
+        "gen_ai.conversation.id": CONVERSATION,
+    }
+    with tracer.start_as_current_span("invoke_agent support-bot", attributes=agent):
+        for _ in range(2):
+            with tracer.start_as_current_span(
+                "chat gpt-4o",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.usage.input_tokens": 1200,
+                    "gen_ai.usage.output_tokens": 300,
+                },
+            ):
+                pass
+        with tracer.start_as_current_span(
+            "execute_tool lookup",
+            attributes={
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": "lookup",
+                "gen_ai.tool.call.id": "call-1",
+            },
+        ):
+            pass
+        for n in range(6):
+            with tracer.start_as_current_span(
+                "execute_tool refund",
+                attributes={
+                    "gen_ai.operation.name": "execute_tool",
+                    "gen_ai.tool.name": "refund",
+                    "gen_ai.tool.call.id": f"call-r{n}",
+                },
+            ) as span:
+                span.set_status(Status(StatusCode.ERROR, "payments API: HTTP 503"))
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+
+
+def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool"),
+        "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp_path / "control.log"),
+        "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
+        "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "HANDRAIL_PROCESSORS__RULES": json.dumps(RULES),
+        "HANDRAIL_PROCESSORS__TICK_INTERVAL_S": "0.5",
+        "HANDRAIL_OTLP__PORT": str(port),
+        "COLUMNS": "400",
+    }
+    log = (tmp_path / "run.log").open("ab")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "handrail", "run"],
+        env=env,
+        cwd=tmp_path,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not socket_path(tmp_path / "ledger").exists():
+            assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "handrail run did not start"
+            time.sleep(0.1)
+        wait_listening(port, run)
+        run_agent(f"http://127.0.0.1:{port}/v1/traces")
+        rows = wait_rows(tmp_path, lambda rows: any(r["type"] == "alert_raised" for r in rows))
+        shown = subprocess.run(
+            [sys.executable, "-m", "handrail", "explain", CONVERSATION, "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+    finally:
+        run.send_signal(signal.SIGTERM)
+        run.wait(60)
+    kinds = [r["type"] for r in rows if r["workflow_id"] == CONVERSATION]
+    assert kinds.count("spend") == 2
+    assert kinds.count("action_executed") == 1
+    assert kinds.count("action_failed") == 6
+    assert kinds.count("retry") == 5
+    events = {r["type"]: json.loads(r["event_json"]) for r in rows}
+    spend = events["spend"]
+    assert (spend["agent"]["name"], spend["agent"]["owner"]) == ("support-bot", "team-support")
+    assert spend["payload"]["input_tokens"] == 1200
+    assert spend["payload"]["usd"] > 0  # priced from the model's table
+    alert = events["alert_raised"]
+    assert alert["payload"]["dedup_key"] == f"retry-storm:support-bot:refund@{CONVERSATION}"
+    tree = json.dumps(json.loads(shown.stdout))
+    assert "action_failed" in tree
+    assert "retry" in tree
+    assert run.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def wait_listening(port: int, run: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and run.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the OTLP receiver never listened")
+
+
+def wait_rows(tmp: Path, done: Any, timeout: float = 120) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        reader = open_reader(f"chdb://{tmp / 'ledger'}")
+        try:
+            rows = reader.query("SELECT type, workflow_id, event_json FROM events")
+        finally:
+            reader.close()
+        if done(rows):
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"not in the ledger in {timeout} s: {[r['type'] for r in rows]}")
