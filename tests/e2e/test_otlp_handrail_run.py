@@ -1,6 +1,7 @@
-"""An agent instrumented with OpenTelemetry (the real SDK and its standard OTLP/HTTP
-exporter) feeds ``handrail run`` unchanged: its spans become events in the ledger, a tool
-that keeps failing raises the retry-storm alert, and ``explain`` shows the run."""
+"""Agents instrumented with OpenTelemetry (the real SDK and its standard OTLP/HTTP exporter;
+a Pydantic AI agent with its instrumentation on) feed ``handrail run`` unchanged: their
+spans become events in the ledger, a tool that keeps failing raises the retry-storm
+alert, and ``explain`` shows the run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
+from pydantic_ai import Agent, ModelRetry, UnexpectedModelBehavior
+from pydantic_ai.models.instrumented import InstrumentationSettings
+from pydantic_ai.models.test import TestModel
 
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
@@ -83,9 +89,30 @@ def run_agent(endpoint: str) -> None:
     provider.shutdown()
 
 
-def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(
-    tmp_path: Path,
-) -> None:
+@dataclass
+class Run:
+    """``handrail run`` in a subprocess, receiving traces on ``endpoint``."""
+
+    tmp: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    endpoint: str
+
+    def explain(self, workflow: str) -> str:
+        shown = subprocess.run(
+            [sys.executable, "-m", "handrail", "explain", workflow, "--json"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        return json.dumps(json.loads(shown.stdout))
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Iterator[Run]:
     port = free_port()
     env = {
         **os.environ,
@@ -99,7 +126,7 @@ def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(
         "COLUMNS": "400",
     }
     log = (tmp_path / "run.log").open("ab")
-    run = subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "handrail", "run"],
         env=env,
         cwd=tmp_path,
@@ -109,24 +136,21 @@ def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(
     try:
         deadline = time.monotonic() + 120
         while not socket_path(tmp_path / "ledger").exists():
-            assert run.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
+            assert process.poll() is None, (tmp_path / "run.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "handrail run did not start"
             time.sleep(0.1)
-        wait_listening(port, run)
-        run_agent(f"http://127.0.0.1:{port}/v1/traces")
-        rows = wait_rows(tmp_path, lambda rows: any(r["type"] == "alert_raised" for r in rows))
-        shown = subprocess.run(
-            [sys.executable, "-m", "handrail", "explain", CONVERSATION, "--json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert shown.returncode == 0, shown.stderr
+        wait_listening(port, process)
+        yield Run(tmp_path, env, process, f"http://127.0.0.1:{port}/v1/traces")
     finally:
-        run.send_signal(signal.SIGTERM)
-        run.wait(60)
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    assert process.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(run: Run) -> None:
+    run_agent(run.endpoint)
+    rows = wait_rows(run.tmp, lambda rows: any(r["type"] == "alert_raised" for r in rows))
+    tree = run.explain(CONVERSATION)
     kinds = [r["type"] for r in rows if r["workflow_id"] == CONVERSATION]
     assert kinds.count("spend") == 2
     assert kinds.count("action_executed") == 1
@@ -139,10 +163,40 @@ def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(
     assert spend["payload"]["usd"] > 0  # priced from the model's table
     alert = events["alert_raised"]
     assert alert["payload"]["dedup_key"] == f"retry-storm:support-bot:refund@{CONVERSATION}"
-    tree = json.dumps(json.loads(shown.stdout))
     assert "action_failed" in tree
     assert "retry" in tree
-    assert run.returncode == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+
+def test_a_pydantic_ai_agent_with_instrumentation_on_feeds_handrail_unchanged(run: Run) -> None:
+    """Pydantic AI on its TestModel, instrumented as its docs say, exporting with the
+    standard exporter: its tool that keeps failing is a retry storm."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "pydantic-ai-app"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=run.endpoint)))
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=provider))
+    try:
+        agent = Agent(TestModel(), name="refunder", retries=6)
+
+        @agent.tool_plain
+        def refund(order_id: str) -> str:
+            raise ModelRetry(f"payments API: HTTP 503 for {order_id}")
+
+        with pytest.raises(UnexpectedModelBehavior):
+            agent.run_sync("refund order 7")
+    finally:
+        Agent.instrument_all(False)
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    rows = wait_rows(run.tmp, lambda rows: any(r["type"] == "alert_raised" for r in rows))
+    events = [(r["type"], json.loads(r["event_json"])) for r in rows]
+    failed = [e for kind, e in events if kind == "action_failed"]
+    assert len(failed) == 7  # the first call and its 6 retries
+    assert {e["agent"]["name"] for e in failed} == {"refunder"}
+    assert {e["payload"]["action"] for e in failed} == {"refund"}
+    workflow = failed[0]["workflow_id"]
+    assert sum(kind == "spend" for kind, e in events) >= 7  # a model call per attempt
+    (alert,) = [e for kind, e in events if kind == "alert_raised"]
+    assert alert["payload"]["dedup_key"] == f"retry-storm:refunder:refund@{workflow}"
+    assert "action_failed" in run.explain(workflow)
 
 
 def wait_listening(port: int, run: subprocess.Popen[bytes]) -> None:
