@@ -145,6 +145,11 @@ TARGETS: tuple[Target, ...] = (
                 "insert {chain_insert_events_per_s:,.0f}/s; median of {rounds} rounds"),
     Target("embedded", 25, "`handrail run` draining a spool backlog: peak RSS",
            "drain_peak_mib", "MiB", goal=("<", 477), note="target: under 500 MB"),
+    Target("otlp", 26, "OTLP receiver: spans ingested (POST, parse, map, record to the spool)",
+           "ingest_spans_per_s", "spans/s", "bare_parse_spans_per_s",
+           "opentelemetry-proto parsing the same requests, attributes read", on="ratio",
+           goal=(">=", 0.50),
+           note="{spans:,} spans in {requests:,} requests; median of {rounds} rounds"),
     Target("verify", 22, "`handrail ledger verify`, one chain: peak RSS", "verify_peak_mib",
            "MiB", "whole_load_peak_mib", "a process that only loads the same chain's rows whole",
            note="{rows:,} rows in {verify_s:.1f} s; {small_rows:,} rows: "

@@ -67,6 +67,7 @@ BENCHES = (
     Bench("scaling", "scaling"),
     Bench("verify", "verify"),
     Bench("embedded", "embedded"),
+    Bench("otlp", "otlp"),
 )
 SMOKE_ONLY = (Bench("validation", "validation"), Bench("install", "install"))
 """Run by ``--quick`` too, so that CI runs every benchmark; no figure of theirs is in the
@@ -109,7 +110,7 @@ def build_report(
         lines += [title_note, ""]
     lines += [
         "Every figure beside its same-run baseline; ratio = measured / baseline. Targets",
-        "from issues 2\N{EN DASH}5 and 25 as stated in each benchmark's docstring (`bench/*.py`);",
+        "from issues 2\N{EN DASH}5, 25 and 26 as stated in each benchmark's docstring (`bench/*.py`);",
         "the scaling figure (issue 6) and verify's (22) have none. Rebuild:",
         "`python -m bench.report` (runs everything) or",
         "`python -m bench.report --from-results` (from `bench/results/*.json`).",
