@@ -19,6 +19,7 @@ COPY demo /src/demo
 COPY producers /src/producers
 COPY processors /src/processors
 COPY otlp /src/otlp
+COPY adapters /src/adapters
 COPY schemas /src/schemas
 COPY ledger /src/ledger
 RUN pip install "/src[server]" && rm -rf /src

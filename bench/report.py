@@ -109,8 +109,8 @@ def build_report(
     if title_note:
         lines += [title_note, ""]
     lines += [
-        "Every figure beside its same-run baseline; ratio = measured / baseline. Targets",
-        "from issues 2\N{EN DASH}5, 25 and 26 as stated in each benchmark's docstring (`bench/*.py`);",
+        "Every figure beside its same-run baseline; ratio = measured / baseline. Targets from",
+        "issues 2\N{EN DASH}5, 25 and 26 as stated in each benchmark's docstring (`bench/*.py`);",
         "the scaling figure (issue 6) and verify's (22) have none. Rebuild:",
         "`python -m bench.report` (runs everything) or",
         "`python -m bench.report --from-results` (from `bench/results/*.json`).",
