@@ -46,6 +46,14 @@ MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
 MEMORY = 100_000
 """Spans (and tool call histories) remembered across requests, the oldest forgotten first."""
+MAX_NAME = 256
+"""Longest agent, workflow, tool, model or provider name taken from a span; a longer or
+unprintable one counts as absent (kept, it would only be refused by the SDK, after
+filling memory)."""
+MAX_MESSAGE = 2_000
+"""An error message is cut to this many characters, its unprintable ones replaced."""
+MAX_USD = 1e9
+MAX_TOKENS = 1_000_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,20 +83,25 @@ class Lineage:
 
     def __init__(self, memory: int = MEMORY) -> None:
         self.memory = memory
-        self.spans: OrderedDict[str, Seen] = OrderedDict()
+        self.spans: OrderedDict[tuple[str, str], Seen] = OrderedDict()
+        """By (trace id, span id): a span id alone may be another trace's."""
         self.tools: OrderedDict[tuple[str, str, str], tuple[int, str]] = OrderedDict()
 
     def note(self, span: Span) -> None:
+        if not well_formed(span):
+            return
         agent = _first(span.attributes, AGENT_KEYS)
         if kind_of(span) == AGENT and agent is None:
-            agent = _text(span.attributes.get("traceloop.entity.name"))
+            agent = _name(span.attributes.get("traceloop.entity.name"))
         workflow = _first(span.attributes, WORKFLOW_KEYS)
-        _put(self.spans, span.span_id, Seen(agent, workflow, span.parent_id), self.memory)
+        key = (span.trace_id, span.span_id)
+        _put(self.spans, key, Seen(agent, workflow, span.parent_id), self.memory)
 
-    def inherited(self, span_id: str | None, attribute: str) -> str | None:
-        """The nearest of ``span_id`` and its ancestors that names ``attribute``'s value."""
+    def inherited(self, trace_id: str, span_id: str | None, attribute: str) -> str | None:
+        """The nearest of ``span_id`` and its ancestors in ``trace_id`` that names
+        ``attribute``'s value."""
         for _ in range(64):  # a cycle of hostile parent ids ends here
-            seen = self.spans.get(span_id or "")
+            seen = self.spans.get((trace_id, span_id)) if span_id else None
             if seen is None:
                 return None
             found = getattr(seen, attribute)
@@ -97,8 +110,8 @@ class Lineage:
             span_id = seen.parent_id
         return None
 
-    def recorded(self, span_id: str, event_id: str) -> None:
-        seen = self.spans.get(span_id)
+    def recorded(self, span: Span, event_id: str) -> None:
+        seen = self.spans.get((span.trace_id, span.span_id))
         if seen is not None:
             seen.event_id = event_id
 
@@ -120,22 +133,37 @@ def kind_of(span: Span) -> str | None:
     return None
 
 
+def well_formed(span: Span) -> bool:
+    """Its ids are OTLP's: a 16-byte trace id, an 8-byte span id, an 8-byte parent or none."""
+    return (
+        len(span.trace_id) == 32 and len(span.span_id) == 16
+        and (span.parent_id is None or len(span.parent_id) == 16)
+    )  # fmt: skip
+
+
 def parents_first(batch: Iterable[Span]) -> list[Span]:
-    """The spans of one request, each after its parent where the parent is in it too."""
+    """The spans of one request, each after its parent where the parent is in it too (a
+    walk from the roots: linear in the spans; those in a cycle of parents go last)."""
     spans = list(batch)
     ids = {s.span_id for s in spans}
-    done: set[str] = set()
+    children: dict[str, list[Span]] = {}
+    roots: list[Span] = []
+    for s in spans:
+        if s.parent_id in ids and s.parent_id != s.span_id:
+            children.setdefault(s.parent_id or "", []).append(s)
+        else:
+            roots.append(s)
     out: list[Span] = []
-    pending = spans
-    while pending:
-        later = [s for s in pending if s.parent_id in ids and s.parent_id not in done]
-        ready = [s for s in pending if not (s.parent_id in ids and s.parent_id not in done)]
-        if not ready:  # a cycle: take the rest as they came
-            ready, later = later, []
-        out += ready
-        done.update(s.span_id for s in ready)
-        pending = later
-    return out
+    taken: set[int] = set()
+    stack = roots[::-1]
+    while stack:
+        span = stack.pop()
+        if id(span) in taken:
+            continue
+        taken.add(id(span))
+        out.append(span)
+        stack.extend(children.pop(span.span_id, [])[::-1])
+    return out + [s for s in spans if id(s) not in taken]
 
 
 def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
@@ -144,17 +172,21 @@ def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
     kind = kind_of(span)
     if kind is None or kind == AGENT:
         return []
-    resource = span.resource
+    if not well_formed(span):
+        raise ValueError("its trace id or span id is not OTLP's (16 and 8 bytes)")
+    resource, trace = span.resource, span.trace_id
     agent = (
-        lineage.inherited(span.span_id, "agent") or _text(resource.get("service.name")) or "otlp"
-    )
-    owner = _text(resource.get("handrail.owner")) or default_owner
-    workflow = lineage.inherited(span.span_id, "workflow_id") or span.trace_id or "otlp"
+        lineage.inherited(trace, span.span_id, "agent")
+        or _name(resource.get("service.name")) or "otlp"
+    )  # fmt: skip
+    owner = _name(resource.get("handrail.owner")) or default_owner
+    workflow = lineage.inherited(trace, span.span_id, "workflow_id") or trace
     payloads: list[Payload] = []
     if kind == TOOL:
-        tool = _first(span.attributes, TOOL_KEYS) or _text(
-            span.attributes.get("traceloop.entity.name")
-        ) or span.name  # fmt: skip
+        tool = (
+            _first(span.attributes, TOOL_KEYS)
+            or _name(span.attributes.get("traceloop.entity.name")) or _name(span.name) or "tool"
+        )  # fmt: skip
         error_type, message = _error(span)
         failures, last_error = lineage.tool_call((agent, workflow, tool), span.failed, message)
         if failures:
@@ -166,15 +198,17 @@ def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
                 duration_ms=span.duration_ms,
             ))  # fmt: skip
         else:
+            call_id = _name(span.attributes.get("gen_ai.tool.call.id"))
             payloads.append(ActionExecuted(action=tool, duration_ms=span.duration_ms,
-                                           output_ref=_text(span.attributes.get(
-                                               "gen_ai.tool.call.id")) or None))  # fmt: skip
+                                           output_ref=call_id))  # fmt: skip
     else:
-        model = _first(span.attributes, MODEL_KEYS) or span.name
+        model = _first(span.attributes, MODEL_KEYS) or _name(span.name) or "unknown"
         provider = _first(span.attributes, PROVIDER_KEYS) or "unknown"
         tokens_in = _int(_first_value(span.attributes, INPUT_KEYS))
         tokens_out = _int(_first_value(span.attributes, OUTPUT_KEYS))
         usd = price(span.attributes, model, provider, tokens_in, tokens_out)
+        if not 0 <= usd <= MAX_USD:  # NaN fails too
+            raise ValueError(f"a cost of ${usd!r}: not a number from 0 to $1e9")
         payloads.append(Spend(usd=usd, provider=provider, model=model,
                               input_tokens=tokens_in, output_tokens=tokens_out))  # fmt: skip
     return [Mapped(span, agent, owner, workflow, p) for p in payloads]
@@ -182,13 +216,21 @@ def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
 
 def _error(span: Span) -> tuple[str, str]:
     attrs, exc = span.attributes, span.exception
-    error_type = _text(attrs.get("error.type")) or _text(exc.get("exception.type")) or "error"
+    error_type = _name(attrs.get("error.type")) or _name(exc.get("exception.type")) or "error"
     message = span.status_message or _text(exc.get("exception.message")) or error_type
-    return error_type, message
+    printable = "".join(c if c.isprintable() else "?" for c in message[:MAX_MESSAGE])
+    return error_type, printable
 
 
 def _first(attrs: dict[str, Any], keys: Iterable[str]) -> str | None:
-    return next((t for k in keys if (t := _text(attrs.get(k)))), None)
+    return next((t for k in keys if (t := _name(attrs.get(k)))), None)
+
+
+def _name(value: Any) -> str | None:
+    """A name: a printable string of at most ``MAX_NAME`` characters, else None."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_NAME and value.isprintable():
+        return value
+    return None
 
 
 def _first_value(attrs: dict[str, Any], keys: Iterable[str]) -> Any:
@@ -207,6 +249,8 @@ def _int(value: Any) -> int:
         number = int(float(value))
     except (ValueError, OverflowError):
         return 0
+    if number > MAX_TOKENS:
+        raise ValueError(f"{number} tokens: more than {MAX_TOKENS:,} in one call")
     return max(number, 0)
 
 

@@ -37,5 +37,5 @@ def _table(model: str, provider: str, tokens_in: int, tokens_out: int) -> float:
             return float(calc_price(usage, model_ref=model, provider_id=known).total_price)
         except Exception as exc:  # an unknown model or provider
             error = exc
-    log.info("no price for %s/%s (%s): its spend counts $0", provider, model, error)
+    log.info("no price for %.80r/%.80r (%.200s): its spend counts $0", provider, model, error)
     return 0.0

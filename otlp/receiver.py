@@ -1,10 +1,10 @@
 """The OTLP/HTTP traces endpoint: ``POST /v1/traces``, answered as the OTLP specification
 says. 200 with an ``ExportTraceServiceResponse`` (its ``partial_success`` counts the spans
 refused, with the first reasons); 400 for a body that is not a traces request, not to be
-retried (an encoding other than gzip is one: aiohttp refuses it); 413 past
-``otlp.max_request_bytes``, before or after gzip; 415 for a media type it does not take;
-503 with ``Retry-After`` while ``otlp.max_in_flight`` requests are handled. An error's
-body is a ``google.rpc.Status`` in the request's format."""
+retried (an encoding other than gzip is one); 408 for a body that does not arrive within
+``READ_TIMEOUT_S``; 413 past ``otlp.max_request_bytes``, before or after gzip; 415 for a
+media type it does not take; 503 with ``Retry-After`` while ``otlp.max_in_flight``
+requests are handled. An error's body is a ``google.rpc.Status`` in the request's format."""
 
 from __future__ import annotations
 
@@ -26,10 +26,12 @@ from handrail.settings import OtlpSettings
 log = logging.getLogger(__name__)
 
 PATH = "/v1/traces"
+READ_TIMEOUT_S = 10
+"""Longest a request's body may take to arrive."""
 RETRY_AFTER_S = 1
 """Suggested wait before a client sends again a request refused while busy."""
-GRPC_CODES = {400: 3, 413: 8, 415: 3, 503: 14}
-"""google.rpc codes: INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE."""
+GRPC_CODES = {400: 3, 408: 4, 413: 8, 415: 3, 503: 14}
+"""google.rpc codes: INVALID_ARGUMENT, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, UNAVAILABLE."""
 
 
 class Receiver:
@@ -54,10 +56,16 @@ class Receiver:
             limit = self.settings.max_request_bytes
             if (request.content_length or 0) > limit:
                 raise RequestError(413, f"the body is larger than {limit} bytes")
+            encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("identity", "gzip"):  # aiohttp would inflate deflate, zstd...
+                raise RequestError(400, f"unsupported Content-Encoding {encoding[:40]!r}")
             try:  # aiohttp decompresses gzip as it reads, and stops past client_max_size
-                body = await request.read()
+                async with asyncio.timeout(READ_TIMEOUT_S):  # a stalled body frees its slot
+                    body = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise RequestError(413, f"the body is larger than {limit} bytes") from None
+            except TimeoutError:
+                raise RequestError(408, f"the body took more than {READ_TIMEOUT_S} s") from None
             except Exception as exc:  # a body that does not decompress, or a broken stream
                 raise RequestError(400, f"the body cannot be read: {exc}") from None
             # parsing and recording are CPU work: off the event loop, which may run a pipeline

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from handrail.errors import HandrailError
-from handrail.otlp.mapping import Lineage, map_span, parents_first
-from handrail.otlp.spans import spans
+from handrail.otlp.mapping import Lineage, Mapped, map_span, parents_first
+from handrail.otlp.spans import Span, spans
 from handrail.producers import Recorder
 from handrail.settings import AgentIdentity, Settings
 
@@ -53,21 +53,32 @@ class SpanRecorder:
             for span in batch:
                 try:
                     mapped = map_span(span, self.lineage, self.otlp.owner)
-                    if not mapped:
-                        outcome.dropped += 1
-                        continue
-                    cause = self.lineage.inherited(span.parent_id, "event_id")
-                    for event in mapped:
-                        recorder = self._recorder(event.agent, event.owner)
-                        ref = recorder.record(
-                            event.payload, workflow_id=event.workflow_id, caused_by=cause,
-                            labels={"otel.trace_id": span.trace_id, "otel.span_id": span.span_id},
-                        )  # fmt: skip
-                        self.lineage.recorded(span.span_id, ref.event_id)
+                except (ValueError, TypeError) as exc:
+                    outcome.reject(f"span {span.span_id[:16] or '?'}: {exc}")
+                    continue
+                if not mapped:
+                    outcome.dropped += 1
+                    continue
+                cause = self.lineage.inherited(span.trace_id, span.parent_id, "event_id")
+                refused = [error for event in mapped if (error := self._record(span, event, cause))]
+                if refused:  # each event on its own: one refused loses none of the others
+                    outcome.reject(f"span {span.span_id}: {refused[0]}")
+                else:
                     outcome.recorded += 1
-                except (ValueError, TypeError, HandrailError) as exc:  # what the SDK refuses
-                    outcome.reject(f"span {span.span_id or '?'}: {exc}")
         return outcome
+
+    def _record(self, span: Span, event: Mapped, cause: str | None) -> str:
+        """Record one event; return why the SDK refused it, or ""."""
+        try:
+            recorder = self._recorder(event.agent, event.owner)
+            ref = recorder.record(
+                event.payload, workflow_id=event.workflow_id, caused_by=cause,
+                labels={"otel.trace_id": span.trace_id, "otel.span_id": span.span_id},
+            )  # fmt: skip
+        except (ValueError, TypeError, HandrailError) as exc:
+            return str(exc)
+        self.lineage.recorded(span, ref.event_id)
+        return ""
 
     def _recorder(self, agent: str, owner: str) -> Recorder:
         key = (agent, owner)

@@ -18,7 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+ID_FIELDS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+"""Ids in hex: protobuf's JSON parser takes either spelling of a field's name."""
 
 
 class RequestError(Exception):
@@ -59,13 +60,18 @@ def parse(body: bytes, content_type: str | None) -> ExportTraceServiceRequest:
 
 def _hex_ids_to_base64(data: dict[str, Any]) -> None:
     """OTLP JSON carries ids as hex; protobuf's JSON mapping reads bytes as base64."""
-    for resource_spans in _list(data.get("resourceSpans")):
-        for scope_spans in _list(_dict(resource_spans).get("scopeSpans")):
-            for item in _list(_dict(scope_spans).get("spans")):
-                span = _dict(item)
+    for item in _list(_either(data, "resourceSpans", "resource_spans")):
+        for scope_spans in _list(_either(_dict(item), "scopeSpans", "scope_spans")):
+            for entry in _list(_dict(scope_spans).get("spans")):
+                span = _dict(entry)
                 _convert(span)
                 for link in _list(span.get("links")):
                     _convert(_dict(link))
+
+
+def _either(item: dict[str, Any], camel: str, snake: str) -> Any:
+    """A field under either of the names protobuf's JSON parser takes."""
+    return item.get(camel, item.get(snake))
 
 
 def _convert(item: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ alert, and ``explain`` shows the run."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agents import Agent as OpenAIAgent
+from agents import Runner, function_tool, set_trace_processors
+from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -29,6 +33,7 @@ from pydantic_ai.models.test import TestModel
 
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
+from tests.support.openai_agents_model import ScriptedModel, final, tool_call
 
 pytestmark = pytest.mark.timeout(300)
 RULES = {"defaults": {"retry": {"max_retries": 3, "window_s": 600}}}
@@ -197,6 +202,43 @@ def test_a_pydantic_ai_agent_with_instrumentation_on_feeds_handrail_unchanged(ru
     (alert,) = [e for kind, e in events if kind == "alert_raised"]
     assert alert["payload"]["dedup_key"] == f"retry-storm:refunder:refund@{workflow}"
     assert "action_failed" in run.explain(workflow)
+
+
+def test_an_openai_agents_sdk_agent_traced_by_openinference_feeds_handrail_unchanged(
+    run: Run,
+) -> None:
+    """The OpenAI Agents SDK on a scripted model, traced by OpenInference's instrumentor
+    into the standard exporter: its tool that fails on every call is a retry storm."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "oai-app"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=run.endpoint)))
+    set_trace_processors([])  # no export to OpenAI's backend
+    instrumentor = OpenAIAgentsInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+
+        @function_tool
+        def refund(order: str) -> str:
+            raise RuntimeError(f"payments API: HTTP 503 for {order}")
+
+        turns = [tool_call(n, "refund", '{"order": "7"}') for n in range(6)] + [final()]
+        agent = OpenAIAgent(name="oai-refunder", instructions="refund", tools=[refund],
+                            model=ScriptedModel(turns))  # fmt: skip
+        asyncio.run(Runner.run(agent, "refund order 7"))
+    finally:
+        instrumentor.uninstrument()
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    rows = wait_rows(run.tmp, lambda rows: any(r["type"] == "alert_raised" for r in rows))
+    events = [(r["type"], json.loads(r["event_json"])) for r in rows]
+    failed = [e for kind, e in events if kind == "action_failed"]
+    assert len(failed) == 6
+    assert {(e["agent"]["name"], e["payload"]["action"]) for e in failed} == {
+        ("oai-refunder", "refund")
+    }
+    (alert,) = [e for kind, e in events if kind == "alert_raised"]
+    workflow = failed[0]["workflow_id"]
+    assert alert["payload"]["dedup_key"] == f"retry-storm:oai-refunder:refund@{workflow}"
+    assert "retry" in run.explain(workflow)
 
 
 def wait_listening(port: int, run: subprocess.Popen[bytes]) -> None:

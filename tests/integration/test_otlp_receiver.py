@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import threading
+import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from handrail.otlp import receiver as receiver_module
 from handrail.otlp.receiver import PATH, Receiver
 from handrail.otlp.recording import SpanRecorder
 from handrail.producers.spool import read_all
@@ -222,7 +224,8 @@ def test_malformed_bodies_get_400_or_415_and_the_receiver_goes_on(
 
 
 def test_spans_the_sdk_refuses_are_counted_in_partial_success(tmp_path: Path) -> None:
-    bad = tool_span("00000000000000b2", "x" * 10_000)  # an action name past the SDK's limits
+    bad = chat_span("00000000000000b2")  # a stated cost no spend may have
+    bad["attributes"].append({"key": "operation.cost", "value": {"doubleValue": 5e9}})
     data = request_json(tool_span("00000000000000b1", "search"), bad)
 
     async def check(session: ClientSession, url: str) -> None:
@@ -279,3 +282,53 @@ def test_json_error_bodies_are_json(tmp_path: Path) -> None:
         assert status_message.code == 3
 
     serve(tmp_path, check)
+
+
+def test_encodings_other_than_gzip_are_refused_before_the_body_is_inflated(
+    tmp_path: Path,
+) -> None:
+    data = protobuf_of(request_json(tool_span("00000000000000b1", "search")))
+
+    async def check(session: ClientSession, url: str) -> None:
+        for encoding, body in (("deflate", zlib.compress(data)), ("zstd", data)):
+            status, answer, _ = await post(
+                session, url, body, {**PROTO, "Content-Encoding": encoding}
+            )
+            assert status == 400
+            assert "Content-Encoding" in Status.FromString(answer).message
+
+    assert serve(tmp_path, check) == []
+
+
+def test_a_body_that_stalls_frees_its_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that sends its headers and then nothing gets 408, and its in-flight slot
+    back; it never starves the others."""
+    monkeypatch.setattr(receiver_module, "READ_TIMEOUT_S", 0.5)
+    data = protobuf_of(request_json(tool_span("00000000000000b1", "search")))
+
+    async def check(session: ClientSession, url: str) -> None:
+        host, port = url.split("//")[1].split("/", maxsplit=1)[0].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf"
+            f"\r\nContent-Length: 1000\r\n\r\nx".encode()
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        assert b" 408 " in status_line
+        writer.close()
+        assert (await post(session, url, data, PROTO))[0] == 200
+
+    assert [event_type(r) for r in serve(tmp_path, check, max_in_flight=1)] == ["action_executed"]
+
+
+def test_json_ids_in_snake_case_are_hex_too(tmp_path: Path) -> None:
+    span = tool_span("00000000000000b1", "search")
+    span["trace_id"], span["span_id"] = span.pop("traceId"), span.pop("spanId")
+    data = request_json(span)
+
+    async def check(session: ClientSession, url: str) -> None:
+        assert (await post(session, url, orjson.dumps(data), JSON))[0] == 200
+
+    (record,) = serve(tmp_path, check)
+    assert record["labels"]["otel.trace_id"] == TRACE

@@ -22,12 +22,14 @@ def span(
     name: str = "s",
     resource: dict[str, Any] | None = None,
     message: str = "",
+    trace: str = TRACE,
     **attrs: Any,
 ) -> Span:
+    """A span; ids shorter than OTLP's are padded with zeros (``"a1"``: ``"00...a1"``)."""
     return Span(
-        TRACE,
-        span_id,
-        parent,
+        trace,
+        span_id.rjust(16, "0"),
+        parent and parent.rjust(16, "0"),
         name,
         1_000_000_000,
         1_250_000_000,
@@ -197,7 +199,7 @@ def test_an_agent_unnamed_anywhere_is_the_resource_s_service_and_its_owner_the_r
     assert (event.agent, event.owner) == ("billing-bot", "team-pay")
 
 
-@pytest.mark.parametrize("tokens", [-5, float("nan"), float("inf"), "12abc", True, [1], None, 1e30])
+@pytest.mark.parametrize("tokens", [-5, float("nan"), float("inf"), "12abc", True, [1], None])
 def test_hostile_token_counts_count_as_zero_or_stay_numbers(tokens: Any) -> None:
     (event,) = mapped(
         span("c1", gen_ai__operation__name="chat", gen_ai__usage__input_tokens=tokens)
@@ -231,3 +233,78 @@ def test_memory_is_bounded() -> None:
 def test_a_stated_cost_is_taken_as_it_is_even_when_the_sdk_will_refuse_it() -> None:
     assert price({"operation.cost": float("nan")}, "m", "p", 1, 1) != price({}, "m", "p", 0, 0)
     assert price({"operation.cost": True}, "gpt-4o", "openai", 0, 0) == 0.0
+
+
+def test_a_span_without_a_valid_id_names_no_agent_for_others_and_is_refused() -> None:
+    """An empty span id once became the parent of every root span (its agent and workflow
+    taken by every later span without a parent)."""
+    lineage = Lineage()
+    evil = Span(
+        TRACE,
+        "",
+        None,
+        "x",
+        1,
+        2,
+        False,
+        "",
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.agent.name": "evil"},
+    )
+    lineage.note(evil)
+    with pytest.raises(ValueError, match="not OTLP's"):
+        map_span(evil, lineage, "team")
+    (event,) = mapped(span("t1", gen_ai__operation__name="execute_tool"), lineage=lineage)
+    assert event.agent == "svc"
+
+
+def test_a_span_id_of_another_trace_is_not_a_parent() -> None:
+    lineage = Lineage()
+    mapped(
+        span("a1", gen_ai__operation__name="invoke_agent", gen_ai__agent__name="planner"),
+        lineage=lineage,
+    )
+    other = "f" * 32
+    (event,) = mapped(
+        span("t1", "a1", trace=other, gen_ai__operation__name="execute_tool"), lineage=lineage
+    )
+    assert (event.agent, event.workflow_id) == ("svc", other)
+
+
+def test_a_long_chain_listed_child_first_is_ordered_in_linear_time() -> None:
+    chain = [span(f"{n:x}", f"{n + 1:x}" if n < 49_999 else None) for n in range(50_000)]
+    ordered = parents_first(chain)
+    assert [s.span_id for s in ordered] == [s.span_id for s in reversed(chain)]
+
+
+def test_names_too_long_or_unprintable_are_not_kept_and_costs_past_1e9_refused() -> None:
+    lineage = Lineage()
+    (event,) = mapped(
+        span(
+            "t1",
+            gen_ai__operation__name="execute_tool",
+            gen_ai__agent__name="x" * 10_000,
+            gen_ai__tool__name="\x1b[31mrm",
+        ),
+        lineage=lineage,
+    )
+    assert (event.agent, event.payload.action) == ("svc", "s")  # type: ignore[union-attr]
+    assert all(seen.agent is None for seen in lineage.spans.values())
+    with pytest.raises(ValueError, match="not a number from 0"):
+        mapped(span("c1", gen_ai__operation__name="chat", operation__cost=5e9))
+    with pytest.raises(ValueError, match="tokens"):
+        mapped(span("c2", gen_ai__operation__name="chat", gen_ai__usage__input_tokens=1e12))
+
+
+def test_an_error_message_the_sdk_would_refuse_is_cleaned_and_cut() -> None:
+    lineage = Lineage()
+    failed = span(
+        "t1",
+        failed=True,
+        message="\x1b[31mboom" + "x" * 100_000,
+        gen_ai__operation__name="execute_tool",
+        gen_ai__tool__name="charge",
+    )
+    (event,) = mapped(failed, lineage=lineage)
+    assert isinstance(event.payload, ActionFailed)
+    assert event.payload.error_message.startswith("?[31mboom")
+    assert len(event.payload.error_message) == 2_000
