@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--stall-timeout", type=float, default=STALL_TIMEOUT_S)
     parser.add_argument("--json", type=Path)
-    args = parse_args(parser, events=20_000, rounds=1)  # the 2nd worker must join in time
+    args = parse_args(parser, events=80_000, rounds=1)  # the 2nd worker must join in time
     drains: dict[int, list[Drain]] = {n: [] for n in WORKERS}
     with bootstrap() as servers, tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
