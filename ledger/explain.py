@@ -18,6 +18,7 @@ from typing import Any
 
 from handrail.ledger.errors import NotInLedgerError
 from handrail.ledger.reader import Reader
+from handrail.trees import preorder
 
 PATH_COLUMNS = (
     "event_id",
@@ -147,19 +148,8 @@ def _kept(rows: list[dict[str, Any]], target: str) -> list[dict[str, Any]]:
 def _timeline(roots: list[dict[str, Any]], nodes: dict[str, dict[str, Any]]) -> list[Any]:
     """Every node reachable from ``roots`` through ``children``, depth first (each one's
     effects in time order), then any left out (a causation cycle, which has no root),
-    each once. No recursion: a chain may be thousands of events long."""
-    out: list[dict[str, Any]] = []
-    seen: set[int] = set()
-    for start in (roots, list(nodes.values())):
-        stack = list(reversed(start))
-        while stack:
-            node = stack.pop()
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            out.append(node)
-            stack.extend(reversed(node["children"]))
-    return out
+    each once."""
+    return preorder([*roots, *nodes.values()], lambda node: node["children"])
 
 
 def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 from handrail.otlp.pricing import price
 from handrail.otlp.spans import Span
 from handrail.schemas.models import ActionExecuted, ActionFailed, Retry, Spend
+from handrail.trees import preorder
 
 Payload = ActionExecuted | ActionFailed | Retry | Spend
 
@@ -147,23 +148,11 @@ def parents_first(batch: Iterable[Span]) -> list[Span]:
     spans = list(batch)
     ids = {s.span_id for s in spans}
     children: dict[str, list[Span]] = {}
-    roots: list[Span] = []
     for s in spans:
         if s.parent_id in ids and s.parent_id != s.span_id:
             children.setdefault(s.parent_id or "", []).append(s)
-        else:
-            roots.append(s)
-    out: list[Span] = []
-    taken: set[int] = set()
-    stack = roots[::-1]
-    while stack:
-        span = stack.pop()
-        if id(span) in taken:
-            continue
-        taken.add(id(span))
-        out.append(span)
-        stack.extend(children.pop(span.span_id, [])[::-1])
-    return out + [s for s in spans if id(s) not in taken]
+    roots = [s for s in spans if not (s.parent_id in ids and s.parent_id != s.span_id)]
+    return preorder([*roots, *spans], lambda span: children.get(span.span_id, ()))
 
 
 def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:

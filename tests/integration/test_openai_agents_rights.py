@@ -6,9 +6,6 @@ call over its spend cap waits for a person's approval and runs once approved."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from handrail.producers.spool import read_all
 from handrail.schemas import event_type
 from handrail.settings import AgentIdentity
 from tests.integration.test_pydantic_ai_rights import settings, verdicts
-from tests.support.approvals import pending
+from tests.support.approvals import approve, pending
 from tests.support.openai_agents_model import ScriptedModel, final, tool_call
 from tests.support.signers import PROCESSOR, key_file
 
@@ -101,15 +98,7 @@ def test_a_call_over_its_cap_waits_for_an_approval_and_runs_once_approved(
         thread.start()
         request = pending(s)
         assert called == []  # waiting for bob
-        env = {**os.environ, "HANDRAIL_GOVERNANCE__FILE": str(tmp_path / "governance.yaml"),
-               "HANDRAIL_SPOOL__CONTROL_LOG": str(s.spool.control_log),
-               "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-cli")}  # fmt: skip
-        approve = subprocess.run(
-            [sys.executable, "-m", "handrail", "approvals", "approve", request.approval_id,
-             "--key", str(key_file(tmp_path, "bob")), "--reason", "checked"],
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert approve.returncode == 0, approve.stderr
+        approve(s, request.approval_id, key_file(tmp_path, "bob"))
         thread.join(60)
     assert result["out"].final_output == "done"
     assert called == [50.0]

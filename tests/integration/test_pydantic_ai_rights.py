@@ -5,9 +5,6 @@ waits for a person's approval and runs once approved; every verdict is recorded.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ from handrail.producers import ActionBlockedError, Recorder
 from handrail.producers.spool import read_all
 from handrail.schemas import event_type
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings, SpoolSettings
-from tests.support.approvals import pending
+from tests.support.approvals import approve, pending
 from tests.support.signers import PROCESSOR, governance_yaml, key_file
 
 pytestmark = pytest.mark.timeout(120)
@@ -143,30 +140,7 @@ def test_a_call_over_its_cap_waits_for_an_approval_and_runs_once_approved(
         run.start()
         request = pending(s)
         assert called == []  # waiting for bob
-        env = {
-            "HANDRAIL_GOVERNANCE__FILE": str(tmp_path / "governance.yaml"),
-            "HANDRAIL_SPOOL__CONTROL_LOG": str(s.spool.control_log),
-            "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-cli"),
-        }
-        approve = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "handrail",
-                "approvals",
-                "approve",
-                request.approval_id,
-                "--key",
-                str(key_file(tmp_path, "bob")),
-                "--reason",
-                "checked",
-            ],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert approve.returncode == 0, approve.stderr
+        approve(s, request.approval_id, key_file(tmp_path, "bob"))
         run.join(60)
     assert result["out"].output == "done"
     assert len(called) == 1

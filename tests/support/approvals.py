@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from handrail.control.follower import read_control
 from handrail.control.state import ApprovalRequest, ControlState
@@ -27,3 +31,17 @@ def pending(settings: Settings, timeout: float = 30.0) -> ApprovalRequest:
             return request
         time.sleep(0.1)
     raise AssertionError("the agent never asked for an approval")
+
+
+def approve(settings: Settings, approval_id: str, key: Path) -> None:
+    """``handrail approvals approve`` in another process, signed with ``key``."""
+    assert settings.governance.file is not None
+    env = {**os.environ, "HANDRAIL_GOVERNANCE__FILE": str(settings.governance.file),
+           "HANDRAIL_SPOOL__CONTROL_LOG": str(settings.spool.control_log),
+           "HANDRAIL_SPOOL__DIR": str(settings.spool.dir.parent / "spool-cli")}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "handrail", "approvals", "approve", approval_id,
+         "--key", str(key), "--reason", "checked"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
