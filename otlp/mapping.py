@@ -18,10 +18,17 @@ from typing import Any
 
 from handrail.otlp.pricing import price
 from handrail.otlp.spans import Span
-from handrail.schemas.models import ActionExecuted, ActionFailed, Retry, Spend
+from handrail.schemas.models import (
+    ActionExecuted,
+    ActionFailed,
+    HandoffAccepted,
+    HandoffOffered,
+    Retry,
+    Spend,
+)
 from handrail.trees import preorder
 
-Payload = ActionExecuted | ActionFailed | Retry | Spend
+Payload = ActionExecuted | ActionFailed | Retry | Spend | HandoffOffered | HandoffAccepted
 
 AGENT, TOOL, MODEL = "agent", "tool", "model"
 KINDS = {
@@ -170,6 +177,15 @@ def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
     )  # fmt: skip
     owner = _name(resource.get("handrail.owner")) or default_owner
     workflow = lineage.inherited(trace, span.span_id, "workflow_id") or trace
+    handoff = _handoff(span)
+    if handoff is not None:  # the giver offers, the taker accepts: the agents SDK's handoff
+        giver, taker = handoff
+        handoff_id = f"{trace}:{span.span_id}"
+        offered = HandoffOffered(handoff_id=handoff_id, to_agent=taker,
+                                 task=f"handoff from {giver} to {taker}")  # fmt: skip
+        accepted = HandoffAccepted(handoff_id=handoff_id, from_agent=giver)
+        return [Mapped(span, giver, owner, workflow, offered),
+                Mapped(span, taker, owner, workflow, accepted)]  # fmt: skip
     payloads: list[Payload] = []
     if kind == TOOL:
         tool = (
@@ -201,6 +217,18 @@ def map_span(span: Span, lineage: Lineage, default_owner: str) -> list[Mapped]:
         payloads.append(Spend(usd=usd, provider=provider, model=model,
                               input_tokens=tokens_in, output_tokens=tokens_out))  # fmt: skip
     return [Mapped(span, agent, owner, workflow, p) for p in payloads]
+
+
+def _handoff(span: Span) -> tuple[str, str] | None:
+    """The agents a handoff span moved between: OpenInference's form of the OpenAI Agents
+    SDK's, a TOOL span ``handoff to <agent>`` from ``input.value`` to ``output.value``."""
+    if not span.name.startswith("handoff to "):
+        return None
+    giver, taker = (
+        _name(span.attributes.get("input.value")),
+        _name(span.attributes.get("output.value")),
+    )
+    return (giver, taker) if giver and taker else None
 
 
 def _error(span: Span) -> tuple[str, str]:

@@ -208,7 +208,8 @@ def test_an_openai_agents_sdk_agent_traced_by_openinference_feeds_handrail_uncha
     run: Run,
 ) -> None:
     """The OpenAI Agents SDK on a scripted model, traced by OpenInference's instrumentor
-    into the standard exporter: its tool that fails on every call is a retry storm."""
+    into the standard exporter: a triage agent hands off to a refunder (an offer and its
+    acceptance), whose tool fails on every call: a retry storm."""
     provider = TracerProvider(resource=Resource.create({"service.name": "oai-app"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=run.endpoint)))
     set_trace_processors([])  # no export to OpenAI's backend
@@ -223,7 +224,13 @@ def test_an_openai_agents_sdk_agent_traced_by_openinference_feeds_handrail_uncha
         turns = [tool_call(n, "refund", '{"order": "7"}') for n in range(6)] + [final()]
         agent = OpenAIAgent(name="oai-refunder", instructions="refund", tools=[refund],
                             model=ScriptedModel(turns))  # fmt: skip
-        asyncio.run(Runner.run(agent, "refund order 7"))
+        triage = OpenAIAgent(
+            name="triage",
+            instructions="route",
+            handoffs=[agent],
+            model=ScriptedModel([tool_call(99, "transfer_to_oai_refunder")]),
+        )
+        asyncio.run(Runner.run(triage, "refund order 7"))
     finally:
         instrumentor.uninstrument()
     assert provider.force_flush(30_000)
@@ -238,6 +245,14 @@ def test_an_openai_agents_sdk_agent_traced_by_openinference_feeds_handrail_uncha
     (alert,) = [e for kind, e in events if kind == "alert_raised"]
     workflow = failed[0]["workflow_id"]
     assert alert["payload"]["dedup_key"] == f"retry-storm:oai-refunder:refund@{workflow}"
+    (offered,) = [e for kind, e in events if kind == "handoff_offered"]
+    (accepted,) = [e for kind, e in events if kind == "handoff_accepted"]
+    assert (offered["agent"]["name"], offered["payload"]["to_agent"]) == ("triage", "oai-refunder")
+    assert (accepted["agent"]["name"], accepted["payload"]["from_agent"]) == (
+        "oai-refunder",
+        "triage",
+    )
+    assert accepted["payload"]["handoff_id"] == offered["payload"]["handoff_id"]
     assert "retry" in run.explain(workflow)
 
 

@@ -9,7 +9,14 @@ import pytest
 from handrail.otlp.mapping import Lineage, Mapped, map_span, parents_first
 from handrail.otlp.pricing import price
 from handrail.otlp.spans import Span
-from handrail.schemas.models import ActionExecuted, ActionFailed, Retry, Spend
+from handrail.schemas.models import (
+    ActionExecuted,
+    ActionFailed,
+    HandoffAccepted,
+    HandoffOffered,
+    Retry,
+    Spend,
+)
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -308,3 +315,23 @@ def test_an_error_message_the_sdk_would_refuse_is_cleaned_and_cut() -> None:
     assert isinstance(event.payload, ActionFailed)
     assert event.payload.error_message.startswith("?[31mboom")
     assert len(event.payload.error_message) == 2_000
+
+
+def test_a_handoff_span_is_an_offer_by_the_giver_accepted_by_the_taker() -> None:
+    """OpenInference's form of the OpenAI Agents SDK's handoffs."""
+    agent = span("a1", openinference__span__kind="AGENT", agent__name="triage")
+    handoff = span(
+        "h1",
+        "a1",
+        name="handoff to billing",
+        openinference__span__kind="TOOL",
+        input__value="triage",
+        output__value="billing",
+    )
+    offered, accepted = mapped(agent, handoff)
+    assert (offered.agent, accepted.agent) == ("triage", "billing")
+    handoff_id = f"{TRACE}:{'h1'.rjust(16, '0')}"
+    assert offered.payload == HandoffOffered(
+        handoff_id=handoff_id, to_agent="billing", task="handoff from triage to billing"
+    )
+    assert accepted.payload == HandoffAccepted(handoff_id=handoff_id, from_agent="triage")
