@@ -94,6 +94,8 @@ class Lineage:
         self.spans: OrderedDict[tuple[str, str], Seen] = OrderedDict()
         """By (trace id, span id): a span id alone may be another trace's."""
         self.tools: OrderedDict[tuple[str, str, str], tuple[int, str]] = OrderedDict()
+        self.model_calls: OrderedDict[tuple[str, str | None], str] = OrderedDict()
+        """By (trace id, parent span id): the event of the last model call under it."""
 
     def note(self, span: Span) -> None:
         if not well_formed(span):
@@ -122,6 +124,19 @@ class Lineage:
         seen = self.spans.get((span.trace_id, span.span_id))
         if seen is not None:
             seen.event_id = event_id
+
+    def cause(self, span: Span) -> str | None:
+        """The event a span's events are caused by: for a tool call, the model call before
+        it under the same parent (the model asked for the tool); else the nearest ancestor
+        that became an event."""
+        if kind_of(span) == TOOL:
+            asked = self.model_calls.get((span.trace_id, span.parent_id))
+            if asked is not None:
+                return asked
+        return self.inherited(span.trace_id, span.parent_id, "event_id")
+
+    def model_called(self, span: Span, event_id: str) -> None:
+        _put(self.model_calls, (span.trace_id, span.parent_id), event_id, self.memory)
 
     def tool_call(self, key: tuple[str, str, str], failed: bool, error: str) -> tuple[int, str]:
         """Note a call of a tool; return how many calls in a row failed before it, and the
@@ -159,6 +174,8 @@ def parents_first(batch: Iterable[Span]) -> list[Span]:
         if s.parent_id in ids and s.parent_id != s.span_id:
             children.setdefault(s.parent_id or "", []).append(s)
     roots = [s for s in spans if not (s.parent_id in ids and s.parent_id != s.span_id)]
+    for siblings in children.values():  # in time order: a tool call after the model call
+        siblings.sort(key=lambda s: s.start_ns)
     return preorder([*roots, *spans], lambda span: children.get(span.span_id, ()))
 
 

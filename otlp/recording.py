@@ -13,6 +13,7 @@ from handrail.errors import HandrailError
 from handrail.otlp.mapping import Lineage, Mapped, map_span, parents_first
 from handrail.otlp.spans import Span, spans
 from handrail.producers import Recorder
+from handrail.schemas.models import Spend
 from handrail.settings import AgentIdentity, Settings
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class SpanRecorder:
                 if not mapped:
                     outcome.dropped += 1
                     continue
-                cause = self.lineage.inherited(span.trace_id, span.parent_id, "event_id")
+                cause = self.lineage.cause(span)
                 refused = [error for event in mapped if (error := self._record(span, event, cause))]
                 if refused:  # each event on its own: one refused loses none of the others
                     outcome.reject(f"span {span.span_id}: {refused[0]}")
@@ -78,6 +79,8 @@ class SpanRecorder:
         except (ValueError, TypeError, HandrailError) as exc:
             return str(exc)
         self.lineage.recorded(span, ref.event_id)
+        if isinstance(event.payload, Spend):
+            self.lineage.model_called(span, ref.event_id)
         return ""
 
     def _recorder(self, agent: str, owner: str) -> Recorder:

@@ -161,11 +161,15 @@ def test_spans_exported_by_the_otel_sdk_reach_the_ledger_detectors_and_explain(r
     assert kinds.count("action_executed") == 1
     assert kinds.count("action_failed") == 6
     assert kinds.count("retry") == 5
-    events = {r["type"]: json.loads(r["event_json"]) for r in rows}
+    every = [(r["type"], json.loads(r["event_json"])) for r in rows]
+    events = dict(every)
     spend = events["spend"]
     assert (spend["agent"]["name"], spend["agent"]["owner"]) == ("support-bot", "team-support")
     assert spend["payload"]["input_tokens"] == 1200
     assert spend["payload"]["usd"] > 0  # priced from the model's table
+    spends = {str(e["event_id"]) for kind, e in every if kind == "spend"}
+    actions = [e for kind, e in every if kind in ("action_executed", "action_failed")]
+    assert {str(e["causation_id"]) for e in actions} <= spends  # asked for by a model call
     alert = events["alert_raised"]
     assert alert["payload"]["dedup_key"] == f"retry-storm:support-bot:refund@{CONVERSATION}"
     assert "action_failed" in tree

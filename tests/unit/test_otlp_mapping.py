@@ -335,3 +335,28 @@ def test_a_handoff_span_is_an_offer_by_the_giver_accepted_by_the_taker() -> None
         handoff_id=handoff_id, to_agent="billing", task="handoff from triage to billing"
     )
     assert accepted.payload == HandoffAccepted(handoff_id=handoff_id, from_agent="triage")
+
+
+def test_a_tool_call_is_caused_by_the_model_call_before_it_else_by_a_recorded_ancestor() -> None:
+    lineage = Lineage()
+    agent = span("a1", gen_ai__operation__name="invoke_agent", gen_ai__agent__name="planner")
+    chat = span("c1", "a1", gen_ai__operation__name="chat")
+    tool = span("t1", "a1", gen_ai__operation__name="execute_tool", gen_ai__tool__name="x")
+    nested = span("n1", "t1", gen_ai__operation__name="execute_tool", gen_ai__tool__name="y")
+    for s in parents_first([nested, tool, chat, agent]):
+        lineage.note(s)
+    assert lineage.cause(tool) is None  # no model call yet, no ancestor recorded
+    lineage.model_called(chat, "spend-1")
+    lineage.recorded(tool, "action-1")
+    assert lineage.cause(tool) == "spend-1"
+    assert lineage.cause(nested) == "action-1"
+
+
+def test_siblings_are_ordered_by_their_start() -> None:
+    def at(span_id: str, start: int) -> Span:
+        s = span(span_id, "a1")
+        return Span(s.trace_id, s.span_id, s.parent_id, s.name, start, start + 1, False, "", {})
+
+    root = span("a1")
+    ordered = parents_first([at("t2", 30), at("t1", 10), root, at("t3", 20)])
+    assert [s.span_id[-2:] for s in ordered] == ["a1", "t1", "t3", "t2"]
