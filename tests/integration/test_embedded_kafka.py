@@ -1,13 +1,17 @@
-"""``handrail run`` with Kafka configured: the ledger sink and a processors worker run as
-child processes of it (real broker, real chdb ledger), and stop together with it."""
+"""``handrail run`` with Kafka configured: the ledger sink, a processors worker and the OTLP
+receiver run as child processes of it (real broker, real chdb ledger), and stop together
+with it; spans posted to the receiver reach the ledger through Kafka."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -25,6 +29,34 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in found.stdout.split()]
 
 
+def post_span(port: int, deadline: float) -> None:
+    """One tool-call span, in OTLP JSON, to the receiver (once it listens)."""
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "00000000000000b1",
+        "name": "execute_tool search",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}},
+            {"key": "gen_ai.tool.name", "value": {"stringValue": "search"}},
+            {"key": "gen_ai.conversation.id", "value": {"stringValue": "wf-otlp"}},
+        ],
+    }
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    while True:
+        try:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/v1/traces",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                assert answer.status == 200
+                return
+        except OSError:
+            assert time.monotonic() < deadline, "the OTLP receiver never listened"
+            time.sleep(0.5)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -34,10 +66,13 @@ def alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
-def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
+def test_run_with_kafka_supervises_the_sink_a_worker_and_the_otlp_receiver_and_stops_them(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topics = WorkerTopics(kafka_bootstrap)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        otlp_port = free.getsockname()[1]
     log = tmp_path / "run.log"
     with Receiver() as receiver:
         env = {
@@ -46,6 +81,7 @@ def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
             "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
             "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
             "HANDRAIL_LEDGER__CONSUMER_GROUP": f"sink-{topics.app_id}",
+            "HANDRAIL_OTLP__PORT": str(otlp_port),
         }
         run = subprocess.Popen(
             [sys.executable, "-m", "handrail", "run"], env=env, cwd=tmp_path,
@@ -58,7 +94,8 @@ def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.5)
             kids = children(run.pid)
-            assert len(kids) == 2
+            assert len(kids) == 3
+            post_span(otlp_port, deadline)
             with agent_recorder(topics, tmp_path, "payer") as rec, rec.workflow("wf-k"):
                 for attempt in range(1, 6):
                     rec.retry("api.charge", "op-1", attempt, "HTTP 503")
@@ -71,6 +108,11 @@ def test_run_with_kafka_supervises_the_sink_and_a_worker_and_stops_both(
                 )[0]["n"]
             ) < 5:
                 assert time.monotonic() < deadline, f"{n} rows"
+                time.sleep(0.5)
+            while not open_reader(f"chdb://{tmp_path / 'ledger'}").query(
+                "SELECT count() AS n FROM events WHERE workflow_id = 'wf-otlp'"
+            )[0]["n"]:
+                assert time.monotonic() < deadline, "the span never reached the ledger"
                 time.sleep(0.5)
         finally:
             run.send_signal(signal.SIGTERM)
