@@ -312,8 +312,9 @@ class OtlpSettings(Section):
         4, gt=0, description="Requests handled at once; more get 503 with Retry-After."
     )
     max_agents: int = Field(
-        256, gt=0, description="Distinct agents recorded; spans of more agents are rejected."
-    )
+        256, gt=0,
+        description="Agents with a recorder open at once; past it the least recently used closes.",
+    )  # fmt: skip
     owner: str = Field(
         "otlp", min_length=1,
         description="Owner of the agents whose resource names none (`handrail.owner`).",

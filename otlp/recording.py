@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -17,6 +18,9 @@ from handrail.schemas.models import Spend
 from handrail.settings import AgentIdentity, Settings
 
 log = logging.getLogger(__name__)
+
+CLOSE_S = 10.0
+"""How long a recorder closed to make room may take to flush its events."""
 
 
 @dataclass
@@ -42,7 +46,8 @@ class SpanRecorder:
         self.settings = settings
         self.otlp = settings.otlp
         self.lineage = Lineage()
-        self._recorders: dict[tuple[str, str], Recorder] = {}
+        self._recorders: OrderedDict[tuple[str, str], Recorder] = OrderedDict()
+        """Open, the least recently used first."""
         self._lock = threading.Lock()
 
     def record(self, request: ExportTraceServiceRequest) -> Outcome:
@@ -84,14 +89,18 @@ class SpanRecorder:
         return ""
 
     def _recorder(self, agent: str, owner: str) -> Recorder:
+        """The agent's recorder; past ``otlp.max_agents`` open ones, the least recently used
+        is closed first (its events flushed; the agent gets a new session if it comes back)."""
         key = (agent, owner)
         recorder = self._recorders.get(key)
-        if recorder is None:
-            if len(self._recorders) >= self.otlp.max_agents:
-                raise ValueError(f"more than {self.otlp.max_agents} agents (otlp.max_agents): "
-                                 f"{agent!r} not recorded")  # fmt: skip
-            recorder = Recorder(self.settings, AgentIdentity(name=agent, owner=owner))
-            self._recorders[key] = recorder
+        if recorder is not None:
+            self._recorders.move_to_end(key)
+            return recorder
+        while len(self._recorders) >= self.otlp.max_agents:
+            _, oldest = self._recorders.popitem(last=False)
+            oldest.close(CLOSE_S)
+        identity = AgentIdentity(name=agent, owner=owner)
+        recorder = self._recorders[key] = Recorder(self.settings, identity)
         return recorder
 
     def flush(self, timeout: float | None = None) -> None:

@@ -332,3 +332,21 @@ def test_json_ids_in_snake_case_are_hex_too(tmp_path: Path) -> None:
 
     (record,) = serve(tmp_path, check)
     assert record["labels"]["otel.trace_id"] == TRACE
+
+
+def test_past_max_agents_the_least_recently_used_recorder_closes_and_no_span_is_refused(
+    tmp_path: Path,
+) -> None:
+    """An attacker naming many agents once filled every slot for good: spans of any new
+    agent were refused for the life of the process."""
+    bodies = [protobuf_of(request_json(tool_span(f"00000000000000b{n}", "search"),
+                                       service=f"agent-{n}")) for n in range(5)]  # fmt: skip
+
+    async def check(session: ClientSession, url: str) -> None:
+        for body in bodies:
+            status, answer, _ = await post(session, url, body, PROTO)
+            assert status == 200
+            assert ExportTraceServiceResponse.FromString(answer).partial_success.rejected_spans == 0
+
+    records = serve(tmp_path, check, max_agents=2)
+    assert sorted(r["agent"]["name"] for r in records) == [f"agent-{n}" for n in range(5)]
