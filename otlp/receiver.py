@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from handrail.otlp.recording import SpanRecorder
+from handrail.otlp.recording import Outcome, SpanRecorder
 from handrail.otlp.request import JSON, PROTOBUF, RequestError, media_type, parse
 from handrail.settings import OtlpSettings
 
@@ -80,7 +80,7 @@ class Receiver:
             response.partial_success.error_message = "; ".join(outcome.errors)
         return _message(200, response, json)
 
-    def _handle(self, body: bytes, content_type: str) -> Any:
+    def _handle(self, body: bytes, content_type: str) -> Outcome:
         outcome = self.recorder.record(parse(body, content_type))
         if outcome.rejected:
             log.warning("otlp: %d span(s) refused: %s", outcome.rejected, outcome.errors[0])

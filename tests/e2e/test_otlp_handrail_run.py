@@ -34,16 +34,11 @@ from pydantic_ai.models.test import TestModel
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
 from tests.support.openai_agents_model import ScriptedModel, final, tool_call
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(300)
 RULES = {"defaults": {"retry": {"max_retries": 3, "window_s": 600}}}
 CONVERSATION = "conv-42"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run_agent(endpoint: str) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from handrail.ledger.owner_socket import socket_path
 from handrail.ledger.reader import open_reader
+from tests.support.ports import free_port
 from tests.support.processors_worker import WorkerTopics, agent_recorder
 from tests.support.receiver import Receiver
 
@@ -70,9 +70,7 @@ def test_run_with_kafka_supervises_the_sink_a_worker_and_the_otlp_receiver_and_s
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     topics = WorkerTopics(kafka_bootstrap)
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        otlp_port = free.getsockname()[1]
+    otlp_port = free_port()
     log = tmp_path / "run.log"
     with Receiver() as receiver:
         env = {
