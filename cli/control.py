@@ -20,21 +20,20 @@ import typer
 from nacl.signing import SigningKey
 from rich.console import Console
 
+from handrail.control.decisions import DecisionRefusedError, on_approval, on_halt
 from handrail.governance.authority import Authority
 from handrail.governance.loader import GovernanceError, load
 from handrail.governance.signing import (
     KEY_ENV,
     Decision,
-    DecisionKind,
     SigningError,
     generate,
     private_key,
     public_key_line,
-    signed_fields,
+    sign,
     write_private_key,
 )
-from handrail.schemas.models import ApprovalDenied, ApprovalGranted, Payload, Resume
-from handrail.settings import AgentIdentity, KafkaSettings, Settings
+from handrail.settings import KafkaSettings, Settings
 
 approvals_app = typer.Typer(help="Answer agents waiting for a human.", no_args_is_help=True)
 keys_app = typer.Typer(help="Key pairs that sign decisions.", no_args_is_help=True)
@@ -105,17 +104,14 @@ def _signer(authority: Authority, key_file: Path | None, by: str | None) -> Sign
     return owner, key
 
 
-def _publish(settings: Settings, by: str, payload: Payload, workflow_id: str | None = None,
-             caused_by: str | None = None) -> None:  # fmt: skip
-    """Record a person's decision and make sure it left this process."""
-    from handrail.producers import Recorder  # noqa: PLC0415 - the SDK loads only here
+def _publish(settings: Settings, decision: Decision, private: SigningKey) -> None:
+    """Record a person's signed decision and make sure it left this process."""
+    from handrail.producers.decisions import record_decision  # noqa: PLC0415 - the SDK here
 
-    with Recorder(settings, AgentIdentity(name="handrail-cli", owner=by)) as rec:
-        rec.record(payload, workflow_id=workflow_id, caused_by=caused_by)
-        if settings.kafka.bootstrap_servers and not (rec.flush(10) and rec.stats().delivered):
-            typer.echo("Kafka did not take the decision; it waits in the spool. Try again.",
-                       err=True)  # fmt: skip
-            raise typer.Exit(1)
+    if not record_decision(settings, decision, sign(decision, private)):
+        typer.echo("Kafka did not take the decision; it waits in the spool. Try again.",
+                   err=True)  # fmt: skip
+        raise typer.Exit(1)
 
 
 def resume(
@@ -134,18 +130,13 @@ def resume(
     settings = _settings(kafka)
     authority = _authority(settings, governance)
     signer, private = _signer(authority, key, by)
-    if signer not in authority.resumers(agent):
-        raise _fail(f"{signer} may not lift halts of {agent} (`halts.resumers`, "
-                    f"`agents.{agent}.resumers`)")  # fmt: skip
+    try:
+        decision = on_halt(authority, read_control(settings, authority), agent, operation,
+                           signer=signer, reason=reason)  # fmt: skip
+    except DecisionRefusedError as exc:
+        raise _fail(str(exc)) from None
+    _publish(settings, decision, private)
     what = f"operation {operation} of {agent}" if operation else agent
-    halt = read_control(settings, authority).in_force((agent, operation))
-    if halt is None:
-        raise _fail(f"{what} is not halted")
-    decision = Decision("resume", signer, agent, operation or "", halt.nonce, reason)
-    scope = "operation" if operation else "agent"
-    lift = Resume(scope=scope, target_agent=agent, operation_id=operation, reason=reason,
-                  by=signer, **signed_fields(decision, private))  # fmt: skip
-    _publish(settings, signer, lift)
     typer.echo(f"resumed {what} (by {signer}: {reason})")
 
 
@@ -194,23 +185,15 @@ def _decide(approval_id: str, *, by: str | None, reason: str, key: Path | None,
     settings = _settings(kafka)
     authority = _authority(settings, governance)
     signer, private = _signer(authority, key, by)
-    request = read_control(settings, authority).approvals.get(approval_id)
-    if request is None:
-        raise _fail(f"no approval {approval_id} was requested (see `handrail approvals list`)")
-    if request.state != "pending":
-        raise _fail(f"approval {approval_id} is already {request.state} "
-                    f"(by {request.decided_by}: {request.decision_reason})")  # fmt: skip
-    if signer not in authority.approvers(request.agent, request.action, request.resource,
-                                         request.cost_usd):  # fmt: skip
-        raise _fail(f"{signer} may not decide {request.agent}'s {request.action} "
-                    "(the rule's `approval.approvers`)")  # fmt: skip
-    kind: DecisionKind = "approval_granted" if grant else "approval_denied"
-    decision = Decision(kind, signer, request.agent, approval_id, request.event_id, reason,
-                        request.workflow_id)  # fmt: skip
-    payload = (ApprovalGranted if grant else ApprovalDenied)(
-        approval_id=approval_id, approver=signer, reason=reason, **signed_fields(decision, private)
-    )
-    _publish(settings, signer, payload, request.workflow_id, request.event_id)
+    state = read_control(settings, authority)
+    try:
+        decision = on_approval(
+            authority, state, approval_id, signer=signer, reason=reason, grant=grant
+        )
+    except DecisionRefusedError as exc:
+        raise _fail(str(exc)) from None
+    _publish(settings, decision, private)
+    request = state.approvals[approval_id]
     verb = "approved" if grant else "denied"
     typer.echo(f"{verb} {request.action} for {request.agent} ({approval_id}; by {signer}: "
                f"{reason})")  # fmt: skip

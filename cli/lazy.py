@@ -75,5 +75,9 @@ LAZY: dict[str, tuple[str, str]] = {
     "sink": ("handrail.cli.ledger:sink_app", "The sink from Kafka into the ledger."),
     "processors": ("handrail.cli.processors:processors_app", "Detect silent failures as a stream."),
     "otlp": ("handrail.cli.otlp:otlp_app", "Receive OpenTelemetry traces (OTLP/HTTP)."),
+    "console": (
+        "handrail.cli.console:console",
+        "Serve the web console: approvals, alerts, halts, decision paths, agents, the ledger.",
+    ),
 }
 """Name -> (``module:attribute``, the help line ``handrail --help`` shows)."""

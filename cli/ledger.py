@@ -19,7 +19,7 @@ from rich.text import Text
 
 from handrail.files import FileModes
 from handrail.kafka_clients import KafkaClientError, check_login
-from handrail.ledger import rollups
+from handrail.ledger import rollups, verify_status
 from handrail.ledger.checkpoints import Checkpoints
 from handrail.ledger.client import connect
 from handrail.ledger.digest import Digest, DigestError
@@ -92,6 +92,8 @@ def verify_command(
     settings = Settings()
     earlier = _digest_file(digest) if digest is not None else None
     report = _verify(settings, earlier)
+    _record(settings, report, "verify", earlier.created_at if earlier else None,
+            earlier.sha256 if earlier else None)  # fmt: skip
     for finding in report.broken:
         console.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
     _summary(report)
@@ -116,12 +118,14 @@ def digest_command(
     settings = Settings()
     report = _verify(settings)
     if not report.ok:
+        _record(settings, report, "digest")
         for finding in report.broken:
             errors.print(f"[red]BROKEN[/] {escape(str(finding))}", soft_wrap=True)
         errors.print(f"{_count(report.broken)}: no digest of a ledger that does not verify")
         raise typer.Exit(1)
     taken = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     digest = Digest(taken, tuple(report.heads))
+    _record(settings, report, "digest", digest.created_at, digest.sha256)
     if out is None:
         typer.echo(digest.to_json(), nl=False)
         return
@@ -131,6 +135,17 @@ def digest_command(
         f"sha256 {digest.sha256}: keep the file, or this line, away from this machine",
         soft_wrap=True,
     )
+
+
+def _record(settings: Settings, report: Report, command: str, digest_at: str | None = None,
+            digest_sha256: str | None = None) -> None:  # fmt: skip
+    """Keep the outcome for the console (a status it cannot write is no reason to fail)."""
+    try:
+        verify_status.record(settings.ledger.checkpoint_path, FileModes.of(settings.files),
+                             report, command, digest_created_at=digest_at,
+                             digest_sha256=digest_sha256)  # fmt: skip
+    except OSError as exc:
+        errors.print(f"[yellow]the outcome was not kept for the console: {exc.strerror}[/]")
 
 
 def _digest_file(path: Path) -> Digest:

@@ -80,9 +80,17 @@ def run(
         f"handrail run: spool {settings.spool.dir} -> ledger {settings.ledger.dsn}; "
         f"halts -> {settings.spool.control_log}. Ctrl-C stops."
     )
+    web = _children(settings, [])  # the console, a process of its own: no cost to this one
+    web_stop = threading.Event()
+    supervising = threading.Thread(target=supervise, args=(web, web_stop), daemon=True)
+    if web:
+        supervising.start()
     try:
         stats = asyncio.run(_serve(pipeline))
     finally:
+        web_stop.set()
+        if web:
+            supervising.join()
         pipeline.close()
         idle = owner.stop() if owner else True
     console.print(f"handrail run stopped: {stats}")
@@ -125,4 +133,11 @@ def _distributed(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     children = [*CHILDREN, *([("otlp", ("otlp", "serve"))] if settings.otlp.enabled else [])]
-    supervise([Child(name, handrail_argv(args)) for name, args in children], stop)
+    supervise(_children(settings, children), stop)
+
+
+def _children(settings: Settings, children: list[tuple[str, tuple[str, ...]]]) -> list[Child]:
+    """``children``, and the console when ``console.enabled``."""
+    if settings.console.enabled:
+        children = [*children, ("console", ("console",))]
+    return [Child(name, handrail_argv(args)) for name, args in children]

@@ -321,6 +321,27 @@ class OtlpSettings(Section):
     )  # fmt: skip
 
 
+class ConsoleSettings(Section):
+    """The web console: approvals, alerts, halts and decision paths in a browser
+    (docs/console.md). People sign in with the private key the governance file knows."""
+
+    enabled: bool = Field(False, description="Serve it while `handrail run` runs.")
+    host: str = Field("127.0.0.1", description="Address to listen on (loopback by default).")
+    port: int = Field(8340, ge=0, le=65535, description="Port.")
+    session_minutes: int = Field(480, gt=0, le=7 * 24 * 60, description="How long a sign-in lasts.")
+    live_poll_s: float = Field(
+        2.0, ge=0.2, le=60,
+        description="How often an open page asks for new alerts and approval requests.",
+    )  # fmt: skip
+    max_sessions: int = Field(
+        64, gt=0, description="Signed-in sessions kept at once; past it the oldest ends."
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names it answers to besides loopback and `host` (behind a proxy).",
+    )
+
+
 class Settings(BaseSettings):
     """The root settings object."""
 
@@ -343,6 +364,7 @@ class Settings(BaseSettings):
     files: FileSettings = Field(default_factory=FileSettings)
     alerts: RouterSettings = Field(default_factory=RouterSettings)
     otlp: OtlpSettings = Field(default_factory=OtlpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -156,9 +156,12 @@ def read_control(settings: Settings, authority: Authority | None = None) -> Cont
 
 
 class ControlFollower:
-    """Keeps ``state`` (what concerns ``agent``) current on a daemon thread."""
+    """Keeps ``state`` (what concerns ``agent``; None: everything) current on a daemon
+    thread."""
 
-    def __init__(self, settings: Settings, agent: str, authority: Authority | None = None) -> None:
+    def __init__(
+        self, settings: Settings, agent: str | None, authority: Authority | None = None
+    ) -> None:
         self.state = ControlState(agent, authority, _ignored)
         self._settings = settings
         self._changed = threading.Condition()
@@ -179,6 +182,11 @@ class ControlFollower:
     def answer(self, handoff_id: str, timeout: float) -> HandoffAnswer | None:
         """Wait up to ``timeout`` s for the receiver's answer to a handoff."""
         return self._wait(lambda: self.state.answers.get(handoff_id), timeout, lambda a: True)
+
+    def read(self, view: Callable[[ControlState], T]) -> T:
+        """``view`` of the state, taken while no entry is being applied."""
+        with self._changed:
+            return view(self.state)
 
     def caught_up(self) -> bool:
         """Whether the channel was read to its end. The first call waits for it up to

@@ -186,6 +186,11 @@ class ControlState:
             return None
         return notice
 
+    def halts_in_force(self) -> list[tuple[Target, HaltNotice]]:
+        """Every halt in force, oldest first."""
+        found = [(t, n) for t in self._targets if (n := self.in_force(t)) is not None]
+        return sorted(found, key=lambda pair: pair[1].time)
+
     def pending(self) -> list[ApprovalRequest]:
         """Approvals nobody decided yet, oldest first."""
         waiting = [a for a in self.approvals.values() if a.state == "pending"]

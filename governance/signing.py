@@ -124,20 +124,25 @@ def signed_fields(decision: Decision, key: SigningKey) -> dict[str, str]:
     return {"signed": decision.canonical(), "signature": encode_signature(sign(decision, key))}
 
 
+def verifies(public: VerifyKey, message: bytes, signature: bytes) -> bool:
+    """Whether ``public`` signed ``message`` (any malformed signature is simply no)."""
+    from nacl.exceptions import BadSignatureError  # noqa: PLC0415 - libsodium on first use
+
+    try:
+        public.verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):  # a wrong length or type too
+        return False
+    return True
+
+
 def verify(decision: Decision, signature: bytes, keys: PublicKeys) -> str | Refused:
     """The signer's name if one of ``decision.signer``'s keys signed exactly ``decision``;
     else why not. Whether the signer holds the right to decide is the caller's question."""
-    from nacl.exceptions import BadSignatureError  # noqa: PLC0415 - libsodium on first use
-
     held = keys.get(decision.signer, ())
     if not held:
         return Refused(f"{decision.signer!r} has no public key in the governance file")
     message = _message(decision)
-    for public in held:
-        try:
-            public.verify(message, signature)
-        except (BadSignatureError, ValueError, TypeError):  # a wrong length or type too
-            continue
+    if any(verifies(public, message, signature) for public in held):
         return decision.signer
     return Refused(f"the signature does not verify with {decision.signer!r}'s keys")
 

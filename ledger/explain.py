@@ -152,6 +152,19 @@ def _timeline(roots: list[dict[str, Any]], nodes: dict[str, dict[str, Any]]) -> 
     return preorder([*roots, *nodes.values()], lambda node: node["children"])
 
 
+def path_to(rows: list[dict[str, Any]], target: str) -> list[str]:
+    """The chain of causes from the workflow's start to ``target`` (event ids, first to
+    last), as far as the rows hold it."""
+    by_id = {str(r["event_id"]): r for r in rows}
+    path: list[str] = []
+    at: str | None = target
+    while at in by_id and at not in path:
+        path.append(at)
+        at = by_id[at]["causation_id"] or None
+    path.reverse()
+    return path
+
+
 def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, Any]:
     """The decision path (pure): ``{"workflow_id", "target", "path", "summary", "events"}``.
 
@@ -179,15 +192,9 @@ def build(rows: list[dict[str, Any]], target: str | None = None) -> dict[str, An
     events = [n for n in _timeline(roots, nodes) if id(n) not in aside]
     for node in nodes.values():
         del node["children"]
-    path: list[str] = []
-    if target is not None:
-        by_id = {str(r["event_id"]): r for r in rows}
-        at: str | None = target
-        while at in by_id and at not in path:
-            path.append(at)
-            nodes[at]["on_path"] = True
-            at = by_id[at]["causation_id"] or None
-        path.reverse()
+    path = path_to(rows, target) if target is not None else []
+    for at in path:
+        nodes[at]["on_path"] = True
     return {
         "workflow_id": rows[0]["workflow_id"],
         "target": target,
