@@ -20,6 +20,7 @@ COPY producers /src/producers
 COPY processors /src/processors
 COPY otlp /src/otlp
 COPY adapters /src/adapters
+COPY console /src/console
 COPY schemas /src/schemas
 COPY ledger /src/ledger
 RUN pip install "/src[server]" && rm -rf /src

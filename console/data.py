@@ -214,14 +214,21 @@ class Data:
         return {"status": verify_status.last(self.settings.ledger.checkpoint_path), **counts}
 
     def live(self) -> dict[str, Any]:
-        """What a page's live updates compare: the pending approvals and the newest alert."""
+        """What a page's live updates compare: pending approvals, halts in force, open
+        alerts and the newest one."""
         pending = self.state(lambda s: sorted(a.approval_id for a in s.pending()))
         halts = self.state(lambda s: len(s.halts_in_force()))
         newest = self.query(
             "SELECT toString(event_id) AS event_id, event_json FROM events WHERE type = "
             "'alert_raised' ORDER BY time DESC, sequence DESC LIMIT 1"
         )
-        alerts = self.query("SELECT count() AS n FROM events WHERE type = 'alert_raised'")[0]["n"]
+        alerts = self.query(
+            "SELECT countIf(raised > resolved) AS n FROM (SELECT "
+            "JSONExtractString(event_json, 'payload', 'dedup_key') AS key, "
+            "maxIf(time, type = 'alert_raised') AS raised, "
+            "maxIf(time, type = 'alert_resolved') AS resolved FROM events "
+            "WHERE type IN ('alert_raised', 'alert_resolved') GROUP BY key)"
+        )[0]["n"]
         return {
             "approvals": len(pending), "approval_ids": pending, "halts": halts,
             "alerts": int(alerts),

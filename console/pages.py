@@ -39,7 +39,7 @@ HEADERS: Final = {
     "img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make form posts say Origin: null
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
@@ -50,6 +50,7 @@ SESSIONS = web.AppKey("sessions", Sessions)
 SETTINGS = web.AppKey("settings", ConsoleSettings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 LIVE = web.AppKey("live", list)
+FILES = web.AppKey("files", dict)
 
 
 def app(data: Data, settings: ConsoleSettings) -> web.Application:
@@ -59,9 +60,9 @@ def app(data: Data, settings: ConsoleSettings) -> web.Application:
     application[SESSIONS] = Sessions(settings.session_minutes, settings.max_sessions)
     application[TEMPLATES] = _templates()
     application[LIVE] = []
-    static = resources.files("handrail.console") / "static"
-    application.router.add_static("/static/", str(static), follow_symlinks=False)
+    application[FILES] = _static_files()
     r = application.router
+    r.add_get("/static/{name}", static)
     r.add_get("/", index)
     r.add_get("/signin", signin_page)
     r.add_post("/signin", signin)
@@ -79,6 +80,24 @@ def app(data: Data, settings: ConsoleSettings) -> web.Application:
     r.add_post("/ledger", ledger)
     r.add_get("/live", live)
     return application
+
+
+STATIC: Final = {"console.js": "text/javascript", "console.css": "text/css"}
+
+
+def _static_files() -> dict[str, bytes]:
+    folder = resources.files("handrail.console") / "static"
+    return {name: (folder / name).read_bytes() for name in STATIC}
+
+
+async def static(request: web.Request) -> web.Response:
+    """The console's own script and style sheet (read once, at start)."""
+    name = request.match_info["name"]
+    if name not in STATIC:
+        raise web.HTTPNotFound(text="no such file")
+    body = request.app[FILES][name]
+    return web.Response(body=body, content_type=STATIC[name],
+                        headers={"Cache-Control": "max-age=300"})  # fmt: skip
 
 
 def _templates() -> jinja2.Environment:
@@ -159,7 +178,8 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     request["session"] = session
     response = await handler(request)
     if not response.prepared:
-        response.headers.update(HEADERS)
+        for name, value in HEADERS.items():
+            response.headers.setdefault(name, value)
     return response
 
 
@@ -405,7 +425,8 @@ async def live(request: web.Request) -> web.StreamResponse:
         while request.app[SESSIONS].get(request.cookies.get(COOKIE)) is session:
             try:
                 now = await _blocking(data.live)
-            except (QueryError, OSError):  # the ledger is busy: say nothing this time
+            except Exception as exc:  # the ledger is busy or away: say nothing this time
+                log.info("console: live update skipped (%s)", type(exc).__name__)
                 now = last
             if now is not None and now != last:
                 await response.write(f"data: {json.dumps(now, default=str)}\n\n".encode())

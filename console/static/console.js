@@ -146,7 +146,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!form.matches("form[data-sign]")) return;
     event.preventDefault();
     if (!form.reportValidity()) return;
-    const action = event.submitter?.formAction || form.action;
+    const action = event.submitter?.getAttribute("formaction") || form.getAttribute("action");
     for (const button of form.querySelectorAll("button")) button.disabled = true;
     try {
       say(await decide(form, action), false);

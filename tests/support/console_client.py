@@ -11,8 +11,7 @@ import httpx
 from nacl.signing import SigningKey
 
 from handrail.console.sessions import sign_in_message
-from handrail.governance.signing import sign
-from handrail.governance.signing import Decision
+from handrail.governance.signing import Decision, sign
 
 
 def challenge(client: httpx.Client) -> str:

@@ -114,18 +114,21 @@ def test_services_and_images() -> None:
     assert s["clickhouse"]["image"].startswith("clickhouse/clickhouse-server:")
     assert s["kafka"]["ports"] == ["127.0.0.1:9092:9092"]
     assert s["clickhouse"]["ports"] == ["127.0.0.1:8123:8123"]
-    assert ours() == ["demo", "migrate", "otlp", "processors", "sink"]
+    assert ours() == ["console", "demo", "migrate", "otlp", "processors", "sink"]
     assert s["otlp"]["ports"] == ["127.0.0.1:4318:4318"]
+    assert s["console"]["ports"] == ["127.0.0.1:8340:8340"]
     for name in ours():
         assert (ROOT / s[name]["build"] / "Dockerfile").exists(), name
     assert s["demo"]["profiles"] == ["demo"]
-    assert all("profiles" not in s[name] for name in s if name != "demo")
+    assert s["console"]["profiles"] == ["console"]  # it needs the user's governance file
+    assert all("profiles" not in s[name] for name in s if name not in ("demo", "console"))
 
 
 def test_named_volumes_are_declared() -> None:
     declared = set(compose().get("volumes") or {})
     used = {source for name in services() for source in mounts(name).values()}
-    assert used <= declared
+    assert {source for source in used if not source.startswith("./")} <= declared
+    assert used - declared == {"./governance.yaml"}  # the console's, the user's file
     assert mounts("kafka")["/var/lib/kafka/data"] == "kafka"
     assert services()["kafka"]["environment"]["KAFKA_LOG_DIRS"] in mounts("kafka")
     assert mounts("clickhouse")["/var/lib/clickhouse"] == "clickhouse"
@@ -157,6 +160,8 @@ def test_the_same_wiring_everywhere() -> None:
     first = envs["sink"]
     for name, env in envs.items():
         shared = {k: v for k, v in env.items() if v is not None}
+        if name == "console":  # who signs in: the governance file, besides the wiring
+            assert shared.pop("HANDRAIL_GOVERNANCE__FILE") == "/config/governance.yaml"
         assert shared == first, f"{name} differs from sink"
 
 

@@ -35,9 +35,11 @@ def test_the_holder_of_a_listed_key_signs_in_once_per_challenge() -> None:
     outcome = sessions.sign_in(challenge, _signature("bob", challenge), keys)
     assert not isinstance(outcome, Refused)
     token, session = outcome
-    assert session.person == "bob" and sessions.get(token) is session
+    assert session.person == "bob"
+    assert sessions.get(token) is session
     again = sessions.sign_in(challenge, _signature("bob", challenge), keys)
-    assert isinstance(again, Refused) and "stale" in again.reason  # one use
+    assert isinstance(again, Refused)
+    assert "stale" in again.reason
 
 
 def test_unknown_keys_other_messages_and_stale_challenges_are_refused() -> None:
@@ -67,19 +69,22 @@ def test_a_session_expires_ends_and_the_oldest_goes_past_the_limit() -> None:
         outcome = sessions.sign_in(challenge, _signature("alice", challenge), keys)
         assert not isinstance(outcome, Refused)
         tokens.append(outcome[0])
-    assert sessions.get(tokens[0]) is None and sessions.get(tokens[2]) is not None
+    assert sessions.get(tokens[0]) is None
+    assert sessions.get(tokens[2]) is not None
     sessions.end(tokens[2])
     assert sessions.get(tokens[2]) is None
     clock.now += 61
     assert sessions.get(tokens[1]) is None
-    assert sessions.get(None) is None and sessions.get("") is None
+    assert sessions.get(None) is None
+    assert sessions.get("") is None
 
 
 def test_csrf_and_prepared_decisions_belong_to_their_session() -> None:
     session, other = Session("alice", 0.0), Session("alice", 0.0)
     assert session.csrf != other.csrf
     assert session.csrf_ok(session.csrf)
-    assert not session.csrf_ok(other.csrf) and not session.csrf_ok(None)
+    assert not session.csrf_ok(other.csrf)
+    assert not session.csrf_ok(None)
     assert not session.csrf_ok("")
     decisions = [Decision("resume", "alice", "a", "", "n", "r") for _ in range(MAX_PREPARED + 1)]
     for decision in decisions:

@@ -74,6 +74,6 @@ def test_the_event_carries_the_signed_decision_exactly() -> None:
         event = payload(decision, sign(decision, key("alice")))
         assert isinstance(event, model)
         assert verify_signed(event.signed, event.signature, keys) == decision  # type: ignore[union-attr]
+    halt = Decision("halt", "alice", "writer", "", "", "no")
     with pytest.raises(DecisionRefusedError, match="does not sign a halt"):
-        halt = Decision("halt", "alice", "writer", "", "", "no")
         payload(halt, sign(halt, key("alice")))

@@ -1,0 +1,287 @@
+"""The console in a real browser (Debian's chromium, driven by Playwright) over the demo's
+data served by ``handrail run``: a person signs in with their key, approves and denies
+waiting agents (which proceed or are blocked), reads the bad database write's decision
+path, lifts a halt, and sees a new alert arrive without a reload. Then what is refused:
+pages and actions without a session, decisions without the CSRF token or from another
+site, a person the governance file gives no right, SQL that would leave the sandbox,
+another host name. The screenshots in docs/console/ are taken here."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from handrail.producers import Recorder
+from handrail.settings import AgentIdentity
+from tests.support.approvals import channel, pending
+from tests.support.console_client import decide, sign_in
+from tests.support.console_site import Site, WaitingAgent, serve, stop
+
+pytestmark = pytest.mark.timeout(600)
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
+PAGES = ("/approvals", "/alerts", "/halts", "/workflows", "/workflows/ticket-bad-summary",
+         "/agents", "/ledger")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    found, child = serve(tmp_path_factory.mktemp("console"))
+    yield found
+    stop(child)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        message = "no chromium on PATH (scripts/test.sh installs Debian's as root)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium,
+                                              args=["--no-sandbox"])  # fmt: skip
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser, site: Site):  # type: ignore[no-untyped-def]
+    """A new browser context signed in as alice, the way a person does it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.goto(f"{site.url}/approvals")
+    assert tab.url.endswith("/signin")  # no session yet: the sign-in page
+    tab.set_input_files("#key-file", str(site.keys["alice"]))
+    tab.wait_for_url(f"{site.url}/approvals")
+    yield tab
+    context.close()
+
+
+def shot(tab, name: str) -> None:  # type: ignore[no-untyped-def]
+    DOCS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(DOCS / f"{name}.png"), full_page=True)
+
+
+def _expect():  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    return expect
+
+
+# -- in the browser -------------------------------------------------------------------------
+
+
+def test_an_approver_approves_in_the_browser_and_the_waiting_agent_proceeds(
+    page, site: Site
+) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    agent = WaitingAgent(site.settings, "analyst", "api.search", 6.5, "research-console-1")
+    request = pending(site.settings)
+    card = page.locator(f"#approval-{request.approval_id}")
+    expect(card).to_be_visible(timeout=30_000)  # arrives live, or is there already
+    expect(card).to_contain_text("$6.50")
+    expect(card).to_contain_text("api.search")
+    shot(page, "approvals")
+    card.locator("input[name=reason]").fill("checked the query, worth it")
+    card.locator("button.approve").click()
+    expect(page.locator("#notice")).to_contain_text("signed by alice", timeout=30_000)
+    assert agent.result() == "ran"
+    decided = channel(site.settings).approvals[request.approval_id]
+    assert (decided.state, decided.decided_by) == ("granted", "alice")
+    assert decided.decision_reason == "checked the query, worth it"
+    expect(card).to_have_count(0)  # gone from the inbox
+
+
+def test_a_denied_request_blocks_the_agent(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    agent = WaitingAgent(site.settings, "analyst", "api.search", 9.0, "research-console-2")
+    request = pending(site.settings)
+    card = page.locator(f"#approval-{request.approval_id}")
+    expect(card).to_be_visible(timeout=30_000)
+    card.locator("input[name=reason]").fill("too expensive for this ticket")
+    card.locator("button.deny").click()
+    expect(page.locator("#notice")).to_contain_text("approval denied", timeout=30_000)
+    assert agent.result() == "approval_denied"
+    assert channel(site.settings).approvals[request.approval_id].decided_by == "alice"
+
+
+def test_the_bad_write_shows_its_failed_check_and_the_rights_finding(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    page.goto(f"{site.url}/workflows/ticket-bad-summary?focus={site.bad_write}")
+    node = page.locator(f"#event-{site.bad_write}")
+    expect(node).to_have_class(re.compile(r"\bon-path\b"))
+    expect(node).to_contain_text("db.customers.write")
+    expect(node.locator(".finding")).to_contain_text("rights")
+    expect(node.locator(".finding")).to_contain_text("critical")
+    failed = page.locator(".node.on-path .checks .failed")
+    expect(failed).to_contain_text("customer_id_matches_thread")
+    assert page.locator(".node.on-path").count() >= 5  # the causes, highlighted
+    shot(page, "workflow")
+
+
+def test_a_resumer_lifts_a_halt(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    page.goto(f"{site.url}/halts")
+    card = page.locator("#halt-payments-charge-7781")
+    expect(card).to_contain_text("retried payments.charge")
+    shot(page, "halts")
+    card.locator("input[name=reason]").fill("gateway fixed")
+    card.locator("button.resume").click()
+    expect(page.locator("#notice")).to_contain_text("resume", timeout=30_000)
+    expect(card).to_have_count(0)
+    assert channel(site.settings).in_force(("payments", "charge-7781")) is None
+
+
+def test_a_new_alert_appears_without_a_reload(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    page.goto(f"{site.url}/alerts")
+    page.evaluate("window.loadedOnce = true")
+    with Recorder(site.settings, AgentIdentity(name="intake", owner="team-support")) as rec:
+        with rec.workflow(f"ticket-live-{uuid.uuid4().hex[:6]}"):
+            offer = rec.handoff("summarizer", "summarize", {"ticket_id": "t", "thread": "hi"})
+        rec.flush(10)
+    row = page.locator("tr.alert", has_text=offer.handoff_id)
+    expect(row).to_be_visible(timeout=90_000)  # the 6 s deadline, detection, the next poll
+    expect(page.locator("#notice")).to_contain_text("New alert")
+    assert page.evaluate("window.loadedOnce") is True  # the same page: no reload
+    shot(page, "alerts")
+
+
+def test_the_other_pages_and_the_sql_box(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    page.goto(f"{site.url}/agents")
+    expect(page.locator("svg.chart polyline").first).to_be_attached()
+    expect(page.locator("body")).to_contain_text("intake → summarizer")
+    shot(page, "agents")
+    page.goto(f"{site.url}/workflows")
+    expect(page.locator("body")).to_contain_text("ticket-bad-summary")
+    page.goto(f"{site.url}/ledger")
+    page.locator("textarea[name=sql]").fill(
+        "SELECT agent, count() AS n FROM events GROUP BY agent ORDER BY n DESC"
+    )
+    page.locator("form.sql button").click()
+    expect(page.locator("#sql-result")).to_contain_text("summarizer")
+    shot(page, "ledger")
+
+
+# -- refused --------------------------------------------------------------------------------
+
+
+def test_nothing_is_shown_or_done_without_a_session(site: Site) -> None:
+    client = httpx.Client(base_url=site.url, follow_redirects=False)
+    for path in (*PAGES, "/", "/workflows/ticket-bad-summary?focus=x"):
+        answer = client.get(path)
+        assert (answer.status_code, answer.headers.get("location")) == (303, "/signin"), path
+    client.cookies.set("handrail_console", "forged-token")
+    assert client.get("/alerts").status_code == 303
+    for path in ("/approvals/ap-1/approve", "/halts/resume", "/decisions/n", "/ledger",
+                 "/signout"):  # fmt: skip
+        assert client.post(path, data={"reason": "x"}).status_code == 401, path
+    assert client.get("/live").status_code == 401
+    bad = client.post("/signin", json={"challenge": "made-up", "signature": "AAAA"})
+    assert bad.status_code in (400, 403)
+    assert "Traceback" not in bad.text
+
+
+def test_a_decision_needs_the_sessions_csrf_token_and_this_site(site: Site) -> None:
+    alice, token = sign_in(site.url, site.key("alice"))
+    other, other_token = sign_in(site.url, site.key("alice"))
+    form = {"agent": "researcher", "reason": "x"}
+    assert alice.post("/halts/resume", data=form).status_code == 403
+    assert alice.post("/halts/resume", data={**form, "csrf": other_token}).status_code == 403
+    assert alice.post("/ledger", data={"sql": "SELECT 1"}).status_code == 403
+    cross = alice.post("/halts/resume", data={**form, "csrf": token},
+                       headers={"Origin": "http://evil.example"})  # fmt: skip
+    assert cross.status_code == 403
+    prepared = alice.post("/halts/resume", data={**form, "csrf": token})
+    assert prepared.status_code == 200, prepared.text
+    url = prepared.json()["url"]
+    assert alice.post(url, json={"signature": "x" * 88}).status_code == 403  # no token
+    assert (
+        other.post(
+            url, json={"signature": "x" * 88}, headers={"X-CSRF-Token": other_token}
+        ).status_code
+        == 404
+    )  # not its own
+    assert channel(site.settings).in_force(("researcher", None)) is not None
+
+
+def test_a_person_without_the_right_decides_nothing(site: Site) -> None:
+    agent = WaitingAgent(site.settings, "analyst", "api.search", 7.0, "research-console-3")
+    request = pending(site.settings)
+    bob, bob_token = sign_in(site.url, site.key("bob"))
+    refused = decide(bob, bob_token, f"/approvals/{request.approval_id}/approve",
+                     site.key("bob"), reason="let me")  # fmt: skip
+    assert refused.status_code == 403
+    assert "bob may not decide" in refused.json()["error"]
+    refused = decide(bob, bob_token, "/halts/resume", site.key("bob"), agent="researcher",
+                     reason="let me")  # fmt: skip
+    assert refused.status_code == 403
+    assert "bob may not lift" in refused.json()["error"]
+    alice, token = sign_in(site.url, site.key("alice"))
+    forged = decide(alice, token, f"/approvals/{request.approval_id}/approve", site.key("bob"),
+                    reason="signed with another key")  # fmt: skip
+    assert forged.status_code == 403
+    assert "does not verify" in forged.json()["error"]
+    assert channel(site.settings).approvals[request.approval_id].state == "pending"
+    page = bob.get("/approvals").text
+    assert "does not let you decide" in page
+    assert "button" not in page.split("<main")[1]
+    denied = decide(alice, token, f"/approvals/{request.approval_id}/deny", site.key("alice"),
+                    reason="cleaning up")  # fmt: skip
+    assert denied.status_code == 200, denied.text
+    assert agent.result() == "approval_denied"
+
+
+def test_the_sql_box_keeps_the_sandbox(site: Site, tmp_path: Path) -> None:
+    alice, token = sign_in(site.url, site.key("alice"))
+    before = alice.post("/ledger", data={"csrf": token, "sql": "SELECT count() FROM events"})
+    outfile = tmp_path / "leak.tsv"
+    for sql in (
+        "SELECT * FROM file('/etc/passwd')",
+        f"SELECT * FROM events INTO OUTFILE '{outfile}'",
+        "INSERT INTO events (type) VALUES ('forged')",
+        "SELECT 1; DROP TABLE events",
+        "SELECT * FROM url('http://127.0.0.1:1/x', CSV)",
+        "SELECT 1 SETTINGS readonly = 0",
+        "ALTER TABLE events DELETE WHERE 1",
+    ):
+        answer = alice.post("/ledger", data={"csrf": token, "sql": sql})
+        assert answer.status_code == 200, sql
+        assert ('id="sql-error"' in answer.text, 'id="sql-result"' in answer.text) == (
+            True,
+            False,
+        ), sql
+    assert not outfile.exists()
+    after = alice.post("/ledger", data={"csrf": token, "sql": "SELECT count() FROM events"})
+    count = re.compile(r'<table id="sql-result">.*?<td>(\d+)</td>', re.S)
+    assert int(count.search(after.text).group(1)) >= int(count.search(before.text).group(1))  # type: ignore[union-attr]
+    assert "forged" not in alice.post("/ledger", data={
+        "csrf": token, "sql": "SELECT DISTINCT type FROM events"}).text  # fmt: skip
+
+
+def test_another_host_name_and_errors_say_what_not_how(site: Site) -> None:
+    alice, _ = sign_in(site.url, site.key("alice"))
+    port = site.url.rsplit(":", 1)[1]
+    rebound = alice.get("/approvals", headers={"Host": f"evil.example:{port}"})
+    assert rebound.status_code == 421
+    missing = alice.get("/workflows/no-such-workflow")
+    assert missing.status_code == 404
+    assert "no event, workflow" in missing.text
+    assert "Traceback" not in missing.text
+    assert 'File "' not in missing.text
+    headers = alice.get("/alerts").headers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Frame-Options"] == "DENY"
+    for path in PAGES:
+        assert alice.get(path).status_code == 200, path
