@@ -150,6 +150,14 @@ TARGETS: tuple[Target, ...] = (
            "opentelemetry-proto parsing the same requests, attributes read", on="ratio",
            goal=(">=", 0.50),
            note="{spans:,} spans in {requests:,} requests; median of {rounds} rounds"),
+    Target("console", 27, "console: the slowest page over the demo's ledger, median",
+           "slowest_median_ms", "ms", goal=("<=", 300),
+           note="{slowest_page}; every page's median within it"),
+    Target("console", 27, "`handrail run` draining a backlog with the console open",
+           "drain_console_events_per_s", "events/s", "drain_alone_events_per_s",
+           "the same drain without the console", on="ratio", goal=(">=", 0.90),
+           note="{events:,} events; the drains alone, round to round, "
+                "{drain_alone_spread:.0%} apart; median of {rounds} rounds"),
     Target("verify", 22, "`handrail ledger verify`, one chain: peak RSS", "verify_peak_mib",
            "MiB", "whole_load_peak_mib", "a process that only loads the same chain's rows whole",
            note="{rows:,} rows in {verify_s:.1f} s; {small_rows:,} rows: "

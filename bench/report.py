@@ -68,6 +68,7 @@ BENCHES = (
     Bench("verify", "verify"),
     Bench("embedded", "embedded"),
     Bench("otlp", "otlp"),
+    Bench("console", "console"),
 )
 SMOKE_ONLY = (Bench("validation", "validation"), Bench("install", "install"))
 """Run by ``--quick`` too, so that CI runs every benchmark; no figure of theirs is in the
@@ -110,8 +111,8 @@ def build_report(
         lines += [title_note, ""]
     lines += [
         "Every figure beside its same-run baseline; ratio = measured / baseline. Targets from",
-        "issues 2\N{EN DASH}5, 25 and 26 as stated in each benchmark's docstring (`bench/*.py`);",
-        "the scaling figure (issue 6) and verify's (22) have none. Rebuild:",
+        "issues 2\N{EN DASH}5 and 25\N{EN DASH}27 as stated in each benchmark's docstring",
+        "(`bench/*.py`); the scaling figure (issue 6) and verify's (22) have none. Rebuild:",
         "`python -m bench.report` (runs everything) or",
         "`python -m bench.report --from-results` (from `bench/results/*.json`).",
         "",

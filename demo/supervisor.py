@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from handrail.control.decisions import on_approval, payload
 from handrail.control.follower import read_control
 from handrail.demo.scenario import approver_key
 from handrail.governance import load
 from handrail.governance.authority import Authority
-from handrail.governance.signing import Decision, load_private_key, signed_fields
+from handrail.governance.signing import load_private_key, sign
 from handrail.producers import Recorder
-from handrail.schemas.models import ApprovalGranted
+from handrail.producers.decisions import IDENTITY
 from handrail.settings import AgentIdentity, Settings
 
 APPROVER = "alice"
@@ -39,19 +40,17 @@ class Supervisor:
         self._thread.join(10)
 
     def _run(self) -> None:
-        identity = AgentIdentity(name="handrail-cli", owner=APPROVER)
+        identity = AgentIdentity(name=IDENTITY, owner=APPROVER)
         with Recorder(self._settings, identity) as rec:
             while not self._stop.wait(0.2):
-                for request in read_control(self._settings, self._authority).pending():
-                    why = "checked against the ticket"
-                    decision = Decision("approval_granted", APPROVER, request.agent,
-                                        request.approval_id, request.event_id, why,
-                                        request.workflow_id)  # fmt: skip
-                    rec.record(
-                        ApprovalGranted(approval_id=request.approval_id, approver=APPROVER,
-                                        reason=why, **signed_fields(decision, self._key)),
-                        workflow_id=request.workflow_id, caused_by=request.event_id,
-                    )  # fmt: skip
+                state = read_control(self._settings, self._authority)
+                for request in state.pending():
+                    decision = on_approval(self._authority, state, request.approval_id,
+                                           signer=APPROVER, reason="checked against the ticket",
+                                           grant=True)  # fmt: skip
+                    signed = payload(decision, sign(decision, self._key))
+                    rec.record(signed, workflow_id=request.workflow_id,
+                               caused_by=request.event_id)  # fmt: skip
                     self.approved += 1
                     if request.cost_usd is not None and request.cost_usd > 5:
                         self._say(f"{APPROVER} approved {request.agent}'s {request.action} "

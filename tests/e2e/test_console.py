@@ -61,6 +61,7 @@ def page(browser, site: Site):  # type: ignore[no-untyped-def]
     tab = context.new_page()
     tab.goto(f"{site.url}/approvals")
     assert tab.url.endswith("/signin")  # no session yet: the sign-in page
+    shot(tab, "signin")
     tab.set_input_files("#key-file", str(site.keys["alice"]))
     tab.wait_for_url(f"{site.url}/approvals")
     yield tab
@@ -165,6 +166,7 @@ def test_the_other_pages_and_the_sql_box(page, site: Site) -> None:  # type: ign
     shot(page, "agents")
     page.goto(f"{site.url}/workflows")
     expect(page.locator("body")).to_contain_text("ticket-bad-summary")
+    shot(page, "workflows")
     page.goto(f"{site.url}/ledger")
     page.locator("textarea[name=sql]").fill(
         "SELECT agent, count() AS n FROM events GROUP BY agent ORDER BY n DESC"
