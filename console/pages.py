@@ -343,7 +343,7 @@ async def approvals(request: web.Request) -> web.Response:
 
 
 def _alert_filters(request: web.Request) -> dict[str, str]:
-    names = ("severity", "owner", "detector", "agent", "state")
+    names = ("severity", "owner", "detector", "agent", "dedup_key", "state")
     return {n: request.query.get(n, "")[:200] for n in names if request.query.get(n)}
 
 

@@ -51,5 +51,5 @@ def last(checkpoints: Path) -> VerifyStatus | None:
         with (checkpoints / NAME).open("rb") as f:
             raw: Any = json.loads(f.read(_MAX_BYTES))
         return VerifyStatus(**raw)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, RecursionError):
         return None

@@ -86,10 +86,12 @@ def test_an_approver_approves_in_the_browser_and_the_waiting_agent_proceeds(
     page, site: Site
 ) -> None:  # type: ignore[no-untyped-def]
     expect = _expect()
+    page.evaluate("window.loadedOnce = true")
     agent = WaitingAgent(site.settings, "analyst", "api.search", 6.5, "research-console-1")
     request = pending(site.settings)
     card = page.locator(f"#approval-{request.approval_id}")
-    expect(card).to_be_visible(timeout=30_000)  # arrives live, or is there already
+    expect(card).to_be_visible(timeout=30_000)  # the request arrives on the open page
+    assert page.evaluate("window.loadedOnce") is True  # without a reload
     expect(card).to_contain_text("$6.50")
     expect(card).to_contain_text("api.search")
     shot(page, "approvals")
