@@ -340,6 +340,11 @@ class ConsoleSettings(Section):
         default_factory=list,
         description="Host names it answers to besides loopback and `host` (behind a proxy).",
     )
+    public_origin: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+$",
+        description="The origin people's browsers see behind a proxy, e.g. "
+        "https://handrail.example.com: POSTs must come from it; https makes the cookie Secure.",
+    )  # fmt: skip
 
 
 class Settings(BaseSettings):

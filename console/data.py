@@ -5,6 +5,7 @@ it on a worker thread, one query at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
@@ -38,45 +39,63 @@ def payload(row: dict[str, Any]) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+class Reading:
+    """Queries through one forensic reader, one at a time. A chdb ledger that no owner
+    serves is opened for each query and closed after it (one process may hold it), under
+    ``engine``, the lock every ``Reading`` of the process shares for that."""
+
+    def __init__(self, settings: Settings, engine: threading.Lock) -> None:
+        self._ledger = settings.ledger
+        self._engine = engine
+        self._reader: Reader | None = None
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            unserved = self._ledger.dsn.startswith("chdb://") and not isinstance(
+                self._reader, OwnerReader)  # fmt: skip
+            with self._engine if unserved else contextlib.nullcontext():
+                if self._reader is None:
+                    self._reader = open_reader(self._ledger.dsn, self._ledger.reads, wait_s=2)
+                try:
+                    return self._reader.query(sql, parameters)
+                except (QueryRefused, QueryError):
+                    raise
+                except Exception:  # the owner went away, say: a new reader next time
+                    self.close()
+                    raise
+                finally:
+                    if unserved and not isinstance(self._reader, OwnerReader):
+                        self.close()
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
 class Data:
     def __init__(self, settings: Settings, authority: Authority) -> None:
         self.settings = settings
         self.authority = authority
         self.control = ControlFollower(settings, None, authority)
-        self._reader: Reader | None = None
-        self._lock = threading.Lock()
+        engine = threading.Lock()
+        self._pages = Reading(settings, engine)
+        self._sql = Reading(settings, engine)
+        """The SQL box's own reader: a slow query holds up no page."""
 
     def close(self) -> None:
         self.control.close()
-        with self._lock:
-            if self._reader is not None:
-                self._reader.close()
+        self._pages.close()
+        self._sql.close()
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """One query through the forensic reader (refused ones raise ``QueryRefused``)."""
-        with self._lock:
-            if self._reader is None:
-                ledger = self.settings.ledger
-                self._reader = open_reader(ledger.dsn, ledger.reads, wait_s=2)
-            try:
-                return self._reader.query(sql, parameters)
-            except (QueryRefused, QueryError):
-                raise
-            except Exception:  # the owner went away, say: a new reader next time
-                self._drop()
-                raise
-            finally:
-                if self._holds_ledger():
-                    self._drop()  # an embedded ledger nobody serves: held by one query at a time
+        """One of the pages' queries through the forensic reader."""
+        return self._pages.query(sql, parameters)
 
-    def _holds_ledger(self) -> bool:
-        return self._reader is not None and not isinstance(self._reader, OwnerReader) and (
-            self.settings.ledger.dsn.startswith("chdb://"))  # fmt: skip
-
-    def _drop(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+    def sql(self, sql: str) -> list[dict[str, Any]]:
+        """A person's query from the SQL box (refused ones raise ``QueryRefused``)."""
+        return self._sql.query(sql)
 
     def state(self, view: Callable[[ControlState], T]) -> T:
         return self.control.read(view)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Final
+from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
@@ -33,6 +36,9 @@ LOOPBACK: Final = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 MAX_BODY: Final = 64 * 1024
 MAX_LIVE: Final = 32
 """Live update streams open at once; past it a page updates on reload only."""
+MAX_LIVE_PER_SESSION: Final = 4
+SQL_ROWS_SHOWN: Final = 1000
+"""Rows of a SQL box result drawn in the page (the count says how many there were)."""
 SEVERITIES: Final = ("critical", "warning", "info")
 HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -50,16 +56,21 @@ SESSIONS = web.AppKey("sessions", Sessions)
 SETTINGS = web.AppKey("settings", ConsoleSettings)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 LIVE = web.AppKey("live", list)
+DECIDING = web.AppKey("deciding", object)
+SQL = web.AppKey("sql", ThreadPoolExecutor)
 FILES = web.AppKey("files", dict)
 
 
 def app(data: Data, settings: ConsoleSettings) -> web.Application:
     application = web.Application(middlewares=[_errors, _guard], client_max_size=MAX_BODY)
+    application.on_response_prepare.append(_headers)
     application[DATA] = data
     application[SETTINGS] = settings
     application[SESSIONS] = Sessions(settings.session_minutes, settings.max_sessions)
     application[TEMPLATES] = _templates()
     application[LIVE] = []
+    application[DECIDING] = Deciding()
+    application[SQL] = ThreadPoolExecutor(1, thread_name_prefix="console-sql")
     application[FILES] = _static_files()
     r = application.router
     r.add_get("/static/{name}", static)
@@ -68,7 +79,7 @@ def app(data: Data, settings: ConsoleSettings) -> web.Application:
     r.add_post("/signin", signin)
     r.add_post("/signout", signout)
     r.add_get("/approvals", approvals)
-    r.add_post("/approvals/{approval_id}/{verb:approve|deny}", prepare_approval)
+    r.add_post("/approvals/{verb:approve|deny}", prepare_approval)
     r.add_get("/alerts", alerts)
     r.add_get("/halts", halts)
     r.add_post("/halts/resume", prepare_resume)
@@ -105,7 +116,7 @@ def _templates() -> jinja2.Environment:
         loader=jinja2.PackageLoader("handrail.console", "templates"),
         autoescape=True,
     )  # fmt: skip
-    env.filters.update(money=views.money, ago=views.ago, when=views.when)
+    env.filters.update(money=views.money, ago=views.ago, when=views.when, segment=_quote)
     return env
 
 
@@ -154,8 +165,16 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _host_allowed(request: web.Request, settings: ConsoleSettings) -> bool:
-    host = request.url.host or ""
-    return host in LOOPBACK or host == settings.host or host in settings.allowed_hosts
+    """The Host header names loopback, ``console.host`` or an allowed name (compared as
+    sent, port aside: no user info, no trailing dot)."""
+    raw = request.headers.get("Host", "")
+    name = raw[: raw.find("]") + 1] if raw.startswith("[") else raw.rsplit(":", 1)[0]
+    return name in LOOPBACK or name == settings.host or name in settings.allowed_hosts
+
+
+def _origin(request: web.Request, settings: ConsoleSettings) -> str:
+    """Where the console's own pages come from: ``console.public_origin`` behind a proxy."""
+    return settings.public_origin or f"{request.scheme}://{request.host}"
 
 
 @web.middleware
@@ -171,16 +190,18 @@ async def _guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPUnauthorized(text="sign in first")
     if request.method == "POST":
         origin = request.headers.get("Origin")
-        if origin is not None and origin != f"{request.scheme}://{request.host}":
+        if origin is not None and origin != _origin(request, settings):
             raise web.HTTPForbidden(text="a request from another site")
         if session is not None and not session.csrf_ok(await _csrf(request)):
             raise web.HTTPForbidden(text="the form is stale or forged (no valid CSRF token)")
     request["session"] = session
-    response = await handler(request)
-    if not response.prepared:
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-    return response
+    return await handler(request)
+
+
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
+    """The security headers on every answer: pages, errors, redirects, files, streams."""
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 async def _csrf(request: web.Request) -> str | None:
@@ -188,8 +209,7 @@ async def _csrf(request: web.Request) -> str | None:
     if header is not None:
         return header
     if request.content_type == "application/x-www-form-urlencoded":
-        value = (await request.post()).get("csrf")
-        return value if isinstance(value, str) else None
+        return (await _form(request)).get("csrf")
     return None
 
 
@@ -201,7 +221,10 @@ def _session(request: web.Request) -> Session:
 
 
 async def _form(request: web.Request) -> dict[str, str]:
-    form = await request.post()
+    try:
+        form = await request.post()
+    except (UnicodeDecodeError, LookupError, ValueError):
+        raise web.HTTPBadRequest(text="the form cannot be read (UTF-8 only)") from None
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
@@ -242,7 +265,7 @@ async def signin(request: web.Request) -> web.Response:
     log.info("console: %s signed in", session.person)
     response = web.json_response({"person": session.person, "next": "/approvals"})
     response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
-                        secure=request.secure,
+                        secure=_origin(request, request.app[SETTINGS]).startswith("https:"),
                         max_age=request.app[SETTINGS].session_minutes * 60)  # fmt: skip
     return response
 
@@ -263,6 +286,7 @@ def _to_sign(session: Session, decision: Decision) -> web.Response:
     return web.json_response({
         "text": (DOMAIN + decision.canonical().encode("ascii")).decode("ascii"),
         "nonce": decision.nonce, "url": f"/decisions/{decision.nonce}",
+        "agent": decision.agent, "subject": decision.subject,
         "summary": f"{decision.kind.replace('_', ' ')}: {decision.agent} "
                    f"{decision.subject or ''} ({decision.reason})",
     })  # fmt: skip
@@ -271,7 +295,7 @@ def _to_sign(session: Session, decision: Decision) -> web.Response:
 async def prepare_approval(request: web.Request) -> web.Response:
     session, data = _session(request), request.app[DATA]
     form = await _form(request)
-    approval_id, grant = request.match_info["approval_id"], request.match_info["verb"] == "approve"
+    approval_id, grant = form.get("approval_id", ""), request.match_info["verb"] == "approve"
     try:
         decision = data.state(lambda s: on_approval(
             data.authority, s, approval_id, signer=session.person,
@@ -292,6 +316,29 @@ async def prepare_resume(request: web.Request) -> web.Response:
     except DecisionRefusedError as exc:
         raise web.HTTPForbidden(text=str(exc)) from None
     return _to_sign(session, decision)
+
+
+class Deciding:
+    """Decisions this console recorded, by what they answer (an approval id, a halt's
+    nonce): the follower sees a recorded decision a moment later, and until then a second
+    one on the same request must not pass the same check."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @staticmethod
+    def _key(decision: Decision) -> tuple[str, str]:
+        return (decision.subject, "") if decision.kind != "resume" else (
+            decision.agent, decision.refers_to)  # fmt: skip
+
+    def answered(self, decision: Decision) -> bool:
+        return self._key(decision) in self._answered
+
+    def remember(self, decision: Decision) -> None:
+        self._answered[self._key(decision)] = None
+        while len(self._answered) > 10_000:
+            self._answered.popitem(last=False)
 
 
 def _still_allowed(data: Data, decision: Decision) -> None:
@@ -320,11 +367,17 @@ async def decide(request: web.Request) -> web.Response:
     checked = verify(decision, raw, data.authority.people_keys)
     if isinstance(checked, Refused):
         raise web.HTTPForbidden(text=checked.reason)
-    try:
-        _still_allowed(data, decision)
-    except DecisionRefusedError as exc:
-        raise web.HTTPConflict(text=str(exc)) from None
-    if not await _blocking(lambda: record_decision(data.settings, decision, raw)):
+    deciding: Deciding = request.app[DECIDING]  # type: ignore[assignment]
+    async with deciding.lock:  # one decision at a time: two on one request cannot both pass
+        if deciding.answered(decision):
+            raise web.HTTPConflict(text="this console already recorded a decision on it")
+        try:
+            _still_allowed(data, decision)
+        except DecisionRefusedError as exc:
+            raise web.HTTPConflict(text=str(exc)) from None
+        recorded = await _blocking(lambda: record_decision(data.settings, decision, raw))
+        deciding.remember(decision)
+    if not recorded:
         raise web.HTTPServiceUnavailable(
             text="Kafka did not take the decision; it waits in the spool and is sent when "
             "Kafka is back"
@@ -378,10 +431,9 @@ async def workflows(request: web.Request) -> web.Response:
     return _page(request, "workflows.html", workflows=found)
 
 
-def _quote(ref: str) -> str:
-    from urllib.parse import quote  # noqa: PLC0415
-
-    return quote(ref[:500], safe="")
+def _quote(ref: object) -> str:
+    """``ref`` as one path segment (a slash in an id stays in it)."""
+    return quote(str(ref)[:500], safe="")
 
 
 async def workflow(request: web.Request) -> web.Response:
@@ -399,27 +451,36 @@ async def agents(request: web.Request) -> web.Response:
 async def ledger(request: web.Request) -> web.Response:
     data = request.app[DATA]
     sql, result, error = "", None, None
+    total = 0
     if request.method == "POST":
+        session = _session(request)
         sql = (await _form(request)).get("sql", "")
-        try:
-            result = await _blocking(lambda: data.query(sql))
+        if session.querying:
+            raise web.HTTPTooManyRequests(text="your last query is still running")
+        session.querying = True
+        try:  # on a thread of its own: a slow query never holds up the pages
+            loop = asyncio.get_running_loop()
+            rows = await loop.run_in_executor(request.app[SQL], data.sql, sql)
+            total, result = len(rows), rows[:SQL_ROWS_SHOWN]
         except (QueryRefused, QueryError) as exc:
             error = str(exc)
+        finally:
+            session.querying = False
     found = await _blocking(data.ledger)
-    return _page(request, "ledger.html", sql=sql, result=result, error=error, **found)
+    return _page(request, "ledger.html", sql=sql, result=result, total=total, error=error,
+                 **found)  # fmt: skip
 
 
 async def live(request: web.Request) -> web.StreamResponse:
     """Server-sent events: what the page shows changed (a new approval request or alert,
     a halt); the page then fetches itself again."""
-    streams: list[object] = request.app[LIVE]
-    if len(streams) >= MAX_LIVE:
-        raise web.HTTPServiceUnavailable(text="too many live pages open")
+    streams: list[Session] = request.app[LIVE]
     session, data = _session(request), request.app[DATA]
-    response = web.StreamResponse(headers={**HEADERS, "Content-Type": "text/event-stream"})
+    if len(streams) >= MAX_LIVE or streams.count(session) >= MAX_LIVE_PER_SESSION:
+        raise web.HTTPServiceUnavailable(text="too many live pages open")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    marker = object()
-    streams.append(marker)
+    streams.append(session)
     last: dict[str, Any] | None = None
     try:
         while request.app[SESSIONS].get(request.cookies.get(COOKIE)) is session:
@@ -437,7 +498,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
-        streams.remove(marker)
+        streams.remove(session)
     return response
 
 

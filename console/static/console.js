@@ -89,6 +89,10 @@ async function decide(form, action) {
   const prepared = await answer(await fetch(action, {
     method: "POST", body: new URLSearchParams(new FormData(form)),
   }));
+  const card = form.closest("[data-agent]");
+  if (card && (prepared.agent !== card.dataset.agent || prepared.subject !== card.dataset.subject)) {
+    throw new Error("the console asked to sign a decision on something else; nothing was signed");
+  }
   const key = await loadKey();
   if (!key) throw new Error("this browser holds no key: sign out and in again");
   const signature = await sign(key, prepared.text);
@@ -136,6 +140,7 @@ function live() {
 document.addEventListener("DOMContentLoaded", () => {
   const section = document.getElementById("signin");
   if (section) {
+    forgetKey();  // signed out or expired: the key of an earlier session goes
     document.getElementById("key-file").addEventListener("change", (event) => {
       if (event.target.files.length) signIn(section, event.target.files[0]);
     });

@@ -8,21 +8,26 @@ another host name. The screenshots in docs/console/ are taken here."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from handrail.producers import Recorder
+from handrail.schemas.models import ApprovalRequested
 from handrail.settings import AgentIdentity
 from tests.support.approvals import channel, pending
 from tests.support.console_client import decide, sign_in
-from tests.support.console_site import Site, WaitingAgent, serve, stop
+from tests.support.console_site import QUERY_S, Site, WaitingAgent, requested, serve, stop
 
 pytestmark = pytest.mark.timeout(600)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
@@ -178,6 +183,32 @@ def test_the_other_pages_and_the_sql_box(page, site: Site) -> None:  # type: ign
     shot(page, "ledger")
 
 
+def test_an_agents_approval_id_cannot_aim_the_button_at_another_request(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    """An agent names its request so that its card's button would decide another one (a
+    path in the id); the button decides the request on its card and nothing else."""
+    expect = _expect()
+    tag = uuid.uuid4().hex[:6]
+    real, decoy = f"real-{tag}", f"decoy-{tag}/../../approvals/real-{tag}"
+    with Recorder(site.settings, AgentIdentity(name="analyst", owner="team-data")) as rec:
+        with rec.workflow(f"research-decoy-{tag}"):
+            for approval_id, reason in ((real, "refund every customer"), (decoy, "a dry run")):
+                rec.record(ApprovalRequested(approval_id=approval_id, action="api.search",
+                                             reason=reason, cost_usd=9.0))  # fmt: skip
+        rec.flush(10)
+    requested(site.settings, {real, decoy})
+    card = page.locator(f'article[data-subject="{decoy}"]')
+    expect(card).to_be_visible(timeout=30_000)
+    card.locator("input[name=reason]").fill("a dry run is fine")
+    card.locator("button.approve").click()
+    expect(page.locator("#notice")).to_contain_text("signed by alice", timeout=30_000)
+    state = channel(site.settings)
+    assert state.approvals[decoy].state == "granted"
+    assert state.approvals[real].state == "pending"
+    alice, token = sign_in(site.url, site.key("alice"))
+    assert decide(alice, token, "/approvals/deny", site.key("alice"), approval_id=real,
+                  reason="never asked for").status_code == 200  # fmt: skip
+
+
 # -- refused --------------------------------------------------------------------------------
 
 
@@ -188,7 +219,7 @@ def test_nothing_is_shown_or_done_without_a_session(site: Site) -> None:
         assert (answer.status_code, answer.headers.get("location")) == (303, "/signin"), path
     client.cookies.set("handrail_console", "forged-token")
     assert client.get("/alerts").status_code == 303
-    for path in ("/approvals/ap-1/approve", "/halts/resume", "/decisions/n", "/ledger",
+    for path in ("/approvals/approve", "/halts/resume", "/decisions/n", "/ledger",
                  "/signout"):  # fmt: skip
         assert client.post(path, data={"reason": "x"}).status_code == 401, path
     assert client.get("/live").status_code == 401
@@ -224,8 +255,8 @@ def test_a_person_without_the_right_decides_nothing(site: Site) -> None:
     agent = WaitingAgent(site.settings, "analyst", "api.search", 7.0, "research-console-3")
     request = pending(site.settings)
     bob, bob_token = sign_in(site.url, site.key("bob"))
-    refused = decide(bob, bob_token, f"/approvals/{request.approval_id}/approve",
-                     site.key("bob"), reason="let me")  # fmt: skip
+    refused = decide(bob, bob_token, "/approvals/approve", site.key("bob"),
+                     approval_id=request.approval_id, reason="let me")  # fmt: skip
     assert refused.status_code == 403
     assert "bob may not decide" in refused.json()["error"]
     refused = decide(bob, bob_token, "/halts/resume", site.key("bob"), agent="researcher",
@@ -233,18 +264,65 @@ def test_a_person_without_the_right_decides_nothing(site: Site) -> None:
     assert refused.status_code == 403
     assert "bob may not lift" in refused.json()["error"]
     alice, token = sign_in(site.url, site.key("alice"))
-    forged = decide(alice, token, f"/approvals/{request.approval_id}/approve", site.key("bob"),
-                    reason="signed with another key")  # fmt: skip
+    forged = decide(alice, token, "/approvals/approve", site.key("bob"),
+                    approval_id=request.approval_id, reason="signed with another key")  # fmt: skip
     assert forged.status_code == 403
     assert "does not verify" in forged.json()["error"]
     assert channel(site.settings).approvals[request.approval_id].state == "pending"
     page = bob.get("/approvals").text
     assert "does not let you decide" in page
     assert "button" not in page.split("<main")[1]
-    denied = decide(alice, token, f"/approvals/{request.approval_id}/deny", site.key("alice"),
-                    reason="cleaning up")  # fmt: skip
+    denied = decide(alice, token, "/approvals/deny", site.key("alice"),
+                    approval_id=request.approval_id, reason="cleaning up")  # fmt: skip
     assert denied.status_code == 200, denied.text
     assert agent.result() == "approval_denied"
+
+
+def test_two_decisions_on_one_request_record_one(site: Site) -> None:
+    """Two approvers (or two tabs) decide the same request at once: one decision is
+    recorded, the other refused, even before the channel shows the first."""
+    agent = WaitingAgent(site.settings, "analyst", "api.search", 8.0, "research-console-4")
+    request = pending(site.settings)
+    people = [sign_in(site.url, site.key("alice")) for _ in range(2)]
+    prepared = [
+        client.post(f"/approvals/{verb}", data={"csrf": token, "approval_id": request.approval_id,
+                                                "reason": verb}).json()
+        for (client, token), verb in zip(people, ("approve", "deny"), strict=True)
+    ]  # fmt: skip
+
+    def send(n: int) -> int:
+        (client, token), body = people[n], prepared[n]
+        signature = site.key("alice").sign(body["text"].encode()).signature
+        return client.post(body["url"], json={"signature": base64.b64encode(signature).decode()},
+                           headers={"X-CSRF-Token": token}).status_code  # fmt: skip
+
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(send, range(2)))
+    assert codes == [200, 409]
+    assert agent.result() in ("ran", "approval_denied")
+
+
+def test_a_slow_query_holds_up_no_page(site: Site) -> None:
+    slow_client, slow_token = sign_in(site.url, site.key("alice"))
+    reader, _ = sign_in(site.url, site.key("alice"))
+    slow_sql = "SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) = 7"
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(target=lambda: answers.append(
+        slow_client.post("/ledger", data={"csrf": slow_token, "sql": slow_sql})))  # fmt: skip
+    slow.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # until the console says the first query runs
+        again = httpx.post(f"{site.url}/ledger", data={"csrf": slow_token, "sql": "SELECT 1"},
+                           cookies=slow_client.cookies)  # fmt: skip
+        if again.status_code == 429:
+            break
+        time.sleep(0.05)
+    assert again.status_code == 429  # one query at a time per person
+    assert reader.get("/approvals").status_code == 200
+    assert reader.get("/alerts").status_code == 200
+    assert slow.is_alive()  # the pages answered while the slow query ran
+    slow.join(QUERY_S * 6)
+    assert 'id="sql-error"' in answers[0].text  # stopped at the ledger's read time limit
 
 
 def test_the_sql_box_keeps_the_sandbox(site: Site, tmp_path: Path) -> None:
@@ -277,15 +355,18 @@ def test_the_sql_box_keeps_the_sandbox(site: Site, tmp_path: Path) -> None:
 def test_another_host_name_and_errors_say_what_not_how(site: Site) -> None:
     alice, _ = sign_in(site.url, site.key("alice"))
     port = site.url.rsplit(":", 1)[1]
-    rebound = alice.get("/approvals", headers={"Host": f"evil.example:{port}"})
-    assert rebound.status_code == 421
+    for host in (f"evil.example:{port}", f"evil.example@127.0.0.1:{port}", "localhost."):
+        assert alice.get("/approvals", headers={"Host": host}).status_code == 421, host
+    form = "application/x-www-form-urlencoded; charset=utf-7"
+    utf7 = alice.post("/ledger", content=b"csrf=x&sql=SELECT+1", headers={"Content-Type": form})
+    assert utf7.status_code == 400
     missing = alice.get("/workflows/no-such-workflow")
     assert missing.status_code == 404
     assert "no event, workflow" in missing.text
     assert "Traceback" not in missing.text
     assert 'File "' not in missing.text
-    headers = alice.get("/alerts").headers
-    assert "script-src 'self'" in headers["Content-Security-Policy"]
-    assert headers["X-Frame-Options"] == "DENY"
+    for answer in (alice.get("/alerts"), missing, httpx.get(f"{site.url}/approvals")):
+        assert "script-src 'self'" in answer.headers["Content-Security-Policy"]  # errors too
+        assert answer.headers["X-Frame-Options"] == "DENY"
     for path in PAGES:
         assert alice.get(path).status_code == 200, path

@@ -29,7 +29,11 @@ from handrail.governance.signing import (
 )
 from handrail.producers import ActionBlockedError, Recorder
 from handrail.settings import AgentIdentity, GovernanceSettings, Settings
+from tests.support.approvals import channel
 from tests.support.ports import free_port
+
+QUERY_S = 5
+"""The ledger's read time limit on the site (a slow query ends within it)."""
 
 
 @dataclass
@@ -84,7 +88,8 @@ def serve(base: Path) -> tuple[Site, subprocess.Popen[bytes]]:
     port = free_port()
     env = {**os.environ, **run_env(demo.settings), "HANDRAIL_GOVERNANCE__FILE": str(governance),
            "HANDRAIL_CONSOLE__ENABLED": "true", "HANDRAIL_CONSOLE__PORT": str(port),
-           "HANDRAIL_CONSOLE__LIVE_POLL_S": "0.5", "HANDRAIL_OTLP__ENABLED": "false"}  # fmt: skip
+           "HANDRAIL_CONSOLE__LIVE_POLL_S": "0.5", "HANDRAIL_OTLP__ENABLED": "false",
+           "HANDRAIL_LEDGER__READS__MAX_SECONDS": str(QUERY_S)}  # fmt: skip
     log = base / "console-run.log"
     with log.open("wb") as out:
         child = subprocess.Popen([sys.executable, "-m", "handrail", "run"], env=env, stdout=out,
@@ -105,6 +110,16 @@ def stop(child: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+def requested(settings: Settings, approval_ids: set[str], timeout_s: float = 30.0) -> None:
+    """Wait until every one of ``approval_ids`` is pending on the control channel."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if approval_ids <= {a.approval_id for a in channel(settings).pending()}:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"never requested: {approval_ids}")
 
 
 class WaitingAgent(threading.Thread):

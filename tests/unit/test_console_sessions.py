@@ -7,6 +7,7 @@ from __future__ import annotations
 from handrail.console.sessions import (
     CHALLENGE_S,
     MAX_PREPARED,
+    PER_PERSON,
     SIGN_IN_DOMAIN,
     Session,
     Sessions,
@@ -94,3 +95,22 @@ def test_csrf_and_prepared_decisions_belong_to_their_session() -> None:
     assert session.take(decisions[-1].nonce) is None  # once
     assert other.take(decisions[1].nonce) is None
     assert sign(decisions[1], key("alice"))  # (a prepared decision is an ordinary one)
+
+
+def test_many_challenges_push_out_nobody_and_one_person_ends_only_their_own_sessions() -> None:
+    sessions = Sessions(minutes=10, max_sessions=64)
+    keys = authority().people_keys
+    waiting = sessions.challenge()  # alice opened the sign-in page
+    for _ in range(5000):
+        sessions.challenge()  # anyone can ask for these
+    outcome = sessions.sign_in(waiting, _signature("alice", waiting), keys)
+    assert not isinstance(outcome, Refused)
+    alice_token = outcome[0]
+    for _ in range(3 * PER_PERSON):  # mallory holds a key and no right
+        challenge = sessions.challenge()
+        assert not isinstance(sessions.sign_in(challenge, _signature("mallory", challenge),
+                                               keys), Refused)  # fmt: skip
+    assert sessions.get(alice_token) is not None
+    garbage = sessions.challenge()
+    assert isinstance(sessions.sign_in(garbage, b"\0" * 64, keys), Refused)
+    assert not isinstance(sessions.sign_in(garbage, _signature("bob", garbage), keys), Refused)
