@@ -10,24 +10,20 @@ run (``DECIDED_BY_THE_TEST``); only the expiry tests use a short timeout."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.settings import Settings
-from tests.support.approvals import channel, pending
+from tests.support.approvals import WRITE, channel, channel_env, outcome, pending, start_agent
 from tests.support.kafka_io import read_topic
-from tests.support.signers import governance_yaml, key_file
+from tests.support.signers import key_file
 
 TEST_TIMEOUT_S = 180
 pytestmark = pytest.mark.timeout(TEST_TIMEOUT_S)
@@ -36,38 +32,6 @@ DECIDED_BY_THE_TEST = 2 * TEST_TIMEOUT_S
 """The agent's approval timeout when a person decides: the test ends (or fails) first."""
 EXPIRES = 8
 """The approval timeout of the expiry tests: nobody decides, so nothing races it."""
-WRITE = ["db-writer", "db.customers.write", "db.customers"]
-
-
-def channel_env(
-    tmp: Path, bootstrap: str | None, timeout_s: float = DECIDED_BY_THE_TEST,
-    on_timeout: str = "deny",
-) -> dict[str, str]:  # fmt: skip
-    """HANDRAIL_* for one test: rules where alice (group leads) approves db-writer's writes
-    to the customer database within ``timeout_s``, and either a fresh events and control
-    topic or the embedded control log."""
-    governance = tmp / "governance.yaml"
-    rules = governance_yaml(extra_agents=("db-writer",))
-    for old, new in (
-        ('approval: {timeout_s: 30, approvers: ["group:leads"]}',
-         f'approval: {{timeout_s: {timeout_s}, on_timeout: {on_timeout}, '
-         'approvers: ["group:leads"]}'),
-        ("  db-writer: {owner: team}", "  db-writer: {owner: team-data, oncall: pagerduty:data}"),
-    ):  # fmt: skip
-        assert old in rules
-        rules = rules.replace(old, new)
-    governance.write_text(rules)
-    env = {"HANDRAIL_GOVERNANCE__FILE": str(governance),
-           "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp / "control.log")}  # fmt: skip
-    if bootstrap is not None:
-        events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
-        admin.close()
-        env |= {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
-                "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
-    return env
 
 
 @pytest.fixture(params=["kafka", "embedded"])
@@ -82,24 +46,11 @@ def settings_for(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settin
     return Settings()
 
 
-def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "tests.support.guarded_agent", *WRITE]
-    agent_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-agent")}
-    return subprocess.Popen(command, env=agent_env, stdout=subprocess.PIPE, text=True)
-
-
 def cli(env: dict[str, str], tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cli_env = {**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp / "spool-cli")}
     cli_env.pop("HANDRAIL_SIGNING_KEY", None)
     command = [sys.executable, "-m", "handrail", "approvals", *args]
     return subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
-
-
-def outcome(agent: subprocess.Popen[str]) -> dict[str, Any]:
-    out, _ = agent.communicate(timeout=60)
-    assert agent.returncode == 0
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-    return result
 
 
 def recorded(env: dict[str, str], tmp: Path, expect: int) -> list[str]:
