@@ -13,6 +13,7 @@ EXTRA_MODULES = frozenset({
     "typer", "rich", "click", "cryptography",  # handrail[cli]
     "chdb", "clickhouse_connect", "faust", "mode", "aiokafka", "uvloop", "httpx",  # [server]
     "aiohttp", "opentelemetry", "google", "genai_prices",  # [server]: the OTLP receiver
+    "jinja2",  # [server]: the console
 })  # fmt: skip
 """What the extras install, by import name (tests/unit/test_layers.py checks it against
 pyproject.toml): any other missing module is a bug, and shows as one."""
