@@ -28,6 +28,8 @@ T = TypeVar("T")
 ALERT_ROWS = 500
 """The most recent alert events a page reads."""
 CHART_BUCKETS = 48
+SQL_SLOTS = 2
+"""Queries of the SQL box that run at once (each on a reader of its own)."""
 
 
 def payload(row: dict[str, Any]) -> dict[str, Any]:
@@ -81,21 +83,23 @@ class Data:
         self.control = ControlFollower(settings, None, authority)
         engine = threading.Lock()
         self._pages = Reading(settings, engine)
-        self._sql = Reading(settings, engine)
-        """The SQL box's own reader: a slow query holds up no page."""
+        self._sql = tuple(Reading(settings, engine) for _ in range(SQL_SLOTS))
+        """The SQL box's own readers: a slow query holds up no page, nor every other query."""
 
     def close(self) -> None:
         self.control.close()
         self._pages.close()
-        self._sql.close()
+        for reading in self._sql:
+            reading.close()
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One of the pages' queries through the forensic reader."""
         return self._pages.query(sql, parameters)
 
-    def sql(self, sql: str) -> list[dict[str, Any]]:
-        """A person's query from the SQL box (refused ones raise ``QueryRefused``)."""
-        return self._sql.query(sql)
+    def sql(self, sql: str, slot: int) -> list[dict[str, Any]]:
+        """A person's query from the SQL box on reader ``slot`` (refused ones raise
+        ``QueryRefused``)."""
+        return self._sql[slot].query(sql)
 
     def state(self, view: Callable[[ControlState], T]) -> T:
         return self.control.read(view)

@@ -27,6 +27,7 @@ from handrail.console.web import (
 from handrail.control.decisions import DecisionRefusedError, on_approval, on_halt
 from handrail.governance.signing import DOMAIN, Decision, Refused, decode_signature, verify
 from handrail.producers.decisions import record_decision
+from handrail.producers.errors import InvalidEventError
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,10 @@ async def decide(request: web.Request) -> web.Response:
             still_allowed(data, decision)
         except DecisionRefusedError as exc:
             raise web.HTTPConflict(text=str(exc)) from None
-        recorded = await blocking(lambda: record_decision(data.settings, decision, raw))
+        try:
+            recorded = await blocking(lambda: record_decision(data.settings, decision, raw))
+        except InvalidEventError as exc:  # what it answers was not written by the SDK
+            raise web.HTTPBadRequest(text=f"this decision cannot be recorded: {exc}") from None
         deciding.remember(decision)
     if not recorded:
         raise web.HTTPServiceUnavailable(

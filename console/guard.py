@@ -78,7 +78,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         sent = request.headers.get("Origin")
         if sent is not None and sent != origin(request, settings):
             raise web.HTTPForbidden(text="a request from another site")
-        if session is not None and not session.csrf_ok(await csrf(request)):
+        signing_in = request.path == "/signin"  # the signed challenge is its own proof
+        if session is not None and not signing_in and not session.csrf_ok(await csrf(request)):
             raise web.HTTPForbidden(text="the form is stale or forged (no valid CSRF token)")
     request["session"] = session
     return await handler(request)

@@ -13,7 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from handrail.console import views
-from handrail.console.data import Data
+from handrail.console.data import SQL_SLOTS, Data
 from handrail.console.deciding import (
     DECIDING,
     Deciding,
@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 MAX_BODY: Final = 64 * 1024
 MAX_LIVE: Final = 32
 """Live update streams open at once; past it a page updates on reload only."""
-MAX_LIVE_PER_SESSION: Final = 4
+MAX_LIVE_PER_PERSON: Final = 4
 SQL_ROWS_SHOWN: Final = 1000
 """Rows of a SQL box result drawn in the page (the count says how many there were)."""
 SEVERITIES: Final = ("critical", "warning", "info")
@@ -67,7 +67,8 @@ def app(data: Data, settings: ConsoleSettings) -> web.Application:
     application[TEMPLATES] = templates()
     application[LIVE] = []
     application[DECIDING] = Deciding()
-    application[SQL] = ThreadPoolExecutor(1, thread_name_prefix="console-sql")
+    application[SQL] = ThreadPoolExecutor(SQL_SLOTS, thread_name_prefix="console-sql")
+    application[SLOTS] = SqlSlots()
     application[FILES] = static_files()
     r = application.router
     r.add_get("/static/{name}", static)
@@ -147,24 +148,46 @@ async def agents(request: web.Request) -> web.Response:
                  **found)  # fmt: skip
 
 
+class SqlSlots:
+    """Who runs a query of the SQL box on which reader: one query per person, at most
+    ``SQL_SLOTS`` at once; a query keeps its slot until it ends, whoever left."""
+
+    def __init__(self) -> None:
+        self._busy: dict[int, str] = {}
+
+    def take(self, person: str) -> int:
+        if person in self._busy.values():
+            raise web.HTTPTooManyRequests(text="your last query is still running")
+        free = [n for n in range(SQL_SLOTS) if n not in self._busy]
+        if not free:
+            raise web.HTTPServiceUnavailable(text="the SQL box is busy: try again shortly")
+        self._busy[free[0]] = person
+        return free[0]
+
+    def give_back(self, slot: int) -> None:
+        self._busy.pop(slot, None)
+
+
+SLOTS = web.AppKey("slots", SqlSlots)
+
+
 async def ledger(request: web.Request) -> web.Response:
     data = request.app[DATA]
     sql, result, error = "", None, None
     total = 0
     if request.method == "POST":
-        session = session_of(request)
+        person = session_of(request).person
         sql = (await form(request)).get("sql", "")
-        if session.querying:
-            raise web.HTTPTooManyRequests(text="your last query is still running")
-        session.querying = True
-        try:  # on a thread of its own: a slow query never holds up the pages
+        slots: SqlSlots = request.app[SLOTS]
+        slot = slots.take(person)
+        try:  # on a thread and a reader of its own: a slow query never holds up the pages
             loop = asyncio.get_running_loop()
-            rows = await loop.run_in_executor(request.app[SQL], data.sql, sql)
+            rows = await loop.run_in_executor(request.app[SQL], data.sql, sql, slot)
             total, result = len(rows), rows[:SQL_ROWS_SHOWN]
         except (QueryRefused, QueryError) as exc:
             error = str(exc)
         finally:
-            session.querying = False
+            slots.give_back(slot)
     found = await blocking(data.ledger)
     return page(request, "ledger.html", sql=sql, result=result, total=total, error=error,
                  **found)  # fmt: skip
@@ -175,7 +198,8 @@ async def live(request: web.Request) -> web.StreamResponse:
     a halt); the page then fetches itself again."""
     streams: list[Session] = request.app[LIVE]
     session, data = session_of(request), request.app[DATA]
-    if len(streams) >= MAX_LIVE or streams.count(session) >= MAX_LIVE_PER_SESSION:
+    mine = sum(s.person == session.person for s in streams)
+    if len(streams) >= MAX_LIVE or mine >= MAX_LIVE_PER_PERSON:
         raise web.HTTPServiceUnavailable(text="too many live pages open")
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)

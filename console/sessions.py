@@ -41,8 +41,6 @@ class Session:
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     prepared: OrderedDict[str, Decision] = field(default_factory=OrderedDict)
     """Decisions shown to be signed, by nonce: only these are accepted signed."""
-    querying: bool = False
-    """A query of the SQL box runs for this session (one at a time)."""
 
     def prepare(self, decision: Decision) -> None:
         self.prepared[decision.nonce] = decision

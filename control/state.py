@@ -28,6 +28,7 @@ from typing import Any, Literal
 from handrail.governance.authority import Authority
 from handrail.governance.signing import Decision, Refused, verify_signed
 from handrail.schemas import event_type
+from handrail.schemas.strings import identifier_problem
 from handrail.schemas.vocabulary import DECISIONS, ApprovalDecision
 
 CONTROL_KINDS = frozenset({
@@ -254,6 +255,10 @@ class ControlState:
     def _request(self, record: dict[str, Any], p: dict[str, Any]) -> None:
         agent = record["agent"]["name"]
         if self._agent not in (None, agent) or p["approval_id"] in self.approvals:
+            return
+        why = identifier_problem(p["approval_id"]) or identifier_problem(p["action"])
+        if why is not None:  # written around the SDK: a person could be shown another id
+            self._forge(record, "approval_requested", f"an approval request's id or action: {why}")
             return
         self.approvals[p["approval_id"]] = ApprovalRequest(
             p["approval_id"], agent, p["action"], p.get("resource"), p.get("cost_usd"),

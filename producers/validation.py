@@ -32,6 +32,7 @@ from pydantic import AwareDatetime
 from handrail.schemas import registry
 from handrail.schemas.fields import PAYLOAD_FIELDS
 from handrail.schemas.named_types import named_types
+from handrail.schemas.strings import BAD_IDENTIFIER, BAD_TEXT, string_problem
 from handrail.settings import EventLimits
 
 DEFAULT_LIMITS = EventLimits()
@@ -58,8 +59,6 @@ REQUIRED = frozenset(
      "approver", "name", "target_agent", "dedup_key", "by"}
 )  # fmt: skip
 
-BAD_IDENTIFIER = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _EVENT_ID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -91,22 +90,6 @@ def string_rule(name: str, limits: EventLimits) -> tuple[int, re.Pattern[str]]:
     if name in TEXT_FIELDS:
         return limits.max_text_chars, BAD_TEXT
     return limits.max_identifier_chars, BAD_IDENTIFIER
-
-
-def string_problem(value: str, limit: int, bad: re.Pattern[str], required: bool) -> str | None:
-    """What is wrong with ``value`` (never the value itself), or None."""
-    if len(value) > limit:
-        return f"longer than {limit} characters"
-    if not value and required:
-        return "empty"
-    if value.isprintable():  # (printable: none of the refused characters; C speed)
-        return None
-    found = bad.search(value)
-    if found is None:
-        return None
-    char = ord(found.group())
-    what = "a lone surrogate" if 0xD800 <= char <= 0xDFFF else "a control character"
-    return f"{what} (U+{char:04X}) at index {found.start()}"
 
 
 @cache

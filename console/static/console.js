@@ -130,7 +130,8 @@ function live() {
         state.newest_alert.id !== last.newest_alert.id)) {
       say("New alert: " + state.newest_alert.summary, true);
     }
-    const changed = last && JSON.stringify(last[watching]) !== JSON.stringify(state[watching]);
+    // the first update may already differ from what the page was drawn with: fetch it again
+    const changed = !last || JSON.stringify(last[watching]) !== JSON.stringify(state[watching]);
     const ids = last && JSON.stringify(last.approval_ids) !== JSON.stringify(state.approval_ids);
     if (watching && (changed || (watching === "approvals" && ids))) refresh();
     last = state;

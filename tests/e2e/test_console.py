@@ -22,11 +22,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from handrail.console.pages import MAX_LIVE_PER_PERSON
+from handrail.console.sessions import sign_in_message
 from handrail.producers import Recorder
 from handrail.schemas.models import ApprovalRequested
 from handrail.settings import AgentIdentity
 from tests.support.approvals import channel, pending
-from tests.support.console_client import decide, sign_in
+from tests.support.console_client import challenge, decide, sign_in
 from tests.support.console_site import QUERY_S, Site, WaitingAgent, requested, serve, stop
 
 pytestmark = pytest.mark.timeout(600)
@@ -302,9 +304,10 @@ def test_two_decisions_on_one_request_record_one(site: Site) -> None:
     assert agent.result() in ("ran", "approval_denied")
 
 
-def test_a_slow_query_holds_up_no_page(site: Site) -> None:
+def test_a_slow_query_holds_up_no_page_and_no_other_persons_query(site: Site) -> None:
     slow_client, slow_token = sign_in(site.url, site.key("alice"))
-    reader, _ = sign_in(site.url, site.key("alice"))
+    alice_again, alice_token = sign_in(site.url, site.key("alice"))  # another session
+    bob, bob_token = sign_in(site.url, site.key("bob"))
     slow_sql = "SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) = 7"
     answers: list[httpx.Response] = []
     slow = threading.Thread(target=lambda: answers.append(
@@ -312,17 +315,42 @@ def test_a_slow_query_holds_up_no_page(site: Site) -> None:
     slow.start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until the console says the first query runs
-        again = httpx.post(f"{site.url}/ledger", data={"csrf": slow_token, "sql": "SELECT 1"},
-                           cookies=slow_client.cookies)  # fmt: skip
+        again = alice_again.post("/ledger", data={"csrf": alice_token, "sql": "SELECT 1"})
         if again.status_code == 429:
             break
         time.sleep(0.05)
-    assert again.status_code == 429  # one query at a time per person
-    assert reader.get("/approvals").status_code == 200
-    assert reader.get("/alerts").status_code == 200
-    assert slow.is_alive()  # the pages answered while the slow query ran
+    assert again.status_code == 429  # one query at a time per person, whatever the session
+    assert bob.get("/approvals").status_code == 200
+    assert bob.get("/alerts").status_code == 200
+    other = bob.post("/ledger", data={"csrf": bob_token, "sql": "SELECT 41 + 1 AS answer"})
+    assert 'id="sql-result"' in other.text
+    assert "<td>42</td>" in other.text
+    assert slow.is_alive()  # the pages and bob's query answered while the slow one ran
     slow.join(QUERY_S * 6)
     assert 'id="sql-error"' in answers[0].text  # stopped at the ledger's read time limit
+
+
+def test_one_person_takes_no_more_than_their_share_of_live_pages(site: Site) -> None:
+    sessions = [sign_in(site.url, site.key("bob"))[0] for _ in range(2)]
+    streams = [sessions[n % 2].stream("GET", "/live") for n in range(MAX_LIVE_PER_PERSON)]
+    opened = [stream.__enter__() for stream in streams]
+    try:
+        assert all(r.status_code == 200 for r in opened)
+        assert sessions[0].get("/live").status_code == 503  # bob's share is taken
+        alice, _ = sign_in(site.url, site.key("alice"))
+        with alice.stream("GET", "/live") as mine:
+            assert mine.status_code == 200  # alice's is not
+    finally:
+        for stream in streams:
+            stream.__exit__(None, None, None)
+
+
+def test_signing_in_again_over_a_live_session_works(site: Site) -> None:
+    alice, _ = sign_in(site.url, site.key("alice"))
+    text = challenge(alice)
+    signature = base64.b64encode(site.key("alice").sign(sign_in_message(text)).signature)
+    again = alice.post("/signin", json={"challenge": text, "signature": signature.decode()})
+    assert again.status_code == 200, again.text
 
 
 def test_the_sql_box_keeps_the_sandbox(site: Site, tmp_path: Path) -> None:

@@ -77,3 +77,15 @@ def test_the_event_carries_the_signed_decision_exactly() -> None:
     halt = Decision("halt", "alice", "writer", "", "", "no")
     with pytest.raises(DecisionRefusedError, match="does not sign a halt"):
         payload(halt, sign(halt, key("alice")))
+
+
+def test_a_request_whose_id_or_action_holds_a_control_character_is_forged() -> None:
+    """Written around the SDK: a page would show it as another request's id."""
+    for approval_id, action in (("ap-1\nX", "api.search"), ("ap-1\rX", "api.search"),
+                                ("ap-2", "db.customers.write\u2028")):  # fmt: skip
+        control = state(_request(approval_id, action))
+        assert approval_id not in control.approvals
+        assert control.forged[-1].kind == "approval_requested"
+        assert "control character" in control.forged[-1].reason
+        with pytest.raises(DecisionRefusedError, match="no approval"):
+            on_approval(authority(), control, approval_id, signer="alice", reason="x", grant=True)
