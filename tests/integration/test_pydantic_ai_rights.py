@@ -47,8 +47,11 @@ def settings(tmp: Path) -> Settings:
 
 
 def verdicts(tmp: Path) -> list[tuple[str, str]]:
-    records = [r for r in read_all(tmp / "spool") if event_type(r) == "policy_verdict"]
-    return [(r["payload"][1]["action"], r["payload"][1]["effect"]) for r in records]
+    """The verdicts in the spool, each event once (delivery is at least once: the ledger
+    keeps one row per event id, and so does this)."""
+    records = {r["event_id"]: r for r in read_all(tmp / "spool")
+               if event_type(r) == "policy_verdict"}  # fmt: skip
+    return [(r["payload"][1]["action"], r["payload"][1]["effect"]) for r in records.values()]
 
 
 def agent_with(tools: list[Any], rec: Recorder) -> Agent[Any, str]:
