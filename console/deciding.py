@@ -47,6 +47,7 @@ async def signin(request: web.Request) -> web.Response:
     keys = request.app[DATA].authority.people_keys
     outcome = request.app[SESSIONS].sign_in(challenge, raw, keys)
     if isinstance(outcome, Refused):
+        log.warning("console: a sign-in from %s refused: %s", request.remote, outcome.reason)
         raise web.HTTPForbidden(text=outcome.reason)
     token, session = outcome
     log.info("console: %s signed in", session.person)

@@ -73,10 +73,10 @@ def session_of(request: web.Request) -> Session:
 
 async def form(request: web.Request) -> dict[str, str]:
     try:
-        form = await request.post()
+        fields = await request.post()
     except (UnicodeDecodeError, LookupError, ValueError):
         raise web.HTTPBadRequest(text="the form cannot be read (UTF-8 only)") from None
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return {k: v for k, v in fields.items() if isinstance(v, str)}
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
