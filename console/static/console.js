@@ -103,7 +103,20 @@ async function decide(form, action) {
   return prepared.summary + ", signed by " + done.by;
 }
 
-async function refresh() {
+let stale = false;
+
+// Someone is typing into the page: a refresh now would throw their words away.
+function editing() {
+  const fields = document.querySelectorAll("#main input:not([type=hidden]), #main textarea");
+  return [...fields].some((f) => f.value) || Boolean(document.activeElement?.closest("#main form"));
+}
+
+async function refresh(force) {
+  if (!force && editing()) {
+    stale = true;  // done once they are not
+    return;
+  }
+  stale = false;
   const response = await fetch(location.href, { headers: { Accept: "text/html" } });
   if (!response.ok) return;
   const page = new DOMParser().parseFromString(await response.text(), "text/html");
@@ -133,7 +146,7 @@ function live() {
     // the first update may already differ from what the page was drawn with: fetch it again
     const changed = !last || JSON.stringify(last[watching]) !== JSON.stringify(state[watching]);
     const ids = last && JSON.stringify(last.approval_ids) !== JSON.stringify(state.approval_ids);
-    if (watching && (changed || (watching === "approvals" && ids))) refresh();
+    if (watching && (changed || stale || (watching === "approvals" && ids))) refresh(false);
     last = state;
   };
 }
@@ -156,7 +169,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const button of form.querySelectorAll("button")) button.disabled = true;
     try {
       say(await decide(form, action), false);
-      await refresh();
+      await refresh(true);
     } catch (error) {
       say("Not recorded: " + error.message, true);
       for (const button of form.querySelectorAll("button")) button.disabled = false;

@@ -102,6 +102,10 @@ def test_an_approver_approves_in_the_browser_and_the_waiting_agent_proceeds(
     expect(card).to_contain_text("$6.50")
     expect(card).to_contain_text("api.search")
     shot(page, "approvals")
+    page.set_viewport_size({"width": 390, "height": 844})  # an approver on a phone
+    expect(card.locator("button.approve")).to_be_in_viewport()
+    shot(page, "approvals-phone")
+    page.set_viewport_size({"width": 1280, "height": 900})
     card.locator("input[name=reason]").fill("checked the query, worth it")
     card.locator("button.approve").click()
     expect(page.locator("#notice")).to_contain_text("signed by alice", timeout=30_000)
@@ -109,7 +113,7 @@ def test_an_approver_approves_in_the_browser_and_the_waiting_agent_proceeds(
     decided = channel(site.settings).approvals[request.approval_id]
     assert (decided.state, decided.decided_by) == ("granted", "alice")
     assert decided.decision_reason == "checked the query, worth it"
-    expect(card).to_have_count(0)  # gone from the inbox
+    expect(card).to_have_count(0, timeout=30_000)  # gone from the inbox
 
 
 def test_a_denied_request_blocks_the_agent(page, site: Site) -> None:  # type: ignore[no-untyped-def]
@@ -123,6 +127,26 @@ def test_a_denied_request_blocks_the_agent(page, site: Site) -> None:  # type: i
     expect(page.locator("#notice")).to_contain_text("approval denied", timeout=30_000)
     assert agent.result() == "approval_denied"
     assert channel(site.settings).approvals[request.approval_id].decided_by == "alice"
+
+
+def test_a_live_update_keeps_what_the_approver_is_typing(page, site: Site) -> None:  # type: ignore[no-untyped-def]
+    expect = _expect()
+    first = WaitingAgent(site.settings, "analyst", "api.search", 6.0, "research-console-5")
+    request = pending(site.settings)
+    card = page.locator(f"#approval-{request.approval_id}")
+    expect(card).to_be_visible(timeout=30_000)
+    card.locator("input[name=reason]").fill("half typed")
+    second = WaitingAgent(site.settings, "intake", "api.search", 6.0, "research-console-6")
+    expect(page.locator("#count-approvals")).to_have_text("2", timeout=30_000)  # it was told
+    expect(card.locator("input[name=reason]")).to_have_value("half typed")  # and kept it
+    card.locator("button.deny").click()
+    expect(page.locator("article.approval")).to_have_count(1, timeout=30_000)  # the new one
+    assert first.result() == "approval_denied"
+    (other,) = channel(site.settings).pending()
+    alice, token = sign_in(site.url, site.key("alice"))
+    assert decide(alice, token, "/approvals/deny", site.key("alice"),
+                  approval_id=other.approval_id, reason="test over").status_code == 200  # fmt: skip
+    assert second.result() == "approval_denied"
 
 
 def test_the_bad_write_shows_its_failed_check_and_the_rights_finding(page, site: Site) -> None:  # type: ignore[no-untyped-def]
@@ -148,7 +172,7 @@ def test_a_resumer_lifts_a_halt(page, site: Site) -> None:  # type: ignore[no-un
     card.locator("input[name=reason]").fill("gateway fixed")
     card.locator("button.resume").click()
     expect(page.locator("#notice")).to_contain_text("resume", timeout=30_000)
-    expect(card).to_have_count(0)
+    expect(card).to_have_count(0, timeout=30_000)
     assert channel(site.settings).in_force(("payments", "charge-7781")) is None
 
 
