@@ -17,12 +17,10 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from handrail.control.follower import read_control
 from handrail.control.state import ApprovalRequest
@@ -36,7 +34,7 @@ from handrail.producers.spool import read_all
 from handrail.schemas import decode, event_type
 from handrail.schemas.models import ApprovalGranted
 from handrail.settings import AgentIdentity, Settings
-from tests.support.approvals import pending
+from tests.support.approvals import kafka_env, pending
 from tests.support.kafka_io import read_topic
 from tests.support.signers import governance_yaml, key_file, signed
 
@@ -56,14 +54,7 @@ def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
            "HANDRAIL_LEDGER__DSN": f"chdb://{tmp_path / 'ledger'}",
            "HANDRAIL_LEDGER__CHECKPOINT_DIR": str(tmp_path / "checkpoints")}  # fmt: skip
     if request.param == "kafka":
-        bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-        events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
-        admin.close()
-        env |= {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
-                "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
+        env |= kafka_env(request.getfixturevalue("kafka_bootstrap"))
     return env
 
 

@@ -78,14 +78,19 @@ def channel_env(
     env = {"HANDRAIL_GOVERNANCE__FILE": str(governance),
            "HANDRAIL_SPOOL__CONTROL_LOG": str(tmp / "control.log")}  # fmt: skip
     if bootstrap is not None:
-        events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
-        admin.close()
-        env |= {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-                "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
-                "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
+        env |= kafka_env(bootstrap)
     return env
+
+
+def kafka_env(bootstrap: str) -> dict[str, str]:
+    """HANDRAIL_* for fresh events and control topics of one test on ``bootstrap``."""
+    events, control = (f"t-{name}-{uuid.uuid4().hex[:8]}" for name in ("events", "control"))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(events, 3, 1), NewTopic(control, 3, 1)])
+    admin.close()
+    return {"HANDRAIL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "HANDRAIL_KAFKA__EVENTS_TOPIC": events,
+            "HANDRAIL_PROCESSORS__CONTROL_TOPIC": control}  # fmt: skip
 
 
 def start_agent(env: dict[str, str], tmp: Path) -> subprocess.Popen[str]:
