@@ -29,13 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench._cli import parse_args
 from bench.embedded import record_backlog, settings
 from handrail.governance.signing import generate, public_key_line, write_private_key
 from tests.support.console_client import sign_in
-from tests.support.console_site import serve, stop
+from tests.support.console_site import answers, serve, stop
 from tests.support.ports import free_port
 
 PAGES = ("/approvals", "/alerts", "/halts", "/workflows", "/workflows/ticket-bad-summary",
@@ -105,15 +103,12 @@ def _console(spool: Path, ledger: Path, keys: Path) -> tuple[subprocess.Popen[by
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/signin", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the console did not start")
+    try:
+        answers(url, process, 60)
+    except AssertionError:
+        process.kill()
+        raise
+    return process, url
 
 
 def _watch(url: str, key_file: Path, stop_watching: threading.Event) -> None:

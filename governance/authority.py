@@ -14,8 +14,10 @@ from handrail.governance.signing import parse_public_key
 if TYPE_CHECKING:
     from nacl.signing import VerifyKey
 
-RESERVED = frozenset({"handrail-cli"})
-"""Names that sign nothing whatever the governance file says (the CLI's own identity)."""
+PEOPLE_RECORDER = "handrail-cli"
+"""The agent name people's decisions are recorded under (the CLI's, the console's)."""
+RESERVED = frozenset({PEOPLE_RECORDER})
+"""Names that sign nothing whatever the governance file says."""
 
 
 def _keys(holders: Mapping[str, KeyHolder]) -> dict[str, tuple[VerifyKey, ...]]:

@@ -5,12 +5,12 @@ recorder is ``handrail-cli``'s, owned by the signer: a person is no agent under 
 from __future__ import annotations
 
 from handrail.control.decisions import payload
+from handrail.governance.authority import PEOPLE_RECORDER
 from handrail.governance.signing import Decision
 from handrail.producers.recorder import Recorder
 from handrail.settings import AgentIdentity, Settings
 
-IDENTITY = "handrail-cli"
-"""The recorder's name (``governance.authority.RESERVED``: it signs nothing itself)."""
+IDENTITY = PEOPLE_RECORDER
 
 
 def record_decision(

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from handrail.ledger.client import connect
@@ -18,6 +17,7 @@ from handrail.ledger.migrate import migrate
 from handrail.settings import Settings
 from tests.support.approvals import channel, channel_env, outcome, pending, start_agent
 from tests.support.console_client import decide, sign_in
+from tests.support.console_site import answers
 from tests.support.ports import free_port
 from tests.support.signers import key
 
@@ -38,13 +38,7 @@ def console(tmp_path: Path, kafka_bootstrap: str) -> Iterator[tuple[str, dict[st
         env={**os.environ, **env, "HANDRAIL_SPOOL__DIR": str(tmp_path / "spool-console")},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/signin", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
+    answers(url, process)
     yield url, env
     process.terminate()
     process.wait(30)

@@ -63,18 +63,19 @@ def _governance(demo: Demo) -> tuple[Path, dict[str, Path]]:
     return path, {"alice": approver_key(demo.settings), "bob": bob}
 
 
-def _answers(url: str, child: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
-    """Wait until the console answers (handrail run starts it once the ledger is open)."""
+def answers(url: str, process: subprocess.Popen[bytes], timeout_s: float = 90.0) -> None:
+    """Wait until the console at ``url`` answers (a console, or ``handrail run`` that
+    starts one once the ledger is open); ``process`` must not exit meanwhile."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        assert child.poll() is None, "handrail run exited"
+        assert process.poll() is None, "the console's process exited"
         try:
             if httpx.get(f"{url}/signin", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise AssertionError("the console did not answer within 90 s")
+    raise AssertionError(f"the console did not answer within {timeout_s:.0f} s")
 
 
 def serve(base: Path) -> tuple[Site, subprocess.Popen[bytes]]:
@@ -96,7 +97,7 @@ def serve(base: Path) -> tuple[Site, subprocess.Popen[bytes]]:
                                  stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        _answers(url, child)
+        answers(url, child)
     except BaseException:
         stop(child)
         raise
