@@ -170,6 +170,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       say(await decide(form, action), false);
       await refresh(true);
+      stale = true;  // the channel may show the decision a moment later: once more then
     } catch (error) {
       say("Not recorded: " + error.message, true);
       for (const button of form.querySelectorAll("button")) button.disabled = false;
