@@ -32,7 +32,7 @@ from handrail.settings import AgentIdentity, GovernanceSettings, Settings
 from tests.support.approvals import channel
 from tests.support.ports import free_port
 
-QUERY_S = 5
+QUERY_S = 20
 """The ledger's read time limit on the site (a slow query ends within it)."""
 
 
